@@ -1,0 +1,118 @@
+#![doc = include_str!("../README.md")]
+
+pub mod object_type;
+pub mod property;
+pub mod search;
+pub mod time;
+pub mod value;
+
+pub use object_type::{BuiltinObject, ObjectTypeId, BUILTIN_OBJECTS};
+pub use property::{PropertyDef, PropertyOption, PropertyType, Sensitivity};
+
+/// Roles a user can hold inside one account, most powerful first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    SuperAdmin,
+    Admin,
+    User,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::SuperAdmin => "super-admin",
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "super-admin" | "super_admin" => Some(Role::SuperAdmin),
+            "admin" => Some(Role::Admin),
+            "user" => Some(Role::User),
+            _ => None,
+        }
+    }
+}
+
+/// Data-hosting regions. Each region is a cell with its own database and file store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    Us,
+    Eu,
+}
+
+impl Region {
+    pub const ALL: [Region; 2] = [Region::Us, Region::Eu];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Region::Us => "us",
+            Region::Eu => "eu",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Region> {
+        match s {
+            "us" => Some(Region::Us),
+            "eu" => Some(Region::Eu),
+            _ => None,
+        }
+    }
+}
+
+/// Subscription tiers; they decide limits such as how often a backup may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Starter,
+    Professional,
+    Enterprise,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Starter => "starter",
+            Tier::Professional => "professional",
+            Tier::Enterprise => "enterprise",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Tier> {
+        match s {
+            "starter" => Some(Tier::Starter),
+            "professional" => Some(Tier::Professional),
+            "enterprise" => Some(Tier::Enterprise),
+            _ => None,
+        }
+    }
+}
+
+/// Where a write came from; recorded with every change in the change log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChangeSource {
+    Api,
+    Ui,
+    Import,
+    Restore,
+    Integration,
+    Workflow,
+    Migration,
+}
+
+impl ChangeSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeSource::Api => "API",
+            ChangeSource::Ui => "UI",
+            ChangeSource::Import => "IMPORT",
+            ChangeSource::Restore => "RESTORE",
+            ChangeSource::Integration => "INTEGRATION",
+            ChangeSource::Workflow => "WORKFLOW",
+            ChangeSource::Migration => "MIGRATION",
+        }
+    }
+}
+
+pub mod association;

@@ -1,0 +1,461 @@
+//! The CRM search request (`POST /crm/v3/objects/{type}/search`): parsing and matching.
+//!
+//! Parsing takes untyped JSON because the official clients disagree on types (`sorts` as
+//! strings or objects, `after` as a string or a number, filter values as any scalar).
+
+use crate::property::PropertyType;
+use crate::time;
+use crate::value::as_number;
+use serde_json::Value;
+use std::cmp::Ordering;
+
+pub const MAX_LIMIT: usize = 200;
+pub const MAX_RESULTS: usize = 10_000;
+pub const MAX_GROUPS: usize = 5;
+pub const MAX_FILTERS_PER_GROUP: usize = 10;
+pub const MAX_FILTERS: usize = 25;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    Eq,
+    Neq,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    Between,
+    In,
+    NotIn,
+    HasProperty,
+    NotHasProperty,
+    ContainsToken,
+    NotContainsToken,
+}
+
+impl Operator {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "EQ" => Self::Eq,
+            "NEQ" => Self::Neq,
+            "LT" => Self::Lt,
+            "LTE" => Self::Lte,
+            "GT" => Self::Gt,
+            "GTE" => Self::Gte,
+            "BETWEEN" => Self::Between,
+            "IN" => Self::In,
+            "NOT_IN" => Self::NotIn,
+            "HAS_PROPERTY" => Self::HasProperty,
+            "NOT_HAS_PROPERTY" => Self::NotHasProperty,
+            "CONTAINS_TOKEN" => Self::ContainsToken,
+            "NOT_CONTAINS_TOKEN" => Self::NotContainsToken,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub property: String,
+    pub operator: Operator,
+    pub value: Option<String>,
+    pub high_value: Option<String>,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sort {
+    pub property: String,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    /// OR of groups; each group is an AND of filters.
+    pub filter_groups: Vec<Vec<Filter>>,
+    pub sorts: Vec<Sort>,
+    pub query: Option<String>,
+    pub properties: Option<Vec<String>>,
+    pub limit: usize,
+    /// Offset into the sorted result set.
+    pub after: usize,
+}
+
+/// A search request that cannot be run, with the JSON path of the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SearchError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> SearchError {
+    SearchError { field: field.into(), message: message.into() }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+impl SearchRequest {
+    pub fn parse(body: &Value) -> Result<Self, SearchError> {
+        let obj = match body {
+            Value::Object(o) => o,
+            Value::Null => return Self::parse(&Value::Object(Default::default())),
+            _ => return Err(err("body", "the search request must be a JSON object")),
+        };
+        let mut filter_groups = Vec::new();
+        let mut total_filters = 0;
+        if let Some(groups) = obj.get("filterGroups").filter(|v| !v.is_null()) {
+            let groups = groups.as_array().ok_or_else(|| err("filterGroups", "must be an array"))?;
+            if groups.len() > MAX_GROUPS {
+                return Err(err("filterGroups", format!("at most {MAX_GROUPS} filter groups are allowed, got {}", groups.len())));
+            }
+            for (gi, group) in groups.iter().enumerate() {
+                let path = format!("filterGroups[{gi}]");
+                let filters = group
+                    .get("filters")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| err(format!("{path}.filters"), "is required and must be an array"))?;
+                if filters.len() > MAX_FILTERS_PER_GROUP {
+                    return Err(err(format!("{path}.filters"), format!("at most {MAX_FILTERS_PER_GROUP} filters are allowed in a group")));
+                }
+                total_filters += filters.len();
+                let mut parsed = Vec::with_capacity(filters.len());
+                for (fi, f) in filters.iter().enumerate() {
+                    parsed.push(Filter::parse(f, &format!("{path}.filters[{fi}]"))?);
+                }
+                filter_groups.push(parsed);
+            }
+        }
+        if total_filters > MAX_FILTERS {
+            return Err(err("filterGroups", format!("at most {MAX_FILTERS} filters are allowed in total")));
+        }
+        let mut sorts = Vec::new();
+        if let Some(s) = obj.get("sorts").filter(|v| !v.is_null()) {
+            let s = s.as_array().ok_or_else(|| err("sorts", "must be an array"))?;
+            for (i, item) in s.iter().enumerate() {
+                sorts.push(Sort::parse(item, &format!("sorts[{i}]"))?);
+            }
+        }
+        let query = match obj.get("query") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(q)) if q.trim().is_empty() => None,
+            Some(Value::String(q)) => Some(q.trim().to_string()),
+            Some(_) => return Err(err("query", "must be a string")),
+        };
+        let properties = match obj.get("properties") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| v.as_str().map(str::to_string).ok_or_else(|| err(format!("properties[{i}]"), "must be a string")))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+            .filter(|p: &Vec<String>| !p.is_empty()),
+            Some(_) => return Err(err("properties", "must be an array of property names")),
+        };
+        let limit = match obj.get("limit") {
+            None | Some(Value::Null) => 10,
+            Some(v) => {
+                let n = v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    .ok_or_else(|| err("limit", "must be an integer"))?;
+                if !(0..=MAX_LIMIT as i64).contains(&n) {
+                    return Err(err("limit", format!("must be between 0 and {MAX_LIMIT}, got {n}")));
+                }
+                n as usize
+            }
+        };
+        let after = match obj.get("after") {
+            None | Some(Value::Null) => 0,
+            Some(v) => {
+                let n = v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                    .ok_or_else(|| err("after", "must be a non-negative integer offset"))?;
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }
+        };
+        if after.saturating_add(limit) > MAX_RESULTS {
+            return Err(err("after", format!("search results are limited to {MAX_RESULTS}; narrow the filters")));
+        }
+        Ok(Self { filter_groups, sorts, query, properties, limit: if limit == 0 { 10 } else { limit }, after })
+    }
+
+    /// Every property name the request refers to in filters and sorts.
+    pub fn referenced_properties(&self) -> impl Iterator<Item = (&str, String)> {
+        let filters = self.filter_groups.iter().enumerate().flat_map(|(gi, g)| {
+            g.iter().enumerate().map(move |(fi, f)| (f.property.as_str(), format!("filterGroups[{gi}].filters[{fi}].propertyName")))
+        });
+        let sorts = self.sorts.iter().enumerate().map(|(i, s)| (s.property.as_str(), format!("sorts[{i}]")));
+        filters.chain(sorts)
+    }
+}
+
+impl Filter {
+    fn parse(v: &Value, path: &str) -> Result<Self, SearchError> {
+        let property = v
+            .get("propertyName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| err(format!("{path}.propertyName"), "is required"))?
+            .to_string();
+        let op_str = v
+            .get("operator")
+            .and_then(Value::as_str)
+            .ok_or_else(|| err(format!("{path}.operator"), "is required"))?;
+        let operator = Operator::parse(op_str)
+            .ok_or_else(|| err(format!("{path}.operator"), format!("{op_str:?} is not a known operator")))?;
+        let value = v.get("value").and_then(scalar);
+        let high_value = v.get("highValue").and_then(scalar);
+        let values = match v.get("values") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a.iter().filter_map(scalar).collect(),
+            Some(_) => return Err(err(format!("{path}.values"), "must be an array")),
+        };
+        match operator {
+            Operator::Between if value.is_none() || high_value.is_none() => {
+                return Err(err(path, "BETWEEN needs value and highValue"));
+            }
+            Operator::In | Operator::NotIn if values.is_empty() => {
+                return Err(err(format!("{path}.values"), format!("{op_str} needs a non-empty values array")));
+            }
+            Operator::Eq | Operator::Neq | Operator::Lt | Operator::Lte | Operator::Gt | Operator::Gte
+            | Operator::ContainsToken | Operator::NotContainsToken
+                if value.is_none() =>
+            {
+                return Err(err(format!("{path}.value"), format!("{op_str} needs a value")));
+            }
+            _ => {}
+        }
+        Ok(Self { property, operator, value, high_value, values })
+    }
+
+    /// Does a record's stored value (`None` when unset) satisfy this filter?
+    pub fn matches(&self, kind: PropertyType, stored: Option<&str>) -> bool {
+        use Operator::*;
+        match self.operator {
+            HasProperty => stored.is_some(),
+            NotHasProperty => stored.is_none(),
+            Neq => stored.is_none_or(|s| !equal(kind, s, self.value.as_deref().unwrap_or_default())),
+            NotIn => stored.is_none_or(|s| !self.values.iter().any(|v| equal(kind, s, v))),
+            NotContainsToken => stored.is_none_or(|s| !contains_token(s, self.value.as_deref().unwrap_or_default())),
+            _ => {
+                let Some(s) = stored else { return false };
+                let v = self.value.as_deref().unwrap_or_default();
+                match self.operator {
+                    Eq => equal(kind, s, v),
+                    Lt => compare(kind, s, v) == Some(Ordering::Less),
+                    Lte => matches!(compare(kind, s, v), Some(Ordering::Less | Ordering::Equal)),
+                    Gt => compare(kind, s, v) == Some(Ordering::Greater),
+                    Gte => matches!(compare(kind, s, v), Some(Ordering::Greater | Ordering::Equal)),
+                    Between => {
+                        let hi = self.high_value.as_deref().unwrap_or_default();
+                        matches!(compare(kind, s, v), Some(Ordering::Greater | Ordering::Equal))
+                            && matches!(compare(kind, s, hi), Some(Ordering::Less | Ordering::Equal))
+                    }
+                    In => self.values.iter().any(|x| equal(kind, s, x)),
+                    ContainsToken => contains_token(s, v),
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+impl Sort {
+    fn parse(v: &Value, path: &str) -> Result<Self, SearchError> {
+        match v {
+            Value::String(s) if s.starts_with('-') && s.len() > 1 => {
+                Ok(Self { property: s[1..].to_string(), descending: true })
+            }
+            Value::String(s) if !s.is_empty() => Ok(Self { property: s.clone(), descending: false }),
+            Value::Object(o) => {
+                let property = o
+                    .get("propertyName")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| err(format!("{path}.propertyName"), "is required"))?
+                    .to_string();
+                let descending = match o.get("direction").and_then(Value::as_str) {
+                    None | Some("ASCENDING") => false,
+                    Some("DESCENDING") => true,
+                    Some(d) => return Err(err(format!("{path}.direction"), format!("{d:?} is not ASCENDING or DESCENDING"))),
+                };
+                Ok(Self { property, descending })
+            }
+            _ => Err(err(path, "a sort is a property name, \"-name\", or {propertyName, direction}")),
+        }
+    }
+}
+
+fn instant(kind: PropertyType, s: &str) -> Option<i64> {
+    match kind {
+        PropertyType::Date | PropertyType::Datetime => time::parse_instant(s),
+        _ => None,
+    }
+}
+
+fn equal(kind: PropertyType, stored: &str, v: &str) -> bool {
+    compare(kind, stored, v) == Some(Ordering::Equal)
+}
+
+/// Compares a stored value with a filter value in the property's own terms: numbers
+/// numerically, dates as instants, everything else case-insensitively.
+pub fn compare(kind: PropertyType, a: &str, b: &str) -> Option<Ordering> {
+    match kind {
+        PropertyType::Number => as_number(a)?.partial_cmp(&as_number(b.trim())?),
+        PropertyType::Date | PropertyType::Datetime => Some(instant(kind, a)?.cmp(&instant(kind, b)?)),
+        _ => Some(cmp_ci(a, b)),
+    }
+}
+
+fn cmp_ci(a: &str, b: &str) -> Ordering {
+    a.chars().flat_map(char::to_lowercase).cmp(b.chars().flat_map(char::to_lowercase))
+}
+
+/// Orders two stored values for sorting: unset values last, then by type.
+pub fn sort_order(kind: PropertyType, a: Option<&str>, b: Option<&str>) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(a), Some(b)) => compare(kind, a, b).unwrap_or_else(|| cmp_ci(a, b)),
+    }
+}
+
+/// HubSpot's token match: the value splits into words; a pattern matches a whole word, or,
+/// with `*` wildcards, any word or the whole value.
+pub fn contains_token(stored: &str, pattern: &str) -> bool {
+    let pattern = pattern.trim().to_lowercase();
+    if pattern.is_empty() {
+        return false;
+    }
+    let stored = stored.to_lowercase();
+    if pattern.contains('*') {
+        return glob(&pattern, &stored) || stored.split_whitespace().any(|w| glob(&pattern, w));
+    }
+    stored == pattern
+        || stored.split_whitespace().any(|w| w == pattern)
+        || stored.split(|c: char| !c.is_alphanumeric()).any(|w| w == pattern)
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) {
+        return false;
+    }
+    let mut rest = &text[first.len()..];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// The free-text `query`: every word of it appears in one of the searchable values.
+pub fn query_matches<'a>(query: &str, values: impl Iterator<Item = &'a str> + Clone) -> bool {
+    query.split_whitespace().all(|word| {
+        let word = word.to_lowercase();
+        values.clone().any(|v| v.to_lowercase().contains(&word))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_the_three_sort_forms() {
+        let r = SearchRequest::parse(&json!({"sorts": ["email", "-createdate", {"propertyName": "x", "direction": "DESCENDING"}]})).unwrap();
+        assert_eq!(r.sorts, vec![
+            Sort { property: "email".into(), descending: false },
+            Sort { property: "createdate".into(), descending: true },
+            Sort { property: "x".into(), descending: true },
+        ]);
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        assert_eq!(SearchRequest::parse(&json!({"limit": 201})).unwrap_err().field, "limit");
+        assert_eq!(SearchRequest::parse(&json!({"after": 9950, "limit": 100})).unwrap_err().field, "after");
+        let r = SearchRequest::parse(&json!({"after": 20})).unwrap();
+        assert_eq!((r.after, r.limit), (20, 10));
+        let r = SearchRequest::parse(&json!({"after": "20", "limit": "5"})).unwrap();
+        assert_eq!((r.after, r.limit), (20, 5));
+        let err = SearchRequest::parse(&json!({"filterGroups": [{"filters": [{"propertyName": "a", "operator": "LIKE", "value": "x"}]}]})).unwrap_err();
+        assert_eq!(err.field, "filterGroups[0].filters[0].operator");
+    }
+
+    #[test]
+    fn operators() {
+        let f = |op: &str, v: Value| Filter::parse(&json!({"propertyName": "p", "operator": op, "value": v, "highValue": "20", "values": ["a", "B"]}), "f").unwrap();
+        assert!(f("GTE", json!(9)).matches(PropertyType::Number, Some("10")));
+        assert!(!f("GTE", json!("9")).matches(PropertyType::String, Some("10")));
+        assert!(f("BETWEEN", json!("10")).matches(PropertyType::Number, Some("20")));
+        assert!(f("EQ", json!("ADA@x.io")).matches(PropertyType::String, Some("ada@x.io")));
+        assert!(f("IN", json!(null)).matches(PropertyType::String, Some("b")));
+        assert!(f("NOT_IN", json!(null)).matches(PropertyType::String, None));
+        assert!(f("LT", json!("2024-05-02")).matches(PropertyType::Datetime, Some("2024-05-01T10:00:00.000Z")));
+        assert!(f("LT", json!(1714608000000i64)).matches(PropertyType::Datetime, Some("2024-05-01T10:00:00.000Z")));
+        assert!(f("CONTAINS_TOKEN", json!("*@hubspot.com")).matches(PropertyType::String, Some("ada@hubspot.com")));
+        assert!(f("CONTAINS_TOKEN", json!("lovelace")).matches(PropertyType::String, Some("Ada Lovelace")));
+        assert!(!f("CONTAINS_TOKEN", json!("love")).matches(PropertyType::String, Some("Ada Lovelace")));
+        assert!(f("NOT_CONTAINS_TOKEN", json!("love")).matches(PropertyType::String, Some("Ada Lovelace")));
+        let has = Filter::parse(&json!({"propertyName": "p", "operator": "HAS_PROPERTY"}), "f").unwrap();
+        assert!(has.matches(PropertyType::String, Some("x")) && !has.matches(PropertyType::String, None));
+    }
+
+    #[test]
+    fn query_words() {
+        assert!(query_matches("ada love", ["Ada", "Lovelace"].into_iter()));
+        assert!(!query_matches("ada grace", ["Ada", "Lovelace"].into_iter()));
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            prop_oneof![Just("EQ"), Just("BETWEEN"), Just("IN"), Just("-x"), Just("email"), Just("DESCENDING"), Just("*")].prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        let keys = prop_oneof![Just("filterGroups".to_string()), Just("filters".to_string()), Just("propertyName".to_string()),
+            Just("operator".to_string()), Just("value".to_string()), Just("values".to_string()), Just("highValue".to_string()),
+            Just("sorts".to_string()), Just("direction".to_string()), Just("limit".to_string()), Just("after".to_string()),
+            Just("query".to_string()), Just("properties".to_string()), ".{0,6}"];
+        leaf.prop_recursive(5, 64, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::hash_map(keys.clone(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Any JSON at all either parses into a request within the limits or is refused with
+        /// a field path; matching a parsed request against any value never panics.
+        #[test]
+        fn parser_never_panics(body in any_json(), stored in proptest::option::of(".{0,12}")) {
+            match SearchRequest::parse(&body) {
+                Ok(r) => {
+                    prop_assert!(r.limit <= MAX_LIMIT && r.after + r.limit <= MAX_RESULTS);
+                    for f in r.filter_groups.iter().flatten() {
+                        for kind in [PropertyType::String, PropertyType::Number, PropertyType::Datetime] {
+                            let _ = f.matches(kind, stored.as_deref());
+                        }
+                    }
+                }
+                Err(e) => prop_assert!(!e.field.is_empty()),
+            }
+        }
+    }
+}

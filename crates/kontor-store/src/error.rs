@@ -1,0 +1,28 @@
+/// What can go wrong in the store; the server maps each to an HTTP status and envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    /// Bad input, naming the field (`in_field`) and HubSpot's error code.
+    #[error("{message}")]
+    Validation { message: String, code: String, in_field: Option<String> },
+    #[error("{message}")]
+    Conflict { message: String, existing_id: Option<i64> },
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("corrupt stored data: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    pub fn validation(code: &str, message: impl Into<String>, in_field: Option<String>) -> Self {
+        Self::Validation { message: message.into(), code: code.to_string(), in_field }
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound(what.into())
+    }
+}

@@ -1,0 +1,169 @@
+#![doc = include_str!("../README.md")]
+
+mod associations;
+mod auth;
+mod directory;
+mod error;
+mod migrations;
+mod objects;
+mod owners;
+mod properties;
+mod records;
+mod schemas;
+
+pub use associations::{AssociationInput, AssociationType, AssociatedRecord};
+pub use auth::{hash_password, token_account, verify_password, Token, User};
+pub use directory::{Account, Directory, LifecycleState};
+pub use error::{StoreError, StoreResult};
+pub use objects::ObjectType;
+pub use owners::Owner;
+pub use properties::{OptionInput, PropertyGroup, PropertyInput};
+pub use records::{Actor, CreateInput, HistoryEntry, ListPage, Record, UpdateInput};
+pub use schemas::{CustomSchema, SchemaInput};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// One database: a region cell or the directory.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// SQLite allows one writer; serialising writers in-process avoids busy errors.
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dialect", &self.dialect).finish_non_exhaustive()
+    }
+}
+
+/// `sqlite:///path/to/file.db` or `postgres://user@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Config(format!(
+                "unsupported database URL {}: use sqlite:// or postgres://",
+                redact_url(url)
+            )));
+        };
+        let url = if dialect == Dialect::Sqlite && !url.contains('?') {
+            format!("{url}?mode=rwc")
+        } else {
+            url.to_string()
+        };
+        let opts = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        let store = Store {
+            pool,
+            dialect,
+            write_lock: (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(()))),
+        };
+        migrations::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Begins a write transaction, holding the SQLite writer lock for its whole life.
+    async fn write(&self) -> StoreResult<WriteTx<'_>> {
+        let guard = match &self.write_lock {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+struct WriteTx<'a> {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl WriteTx<'_> {
+    async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// Takes `n` values from an account's counter, returning the first.
+async fn allocate(conn: &mut sqlx::AnyConnection, account: i64, name: &str, n: i64) -> StoreResult<i64> {
+    sqlx::query("INSERT INTO counters (account_id, name, value) VALUES ($1, $2, 0) ON CONFLICT (account_id, name) DO NOTHING")
+        .bind(account)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    let (last,): (i64,) = sqlx::query_as(
+        "UPDATE counters SET value = value + $1 WHERE account_id = $2 AND name = $3 RETURNING value",
+    )
+    .bind(n)
+    .bind(account)
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(last - n + 1)
+}

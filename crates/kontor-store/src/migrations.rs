@@ -1,0 +1,185 @@
+//! Schema migrations, applied in order at open. The same DDL serves both engines: only
+//! `BIGINT` and `TEXT` columns, flags as 0/1, times as epoch milliseconds.
+//!
+//! A directory database and a region cell share one schema: each simply leaves the other's
+//! tables empty. That keeps "the directory lives in the `us` database" a configuration choice.
+
+use crate::{Store, StoreResult};
+
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE accounts (
+    id BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    region TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE counters (
+    account_id BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    value BIGINT NOT NULL,
+    PRIMARY KEY (account_id, name)
+);
+CREATE TABLE records (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    props TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    archived BIGINT NOT NULL DEFAULT 0,
+    archived_at BIGINT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE INDEX records_by_type ON records (account_id, object_type, archived, id);
+CREATE TABLE unique_values (
+    account_id BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    property TEXT NOT NULL,
+    value TEXT NOT NULL,
+    record_id BIGINT NOT NULL,
+    PRIMARY KEY (account_id, object_type, property, value)
+);
+CREATE INDEX unique_values_by_record ON unique_values (account_id, record_id);
+CREATE TABLE changes (
+    account_id BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    record_id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    props TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_id TEXT,
+    actor_user_id BIGINT,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, seq)
+);
+CREATE INDEX changes_by_record ON changes (account_id, record_id, seq);
+CREATE TABLE properties (
+    account_id BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    def TEXT NOT NULL,
+    archived BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, object_type, name)
+);
+CREATE TABLE property_groups (
+    account_id BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    label TEXT NOT NULL,
+    display_order BIGINT NOT NULL,
+    archived BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, object_type, name)
+);
+CREATE TABLE schemas (
+    account_id BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    def TEXT NOT NULL,
+    archived BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, object_type)
+);
+CREATE TABLE association_types (
+    account_id BIGINT NOT NULL,
+    from_type TEXT NOT NULL,
+    to_type TEXT NOT NULL,
+    type_id BIGINT NOT NULL,
+    category TEXT NOT NULL,
+    label TEXT,
+    name TEXT NOT NULL,
+    inverse_type_id BIGINT NOT NULL,
+    is_default BIGINT NOT NULL,
+    PRIMARY KEY (account_id, from_type, to_type, type_id)
+);
+CREATE TABLE associations (
+    account_id BIGINT NOT NULL,
+    from_id BIGINT NOT NULL,
+    to_type TEXT NOT NULL,
+    to_id BIGINT NOT NULL,
+    type_id BIGINT NOT NULL,
+    category TEXT NOT NULL,
+    from_type TEXT NOT NULL,
+    PRIMARY KEY (account_id, from_id, to_type, to_id, category, type_id)
+);
+CREATE INDEX associations_by_target ON associations (account_id, to_id);
+CREATE TABLE owners (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    email TEXT NOT NULL,
+    first_name TEXT NOT NULL,
+    last_name TEXT NOT NULL,
+    user_id BIGINT,
+    archived BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE TABLE users (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    email TEXT NOT NULL,
+    first_name TEXT NOT NULL,
+    last_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    active BIGINT NOT NULL DEFAULT 1,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX users_by_email ON users (account_id, email);
+CREATE TABLE tokens (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL,
+    created_by BIGINT,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX tokens_by_hash ON tokens (token_hash);
+CREATE TABLE audit_log (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    actor_user_id BIGINT,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    details TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+"#,
+)];
+
+pub(crate) async fn run(store: &Store) -> StoreResult<()> {
+    let mut tx = store.write().await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .execute(&mut *tx)
+        .await?;
+    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *tx)
+        .await?;
+    for (version, sql) in MIGRATIONS {
+        if applied.iter().any(|(v,)| v == version) {
+            continue;
+        }
+        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(kontor_domain::time::now_ms())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}

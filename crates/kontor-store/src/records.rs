@@ -1,0 +1,703 @@
+//! Records: the current state of every object, and the change log that every write appends to.
+
+use crate::associations::{self, AssociationInput};
+use crate::objects::ObjectType;
+use crate::{allocate, Store, StoreError, StoreResult};
+use kontor_domain::property::PropertyDef;
+use kontor_domain::search::{self, SearchRequest};
+use kontor_domain::time::{iso, now_ms};
+use kontor_domain::value;
+use kontor_domain::{ChangeSource, PropertyType};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Who writes, and through what.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub source: ChangeSource,
+    /// Token name, import id, … shown as `sourceId` in property history.
+    pub source_id: Option<String>,
+    pub user_id: Option<i64>,
+}
+
+impl Actor {
+    pub fn api(token_name: &str) -> Self {
+        Self { source: ChangeSource::Api, source_id: Some(token_name.to_string()), user_id: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: i64,
+    pub object_type: String,
+    pub props: BTreeMap<String, String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub archived: bool,
+    pub archived_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub value: Option<String>,
+    pub timestamp: i64,
+    pub source: String,
+    pub source_id: Option<String>,
+    pub user_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateInput {
+    pub properties: Map<String, Value>,
+    pub associations: Vec<AssociationInput>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateInput {
+    pub id: i64,
+    pub properties: Map<String, Value>,
+}
+
+pub struct ListPage {
+    pub records: Vec<Record>,
+    /// Cursor for the next page, absent on the last one.
+    pub next_after: Option<String>,
+}
+
+type RecordRow = (i64, String, String, i64, i64, i64, Option<i64>);
+const RECORD_COLS: &str = "id, object_type, props, created_at, updated_at, archived, archived_at";
+
+fn record_from(row: RecordRow) -> StoreResult<Record> {
+    Ok(Record {
+        id: row.0,
+        object_type: row.1,
+        props: serde_json::from_str(&row.2)?,
+        created_at: row.3,
+        updated_at: row.4,
+        archived: row.5 != 0,
+        archived_at: row.6,
+    })
+}
+
+/// Unique values are compared case-insensitively, as e-mail addresses are.
+fn unique_key(v: &str) -> String {
+    v.trim().to_lowercase()
+}
+
+/// `($1, $2, …), (…)` for a multi-row insert.
+fn values_clause(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+fn in_list(start: usize, n: usize) -> String {
+    (0..n).map(|i| format!("${}", start + i)).collect::<Vec<_>>().join(", ")
+}
+
+#[derive(serde::Serialize)]
+struct InvalidProperty<'a> {
+    #[serde(rename = "isValid")]
+    is_valid: bool,
+    message: String,
+    error: &'a str,
+    name: String,
+}
+
+/// Checks and normalises client-supplied values against the type's definitions.
+pub(crate) fn normalize_properties(
+    defs: &HashMap<&str, &PropertyDef>,
+    props: &Map<String, Value>,
+    path: &str,
+) -> StoreResult<BTreeMap<String, Option<String>>> {
+    let mut out = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, raw) in props {
+        let Some(def) = defs.get(name.as_str()) else {
+            errors.push(InvalidProperty { is_valid: false, message: format!("Property \"{name}\" does not exist"), error: "PROPERTY_DOESNT_EXIST", name: name.clone() });
+            continue;
+        };
+        if def.read_only_value {
+            errors.push(InvalidProperty { is_valid: false, message: format!("\"{name}\" is a read only property; its value cannot be set."), error: "READ_ONLY_VALUE", name: name.clone() });
+            continue;
+        }
+        match value::normalize(def, raw) {
+            Ok(v) => {
+                out.insert(name.clone(), v);
+            }
+            Err(e) => errors.push(InvalidProperty { is_valid: false, message: e.message, error: e.code, name: name.clone() }),
+        }
+    }
+    if let Some(first) = errors.first() {
+        let in_field = format!("{path}properties.{}", first.name);
+        let code = first.error.to_string();
+        let list = serde_json::to_string(&errors)?;
+        return Err(StoreError::Validation { message: format!("Property values were not valid: {list}"), code, in_field: Some(in_field) });
+    }
+    Ok(out)
+}
+
+enum WriteOp {
+    Create { props: BTreeMap<String, Option<String>>, associations: Vec<AssociationInput> },
+    Update { id: i64, props: BTreeMap<String, Option<String>> },
+}
+
+impl Store {
+    pub async fn record(&self, account: i64, ot: &ObjectType, id: i64, archived: bool) -> StoreResult<Option<Record>> {
+        let row: Option<RecordRow> = sqlx::query_as(&format!(
+            "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND id = $2 AND object_type = $3 AND archived = $4"
+        ))
+        .bind(account)
+        .bind(id)
+        .bind(&ot.type_id)
+        .bind(archived as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(record_from).transpose()
+    }
+
+    /// Resolves `idProperty` values (e-mail, …) to record ids.
+    pub async fn ids_by_unique(&self, account: i64, ot: &ObjectType, property: &str, values: &[String]) -> StoreResult<HashMap<String, i64>> {
+        let mut out = HashMap::new();
+        if property == "hs_object_id" {
+            for v in values {
+                if let Ok(id) = v.trim().parse::<i64>() {
+                    out.insert(v.clone(), id);
+                }
+            }
+            return Ok(out);
+        }
+        let def = self.property(account, &ot.type_id, property).await?;
+        if !def.is_some_and(|d| d.has_unique_value && !d.archived) {
+            return Err(StoreError::validation(
+                "INVALID_ID_PROPERTY",
+                format!("{property} is not a unique-value property of {}; it cannot be an idProperty", ot.name),
+                Some("idProperty".into()),
+            ));
+        }
+        for chunk in values.chunks(500) {
+            let keys: Vec<String> = chunk.iter().map(|v| unique_key(v)).collect();
+            let sql = format!(
+                "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN ({})",
+                in_list(4, keys.len())
+            );
+            let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(account).bind(&ot.type_id).bind(property);
+            for k in &keys {
+                q = q.bind(k);
+            }
+            let found: HashMap<String, i64> = q.fetch_all(&self.pool).await?.into_iter().collect();
+            for (v, k) in chunk.iter().zip(keys) {
+                if let Some(id) = found.get(&k) {
+                    out.insert(v.clone(), *id);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn records_by_ids(&self, account: i64, ot: &ObjectType, ids: &[i64], archived: bool) -> StoreResult<Vec<Record>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND object_type = $2 AND archived = $3 AND id IN ({})",
+                in_list(4, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, RecordRow>(&sql).bind(account).bind(&ot.type_id).bind(archived as i64);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push(record_from(row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn list_records(&self, account: i64, ot: &ObjectType, archived: bool, after: Option<i64>, limit: usize) -> StoreResult<ListPage> {
+        let rows: Vec<RecordRow> = sqlx::query_as(&format!(
+            "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND object_type = $2 AND archived = $3 AND id > $4 ORDER BY id LIMIT $5"
+        ))
+        .bind(account)
+        .bind(&ot.type_id)
+        .bind(archived as i64)
+        .bind(after.unwrap_or(0))
+        .bind(limit as i64 + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut records = rows.into_iter().map(record_from).collect::<StoreResult<Vec<_>>>()?;
+        let next_after = if records.len() > limit {
+            records.truncate(limit);
+            records.last().map(|r| r.id.to_string())
+        } else {
+            None
+        };
+        Ok(ListPage { records, next_after })
+    }
+
+    pub async fn count_records(&self, account: i64, ot: &ObjectType, archived: bool) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records WHERE account_id = $1 AND object_type = $2 AND archived = $3")
+            .bind(account)
+            .bind(&ot.type_id)
+            .bind(archived as i64)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
+    /// Property history from the change log, newest first, for the given records and names.
+    pub async fn history(&self, account: i64, ids: &[i64], names: &[String]) -> StoreResult<HashMap<i64, BTreeMap<String, Vec<HistoryEntry>>>> {
+        let mut out: HashMap<i64, BTreeMap<String, Vec<HistoryEntry>>> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT record_id, props, source, source_id, actor_user_id, at FROM changes WHERE account_id = $1 AND kind = 'set' AND record_id IN ({}) ORDER BY seq DESC",
+                in_list(2, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (i64, String, String, Option<String>, Option<i64>, i64)>(&sql).bind(account);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for (record_id, props, source, source_id, user_id, at) in q.fetch_all(&self.pool).await? {
+                let props: BTreeMap<String, Option<String>> = serde_json::from_str(&props)?;
+                let entry = out.entry(record_id).or_default();
+                for name in names {
+                    if let Some(v) = props.get(name) {
+                        entry.entry(name.clone()).or_default().push(HistoryEntry {
+                            value: v.clone(),
+                            timestamp: at,
+                            source: source.clone(),
+                            source_id: source_id.clone(),
+                            user_id,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest change-log sequence number of an account (0 before any write).
+    pub async fn last_change_seq(&self, account: i64) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM changes WHERE account_id = $1")
+            .bind(account)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
+    /// Creates records, all or none.
+    pub async fn create_records(&self, account: i64, ot: &ObjectType, inputs: Vec<CreateInput>, actor: &Actor) -> StoreResult<Vec<Record>> {
+        let defs = self.properties(account, &ot.type_id, false).await?;
+        let by_name: HashMap<&str, &PropertyDef> = defs.iter().map(|d| (d.name.as_str(), d)).collect();
+        let batch = inputs.len() > 1;
+        let mut ops = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.into_iter().enumerate() {
+            let path = if batch { format!("inputs[{i}].") } else { String::new() };
+            let props = normalize_properties(&by_name, &input.properties, &path)?;
+            for req in &ot.required {
+                if props.get(req).is_none_or(|v| v.is_none()) {
+                    return Err(StoreError::validation(
+                        "REQUIRED_PROPERTY",
+                        format!("Property values were not valid: [{{\"isValid\":false,\"message\":\"{req} is required\",\"error\":\"REQUIRED_PROPERTY\",\"name\":\"{req}\"}}]"),
+                        Some(format!("{path}properties.{req}")),
+                    ));
+                }
+            }
+            ops.push(WriteOp::Create { props, associations: input.associations });
+        }
+        let out = self.apply(account, ot, &defs, ops, actor).await?;
+        Ok(out.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// Updates records. Validation failures reject the whole batch; ids that do not exist
+    /// are returned in the second list and the rest are applied.
+    pub async fn update_records(&self, account: i64, ot: &ObjectType, inputs: Vec<UpdateInput>, actor: &Actor) -> StoreResult<(Vec<Record>, Vec<i64>)> {
+        let defs = self.properties(account, &ot.type_id, false).await?;
+        let by_name: HashMap<&str, &PropertyDef> = defs.iter().map(|d| (d.name.as_str(), d)).collect();
+        let batch = inputs.len() > 1;
+        let ids: Vec<i64> = inputs.iter().map(|i| i.id).collect();
+        let existing: HashSet<i64> = self.records_by_ids(account, ot, &ids, false).await?.into_iter().map(|r| r.id).collect();
+        let mut ops = Vec::new();
+        let mut missing = Vec::new();
+        for (i, input) in inputs.into_iter().enumerate() {
+            let path = if batch { format!("inputs[{i}].") } else { String::new() };
+            let props = normalize_properties(&by_name, &input.properties, &path)?;
+            if existing.contains(&input.id) {
+                ops.push(WriteOp::Update { id: input.id, props });
+            } else {
+                missing.push(input.id);
+            }
+        }
+        let out = self.apply(account, ot, &defs, ops, actor).await?;
+        Ok((out.into_iter().map(|(r, _)| r).collect(), missing))
+    }
+
+    /// Creates or updates by a unique property value; returns each record with `true` when new.
+    pub async fn upsert_records(&self, account: i64, ot: &ObjectType, id_property: &str, inputs: Vec<(String, Map<String, Value>)>, actor: &Actor) -> StoreResult<Vec<(Record, bool)>> {
+        let defs = self.properties(account, &ot.type_id, false).await?;
+        let by_name: HashMap<&str, &PropertyDef> = defs.iter().map(|d| (d.name.as_str(), d)).collect();
+        let keys: Vec<String> = inputs.iter().map(|(k, _)| k.clone()).collect();
+        let found = self.ids_by_unique(account, ot, id_property, &keys).await?;
+        let live: HashSet<i64> = self
+            .records_by_ids(account, ot, &found.values().copied().collect::<Vec<_>>(), false)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let mut ops = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, (key, props)) in inputs.into_iter().enumerate() {
+            if seen.insert(unique_key(&key), i).is_some() {
+                return Err(StoreError::validation("DUPLICATE_ID", format!("{id_property} {key:?} appears more than once in the batch"), Some(format!("inputs[{i}].id"))));
+            }
+            let mut normalized = normalize_properties(&by_name, &props, &format!("inputs[{i}]."))?;
+            match found.get(&key).filter(|id| live.contains(id)) {
+                Some(id) => ops.push(WriteOp::Update { id: *id, props: normalized }),
+                None => {
+                    if id_property == "hs_object_id" {
+                        return Err(StoreError::validation("OBJECT_NOT_FOUND", format!("record {key} does not exist; upsert by hs_object_id cannot create"), Some(format!("inputs[{i}].id"))));
+                    }
+                    let def = by_name[id_property];
+                    let v = value::normalize_str(def, &key).map_err(|e| StoreError::validation(e.code, e.message, Some(format!("inputs[{i}].id"))))?;
+                    normalized.insert(id_property.to_string(), v);
+                    ops.push(WriteOp::Create { props: normalized, associations: Vec::new() });
+                }
+            }
+        }
+        self.apply(account, ot, &defs, ops, actor).await
+    }
+
+    /// Applies writes in one transaction: unique checks, ids, state, change log, associations.
+    async fn apply(&self, account: i64, ot: &ObjectType, defs: &[PropertyDef], ops: Vec<WriteOp>, actor: &Actor) -> StoreResult<Vec<(Record, bool)>> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let unique: Vec<&str> = defs.iter().filter(|d| d.has_unique_value && d.name != "hs_object_id").map(|d| d.name.as_str()).collect();
+        let owner_prop = defs.iter().any(|d| d.name == "hubspot_owner_id");
+        let now = now_ms();
+        let now_iso = iso(now);
+        let mut tx = self.write().await?;
+
+        // Owners referenced must exist in this account.
+        if owner_prop {
+            for op in &ops {
+                let props = match op {
+                    WriteOp::Create { props, .. } | WriteOp::Update { props, .. } => props,
+                };
+                if let Some(Some(owner)) = props.get("hubspot_owner_id") {
+                    let id = owner.parse::<i64>().ok();
+                    let found: Option<(i64,)> = match id {
+                        Some(id) => sqlx::query_as("SELECT id FROM owners WHERE account_id = $1 AND id = $2 AND archived = 0")
+                            .bind(account)
+                            .bind(id)
+                            .fetch_optional(&mut *tx)
+                            .await?,
+                        None => None,
+                    };
+                    if found.is_none() {
+                        return Err(StoreError::validation(
+                            "INVALID_OWNER_ID",
+                            format!("Property values were not valid: [{{\"isValid\":false,\"message\":\"{owner} is not a valid owner id\",\"error\":\"INVALID_OWNER_ID\",\"name\":\"hubspot_owner_id\"}}]"),
+                            Some("properties.hubspot_owner_id".into()),
+                        ));
+                    }
+                }
+            }
+        }
+
+        let creates = ops.iter().filter(|o| matches!(o, WriteOp::Create { .. })).count() as i64;
+        let mut next_id = if creates > 0 { allocate(&mut tx, account, "record", creates).await? } else { 0 };
+        let mut next_seq = allocate(&mut tx, account, "change", ops.len() as i64).await?;
+
+        // Current state of updated records, read inside the transaction.
+        let update_ids: Vec<i64> = ops.iter().filter_map(|o| if let WriteOp::Update { id, .. } = o { Some(*id) } else { None }).collect();
+        let mut current: HashMap<i64, Record> = HashMap::new();
+        for chunk in update_ids.chunks(500) {
+            let sql = format!("SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND archived = 0 AND id IN ({})", in_list(2, chunk.len()));
+            let mut q = sqlx::query_as::<_, RecordRow>(&sql).bind(account);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                let r = record_from(row)?;
+                current.insert(r.id, r);
+            }
+        }
+
+        let mut results = Vec::with_capacity(ops.len());
+        let mut claimed: HashMap<(String, String), i64> = HashMap::new();
+        let mut unique_removals: Vec<(i64, String)> = Vec::new();
+        let mut pending_assocs = Vec::new();
+        for op in ops {
+            let (id, changes, is_new, mut record) = match op {
+                WriteOp::Create { props, associations } => {
+                    let id = next_id;
+                    next_id += 1;
+                    let mut changes: BTreeMap<String, Option<String>> = props.into_iter().filter(|(_, v)| v.is_some()).collect();
+                    changes.insert("hs_object_id".into(), Some(id.to_string()));
+                    changes.insert(ot.create_date.clone(), Some(now_iso.clone()));
+                    changes.insert(ot.last_modified.clone(), Some(now_iso.clone()));
+                    if !associations.is_empty() {
+                        pending_assocs.push((id, associations));
+                    }
+                    let record = Record { id, object_type: ot.type_id.clone(), props: BTreeMap::new(), created_at: now, updated_at: now, archived: false, archived_at: None };
+                    (id, changes, true, record)
+                }
+                WriteOp::Update { id, props } => {
+                    let record = current.remove(&id).ok_or_else(|| StoreError::not_found(format!("{} {id} does not exist", ot.singular)))?;
+                    let mut changes: BTreeMap<String, Option<String>> =
+                        props.into_iter().filter(|(k, v)| record.props.get(k) != v.as_ref()).collect();
+                    changes.insert(ot.last_modified.clone(), Some(now_iso.clone()));
+                    (id, changes, false, Record { updated_at: now, ..record })
+                }
+            };
+            for name in &unique {
+                let Some(new) = changes.get(*name) else { continue };
+                if record.props.contains_key(*name) {
+                    unique_removals.push((id, name.to_string()));
+                }
+                if let Some(v) = new {
+                    let key = (name.to_string(), unique_key(v));
+                    let holder: Option<(i64,)> = sqlx::query_as("SELECT record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value = $4")
+                        .bind(account)
+                        .bind(&ot.type_id)
+                        .bind(*name)
+                        .bind(&key.1)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    // A value that a record earlier in this batch gives up is free to take.
+                    let db_holder = holder.map(|(h,)| h).filter(|h| *h != id && !unique_removals.iter().any(|(rid, p)| rid == h && p == name));
+                    let batch_holder = claimed.get(&key).copied().filter(|h| *h != id);
+                    if let Some(existing) = db_holder.or(batch_holder) {
+                        return Err(if ot.type_id == "0-1" && *name == "email" {
+                            StoreError::Conflict { message: format!("Contact already exists. Existing ID: {existing}"), existing_id: Some(existing) }
+                        } else {
+                            StoreError::validation("DUPLICATE_VALUE", format!("{name} {v:?} is already used by {} {existing}; the property requires unique values", ot.singular), Some(format!("properties.{name}")))
+                        });
+                    }
+                    claimed.insert(key, id);
+                }
+            }
+            for (k, v) in &changes {
+                match v {
+                    Some(v) => record.props.insert(k.clone(), v.clone()),
+                    None => record.props.remove(k),
+                };
+            }
+            results.push((record, is_new, changes, next_seq));
+            next_seq += 1;
+        }
+
+        // Unique index: drop old values of changed unique properties, then add the new ones.
+        for (id, name) in &unique_removals {
+            sqlx::query("DELETE FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND record_id = $4")
+                .bind(account)
+                .bind(&ot.type_id)
+                .bind(name)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let claims: Vec<(&(String, String), &i64)> = claimed.iter().collect();
+        for chunk in claims.chunks(200) {
+            let sql = format!("INSERT INTO unique_values (account_id, object_type, property, value, record_id) VALUES {}", values_clause(chunk.len(), 5));
+            let mut q = sqlx::query(&sql);
+            for ((prop, value), id) in chunk {
+                q = q.bind(account).bind(&ot.type_id).bind(prop).bind(value).bind(**id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+
+        // State: inserts for new records, updates for existing ones.
+        let new_rows: Vec<&Record> = results.iter().filter(|r| r.1).map(|r| &r.0).collect();
+        for chunk in new_rows.chunks(100) {
+            let sql = format!("INSERT INTO records (account_id, id, object_type, props, created_at, updated_at, archived) VALUES {}", values_clause(chunk.len(), 7));
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q.bind(account).bind(r.id).bind(&ot.type_id).bind(serde_json::to_string(&r.props)?).bind(r.created_at).bind(r.updated_at).bind(0i64);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for (r, _, _, _) in results.iter().filter(|r| !r.1) {
+            sqlx::query("UPDATE records SET props = $1, updated_at = $2 WHERE account_id = $3 AND id = $4")
+                .bind(serde_json::to_string(&r.props)?)
+                .bind(r.updated_at)
+                .bind(account)
+                .bind(r.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        // The change log, in the same transaction.
+        for chunk in results.chunks(100) {
+            let sql = format!(
+                "INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at) VALUES {}",
+                values_clause(chunk.len(), 10)
+            );
+            let mut q = sqlx::query(&sql);
+            for (r, _, changes, seq) in chunk {
+                q = q
+                    .bind(account)
+                    .bind(*seq)
+                    .bind(&ot.type_id)
+                    .bind(r.id)
+                    .bind("set")
+                    .bind(serde_json::to_string(changes)?)
+                    .bind(actor.source.as_str())
+                    .bind(actor.source_id.clone())
+                    .bind(actor.user_id)
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
+        }
+
+        for (id, assocs) in pending_assocs {
+            associations::insert_for_new_record(self, &mut tx, account, ot, id, &assocs).await?;
+        }
+        tx.commit().await?;
+        Ok(results.into_iter().map(|(r, new, _, _)| (r, new)).collect())
+    }
+
+    /// Moves records to the recycle bin; ids already archived or unknown are ignored.
+    pub async fn archive_records(&self, account: i64, ot: &ObjectType, ids: &[i64], actor: &Actor) -> StoreResult<Vec<i64>> {
+        let live = self.records_by_ids(account, ot, ids, false).await?;
+        if live.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        let mut seq = allocate(&mut tx, account, "change", live.len() as i64).await?;
+        let mut done = Vec::new();
+        for r in &live {
+            let n = sqlx::query("UPDATE records SET archived = 1, archived_at = $1 WHERE account_id = $2 AND id = $3 AND archived = 0")
+                .bind(now)
+                .bind(account)
+                .bind(r.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                continue;
+            }
+            sqlx::query("DELETE FROM unique_values WHERE account_id = $1 AND record_id = $2")
+                .bind(account)
+                .bind(r.id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at) VALUES ($1, $2, $3, $4, 'archive', '{}', $5, $6, $7, $8)")
+                .bind(account)
+                .bind(seq)
+                .bind(&ot.type_id)
+                .bind(r.id)
+                .bind(actor.source.as_str())
+                .bind(actor.source_id.clone())
+                .bind(actor.user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            seq += 1;
+            done.push(r.id);
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Runs a search. Returns the total number of matches and the requested page.
+    pub async fn search(&self, account: i64, ot: &ObjectType, req: &SearchRequest) -> StoreResult<(usize, Vec<Record>)> {
+        let defs = self.properties(account, &ot.type_id, false).await?;
+        let kinds: HashMap<&str, PropertyType> = defs.iter().map(|d| (d.name.as_str(), d.kind)).collect();
+        for (name, field) in req.referenced_properties() {
+            if !kinds.contains_key(name) {
+                return Err(StoreError::validation("PROPERTY_DOESNT_EXIST", format!("{field}: property {name:?} does not exist on {}", ot.name), Some(field)));
+            }
+        }
+        // Fast path: nothing to filter or sort, so the id index answers it.
+        if req.filter_groups.is_empty() && req.query.is_none() && req.sorts.iter().all(|s| s.property == "hs_object_id" && !s.descending) {
+            let total = self.count_records(account, ot, false).await? as usize;
+            let rows: Vec<RecordRow> = sqlx::query_as(&format!(
+                "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 ORDER BY id LIMIT $3 OFFSET $4"
+            ))
+            .bind(account)
+            .bind(&ot.type_id)
+            .bind(req.limit as i64)
+            .bind(req.after as i64)
+            .fetch_all(&self.pool)
+            .await?;
+            return Ok((total, rows.into_iter().map(record_from).collect::<StoreResult<_>>()?));
+        }
+        // Index path: every group pins the record by id or by a unique value.
+        let mut candidates: Option<Vec<i64>> = Some(Vec::new());
+        let unique: HashSet<&str> = defs.iter().filter(|d| d.has_unique_value).map(|d| d.name.as_str()).collect();
+        if req.filter_groups.is_empty() {
+            candidates = None;
+        }
+        for group in &req.filter_groups {
+            let pin = group.iter().find(|f| {
+                unique.contains(f.property.as_str()) && matches!(f.operator, search::Operator::Eq | search::Operator::In)
+            });
+            match (pin, candidates.as_mut()) {
+                (Some(f), Some(c)) => {
+                    let values: Vec<String> = if f.operator == search::Operator::Eq { f.value.iter().cloned().collect() } else { f.values.clone() };
+                    c.extend(self.ids_by_unique(account, ot, &f.property, &values).await?.into_values());
+                }
+                _ => candidates = None,
+            }
+        }
+        let rows: Vec<Record> = match candidates {
+            Some(mut ids) => {
+                ids.sort_unstable();
+                ids.dedup();
+                self.records_by_ids(account, ot, &ids, false).await?
+            }
+            None => {
+                let rows: Vec<RecordRow> = sqlx::query_as(&format!(
+                    "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 ORDER BY id"
+                ))
+                .bind(account)
+                .bind(&ot.type_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(record_from).collect::<StoreResult<_>>()?
+            }
+        };
+        let mut matched: Vec<Record> = rows
+            .into_iter()
+            .filter(|r| {
+                let groups_ok = req.filter_groups.is_empty()
+                    || req.filter_groups.iter().any(|g| g.iter().all(|f| f.matches(kinds[f.property.as_str()], r.props.get(&f.property).map(String::as_str))));
+                let query_ok = req.query.as_deref().is_none_or(|q| {
+                    let id = r.id.to_string();
+                    let values = ot.searchable.iter().filter_map(|p| r.props.get(p).map(String::as_str)).chain(std::iter::once(id.as_str()));
+                    search::query_matches(q, values)
+                });
+                groups_ok && query_ok
+            })
+            .collect();
+        matched.sort_by(|a, b| {
+            for s in &req.sorts {
+                let kind = kinds[s.property.as_str()];
+                let o = search::sort_order(kind, a.props.get(&s.property).map(String::as_str), b.props.get(&s.property).map(String::as_str));
+                let o = if s.descending { o.reverse() } else { o };
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+            }
+            a.id.cmp(&b.id)
+        });
+        let total = matched.len();
+        let page = matched.into_iter().skip(req.after).take(req.limit).collect();
+        Ok((total, page))
+    }
+}
