@@ -3,7 +3,14 @@
 
 /// `(from, to, type id, label, inverse type id, is the pair's default type)`.
 /// Object names are singular.
-pub type TypeRow = (&'static str, &'static str, i64, Option<&'static str>, i64, bool);
+pub type TypeRow = (
+    &'static str,
+    &'static str,
+    i64,
+    Option<&'static str>,
+    i64,
+    bool,
+);
 
 pub const HUBSPOT_DEFINED: &[TypeRow] = &[
     ("contact", "company", 1, Some("Primary"), 2, false),
@@ -71,8 +78,12 @@ pub const HUBSPOT_DEFINED: &[TypeRow] = &[
 /// The v3 name of a HubSpot-defined type: `contact_to_company`, and `…_unlabeled` for the
 /// default type of a pair that also has a labelled (primary) type.
 pub fn v3_name(from: &str, to: &str, type_id: i64) -> String {
-    let row = HUBSPOT_DEFINED.iter().find(|r| r.2 == type_id && r.0 == from && r.1 == to);
-    let pair_has_label = HUBSPOT_DEFINED.iter().any(|r| r.0 == from && r.1 == to && r.3.is_some());
+    let row = HUBSPOT_DEFINED
+        .iter()
+        .find(|r| r.2 == type_id && r.0 == from && r.1 == to);
+    let pair_has_label = HUBSPOT_DEFINED
+        .iter()
+        .any(|r| r.0 == from && r.1 == to && r.3.is_some());
     match row {
         Some(r) if r.5 && pair_has_label => format!("{from}_to_{to}_unlabeled"),
         _ => format!("{from}_to_{to}"),

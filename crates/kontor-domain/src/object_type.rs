@@ -55,8 +55,14 @@ pub const BUILTIN_OBJECTS: &[BuiltinObject] = &[
         last_modified: "lastmodifieddate",
         default_properties: &["firstname", "lastname", "email"],
         searchable: &[
-            "firstname", "lastname", "email", "phone", "company", "hs_additional_emails",
-            "mobilephone", "fax",
+            "firstname",
+            "lastname",
+            "email",
+            "phone",
+            "company",
+            "hs_additional_emails",
+            "mobilephone",
+            "fax",
         ],
         backed_up: true,
     },
@@ -83,7 +89,13 @@ pub const BUILTIN_OBJECTS: &[BuiltinObject] = &[
         create_date: "createdate",
         last_modified: "hs_lastmodifieddate",
         default_properties: &["dealname", "amount", "closedate", "pipeline", "dealstage"],
-        searchable: &["dealname", "pipeline", "dealstage", "description", "dealtype"],
+        searchable: &[
+            "dealname",
+            "pipeline",
+            "dealstage",
+            "description",
+            "dealtype",
+        ],
         backed_up: true,
     },
     BuiltinObject {
@@ -96,10 +108,19 @@ pub const BUILTIN_OBJECTS: &[BuiltinObject] = &[
         create_date: "createdate",
         last_modified: "hs_lastmodifieddate",
         default_properties: &[
-            "content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_category",
-            "hs_ticket_priority", "subject",
+            "content",
+            "hs_pipeline",
+            "hs_pipeline_stage",
+            "hs_ticket_category",
+            "hs_ticket_priority",
+            "subject",
         ],
-        searchable: &["subject", "content", "hs_pipeline_stage", "hs_ticket_category"],
+        searchable: &[
+            "subject",
+            "content",
+            "hs_pipeline_stage",
+            "hs_ticket_category",
+        ],
         backed_up: true,
     },
     BuiltinObject {
@@ -229,7 +250,11 @@ impl BuiltinObject {
                 p("state", "State/Region", T::String),
                 p("zip", "Postal Code", T::String),
                 p("country", "Country/Region", T::String),
-                p("hs_additional_emails", "Additional email addresses", T::String),
+                p(
+                    "hs_additional_emails",
+                    "Additional email addresses",
+                    T::String,
+                ),
                 p("lifecyclestage", "Lifecycle Stage", T::Enumeration).with_options(&[
                     ("subscriber", "Subscriber"),
                     ("lead", "Lead"),
@@ -251,10 +276,8 @@ impl BuiltinObject {
                     ("BAD_TIMING", "Bad Timing"),
                 ]),
                 p("date_of_birth", "Date of birth", T::Date),
-                p("hs_email_optout", "Opted out of all email", T::Bool).with_options(&[
-                    ("true", "Yes"),
-                    ("false", "No"),
-                ]),
+                p("hs_email_optout", "Opted out of all email", T::Bool)
+                    .with_options(&[("true", "Yes"), ("false", "No")]),
                 p("num_employees", "Number of Employees", T::Number),
                 p("annualrevenue", "Annual Revenue", T::Number),
                 p("notes_last_contacted", "Last Contacted", T::Datetime),
@@ -337,12 +360,16 @@ impl BuiltinObject {
                 p("price", "Unit price", T::Number),
                 p("hs_sku", "SKU", T::String),
                 p("hs_cost_of_goods_sold", "Unit cost", T::Number),
-                p("recurringbillingfrequency", "Billing frequency", T::Enumeration)
-                    .with_options(&[
-                        ("monthly", "Monthly"),
-                        ("quarterly", "Quarterly"),
-                        ("annually", "Annually"),
-                    ]),
+                p(
+                    "recurringbillingfrequency",
+                    "Billing frequency",
+                    T::Enumeration,
+                )
+                .with_options(&[
+                    ("monthly", "Monthly"),
+                    ("quarterly", "Quarterly"),
+                    ("annually", "Annually"),
+                ]),
             ],
             "calls" => vec![
                 p("hs_timestamp", "Activity date", T::Datetime),
@@ -417,7 +444,8 @@ impl BuiltinObject {
             _ => vec![],
         };
         props.extend(extra);
-        props.push(PropertyDef::new("hubspot_owner_id", "Owner", T::Enumeration, g).field("select"));
+        props
+            .push(PropertyDef::new("hubspot_owner_id", "Owner", T::Enumeration, g).field("select"));
         for (i, prop) in props.iter_mut().enumerate() {
             prop.hubspot_defined = true;
             prop.display_order = i as i64;

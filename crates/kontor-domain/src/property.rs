@@ -38,11 +38,17 @@ impl PropertyType {
     /// The field types HubSpot accepts for this type.
     pub fn allows_field_type(self, field_type: &str) -> bool {
         match self {
-            Self::String => matches!(field_type, "text" | "textarea" | "file" | "html" | "phonenumber"),
+            Self::String => matches!(
+                field_type,
+                "text" | "textarea" | "file" | "html" | "phonenumber"
+            ),
             Self::Number => matches!(field_type, "number" | "calculation_equation"),
             Self::Date | Self::Datetime => field_type == "date",
             Self::Enumeration => {
-                matches!(field_type, "select" | "radio" | "checkbox" | "booleancheckbox")
+                matches!(
+                    field_type,
+                    "select" | "radio" | "checkbox" | "booleancheckbox"
+                )
             }
             Self::Bool => field_type == "booleancheckbox",
         }

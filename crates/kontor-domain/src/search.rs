@@ -89,7 +89,10 @@ pub struct SearchError {
 }
 
 fn err(field: impl Into<String>, message: impl Into<String>) -> SearchError {
-    SearchError { field: field.into(), message: message.into() }
+    SearchError {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -111,18 +114,34 @@ impl SearchRequest {
         let mut filter_groups = Vec::new();
         let mut total_filters = 0;
         if let Some(groups) = obj.get("filterGroups").filter(|v| !v.is_null()) {
-            let groups = groups.as_array().ok_or_else(|| err("filterGroups", "must be an array"))?;
+            let groups = groups
+                .as_array()
+                .ok_or_else(|| err("filterGroups", "must be an array"))?;
             if groups.len() > MAX_GROUPS {
-                return Err(err("filterGroups", format!("at most {MAX_GROUPS} filter groups are allowed, got {}", groups.len())));
+                return Err(err(
+                    "filterGroups",
+                    format!(
+                        "at most {MAX_GROUPS} filter groups are allowed, got {}",
+                        groups.len()
+                    ),
+                ));
             }
             for (gi, group) in groups.iter().enumerate() {
                 let path = format!("filterGroups[{gi}]");
                 let filters = group
                     .get("filters")
                     .and_then(Value::as_array)
-                    .ok_or_else(|| err(format!("{path}.filters"), "is required and must be an array"))?;
+                    .ok_or_else(|| {
+                        err(
+                            format!("{path}.filters"),
+                            "is required and must be an array",
+                        )
+                    })?;
                 if filters.len() > MAX_FILTERS_PER_GROUP {
-                    return Err(err(format!("{path}.filters"), format!("at most {MAX_FILTERS_PER_GROUP} filters are allowed in a group")));
+                    return Err(err(
+                        format!("{path}.filters"),
+                        format!("at most {MAX_FILTERS_PER_GROUP} filters are allowed in a group"),
+                    ));
                 }
                 total_filters += filters.len();
                 let mut parsed = Vec::with_capacity(filters.len());
@@ -133,11 +152,16 @@ impl SearchRequest {
             }
         }
         if total_filters > MAX_FILTERS {
-            return Err(err("filterGroups", format!("at most {MAX_FILTERS} filters are allowed in total")));
+            return Err(err(
+                "filterGroups",
+                format!("at most {MAX_FILTERS} filters are allowed in total"),
+            ));
         }
         let mut sorts = Vec::new();
         if let Some(s) = obj.get("sorts").filter(|v| !v.is_null()) {
-            let s = s.as_array().ok_or_else(|| err("sorts", "must be an array"))?;
+            let s = s
+                .as_array()
+                .ok_or_else(|| err("sorts", "must be an array"))?;
             for (i, item) in s.iter().enumerate() {
                 sorts.push(Sort::parse(item, &format!("sorts[{i}]"))?);
             }
@@ -153,7 +177,11 @@ impl SearchRequest {
             Some(Value::Array(a)) => Some(
                 a.iter()
                     .enumerate()
-                    .map(|(i, v)| v.as_str().map(str::to_string).ok_or_else(|| err(format!("properties[{i}]"), "must be a string")))
+                    .map(|(i, v)| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| err(format!("properties[{i}]"), "must be a string"))
+                    })
                     .collect::<Result<Vec<_>, _>>()?,
             )
             .filter(|p: &Vec<String>| !p.is_empty()),
@@ -162,10 +190,15 @@ impl SearchRequest {
         let limit = match obj.get("limit") {
             None | Some(Value::Null) => 10,
             Some(v) => {
-                let n = v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                let n = v
+                    .as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
                     .ok_or_else(|| err("limit", "must be an integer"))?;
                 if !(0..=MAX_LIMIT as i64).contains(&n) {
-                    return Err(err("limit", format!("must be between 0 and {MAX_LIMIT}, got {n}")));
+                    return Err(err(
+                        "limit",
+                        format!("must be between 0 and {MAX_LIMIT}, got {n}"),
+                    ));
                 }
                 n as usize
             }
@@ -173,23 +206,44 @@ impl SearchRequest {
         let after = match obj.get("after") {
             None | Some(Value::Null) => 0,
             Some(v) => {
-                let n = v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                let n = v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
                     .ok_or_else(|| err("after", "must be a non-negative integer offset"))?;
                 usize::try_from(n).unwrap_or(usize::MAX)
             }
         };
         if after.saturating_add(limit) > MAX_RESULTS {
-            return Err(err("after", format!("search results are limited to {MAX_RESULTS}; narrow the filters")));
+            return Err(err(
+                "after",
+                format!("search results are limited to {MAX_RESULTS}; narrow the filters"),
+            ));
         }
-        Ok(Self { filter_groups, sorts, query, properties, limit: if limit == 0 { 10 } else { limit }, after })
+        Ok(Self {
+            filter_groups,
+            sorts,
+            query,
+            properties,
+            limit: if limit == 0 { 10 } else { limit },
+            after,
+        })
     }
 
     /// Every property name the request refers to in filters and sorts.
     pub fn referenced_properties(&self) -> impl Iterator<Item = (&str, String)> {
         let filters = self.filter_groups.iter().enumerate().flat_map(|(gi, g)| {
-            g.iter().enumerate().map(move |(fi, f)| (f.property.as_str(), format!("filterGroups[{gi}].filters[{fi}].propertyName")))
+            g.iter().enumerate().map(move |(fi, f)| {
+                (
+                    f.property.as_str(),
+                    format!("filterGroups[{gi}].filters[{fi}].propertyName"),
+                )
+            })
         });
-        let sorts = self.sorts.iter().enumerate().map(|(i, s)| (s.property.as_str(), format!("sorts[{i}]")));
+        let sorts = self
+            .sorts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.property.as_str(), format!("sorts[{i}]")));
         filters.chain(sorts)
     }
 }
@@ -206,8 +260,12 @@ impl Filter {
             .get("operator")
             .and_then(Value::as_str)
             .ok_or_else(|| err(format!("{path}.operator"), "is required"))?;
-        let operator = Operator::parse(op_str)
-            .ok_or_else(|| err(format!("{path}.operator"), format!("{op_str:?} is not a known operator")))?;
+        let operator = Operator::parse(op_str).ok_or_else(|| {
+            err(
+                format!("{path}.operator"),
+                format!("{op_str:?} is not a known operator"),
+            )
+        })?;
         let value = v.get("value").and_then(scalar);
         let high_value = v.get("highValue").and_then(scalar);
         let values = match v.get("values") {
@@ -220,17 +278,35 @@ impl Filter {
                 return Err(err(path, "BETWEEN needs value and highValue"));
             }
             Operator::In | Operator::NotIn if values.is_empty() => {
-                return Err(err(format!("{path}.values"), format!("{op_str} needs a non-empty values array")));
+                return Err(err(
+                    format!("{path}.values"),
+                    format!("{op_str} needs a non-empty values array"),
+                ));
             }
-            Operator::Eq | Operator::Neq | Operator::Lt | Operator::Lte | Operator::Gt | Operator::Gte
-            | Operator::ContainsToken | Operator::NotContainsToken
+            Operator::Eq
+            | Operator::Neq
+            | Operator::Lt
+            | Operator::Lte
+            | Operator::Gt
+            | Operator::Gte
+            | Operator::ContainsToken
+            | Operator::NotContainsToken
                 if value.is_none() =>
             {
-                return Err(err(format!("{path}.value"), format!("{op_str} needs a value")));
+                return Err(err(
+                    format!("{path}.value"),
+                    format!("{op_str} needs a value"),
+                ));
             }
             _ => {}
         }
-        Ok(Self { property, operator, value, high_value, values })
+        Ok(Self {
+            property,
+            operator,
+            value,
+            high_value,
+            values,
+        })
     }
 
     /// Does a record's stored value (`None` when unset) satisfy this filter?
@@ -239,9 +315,13 @@ impl Filter {
         match self.operator {
             HasProperty => stored.is_some(),
             NotHasProperty => stored.is_none(),
-            Neq => stored.is_none_or(|s| !equal(kind, s, self.value.as_deref().unwrap_or_default())),
+            Neq => {
+                stored.is_none_or(|s| !equal(kind, s, self.value.as_deref().unwrap_or_default()))
+            }
             NotIn => stored.is_none_or(|s| !self.values.iter().any(|v| equal(kind, s, v))),
-            NotContainsToken => stored.is_none_or(|s| !contains_token(s, self.value.as_deref().unwrap_or_default())),
+            NotContainsToken => {
+                stored.is_none_or(|s| !contains_token(s, self.value.as_deref().unwrap_or_default()))
+            }
             _ => {
                 let Some(s) = stored else { return false };
                 let v = self.value.as_deref().unwrap_or_default();
@@ -250,11 +330,16 @@ impl Filter {
                     Lt => compare(kind, s, v) == Some(Ordering::Less),
                     Lte => matches!(compare(kind, s, v), Some(Ordering::Less | Ordering::Equal)),
                     Gt => compare(kind, s, v) == Some(Ordering::Greater),
-                    Gte => matches!(compare(kind, s, v), Some(Ordering::Greater | Ordering::Equal)),
+                    Gte => matches!(
+                        compare(kind, s, v),
+                        Some(Ordering::Greater | Ordering::Equal)
+                    ),
                     Between => {
                         let hi = self.high_value.as_deref().unwrap_or_default();
-                        matches!(compare(kind, s, v), Some(Ordering::Greater | Ordering::Equal))
-                            && matches!(compare(kind, s, hi), Some(Ordering::Less | Ordering::Equal))
+                        matches!(
+                            compare(kind, s, v),
+                            Some(Ordering::Greater | Ordering::Equal)
+                        ) && matches!(compare(kind, s, hi), Some(Ordering::Less | Ordering::Equal))
                     }
                     In => self.values.iter().any(|x| equal(kind, s, x)),
                     ContainsToken => contains_token(s, v),
@@ -268,10 +353,14 @@ impl Filter {
 impl Sort {
     fn parse(v: &Value, path: &str) -> Result<Self, SearchError> {
         match v {
-            Value::String(s) if s.starts_with('-') && s.len() > 1 => {
-                Ok(Self { property: s[1..].to_string(), descending: true })
-            }
-            Value::String(s) if !s.is_empty() => Ok(Self { property: s.clone(), descending: false }),
+            Value::String(s) if s.starts_with('-') && s.len() > 1 => Ok(Self {
+                property: s[1..].to_string(),
+                descending: true,
+            }),
+            Value::String(s) if !s.is_empty() => Ok(Self {
+                property: s.clone(),
+                descending: false,
+            }),
             Value::Object(o) => {
                 let property = o
                     .get("propertyName")
@@ -282,11 +371,22 @@ impl Sort {
                 let descending = match o.get("direction").and_then(Value::as_str) {
                     None | Some("ASCENDING") => false,
                     Some("DESCENDING") => true,
-                    Some(d) => return Err(err(format!("{path}.direction"), format!("{d:?} is not ASCENDING or DESCENDING"))),
+                    Some(d) => {
+                        return Err(err(
+                            format!("{path}.direction"),
+                            format!("{d:?} is not ASCENDING or DESCENDING"),
+                        ))
+                    }
                 };
-                Ok(Self { property, descending })
+                Ok(Self {
+                    property,
+                    descending,
+                })
             }
-            _ => Err(err(path, "a sort is a property name, \"-name\", or {propertyName, direction}")),
+            _ => Err(err(
+                path,
+                "a sort is a property name, \"-name\", or {propertyName, direction}",
+            )),
         }
     }
 }
@@ -307,13 +407,17 @@ fn equal(kind: PropertyType, stored: &str, v: &str) -> bool {
 pub fn compare(kind: PropertyType, a: &str, b: &str) -> Option<Ordering> {
     match kind {
         PropertyType::Number => as_number(a)?.partial_cmp(&as_number(b.trim())?),
-        PropertyType::Date | PropertyType::Datetime => Some(instant(kind, a)?.cmp(&instant(kind, b)?)),
+        PropertyType::Date | PropertyType::Datetime => {
+            Some(instant(kind, a)?.cmp(&instant(kind, b)?))
+        }
         _ => Some(cmp_ci(a, b)),
     }
 }
 
 fn cmp_ci(a: &str, b: &str) -> Ordering {
-    a.chars().flat_map(char::to_lowercase).cmp(b.chars().flat_map(char::to_lowercase))
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .cmp(b.chars().flat_map(char::to_lowercase))
 }
 
 /// Orders two stored values for sorting: unset values last, then by type.
@@ -339,7 +443,9 @@ pub fn contains_token(stored: &str, pattern: &str) -> bool {
     }
     stored == pattern
         || stored.split_whitespace().any(|w| w == pattern)
-        || stored.split(|c: char| !c.is_alphanumeric()).any(|w| w == pattern)
+        || stored
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w == pattern)
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
@@ -375,17 +481,39 @@ mod tests {
     #[test]
     fn parses_the_three_sort_forms() {
         let r = SearchRequest::parse(&json!({"sorts": ["email", "-createdate", {"propertyName": "x", "direction": "DESCENDING"}]})).unwrap();
-        assert_eq!(r.sorts, vec![
-            Sort { property: "email".into(), descending: false },
-            Sort { property: "createdate".into(), descending: true },
-            Sort { property: "x".into(), descending: true },
-        ]);
+        assert_eq!(
+            r.sorts,
+            vec![
+                Sort {
+                    property: "email".into(),
+                    descending: false
+                },
+                Sort {
+                    property: "createdate".into(),
+                    descending: true
+                },
+                Sort {
+                    property: "x".into(),
+                    descending: true
+                },
+            ]
+        );
     }
 
     #[test]
     fn limits_are_enforced() {
-        assert_eq!(SearchRequest::parse(&json!({"limit": 201})).unwrap_err().field, "limit");
-        assert_eq!(SearchRequest::parse(&json!({"after": 9950, "limit": 100})).unwrap_err().field, "after");
+        assert_eq!(
+            SearchRequest::parse(&json!({"limit": 201}))
+                .unwrap_err()
+                .field,
+            "limit"
+        );
+        assert_eq!(
+            SearchRequest::parse(&json!({"after": 9950, "limit": 100}))
+                .unwrap_err()
+                .field,
+            "after"
+        );
         let r = SearchRequest::parse(&json!({"after": 20})).unwrap();
         assert_eq!((r.after, r.limit), (20, 10));
         let r = SearchRequest::parse(&json!({"after": "20", "limit": "5"})).unwrap();
@@ -396,21 +524,37 @@ mod tests {
 
     #[test]
     fn operators() {
-        let f = |op: &str, v: Value| Filter::parse(&json!({"propertyName": "p", "operator": op, "value": v, "highValue": "20", "values": ["a", "B"]}), "f").unwrap();
+        let f = |op: &str, v: Value| {
+            Filter::parse(&json!({"propertyName": "p", "operator": op, "value": v, "highValue": "20", "values": ["a", "B"]}), "f").unwrap()
+        };
         assert!(f("GTE", json!(9)).matches(PropertyType::Number, Some("10")));
         assert!(!f("GTE", json!("9")).matches(PropertyType::String, Some("10")));
         assert!(f("BETWEEN", json!("10")).matches(PropertyType::Number, Some("20")));
         assert!(f("EQ", json!("ADA@x.io")).matches(PropertyType::String, Some("ada@x.io")));
         assert!(f("IN", json!(null)).matches(PropertyType::String, Some("b")));
         assert!(f("NOT_IN", json!(null)).matches(PropertyType::String, None));
-        assert!(f("LT", json!("2024-05-02")).matches(PropertyType::Datetime, Some("2024-05-01T10:00:00.000Z")));
-        assert!(f("LT", json!(1714608000000i64)).matches(PropertyType::Datetime, Some("2024-05-01T10:00:00.000Z")));
-        assert!(f("CONTAINS_TOKEN", json!("*@hubspot.com")).matches(PropertyType::String, Some("ada@hubspot.com")));
-        assert!(f("CONTAINS_TOKEN", json!("lovelace")).matches(PropertyType::String, Some("Ada Lovelace")));
-        assert!(!f("CONTAINS_TOKEN", json!("love")).matches(PropertyType::String, Some("Ada Lovelace")));
-        assert!(f("NOT_CONTAINS_TOKEN", json!("love")).matches(PropertyType::String, Some("Ada Lovelace")));
-        let has = Filter::parse(&json!({"propertyName": "p", "operator": "HAS_PROPERTY"}), "f").unwrap();
-        assert!(has.matches(PropertyType::String, Some("x")) && !has.matches(PropertyType::String, None));
+        assert!(f("LT", json!("2024-05-02"))
+            .matches(PropertyType::Datetime, Some("2024-05-01T10:00:00.000Z")));
+        assert!(f("LT", json!(1714608000000i64))
+            .matches(PropertyType::Datetime, Some("2024-05-01T10:00:00.000Z")));
+        assert!(f("CONTAINS_TOKEN", json!("*@hubspot.com"))
+            .matches(PropertyType::String, Some("ada@hubspot.com")));
+        assert!(f("CONTAINS_TOKEN", json!("lovelace"))
+            .matches(PropertyType::String, Some("Ada Lovelace")));
+        assert!(
+            !f("CONTAINS_TOKEN", json!("love")).matches(PropertyType::String, Some("Ada Lovelace"))
+        );
+        assert!(f("NOT_CONTAINS_TOKEN", json!("love"))
+            .matches(PropertyType::String, Some("Ada Lovelace")));
+        let has = Filter::parse(
+            &json!({"propertyName": "p", "operator": "HAS_PROPERTY"}),
+            "f",
+        )
+        .unwrap();
+        assert!(
+            has.matches(PropertyType::String, Some("x"))
+                && !has.matches(PropertyType::String, None)
+        );
     }
 
     #[test]
@@ -424,17 +568,39 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::from),
             any::<i64>().prop_map(Value::from),
-            prop_oneof![Just("EQ"), Just("BETWEEN"), Just("IN"), Just("-x"), Just("email"), Just("DESCENDING"), Just("*")].prop_map(Value::from),
+            prop_oneof![
+                Just("EQ"),
+                Just("BETWEEN"),
+                Just("IN"),
+                Just("-x"),
+                Just("email"),
+                Just("DESCENDING"),
+                Just("*")
+            ]
+            .prop_map(Value::from),
             ".{0,12}".prop_map(Value::from),
         ];
-        let keys = prop_oneof![Just("filterGroups".to_string()), Just("filters".to_string()), Just("propertyName".to_string()),
-            Just("operator".to_string()), Just("value".to_string()), Just("values".to_string()), Just("highValue".to_string()),
-            Just("sorts".to_string()), Just("direction".to_string()), Just("limit".to_string()), Just("after".to_string()),
-            Just("query".to_string()), Just("properties".to_string()), ".{0,6}"];
+        let keys = prop_oneof![
+            Just("filterGroups".to_string()),
+            Just("filters".to_string()),
+            Just("propertyName".to_string()),
+            Just("operator".to_string()),
+            Just("value".to_string()),
+            Just("values".to_string()),
+            Just("highValue".to_string()),
+            Just("sorts".to_string()),
+            Just("direction".to_string()),
+            Just("limit".to_string()),
+            Just("after".to_string()),
+            Just("query".to_string()),
+            Just("properties".to_string()),
+            ".{0,6}"
+        ];
         leaf.prop_recursive(5, 64, 6, move |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::hash_map(keys.clone(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::hash_map(keys.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }

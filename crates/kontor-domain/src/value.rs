@@ -33,7 +33,11 @@ pub fn normalize(def: &PropertyDef, raw: &Value) -> Result<Option<String>, Value
         Value::Array(_) | Value::Object(_) => {
             return Err(invalid(
                 "INVALID_TYPE",
-                format!("{} was not a valid {}: expected a string, number or boolean", def.name, def.kind.as_str()),
+                format!(
+                    "{} was not a valid {}: expected a string, number or boolean",
+                    def.name,
+                    def.kind.as_str()
+                ),
             ))
         }
     };
@@ -75,7 +79,10 @@ pub fn normalize_str(def: &PropertyDef, text: &str) -> Result<Option<String>, Va
         },
         PropertyType::Date => {
             let ms = time::parse_instant(text).ok_or_else(|| {
-                invalid("INVALID_DATE", format!("{text:?} was not a valid date for {name}"))
+                invalid(
+                    "INVALID_DATE",
+                    format!("{text:?} was not a valid date for {name}"),
+                )
             })?;
             if ms.rem_euclid(86_400_000) != 0 {
                 return Err(invalid(
@@ -87,7 +94,10 @@ pub fn normalize_str(def: &PropertyDef, text: &str) -> Result<Option<String>, Va
         }
         PropertyType::Datetime => {
             let ms = time::parse_instant(text).ok_or_else(|| {
-                invalid("INVALID_DATETIME", format!("{text:?} was not a valid datetime for {name}"))
+                invalid(
+                    "INVALID_DATETIME",
+                    format!("{text:?} was not a valid datetime for {name}"),
+                )
             })?;
             Ok(Some(time::iso(ms)))
         }
@@ -97,7 +107,11 @@ pub fn normalize_str(def: &PropertyDef, text: &str) -> Result<Option<String>, Va
                 return Ok(Some(text.trim().to_string()));
             }
             let multi = def.field_type == "checkbox";
-            let parts: Vec<&str> = if multi { text.split(';').collect() } else { vec![text] };
+            let parts: Vec<&str> = if multi {
+                text.split(';').collect()
+            } else {
+                vec![text]
+            };
             for part in &parts {
                 if !def.options.iter().any(|o| o.value == *part) {
                     let allowed: Vec<&str> = def.options.iter().map(|o| o.value.as_str()).collect();
@@ -135,7 +149,10 @@ mod tests {
     fn numbers() {
         let d = def(PropertyType::Number);
         assert_eq!(normalize(&d, &json!(17)).unwrap().as_deref(), Some("17"));
-        assert_eq!(normalize(&d, &json!("10.50")).unwrap().as_deref(), Some("10.50"));
+        assert_eq!(
+            normalize(&d, &json!("10.50")).unwrap().as_deref(),
+            Some("10.50")
+        );
         assert!(normalize(&d, &json!("ten")).is_err());
         assert!(normalize(&d, &json!("NaN")).is_err());
         assert_eq!(normalize(&d, &json!("")).unwrap(), None);
@@ -144,11 +161,16 @@ mod tests {
     #[test]
     fn dates() {
         let d = def(PropertyType::Date);
-        assert_eq!(normalize(&d, &json!(1714521600000i64)).unwrap().as_deref(), Some("2024-05-01"));
+        assert_eq!(
+            normalize(&d, &json!(1714521600000i64)).unwrap().as_deref(),
+            Some("2024-05-01")
+        );
         assert!(normalize(&d, &json!("2024-05-01T10:00:00Z")).is_err());
         let dt = def(PropertyType::Datetime);
         assert_eq!(
-            normalize(&dt, &json!("2024-05-01T12:00:00+02:00")).unwrap().as_deref(),
+            normalize(&dt, &json!("2024-05-01T12:00:00+02:00"))
+                .unwrap()
+                .as_deref(),
             Some("2024-05-01T10:00:00.000Z")
         );
     }
@@ -161,15 +183,24 @@ mod tests {
         assert_eq!(e.code, "INVALID_OPTION");
         assert!(e.message.contains("\"c\""));
         let m = d.clone().field("checkbox");
-        assert_eq!(normalize(&m, &json!("a;b")).unwrap().as_deref(), Some("a;b"));
+        assert_eq!(
+            normalize(&m, &json!("a;b")).unwrap().as_deref(),
+            Some("a;b")
+        );
         assert!(normalize(&d, &json!("a;b")).is_err());
     }
 
     #[test]
     fn booleans_and_objects() {
         let d = def(PropertyType::Bool);
-        assert_eq!(normalize(&d, &json!(true)).unwrap().as_deref(), Some("true"));
-        assert_eq!(normalize(&d, &json!("FALSE")).unwrap().as_deref(), Some("false"));
+        assert_eq!(
+            normalize(&d, &json!(true)).unwrap().as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            normalize(&d, &json!("FALSE")).unwrap().as_deref(),
+            Some("false")
+        );
         assert!(normalize(&d, &json!("yes")).is_err());
         assert!(normalize(&def(PropertyType::String), &json!({"a": 1})).is_err());
     }
@@ -179,7 +210,8 @@ mod tests {
             Just(serde_json::Value::Null),
             any::<bool>().prop_map(serde_json::Value::from),
             any::<i64>().prop_map(serde_json::Value::from),
-            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number)),
             ".{0,40}".prop_map(serde_json::Value::from),
         ];
         leaf.prop_recursive(3, 16, 4, |inner| {

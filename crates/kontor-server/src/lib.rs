@@ -1,1 +1,225 @@
+#![doc = include_str!("../README.md")]
 
+mod associations;
+mod auth;
+mod error;
+mod objects;
+mod owners;
+mod params;
+mod properties;
+mod schemas;
+mod wire;
+
+pub use error::ApiError;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use kontor_store::Directory;
+use std::sync::Arc;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+/// Largest request body accepted (413 beyond): a 100-input batch with long values fits.
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub dir: Arc<Directory>,
+}
+
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let objects = Router::new()
+        .route(
+            "/crm/v3/objects/{object_type}",
+            get(objects::list).post(objects::create),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/search",
+            post(objects::search),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/read",
+            post(objects::batch_read),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/create",
+            post(objects::batch_create),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/update",
+            post(objects::batch_update),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/upsert",
+            post(objects::batch_upsert),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/archive",
+            post(objects::batch_archive),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/{id}",
+            get(objects::get_one)
+                .patch(objects::update)
+                .delete(objects::archive),
+        )
+        .route(
+            "/crm/v3/properties/{object_type}",
+            get(properties::list).post(properties::create),
+        )
+        .route(
+            "/crm/v3/properties/{object_type}/batch/read",
+            post(properties::batch_read),
+        )
+        .route(
+            "/crm/v3/properties/{object_type}/batch/create",
+            post(properties::batch_create),
+        )
+        .route(
+            "/crm/v3/properties/{object_type}/batch/archive",
+            post(properties::batch_archive),
+        )
+        .route(
+            "/crm/v3/properties/{object_type}/groups",
+            get(properties::groups).post(properties::create_group),
+        )
+        .route(
+            "/crm/v3/properties/{object_type}/groups/{name}",
+            get(properties::get_group)
+                .patch(properties::update_group)
+                .delete(properties::archive_group),
+        )
+        .route(
+            "/crm/v3/properties/{object_type}/{name}",
+            get(properties::get_one)
+                .patch(properties::update)
+                .delete(properties::archive),
+        )
+        .route(
+            "/crm-object-schemas/v3/schemas",
+            get(schemas::list).post(schemas::create),
+        )
+        .route(
+            "/crm-object-schemas/v3/schemas/{object_type}",
+            get(schemas::get_one)
+                .patch(schemas::update)
+                .delete(schemas::archive),
+        )
+        .route(
+            "/crm-object-schemas/v3/schemas/{object_type}/associations",
+            post(schemas::create_association),
+        )
+        .route(
+            "/crm-object-schemas/v3/schemas/{object_type}/associations/{association}",
+            delete(schemas::archive_association),
+        )
+        .route("/crm/v3/owners", get(owners::list))
+        .route("/crm/v3/owners/{id}", get(owners::get_one))
+        .route(
+            "/crm/v4/objects/{from_type}/{from_id}/associations/default/{to_type}/{to_id}",
+            put(associations::create_default),
+        )
+        .route(
+            "/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}/{to_id}",
+            put(associations::create_labelled).delete(associations::archive_pair),
+        )
+        .route(
+            "/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}",
+            get(associations::get_page),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/create",
+            post(associations::v4_batch_create),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/associate/default",
+            post(associations::v4_batch_default),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/read",
+            post(associations::v4_batch_read),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/archive",
+            post(associations::v4_batch_archive),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/labels/archive",
+            post(associations::v4_batch_labels_archive),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/labels",
+            get(associations::labels)
+                .post(associations::create_label)
+                .put(associations::update_label),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/labels/{type_id}",
+            delete(associations::delete_label),
+        )
+        .route(
+            "/crm/v3/associations/{from_type}/{to_type}/batch/create",
+            post(associations::v3_batch_create),
+        )
+        .route(
+            "/crm/v3/associations/{from_type}/{to_type}/batch/read",
+            post(associations::v3_batch_read),
+        )
+        .route(
+            "/crm/v3/associations/{from_type}/{to_type}/batch/archive",
+            post(associations::v3_batch_archive),
+        )
+        .route(
+            "/crm/v3/associations/{from_type}/{to_type}/types",
+            get(associations::v3_types),
+        );
+    objects
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("the server failed to handle this request").into_response()
+        }))
+        .with_state(state)
+}
+
+/// The router behind a layer that drops a trailing slash before routing (the official
+/// clients call `/crm/v3/owners/` and `/crm/v3/imports/`).
+pub fn app(
+    state: AppState,
+    body_limit: usize,
+) -> tower_http::normalize_path::NormalizePath<Router> {
+    NormalizePathLayer::trim_trailing_slash().layer(router(state, body_limit))
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let mut ok = state.dir.directory.ping().await.is_ok();
+    for store in state.dir.regions.values() {
+        ok &= store.ping().await.is_ok();
+    }
+    if ok {
+        (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unavailable"})),
+        )
+            .into_response()
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("resource not found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this method is not allowed on this resource",
+    )
+}

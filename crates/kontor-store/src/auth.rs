@@ -5,7 +5,9 @@
 //! and would cost every API call); lookups compare hashes, never the token itself.
 
 use crate::{allocate, Store, StoreError, StoreResult};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use kontor_domain::time::now_ms;
 use kontor_domain::Role;
@@ -35,7 +37,11 @@ pub struct Token {
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("id", &self.id).field("account_id", &self.account_id).field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Token")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,7 +54,11 @@ pub fn hash_password(password: &str) -> StoreResult<String> {
 }
 
 pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 fn token_hash(token: &str) -> String {
@@ -86,24 +96,44 @@ const FIRST_USER_ID: i64 = 1_000_001;
 
 impl Store {
     /// Creates a user and the owner that lets records be assigned to them.
-    pub async fn create_user(&self, account: i64, email: &str, first_name: &str, last_name: &str, role: Role, password: &str) -> StoreResult<User> {
+    pub async fn create_user(
+        &self,
+        account: i64,
+        email: &str,
+        first_name: &str,
+        last_name: &str,
+        role: Role,
+        password: &str,
+    ) -> StoreResult<User> {
         let email = email.trim().to_lowercase();
         if !email.contains('@') || email.len() > 254 {
-            return Err(StoreError::validation("INVALID_EMAIL", format!("{email:?} is not an e-mail address"), Some("email".into())));
+            return Err(StoreError::validation(
+                "INVALID_EMAIL",
+                format!("{email:?} is not an e-mail address"),
+                Some("email".into()),
+            ));
         }
         if password.chars().count() < 10 {
-            return Err(StoreError::validation("WEAK_PASSWORD", "a password needs at least 10 characters", Some("password".into())));
+            return Err(StoreError::validation(
+                "WEAK_PASSWORD",
+                "a password needs at least 10 characters",
+                Some("password".into()),
+            ));
         }
         let hash = hash_password(password)?;
         let now = now_ms();
         let mut tx = self.write().await?;
-        let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE account_id = $1 AND email = $2")
-            .bind(account)
-            .bind(&email)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM users WHERE account_id = $1 AND email = $2")
+                .bind(account)
+                .bind(&email)
+                .fetch_optional(&mut *tx)
+                .await?;
         if let Some((id,)) = exists {
-            return Err(StoreError::Conflict { message: format!("a user with e-mail {email} already exists (id {id})"), existing_id: Some(id) });
+            return Err(StoreError::Conflict {
+                message: format!("a user with e-mail {email} already exists (id {id})"),
+                existing_id: Some(id),
+            });
         }
         let id = allocate(&mut tx, account, "user", 1).await? + FIRST_USER_ID - 1;
         sqlx::query("INSERT INTO users (account_id, id, email, first_name, last_name, role, password_hash, active, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)")
@@ -118,9 +148,27 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.create_owner(account, &email, first_name, last_name, Some(id)).await?;
-        self.audit(account, Some(id), "system", "user.create", &format!("user:{id}"), &format!("{{\"email\":{:?},\"role\":\"{}\"}}", email, role.as_str())).await?;
-        Ok(User { id, account_id: account, email, first_name: first_name.into(), last_name: last_name.into(), role, active: true, created_at: now })
+        self.create_owner(account, &email, first_name, last_name, Some(id))
+            .await?;
+        self.audit(
+            account,
+            Some(id),
+            "system",
+            "user.create",
+            &format!("user:{id}"),
+            &format!("{{\"email\":{:?},\"role\":\"{}\"}}", email, role.as_str()),
+        )
+        .await?;
+        Ok(User {
+            id,
+            account_id: account,
+            email,
+            first_name: first_name.into(),
+            last_name: last_name.into(),
+            role,
+            active: true,
+            created_at: now,
+        })
     }
 
     pub async fn users(&self, account: i64) -> StoreResult<Vec<User>> {
@@ -132,13 +180,20 @@ impl Store {
     }
 
     /// Checks an e-mail and password; `None` for any mismatch (no hint which part was wrong).
-    pub async fn authenticate(&self, account: i64, email: &str, password: &str) -> StoreResult<Option<User>> {
+    pub async fn authenticate(
+        &self,
+        account: i64,
+        email: &str,
+        password: &str,
+    ) -> StoreResult<Option<User>> {
         let row: Option<(i64, String)> = sqlx::query_as("SELECT id, password_hash FROM users WHERE account_id = $1 AND email = $2 AND active = 1")
             .bind(account)
             .bind(email.trim().to_lowercase())
             .fetch_optional(&self.pool)
             .await?;
-        let Some((id, hash)) = row else { return Ok(None) };
+        let Some((id, hash)) = row else {
+            return Ok(None);
+        };
         if !verify_password(&hash, password) {
             return Ok(None);
         }
@@ -146,10 +201,19 @@ impl Store {
     }
 
     /// Creates an API token; the secret is returned once and only its hash is kept.
-    pub async fn create_token(&self, account: i64, name: &str, created_by: Option<i64>) -> StoreResult<(Token, String)> {
+    pub async fn create_token(
+        &self,
+        account: i64,
+        name: &str,
+        created_by: Option<i64>,
+    ) -> StoreResult<(Token, String)> {
         let name = name.trim();
         if name.is_empty() || name.len() > 100 {
-            return Err(StoreError::validation("INVALID_NAME", "a token name must be 1 to 100 characters", Some("name".into())));
+            return Err(StoreError::validation(
+                "INVALID_NAME",
+                "a token name must be 1 to 100 characters",
+                Some("name".into()),
+            ));
         }
         let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
@@ -168,8 +232,25 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.audit(account, created_by, "system", "token.create", &format!("token:{id}"), &format!("{{\"name\":{name:?}}}")).await?;
-        Ok((Token { id, account_id: account, name: name.into(), created_at: now, revoked_at: None }, token))
+        self.audit(
+            account,
+            created_by,
+            "system",
+            "token.create",
+            &format!("token:{id}"),
+            &format!("{{\"name\":{name:?}}}"),
+        )
+        .await?;
+        Ok((
+            Token {
+                id,
+                account_id: account,
+                name: name.into(),
+                created_at: now,
+                revoked_at: None,
+            },
+            token,
+        ))
     }
 
     /// The live token matching `token` in `account`, if any.
@@ -181,7 +262,13 @@ impl Store {
         .bind(account)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id, account_id, name, created_at)| Token { id, account_id, name, created_at, revoked_at: None }))
+        Ok(row.map(|(id, account_id, name, created_at)| Token {
+            id,
+            account_id,
+            name,
+            created_at,
+            revoked_at: None,
+        }))
     }
 
     pub async fn tokens(&self, account: i64) -> StoreResult<Vec<Token>> {
@@ -189,7 +276,16 @@ impl Store {
             .bind(account)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(|(id, account_id, name, created_at, revoked_at)| Token { id, account_id, name, created_at, revoked_at }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, account_id, name, created_at, revoked_at)| Token {
+                id,
+                account_id,
+                name,
+                created_at,
+                revoked_at,
+            })
+            .collect())
     }
 
     pub async fn revoke_token(&self, account: i64, id: i64, by: Option<i64>) -> StoreResult<()> {
@@ -203,13 +299,31 @@ impl Store {
             .rows_affected();
         tx.commit().await?;
         if n == 0 {
-            return Err(StoreError::not_found(format!("token {id} does not exist or is already revoked")));
+            return Err(StoreError::not_found(format!(
+                "token {id} does not exist or is already revoked"
+            )));
         }
-        self.audit(account, by, "system", "token.revoke", &format!("token:{id}"), "{}").await
+        self.audit(
+            account,
+            by,
+            "system",
+            "token.revoke",
+            &format!("token:{id}"),
+            "{}",
+        )
+        .await
     }
 
     /// Appends to the account's audit log.
-    pub async fn audit(&self, account: i64, actor_user_id: Option<i64>, actor: &str, action: &str, target: &str, details: &str) -> StoreResult<()> {
+    pub async fn audit(
+        &self,
+        account: i64,
+        actor_user_id: Option<i64>,
+        actor: &str,
+        action: &str,
+        target: &str,
+        details: &str,
+    ) -> StoreResult<()> {
         let mut tx = self.write().await?;
         let id = allocate(&mut tx, account, "audit", 1).await?;
         sqlx::query("INSERT INTO audit_log (account_id, id, at, actor_user_id, actor, action, target, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
@@ -226,11 +340,51 @@ impl Store {
         tx.commit().await
     }
 
-    pub async fn audit_entries(&self, account: i64, limit: usize) -> StoreResult<Vec<(i64, i64, Option<i64>, String, String, String, String)>> {
+    pub async fn audit_entries(
+        &self,
+        account: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, i64, Option<i64>, String, String, String, String)>> {
         Ok(sqlx::query_as("SELECT id, at, actor_user_id, actor, action, target, details FROM audit_log WHERE account_id = $1 ORDER BY id DESC LIMIT $2")
             .bind(account)
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?)
+    }
+}
+
+impl Store {
+    pub async fn set_password(
+        &self,
+        account: i64,
+        user_id: i64,
+        password: &str,
+    ) -> StoreResult<()> {
+        if password.chars().count() < 10 {
+            return Err(StoreError::validation(
+                "WEAK_PASSWORD",
+                "a password needs at least 10 characters",
+                Some("password".into()),
+            ));
+        }
+        let hash = hash_password(password)?;
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE account_id = $3 AND id = $4")
+            .bind(hash)
+            .bind(now_ms())
+            .bind(account)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.audit(
+            account,
+            Some(user_id),
+            "system",
+            "user.password_reset",
+            &format!("user:{user_id}"),
+            "{}",
+        )
+        .await
     }
 }

@@ -57,8 +57,10 @@ fn account_from(row: AccountRow) -> StoreResult<Account> {
     Ok(Account {
         id: row.0,
         name: row.1,
-        region: Region::parse(&row.2).ok_or_else(|| StoreError::Config(format!("unknown region {}", row.2)))?,
-        tier: Tier::parse(&row.3).ok_or_else(|| StoreError::Config(format!("unknown tier {}", row.3)))?,
+        region: Region::parse(&row.2)
+            .ok_or_else(|| StoreError::Config(format!("unknown region {}", row.2)))?,
+        tier: Tier::parse(&row.3)
+            .ok_or_else(|| StoreError::Config(format!("unknown tier {}", row.3)))?,
         state: LifecycleState::parse(&row.4),
         created_at: row.5,
     })
@@ -66,9 +68,12 @@ fn account_from(row: AccountRow) -> StoreResult<Account> {
 
 impl Directory {
     pub fn region(&self, region: Region) -> StoreResult<&Store> {
-        self.regions
-            .get(&region)
-            .ok_or_else(|| StoreError::Config(format!("region {} has no database configured", region.as_str())))
+        self.regions.get(&region).ok_or_else(|| {
+            StoreError::Config(format!(
+                "region {} has no database configured",
+                region.as_str()
+            ))
+        })
     }
 
     /// The cell that holds an account's data.
@@ -100,10 +105,19 @@ impl Directory {
     }
 
     /// Creates an account in the directory and seeds its cell with the built-in schema.
-    pub async fn create_account(&self, name: &str, region: Region, tier: Tier) -> StoreResult<Account> {
+    pub async fn create_account(
+        &self,
+        name: &str,
+        region: Region,
+        tier: Tier,
+    ) -> StoreResult<Account> {
         let name = name.trim();
         if name.is_empty() || name.len() > 200 {
-            return Err(StoreError::validation("INVALID_NAME", "account name must be 1 to 200 characters", Some("name".into())));
+            return Err(StoreError::validation(
+                "INVALID_NAME",
+                "account name must be 1 to 200 characters",
+                Some("name".into()),
+            ));
         }
         let cell = self.region(region)?.clone();
         let now = now_ms();
@@ -122,7 +136,14 @@ impl Directory {
         // is never reachable.
         cell.seed_account(id).await?;
         tx.commit().await?;
-        Ok(Account { id, name: name.to_string(), region, tier, state: LifecycleState::Active, created_at: now })
+        Ok(Account {
+            id,
+            name: name.to_string(),
+            region,
+            tier,
+            state: LifecycleState::Active,
+            created_at: now,
+        })
     }
 
     pub async fn set_state(&self, id: i64, state: LifecycleState) -> StoreResult<()> {

@@ -5,9 +5,16 @@ pub enum StoreError {
     NotFound(String),
     /// Bad input, naming the field (`in_field`) and HubSpot's error code.
     #[error("{message}")]
-    Validation { message: String, code: String, in_field: Option<String> },
+    Validation {
+        message: String,
+        code: String,
+        in_field: Option<String>,
+    },
     #[error("{message}")]
-    Conflict { message: String, existing_id: Option<i64> },
+    Conflict {
+        message: String,
+        existing_id: Option<i64>,
+    },
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]
@@ -20,7 +27,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 impl StoreError {
     pub fn validation(code: &str, message: impl Into<String>, in_field: Option<String>) -> Self {
-        Self::Validation { message: message.into(), code: code.to_string(), in_field }
+        Self::Validation {
+            message: message.into(),
+            code: code.to_string(),
+            in_field,
+        }
     }
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound(what.into())

@@ -11,7 +11,7 @@ mod properties;
 mod records;
 mod schemas;
 
-pub use associations::{AssociationInput, AssociationType, AssociatedRecord};
+pub use associations::{AssociatedRecord, AssociationInput, AssociationType};
 pub use auth::{hash_password, token_account, verify_password, Token, User};
 pub use directory::{Account, Directory, LifecycleState};
 pub use error::{StoreError, StoreResult};
@@ -45,7 +45,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("dialect", &self.dialect).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("dialect", &self.dialect)
+            .finish_non_exhaustive()
     }
 }
 
@@ -151,7 +153,12 @@ impl std::ops::DerefMut for WriteTx<'_> {
 }
 
 /// Takes `n` values from an account's counter, returning the first.
-async fn allocate(conn: &mut sqlx::AnyConnection, account: i64, name: &str, n: i64) -> StoreResult<i64> {
+async fn allocate(
+    conn: &mut sqlx::AnyConnection,
+    account: i64,
+    name: &str,
+    n: i64,
+) -> StoreResult<i64> {
     sqlx::query("INSERT INTO counters (account_id, name, value) VALUES ($1, $2, 0) ON CONFLICT (account_id, name) DO NOTHING")
         .bind(account)
         .bind(name)

@@ -4,8 +4,8 @@
 use crate::schemas::CustomSchema;
 use crate::{Store, StoreResult};
 use kontor_domain::time::now_ms;
-use kontor_domain::BUILTIN_OBJECTS;
 use kontor_domain::BuiltinObject;
+use kontor_domain::BUILTIN_OBJECTS;
 
 /// An object type as one account sees it.
 #[derive(Debug, Clone)]
@@ -97,7 +97,10 @@ impl Store {
         if let Some(b) = BuiltinObject::find(name) {
             return Ok(Some(ObjectType::builtin(b)));
         }
-        Ok(self.custom_schema(account, name).await?.map(|s| ObjectType::custom(&s)))
+        Ok(self
+            .custom_schema(account, name)
+            .await?
+            .map(|s| ObjectType::custom(&s)))
     }
 
     /// Every object type of the account: built-in ones, then custom ones.

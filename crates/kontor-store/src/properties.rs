@@ -46,7 +46,10 @@ fn bad(field: &str, message: impl Into<String>) -> StoreError {
     StoreError::validation("INVALID_PROPERTY", message, Some(field.to_string()))
 }
 
-fn options(kind: PropertyType, input: Option<Vec<OptionInput>>) -> StoreResult<Vec<PropertyOption>> {
+fn options(
+    kind: PropertyType,
+    input: Option<Vec<OptionInput>>,
+) -> StoreResult<Vec<PropertyOption>> {
     let opts: Vec<PropertyOption> = input
         .unwrap_or_default()
         .into_iter()
@@ -61,43 +64,81 @@ fn options(kind: PropertyType, input: Option<Vec<OptionInput>>) -> StoreResult<V
         .collect();
     for (i, o) in opts.iter().enumerate() {
         if o.value.is_empty() || o.value.contains(';') {
-            return Err(bad(&format!("options[{i}].value"), "option values must be non-empty and may not contain ';'"));
+            return Err(bad(
+                &format!("options[{i}].value"),
+                "option values must be non-empty and may not contain ';'",
+            ));
         }
         if opts[..i].iter().any(|p| p.value == o.value) {
-            return Err(bad(&format!("options[{i}].value"), format!("option value {:?} appears twice", o.value)));
+            return Err(bad(
+                &format!("options[{i}].value"),
+                format!("option value {:?} appears twice", o.value),
+            ));
         }
     }
     if kind == PropertyType::Bool {
         let mut values: Vec<&str> = opts.iter().map(|o| o.value.as_str()).collect();
         values.sort_unstable();
         if !opts.is_empty() && values != ["false", "true"] {
-            return Err(bad("options", "a bool property has exactly the options true and false"));
+            return Err(bad(
+                "options",
+                "a bool property has exactly the options true and false",
+            ));
         }
         if opts.is_empty() {
             return Ok(vec![
-                PropertyOption { label: "Yes".into(), value: "true".into(), hidden: false, display_order: 0, description: String::new() },
-                PropertyOption { label: "No".into(), value: "false".into(), hidden: false, display_order: 1, description: String::new() },
+                PropertyOption {
+                    label: "Yes".into(),
+                    value: "true".into(),
+                    hidden: false,
+                    display_order: 0,
+                    description: String::new(),
+                },
+                PropertyOption {
+                    label: "No".into(),
+                    value: "false".into(),
+                    hidden: false,
+                    display_order: 1,
+                    description: String::new(),
+                },
             ]);
         }
     }
     if kind != PropertyType::Enumeration && kind != PropertyType::Bool && !opts.is_empty() {
-        return Err(bad("options", "only enumeration and bool properties have options"));
+        return Err(bad(
+            "options",
+            "only enumeration and bool properties have options",
+        ));
     }
     Ok(opts)
 }
 
 fn sensitivity(input: &PropertyInput) -> StoreResult<Option<Sensitivity>> {
     if let Some(s) = &input.data_sensitivity {
-        return Sensitivity::parse(s)
-            .map(Some)
-            .ok_or_else(|| bad("dataSensitivity", format!("{s:?} is not non_sensitive, sensitive or highly_sensitive")));
+        return Sensitivity::parse(s).map(Some).ok_or_else(|| {
+            bad(
+                "dataSensitivity",
+                format!("{s:?} is not non_sensitive, sensitive or highly_sensitive"),
+            )
+        });
     }
-    Ok(input.sensitive.map(|s| if s { Sensitivity::Sensitive } else { Sensitivity::NonSensitive }))
+    Ok(input.sensitive.map(|s| {
+        if s {
+            Sensitivity::Sensitive
+        } else {
+            Sensitivity::NonSensitive
+        }
+    }))
 }
 
 impl Store {
     /// Property definitions of an object type, archived ones only when asked.
-    pub async fn properties(&self, account: i64, object_type: &str, archived: bool) -> StoreResult<Vec<PropertyDef>> {
+    pub async fn properties(
+        &self,
+        account: i64,
+        object_type: &str,
+        archived: bool,
+    ) -> StoreResult<Vec<PropertyDef>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT def FROM properties WHERE account_id = $1 AND object_type = $2 AND archived = $3",
         )
@@ -110,11 +151,20 @@ impl Store {
             .into_iter()
             .map(|(d,)| serde_json::from_str::<PropertyDef>(&d))
             .collect::<Result<Vec<_>, _>>()?;
-        defs.sort_by(|a, b| a.display_order.cmp(&b.display_order).then_with(|| a.name.cmp(&b.name)));
+        defs.sort_by(|a, b| {
+            a.display_order
+                .cmp(&b.display_order)
+                .then_with(|| a.name.cmp(&b.name))
+        });
         Ok(defs)
     }
 
-    pub async fn property(&self, account: i64, object_type: &str, name: &str) -> StoreResult<Option<PropertyDef>> {
+    pub async fn property(
+        &self,
+        account: i64,
+        object_type: &str,
+        name: &str,
+    ) -> StoreResult<Option<PropertyDef>> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT def FROM properties WHERE account_id = $1 AND object_type = $2 AND name = $3",
         )
@@ -139,32 +189,75 @@ impl Store {
     }
 
     /// Validates a `PropertyCreate` into a definition without storing it.
-    pub async fn check_new_property(&self, account: i64, object_type: &str, input: PropertyInput) -> StoreResult<PropertyDef> {
-        let name = input.name.clone().ok_or_else(|| bad("name", "name is required"))?;
+    pub async fn check_new_property(
+        &self,
+        account: i64,
+        object_type: &str,
+        input: PropertyInput,
+    ) -> StoreResult<PropertyDef> {
+        let name = input
+            .name
+            .clone()
+            .ok_or_else(|| bad("name", "name is required"))?;
         if !PropertyDef::valid_name(&name) {
             return Err(bad("name", format!("{name:?} is not a valid property name: use lower-case letters, digits and underscores, starting with a letter")));
         }
-        let label = input.label.clone().filter(|l| !l.trim().is_empty()).ok_or_else(|| bad("label", "label is required"))?;
-        let kind_s = input.kind.clone().ok_or_else(|| bad("type", "type is required"))?;
-        let kind = PropertyType::parse(&kind_s).ok_or_else(|| bad("type", format!("{kind_s:?} is not one of string, number, date, datetime, enumeration, bool")))?;
-        let field_type = input.field_type.clone().unwrap_or_else(|| kind.default_field_type().to_string());
+        let label = input
+            .label
+            .clone()
+            .filter(|l| !l.trim().is_empty())
+            .ok_or_else(|| bad("label", "label is required"))?;
+        let kind_s = input
+            .kind
+            .clone()
+            .ok_or_else(|| bad("type", "type is required"))?;
+        let kind = PropertyType::parse(&kind_s).ok_or_else(|| {
+            bad(
+                "type",
+                format!(
+                    "{kind_s:?} is not one of string, number, date, datetime, enumeration, bool"
+                ),
+            )
+        })?;
+        let field_type = input
+            .field_type
+            .clone()
+            .unwrap_or_else(|| kind.default_field_type().to_string());
         if !kind.allows_field_type(&field_type) {
-            return Err(bad("fieldType", format!("fieldType {field_type:?} does not go with type {kind_s:?}")));
+            return Err(bad(
+                "fieldType",
+                format!("fieldType {field_type:?} does not go with type {kind_s:?}"),
+            ));
         }
-        let group = input.group_name.clone().ok_or_else(|| bad("groupName", "groupName is required"))?;
+        let group = input
+            .group_name
+            .clone()
+            .ok_or_else(|| bad("groupName", "groupName is required"))?;
         if !self.group_exists(account, object_type, &group).await? {
-            return Err(bad("groupName", format!("property group {group:?} does not exist")));
+            return Err(bad(
+                "groupName",
+                format!("property group {group:?} does not exist"),
+            ));
         }
         if let Some(existing) = self.property(account, object_type, &name).await? {
             if !existing.archived {
-                return Err(StoreError::Conflict { message: format!("A property named '{name}' already exists."), existing_id: None });
+                return Err(StoreError::Conflict {
+                    message: format!("A property named '{name}' already exists."),
+                    existing_id: None,
+                });
             }
         }
         let mut def = PropertyDef::new(&name, &label, kind, &group).field(&field_type);
         def.sensitivity = sensitivity(&input)?.unwrap_or_default();
         def.options = options(kind, input.options)?;
-        if kind == PropertyType::Enumeration && def.options.is_empty() && field_type != "booleancheckbox" {
-            return Err(bad("options", "an enumeration property needs at least one option"));
+        if kind == PropertyType::Enumeration
+            && def.options.is_empty()
+            && field_type != "booleancheckbox"
+        {
+            return Err(bad(
+                "options",
+                "an enumeration property needs at least one option",
+            ));
         }
         def.description = input.description.unwrap_or_default();
         def.display_order = input.display_order.unwrap_or(-1);
@@ -172,7 +265,10 @@ impl Store {
         def.hidden = input.hidden.unwrap_or(false);
         def.form_field = input.form_field.unwrap_or(false);
         if def.has_unique_value && !matches!(kind, PropertyType::String | PropertyType::Number) {
-            return Err(bad("hasUniqueValue", "only string and number properties can require unique values"));
+            return Err(bad(
+                "hasUniqueValue",
+                "only string and number properties can require unique values",
+            ));
         }
         let now = now_ms();
         def.created_at = now;
@@ -180,15 +276,26 @@ impl Store {
         Ok(def)
     }
 
-    pub async fn create_property(&self, account: i64, object_type: &str, input: PropertyInput) -> StoreResult<PropertyDef> {
+    pub async fn create_property(
+        &self,
+        account: i64,
+        object_type: &str,
+        input: PropertyInput,
+    ) -> StoreResult<PropertyDef> {
         let def = self.check_new_property(account, object_type, input).await?;
-        self.insert_properties(account, object_type, std::slice::from_ref(&def)).await?;
+        self.insert_properties(account, object_type, std::slice::from_ref(&def))
+            .await?;
         Ok(def)
     }
 
     /// Stores already-checked definitions in one transaction (an archived one of the same
     /// name is replaced).
-    pub async fn insert_properties(&self, account: i64, object_type: &str, defs: &[PropertyDef]) -> StoreResult<()> {
+    pub async fn insert_properties(
+        &self,
+        account: i64,
+        object_type: &str,
+        defs: &[PropertyDef],
+    ) -> StoreResult<()> {
         let mut tx = self.write().await?;
         for def in defs {
             sqlx::query("DELETE FROM properties WHERE account_id = $1 AND object_type = $2 AND name = $3 AND archived = 1")
@@ -212,19 +319,32 @@ impl Store {
         tx.commit().await
     }
 
-    pub async fn update_property(&self, account: i64, object_type: &str, name: &str, input: PropertyInput) -> StoreResult<PropertyDef> {
+    pub async fn update_property(
+        &self,
+        account: i64,
+        object_type: &str,
+        name: &str,
+        input: PropertyInput,
+    ) -> StoreResult<PropertyDef> {
         let mut def = self
             .property(account, object_type, name)
             .await?
             .filter(|d| !d.archived)
             .ok_or_else(|| StoreError::not_found(format!("property {name} does not exist")))?;
         if def.read_only_value {
-            return Err(bad(name, format!("{name} is maintained by kontor; its definition is read-only")));
+            return Err(bad(
+                name,
+                format!("{name} is maintained by kontor; its definition is read-only"),
+            ));
         }
         if let Some(k) = &input.kind {
-            let kind = PropertyType::parse(k).ok_or_else(|| bad("type", format!("{k:?} is not a property type")))?;
+            let kind = PropertyType::parse(k)
+                .ok_or_else(|| bad("type", format!("{k:?} is not a property type")))?;
             if kind != def.kind && def.hubspot_defined {
-                return Err(bad("type", "the type of a built-in property cannot be changed"));
+                return Err(bad(
+                    "type",
+                    "the type of a built-in property cannot be changed",
+                ));
             }
             def.kind = kind;
         }
@@ -232,16 +352,29 @@ impl Store {
             def.field_type = ft;
         }
         if !def.kind.allows_field_type(&def.field_type) {
-            return Err(bad("fieldType", format!("fieldType {:?} does not go with type {:?}", def.field_type, def.kind.as_str())));
+            return Err(bad(
+                "fieldType",
+                format!(
+                    "fieldType {:?} does not go with type {:?}",
+                    def.field_type,
+                    def.kind.as_str()
+                ),
+            ));
         }
         if let Some(u) = input.has_unique_value {
             if u != def.has_unique_value {
-                return Err(bad("hasUniqueValue", "hasUniqueValue cannot be changed once a property exists"));
+                return Err(bad(
+                    "hasUniqueValue",
+                    "hasUniqueValue cannot be changed once a property exists",
+                ));
             }
         }
         if let Some(g) = &input.group_name {
             if !self.group_exists(account, object_type, g).await? {
-                return Err(bad("groupName", format!("property group {g:?} does not exist")));
+                return Err(bad(
+                    "groupName",
+                    format!("property group {g:?} does not exist"),
+                ));
             }
             def.group_name = g.clone();
         }
@@ -282,15 +415,25 @@ impl Store {
         Ok(def)
     }
 
-    pub async fn archive_property(&self, account: i64, object_type: &str, name: &str) -> StoreResult<()> {
+    pub async fn archive_property(
+        &self,
+        account: i64,
+        object_type: &str,
+        name: &str,
+    ) -> StoreResult<()> {
         let Some(mut def) = self.property(account, object_type, name).await? else {
-            return Err(StoreError::not_found(format!("property {name} does not exist")));
+            return Err(StoreError::not_found(format!(
+                "property {name} does not exist"
+            )));
         };
         if def.archived {
             return Ok(());
         }
         if def.hubspot_defined {
-            return Err(bad(name, format!("{name} is a built-in property and cannot be archived")));
+            return Err(bad(
+                name,
+                format!("{name} is a built-in property and cannot be archived"),
+            ));
         }
         let now = now_ms();
         def.archived = true;
@@ -315,7 +458,11 @@ impl Store {
 
     // ---- property groups ----
 
-    pub async fn property_groups(&self, account: i64, object_type: &str) -> StoreResult<Vec<PropertyGroup>> {
+    pub async fn property_groups(
+        &self,
+        account: i64,
+        object_type: &str,
+    ) -> StoreResult<Vec<PropertyGroup>> {
         let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
             "SELECT name, label, display_order, archived FROM property_groups WHERE account_id = $1 AND object_type = $2 AND archived = 0 ORDER BY display_order, name",
         )
@@ -325,13 +472,26 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(name, label, display_order, archived)| PropertyGroup { name, label, display_order, archived: archived != 0 })
+            .map(|(name, label, display_order, archived)| PropertyGroup {
+                name,
+                label,
+                display_order,
+                archived: archived != 0,
+            })
             .collect())
     }
 
-    pub async fn create_property_group(&self, account: i64, object_type: &str, g: PropertyGroup) -> StoreResult<PropertyGroup> {
+    pub async fn create_property_group(
+        &self,
+        account: i64,
+        object_type: &str,
+        g: PropertyGroup,
+    ) -> StoreResult<PropertyGroup> {
         if !PropertyDef::valid_name(&g.name) {
-            return Err(bad("name", format!("{:?} is not a valid group name", g.name)));
+            return Err(bad(
+                "name",
+                format!("{:?} is not a valid group name", g.name),
+            ));
         }
         if g.label.trim().is_empty() {
             return Err(bad("label", "label is required"));
@@ -345,7 +505,10 @@ impl Store {
             .await?;
         match existing {
             Some((0,)) => {
-                return Err(StoreError::Conflict { message: format!("A property group named '{}' already exists.", g.name), existing_id: None })
+                return Err(StoreError::Conflict {
+                    message: format!("A property group named '{}' already exists.", g.name),
+                    existing_id: None,
+                })
             }
             Some(_) => {
                 sqlx::query("UPDATE property_groups SET label = $1, display_order = $2, archived = 0 WHERE account_id = $3 AND object_type = $4 AND name = $5")
@@ -372,13 +535,22 @@ impl Store {
         Ok(g)
     }
 
-    pub async fn update_property_group(&self, account: i64, object_type: &str, name: &str, label: Option<String>, display_order: Option<i64>) -> StoreResult<PropertyGroup> {
+    pub async fn update_property_group(
+        &self,
+        account: i64,
+        object_type: &str,
+        name: &str,
+        label: Option<String>,
+        display_order: Option<i64>,
+    ) -> StoreResult<PropertyGroup> {
         let mut g = self
             .property_groups(account, object_type)
             .await?
             .into_iter()
             .find(|g| g.name == name)
-            .ok_or_else(|| StoreError::not_found(format!("property group {name} does not exist")))?;
+            .ok_or_else(|| {
+                StoreError::not_found(format!("property group {name} does not exist"))
+            })?;
         if let Some(l) = label {
             if l.trim().is_empty() {
                 return Err(bad("label", "label may not be empty"));
@@ -401,11 +573,23 @@ impl Store {
         Ok(g)
     }
 
-    pub async fn archive_property_group(&self, account: i64, object_type: &str, name: &str) -> StoreResult<()> {
+    pub async fn archive_property_group(
+        &self,
+        account: i64,
+        object_type: &str,
+        name: &str,
+    ) -> StoreResult<()> {
         if !self.group_exists(account, object_type, name).await? {
-            return Err(StoreError::not_found(format!("property group {name} does not exist")));
+            return Err(StoreError::not_found(format!(
+                "property group {name} does not exist"
+            )));
         }
-        let in_use = self.properties(account, object_type, false).await?.into_iter().filter(|p| p.group_name == name).count();
+        let in_use = self
+            .properties(account, object_type, false)
+            .await?
+            .into_iter()
+            .filter(|p| p.group_name == name)
+            .count();
         if in_use > 0 {
             return Err(bad("groupName", format!("property group {name} still holds {in_use} properties; move or archive them first")));
         }

@@ -22,7 +22,11 @@ pub struct Actor {
 
 impl Actor {
     pub fn api(token_name: &str) -> Self {
-        Self { source: ChangeSource::Api, source_id: Some(token_name.to_string()), user_id: None }
+        Self {
+            source: ChangeSource::Api,
+            source_id: Some(token_name.to_string()),
+            user_id: None,
+        }
     }
 }
 
@@ -105,7 +109,10 @@ fn values_clause(rows: usize, cols: usize) -> String {
 }
 
 fn in_list(start: usize, n: usize) -> String {
-    (0..n).map(|i| format!("${}", start + i)).collect::<Vec<_>>().join(", ")
+    (0..n)
+        .map(|i| format!("${}", start + i))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(serde::Serialize)]
@@ -127,36 +134,67 @@ pub(crate) fn normalize_properties(
     let mut errors = Vec::new();
     for (name, raw) in props {
         let Some(def) = defs.get(name.as_str()) else {
-            errors.push(InvalidProperty { is_valid: false, message: format!("Property \"{name}\" does not exist"), error: "PROPERTY_DOESNT_EXIST", name: name.clone() });
+            errors.push(InvalidProperty {
+                is_valid: false,
+                message: format!("Property \"{name}\" does not exist"),
+                error: "PROPERTY_DOESNT_EXIST",
+                name: name.clone(),
+            });
             continue;
         };
         if def.read_only_value {
-            errors.push(InvalidProperty { is_valid: false, message: format!("\"{name}\" is a read only property; its value cannot be set."), error: "READ_ONLY_VALUE", name: name.clone() });
+            errors.push(InvalidProperty {
+                is_valid: false,
+                message: format!("\"{name}\" is a read only property; its value cannot be set."),
+                error: "READ_ONLY_VALUE",
+                name: name.clone(),
+            });
             continue;
         }
         match value::normalize(def, raw) {
             Ok(v) => {
                 out.insert(name.clone(), v);
             }
-            Err(e) => errors.push(InvalidProperty { is_valid: false, message: e.message, error: e.code, name: name.clone() }),
+            Err(e) => errors.push(InvalidProperty {
+                is_valid: false,
+                message: e.message,
+                error: e.code,
+                name: name.clone(),
+            }),
         }
     }
     if let Some(first) = errors.first() {
         let in_field = format!("{path}properties.{}", first.name);
         let code = first.error.to_string();
         let list = serde_json::to_string(&errors)?;
-        return Err(StoreError::Validation { message: format!("Property values were not valid: {list}"), code, in_field: Some(in_field) });
+        return Err(StoreError::Validation {
+            message: format!("Property values were not valid: {list}"),
+            code,
+            in_field: Some(in_field),
+        });
     }
     Ok(out)
 }
 
 enum WriteOp {
-    Create { props: BTreeMap<String, Option<String>>, associations: Vec<AssociationInput> },
-    Update { id: i64, props: BTreeMap<String, Option<String>> },
+    Create {
+        props: BTreeMap<String, Option<String>>,
+        associations: Vec<AssociationInput>,
+    },
+    Update {
+        id: i64,
+        props: BTreeMap<String, Option<String>>,
+    },
 }
 
 impl Store {
-    pub async fn record(&self, account: i64, ot: &ObjectType, id: i64, archived: bool) -> StoreResult<Option<Record>> {
+    pub async fn record(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        id: i64,
+        archived: bool,
+    ) -> StoreResult<Option<Record>> {
         let row: Option<RecordRow> = sqlx::query_as(&format!(
             "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND id = $2 AND object_type = $3 AND archived = $4"
         ))
@@ -170,7 +208,13 @@ impl Store {
     }
 
     /// Resolves `idProperty` values (e-mail, …) to record ids.
-    pub async fn ids_by_unique(&self, account: i64, ot: &ObjectType, property: &str, values: &[String]) -> StoreResult<HashMap<String, i64>> {
+    pub async fn ids_by_unique(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        property: &str,
+        values: &[String],
+    ) -> StoreResult<HashMap<String, i64>> {
         let mut out = HashMap::new();
         if property == "hs_object_id" {
             for v in values {
@@ -184,7 +228,10 @@ impl Store {
         if !def.is_some_and(|d| d.has_unique_value && !d.archived) {
             return Err(StoreError::validation(
                 "INVALID_ID_PROPERTY",
-                format!("{property} is not a unique-value property of {}; it cannot be an idProperty", ot.name),
+                format!(
+                    "{property} is not a unique-value property of {}; it cannot be an idProperty",
+                    ot.name
+                ),
                 Some("idProperty".into()),
             ));
         }
@@ -194,7 +241,10 @@ impl Store {
                 "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN ({})",
                 in_list(4, keys.len())
             );
-            let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(account).bind(&ot.type_id).bind(property);
+            let mut q = sqlx::query_as::<_, (String, i64)>(&sql)
+                .bind(account)
+                .bind(&ot.type_id)
+                .bind(property);
             for k in &keys {
                 q = q.bind(k);
             }
@@ -208,14 +258,23 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn records_by_ids(&self, account: i64, ot: &ObjectType, ids: &[i64], archived: bool) -> StoreResult<Vec<Record>> {
+    pub async fn records_by_ids(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        ids: &[i64],
+        archived: bool,
+    ) -> StoreResult<Vec<Record>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let sql = format!(
                 "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND object_type = $2 AND archived = $3 AND id IN ({})",
                 in_list(4, chunk.len())
             );
-            let mut q = sqlx::query_as::<_, RecordRow>(&sql).bind(account).bind(&ot.type_id).bind(archived as i64);
+            let mut q = sqlx::query_as::<_, RecordRow>(&sql)
+                .bind(account)
+                .bind(&ot.type_id)
+                .bind(archived as i64);
             for id in chunk {
                 q = q.bind(id);
             }
@@ -226,7 +285,14 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn list_records(&self, account: i64, ot: &ObjectType, archived: bool, after: Option<i64>, limit: usize) -> StoreResult<ListPage> {
+    pub async fn list_records(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        archived: bool,
+        after: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<ListPage> {
         let rows: Vec<RecordRow> = sqlx::query_as(&format!(
             "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND object_type = $2 AND archived = $3 AND id > $4 ORDER BY id LIMIT $5"
         ))
@@ -237,17 +303,28 @@ impl Store {
         .bind(limit as i64 + 1)
         .fetch_all(&self.pool)
         .await?;
-        let mut records = rows.into_iter().map(record_from).collect::<StoreResult<Vec<_>>>()?;
+        let mut records = rows
+            .into_iter()
+            .map(record_from)
+            .collect::<StoreResult<Vec<_>>>()?;
         let next_after = if records.len() > limit {
             records.truncate(limit);
             records.last().map(|r| r.id.to_string())
         } else {
             None
         };
-        Ok(ListPage { records, next_after })
+        Ok(ListPage {
+            records,
+            next_after,
+        })
     }
 
-    pub async fn count_records(&self, account: i64, ot: &ObjectType, archived: bool) -> StoreResult<i64> {
+    pub async fn count_records(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        archived: bool,
+    ) -> StoreResult<i64> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records WHERE account_id = $1 AND object_type = $2 AND archived = $3")
             .bind(account)
             .bind(&ot.type_id)
@@ -258,18 +335,27 @@ impl Store {
     }
 
     /// Property history from the change log, newest first, for the given records and names.
-    pub async fn history(&self, account: i64, ids: &[i64], names: &[String]) -> StoreResult<HashMap<i64, BTreeMap<String, Vec<HistoryEntry>>>> {
+    pub async fn history(
+        &self,
+        account: i64,
+        ids: &[i64],
+        names: &[String],
+    ) -> StoreResult<HashMap<i64, BTreeMap<String, Vec<HistoryEntry>>>> {
         let mut out: HashMap<i64, BTreeMap<String, Vec<HistoryEntry>>> = HashMap::new();
         for chunk in ids.chunks(500) {
             let sql = format!(
                 "SELECT record_id, props, source, source_id, actor_user_id, at FROM changes WHERE account_id = $1 AND kind = 'set' AND record_id IN ({}) ORDER BY seq DESC",
                 in_list(2, chunk.len())
             );
-            let mut q = sqlx::query_as::<_, (i64, String, String, Option<String>, Option<i64>, i64)>(&sql).bind(account);
+            let mut q =
+                sqlx::query_as::<_, (i64, String, String, Option<String>, Option<i64>, i64)>(&sql)
+                    .bind(account);
             for id in chunk {
                 q = q.bind(id);
             }
-            for (record_id, props, source, source_id, user_id, at) in q.fetch_all(&self.pool).await? {
+            for (record_id, props, source, source_id, user_id, at) in
+                q.fetch_all(&self.pool).await?
+            {
                 let props: BTreeMap<String, Option<String>> = serde_json::from_str(&props)?;
                 let entry = out.entry(record_id).or_default();
                 for name in names {
@@ -290,21 +376,33 @@ impl Store {
 
     /// The newest change-log sequence number of an account (0 before any write).
     pub async fn last_change_seq(&self, account: i64) -> StoreResult<i64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM changes WHERE account_id = $1")
-            .bind(account)
-            .fetch_one(&self.pool)
-            .await?;
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM changes WHERE account_id = $1")
+                .bind(account)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n)
     }
 
     /// Creates records, all or none.
-    pub async fn create_records(&self, account: i64, ot: &ObjectType, inputs: Vec<CreateInput>, actor: &Actor) -> StoreResult<Vec<Record>> {
+    pub async fn create_records(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        inputs: Vec<CreateInput>,
+        actor: &Actor,
+    ) -> StoreResult<Vec<Record>> {
         let defs = self.properties(account, &ot.type_id, false).await?;
-        let by_name: HashMap<&str, &PropertyDef> = defs.iter().map(|d| (d.name.as_str(), d)).collect();
+        let by_name: HashMap<&str, &PropertyDef> =
+            defs.iter().map(|d| (d.name.as_str(), d)).collect();
         let batch = inputs.len() > 1;
         let mut ops = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.into_iter().enumerate() {
-            let path = if batch { format!("inputs[{i}].") } else { String::new() };
+            let path = if batch {
+                format!("inputs[{i}].")
+            } else {
+                String::new()
+            };
             let props = normalize_properties(&by_name, &input.properties, &path)?;
             for req in &ot.required {
                 if props.get(req).is_none_or(|v| v.is_none()) {
@@ -315,7 +413,10 @@ impl Store {
                     ));
                 }
             }
-            ops.push(WriteOp::Create { props, associations: input.associations });
+            ops.push(WriteOp::Create {
+                props,
+                associations: input.associations,
+            });
         }
         let out = self.apply(account, ot, &defs, ops, actor).await?;
         Ok(out.into_iter().map(|(r, _)| r).collect())
@@ -323,19 +424,38 @@ impl Store {
 
     /// Updates records. Validation failures reject the whole batch; ids that do not exist
     /// are returned in the second list and the rest are applied.
-    pub async fn update_records(&self, account: i64, ot: &ObjectType, inputs: Vec<UpdateInput>, actor: &Actor) -> StoreResult<(Vec<Record>, Vec<i64>)> {
+    pub async fn update_records(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        inputs: Vec<UpdateInput>,
+        actor: &Actor,
+    ) -> StoreResult<(Vec<Record>, Vec<i64>)> {
         let defs = self.properties(account, &ot.type_id, false).await?;
-        let by_name: HashMap<&str, &PropertyDef> = defs.iter().map(|d| (d.name.as_str(), d)).collect();
+        let by_name: HashMap<&str, &PropertyDef> =
+            defs.iter().map(|d| (d.name.as_str(), d)).collect();
         let batch = inputs.len() > 1;
         let ids: Vec<i64> = inputs.iter().map(|i| i.id).collect();
-        let existing: HashSet<i64> = self.records_by_ids(account, ot, &ids, false).await?.into_iter().map(|r| r.id).collect();
+        let existing: HashSet<i64> = self
+            .records_by_ids(account, ot, &ids, false)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         let mut ops = Vec::new();
         let mut missing = Vec::new();
         for (i, input) in inputs.into_iter().enumerate() {
-            let path = if batch { format!("inputs[{i}].") } else { String::new() };
+            let path = if batch {
+                format!("inputs[{i}].")
+            } else {
+                String::new()
+            };
             let props = normalize_properties(&by_name, &input.properties, &path)?;
             if existing.contains(&input.id) {
-                ops.push(WriteOp::Update { id: input.id, props });
+                ops.push(WriteOp::Update {
+                    id: input.id,
+                    props,
+                });
             } else {
                 missing.push(input.id);
             }
@@ -345,13 +465,26 @@ impl Store {
     }
 
     /// Creates or updates by a unique property value; returns each record with `true` when new.
-    pub async fn upsert_records(&self, account: i64, ot: &ObjectType, id_property: &str, inputs: Vec<(String, Map<String, Value>)>, actor: &Actor) -> StoreResult<Vec<(Record, bool)>> {
+    pub async fn upsert_records(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        id_property: &str,
+        inputs: Vec<(String, Map<String, Value>)>,
+        actor: &Actor,
+    ) -> StoreResult<Vec<(Record, bool)>> {
         let defs = self.properties(account, &ot.type_id, false).await?;
-        let by_name: HashMap<&str, &PropertyDef> = defs.iter().map(|d| (d.name.as_str(), d)).collect();
+        let by_name: HashMap<&str, &PropertyDef> =
+            defs.iter().map(|d| (d.name.as_str(), d)).collect();
         let keys: Vec<String> = inputs.iter().map(|(k, _)| k.clone()).collect();
         let found = self.ids_by_unique(account, ot, id_property, &keys).await?;
         let live: HashSet<i64> = self
-            .records_by_ids(account, ot, &found.values().copied().collect::<Vec<_>>(), false)
+            .records_by_ids(
+                account,
+                ot,
+                &found.values().copied().collect::<Vec<_>>(),
+                false,
+            )
             .await?
             .into_iter()
             .map(|r| r.id)
@@ -360,19 +493,37 @@ impl Store {
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, (key, props)) in inputs.into_iter().enumerate() {
             if seen.insert(unique_key(&key), i).is_some() {
-                return Err(StoreError::validation("DUPLICATE_ID", format!("{id_property} {key:?} appears more than once in the batch"), Some(format!("inputs[{i}].id"))));
+                return Err(StoreError::validation(
+                    "DUPLICATE_ID",
+                    format!("{id_property} {key:?} appears more than once in the batch"),
+                    Some(format!("inputs[{i}].id")),
+                ));
             }
             let mut normalized = normalize_properties(&by_name, &props, &format!("inputs[{i}]."))?;
             match found.get(&key).filter(|id| live.contains(id)) {
-                Some(id) => ops.push(WriteOp::Update { id: *id, props: normalized }),
+                Some(id) => ops.push(WriteOp::Update {
+                    id: *id,
+                    props: normalized,
+                }),
                 None => {
                     if id_property == "hs_object_id" {
-                        return Err(StoreError::validation("OBJECT_NOT_FOUND", format!("record {key} does not exist; upsert by hs_object_id cannot create"), Some(format!("inputs[{i}].id"))));
+                        return Err(StoreError::validation(
+                            "OBJECT_NOT_FOUND",
+                            format!(
+                                "record {key} does not exist; upsert by hs_object_id cannot create"
+                            ),
+                            Some(format!("inputs[{i}].id")),
+                        ));
                     }
                     let def = by_name[id_property];
-                    let v = value::normalize_str(def, &key).map_err(|e| StoreError::validation(e.code, e.message, Some(format!("inputs[{i}].id"))))?;
+                    let v = value::normalize_str(def, &key).map_err(|e| {
+                        StoreError::validation(e.code, e.message, Some(format!("inputs[{i}].id")))
+                    })?;
                     normalized.insert(id_property.to_string(), v);
-                    ops.push(WriteOp::Create { props: normalized, associations: Vec::new() });
+                    ops.push(WriteOp::Create {
+                        props: normalized,
+                        associations: Vec::new(),
+                    });
                 }
             }
         }
@@ -380,11 +531,22 @@ impl Store {
     }
 
     /// Applies writes in one transaction: unique checks, ids, state, change log, associations.
-    async fn apply(&self, account: i64, ot: &ObjectType, defs: &[PropertyDef], ops: Vec<WriteOp>, actor: &Actor) -> StoreResult<Vec<(Record, bool)>> {
+    async fn apply(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        defs: &[PropertyDef],
+        ops: Vec<WriteOp>,
+        actor: &Actor,
+    ) -> StoreResult<Vec<(Record, bool)>> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        let unique: Vec<&str> = defs.iter().filter(|d| d.has_unique_value && d.name != "hs_object_id").map(|d| d.name.as_str()).collect();
+        let unique: Vec<&str> = defs
+            .iter()
+            .filter(|d| d.has_unique_value && d.name != "hs_object_id")
+            .map(|d| d.name.as_str())
+            .collect();
         let owner_prop = defs.iter().any(|d| d.name == "hubspot_owner_id");
         let now = now_ms();
         let now_iso = iso(now);
@@ -417,12 +579,28 @@ impl Store {
             }
         }
 
-        let creates = ops.iter().filter(|o| matches!(o, WriteOp::Create { .. })).count() as i64;
-        let mut next_id = if creates > 0 { allocate(&mut tx, account, "record", creates).await? } else { 0 };
+        let creates = ops
+            .iter()
+            .filter(|o| matches!(o, WriteOp::Create { .. }))
+            .count() as i64;
+        let mut next_id = if creates > 0 {
+            allocate(&mut tx, account, "record", creates).await?
+        } else {
+            0
+        };
         let mut next_seq = allocate(&mut tx, account, "change", ops.len() as i64).await?;
 
         // Current state of updated records, read inside the transaction.
-        let update_ids: Vec<i64> = ops.iter().filter_map(|o| if let WriteOp::Update { id, .. } = o { Some(*id) } else { None }).collect();
+        let update_ids: Vec<i64> = ops
+            .iter()
+            .filter_map(|o| {
+                if let WriteOp::Update { id, .. } = o {
+                    Some(*id)
+                } else {
+                    None
+                }
+            })
+            .collect();
         let mut current: HashMap<i64, Record> = HashMap::new();
         for chunk in update_ids.chunks(500) {
             let sql = format!("SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND archived = 0 AND id IN ({})", in_list(2, chunk.len()));
@@ -442,29 +620,55 @@ impl Store {
         let mut pending_assocs = Vec::new();
         for op in ops {
             let (id, changes, is_new, mut record) = match op {
-                WriteOp::Create { props, associations } => {
+                WriteOp::Create {
+                    props,
+                    associations,
+                } => {
                     let id = next_id;
                     next_id += 1;
-                    let mut changes: BTreeMap<String, Option<String>> = props.into_iter().filter(|(_, v)| v.is_some()).collect();
+                    let mut changes: BTreeMap<String, Option<String>> =
+                        props.into_iter().filter(|(_, v)| v.is_some()).collect();
                     changes.insert("hs_object_id".into(), Some(id.to_string()));
                     changes.insert(ot.create_date.clone(), Some(now_iso.clone()));
                     changes.insert(ot.last_modified.clone(), Some(now_iso.clone()));
                     if !associations.is_empty() {
                         pending_assocs.push((id, associations));
                     }
-                    let record = Record { id, object_type: ot.type_id.clone(), props: BTreeMap::new(), created_at: now, updated_at: now, archived: false, archived_at: None };
+                    let record = Record {
+                        id,
+                        object_type: ot.type_id.clone(),
+                        props: BTreeMap::new(),
+                        created_at: now,
+                        updated_at: now,
+                        archived: false,
+                        archived_at: None,
+                    };
                     (id, changes, true, record)
                 }
                 WriteOp::Update { id, props } => {
-                    let record = current.remove(&id).ok_or_else(|| StoreError::not_found(format!("{} {id} does not exist", ot.singular)))?;
-                    let mut changes: BTreeMap<String, Option<String>> =
-                        props.into_iter().filter(|(k, v)| record.props.get(k) != v.as_ref()).collect();
+                    let record = current.remove(&id).ok_or_else(|| {
+                        StoreError::not_found(format!("{} {id} does not exist", ot.singular))
+                    })?;
+                    let mut changes: BTreeMap<String, Option<String>> = props
+                        .into_iter()
+                        .filter(|(k, v)| record.props.get(k) != v.as_ref())
+                        .collect();
                     changes.insert(ot.last_modified.clone(), Some(now_iso.clone()));
-                    (id, changes, false, Record { updated_at: now, ..record })
+                    (
+                        id,
+                        changes,
+                        false,
+                        Record {
+                            updated_at: now,
+                            ..record
+                        },
+                    )
                 }
             };
             for name in &unique {
-                let Some(new) = changes.get(*name) else { continue };
+                let Some(new) = changes.get(*name) else {
+                    continue;
+                };
                 if record.props.contains_key(*name) {
                     unique_removals.push((id, name.to_string()));
                 }
@@ -478,11 +682,16 @@ impl Store {
                         .fetch_optional(&mut *tx)
                         .await?;
                     // A value that a record earlier in this batch gives up is free to take.
-                    let db_holder = holder.map(|(h,)| h).filter(|h| *h != id && !unique_removals.iter().any(|(rid, p)| rid == h && p == name));
+                    let db_holder = holder.map(|(h,)| h).filter(|h| {
+                        *h != id && !unique_removals.iter().any(|(rid, p)| rid == h && p == name)
+                    });
                     let batch_holder = claimed.get(&key).copied().filter(|h| *h != id);
                     if let Some(existing) = db_holder.or(batch_holder) {
                         return Err(if ot.type_id == "0-1" && *name == "email" {
-                            StoreError::Conflict { message: format!("Contact already exists. Existing ID: {existing}"), existing_id: Some(existing) }
+                            StoreError::Conflict {
+                                message: format!("Contact already exists. Existing ID: {existing}"),
+                                existing_id: Some(existing),
+                            }
                         } else {
                             StoreError::validation("DUPLICATE_VALUE", format!("{name} {v:?} is already used by {} {existing}; the property requires unique values", ot.singular), Some(format!("properties.{name}")))
                         });
@@ -515,7 +724,12 @@ impl Store {
             let sql = format!("INSERT INTO unique_values (account_id, object_type, property, value, record_id) VALUES {}", values_clause(chunk.len(), 5));
             let mut q = sqlx::query(&sql);
             for ((prop, value), id) in chunk {
-                q = q.bind(account).bind(&ot.type_id).bind(prop).bind(value).bind(**id);
+                q = q
+                    .bind(account)
+                    .bind(&ot.type_id)
+                    .bind(prop)
+                    .bind(value)
+                    .bind(**id);
             }
             q.execute(&mut *tx).await?;
         }
@@ -526,18 +740,27 @@ impl Store {
             let sql = format!("INSERT INTO records (account_id, id, object_type, props, created_at, updated_at, archived) VALUES {}", values_clause(chunk.len(), 7));
             let mut q = sqlx::query(&sql);
             for r in chunk {
-                q = q.bind(account).bind(r.id).bind(&ot.type_id).bind(serde_json::to_string(&r.props)?).bind(r.created_at).bind(r.updated_at).bind(0i64);
+                q = q
+                    .bind(account)
+                    .bind(r.id)
+                    .bind(&ot.type_id)
+                    .bind(serde_json::to_string(&r.props)?)
+                    .bind(r.created_at)
+                    .bind(r.updated_at)
+                    .bind(0i64);
             }
             q.execute(&mut *tx).await?;
         }
         for (r, _, _, _) in results.iter().filter(|r| !r.1) {
-            sqlx::query("UPDATE records SET props = $1, updated_at = $2 WHERE account_id = $3 AND id = $4")
-                .bind(serde_json::to_string(&r.props)?)
-                .bind(r.updated_at)
-                .bind(account)
-                .bind(r.id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE records SET props = $1, updated_at = $2 WHERE account_id = $3 AND id = $4",
+            )
+            .bind(serde_json::to_string(&r.props)?)
+            .bind(r.updated_at)
+            .bind(account)
+            .bind(r.id)
+            .execute(&mut *tx)
+            .await?;
         }
 
         // The change log, in the same transaction.
@@ -571,7 +794,13 @@ impl Store {
     }
 
     /// Moves records to the recycle bin; ids already archived or unknown are ignored.
-    pub async fn archive_records(&self, account: i64, ot: &ObjectType, ids: &[i64], actor: &Actor) -> StoreResult<Vec<i64>> {
+    pub async fn archive_records(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        ids: &[i64],
+        actor: &Actor,
+    ) -> StoreResult<Vec<i64>> {
         let live = self.records_by_ids(account, ot, ids, false).await?;
         if live.is_empty() {
             return Ok(Vec::new());
@@ -615,16 +844,32 @@ impl Store {
     }
 
     /// Runs a search. Returns the total number of matches and the requested page.
-    pub async fn search(&self, account: i64, ot: &ObjectType, req: &SearchRequest) -> StoreResult<(usize, Vec<Record>)> {
+    pub async fn search(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        req: &SearchRequest,
+    ) -> StoreResult<(usize, Vec<Record>)> {
         let defs = self.properties(account, &ot.type_id, false).await?;
-        let kinds: HashMap<&str, PropertyType> = defs.iter().map(|d| (d.name.as_str(), d.kind)).collect();
+        let kinds: HashMap<&str, PropertyType> =
+            defs.iter().map(|d| (d.name.as_str(), d.kind)).collect();
         for (name, field) in req.referenced_properties() {
             if !kinds.contains_key(name) {
-                return Err(StoreError::validation("PROPERTY_DOESNT_EXIST", format!("{field}: property {name:?} does not exist on {}", ot.name), Some(field)));
+                return Err(StoreError::validation(
+                    "PROPERTY_DOESNT_EXIST",
+                    format!("{field}: property {name:?} does not exist on {}", ot.name),
+                    Some(field),
+                ));
             }
         }
         // Fast path: nothing to filter or sort, so the id index answers it.
-        if req.filter_groups.is_empty() && req.query.is_none() && req.sorts.iter().all(|s| s.property == "hs_object_id" && !s.descending) {
+        if req.filter_groups.is_empty()
+            && req.query.is_none()
+            && req
+                .sorts
+                .iter()
+                .all(|s| s.property == "hs_object_id" && !s.descending)
+        {
             let total = self.count_records(account, ot, false).await? as usize;
             let rows: Vec<RecordRow> = sqlx::query_as(&format!(
                 "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 ORDER BY id LIMIT $3 OFFSET $4"
@@ -635,22 +880,40 @@ impl Store {
             .bind(req.after as i64)
             .fetch_all(&self.pool)
             .await?;
-            return Ok((total, rows.into_iter().map(record_from).collect::<StoreResult<_>>()?));
+            return Ok((
+                total,
+                rows.into_iter()
+                    .map(record_from)
+                    .collect::<StoreResult<_>>()?,
+            ));
         }
         // Index path: every group pins the record by id or by a unique value.
         let mut candidates: Option<Vec<i64>> = Some(Vec::new());
-        let unique: HashSet<&str> = defs.iter().filter(|d| d.has_unique_value).map(|d| d.name.as_str()).collect();
+        let unique: HashSet<&str> = defs
+            .iter()
+            .filter(|d| d.has_unique_value)
+            .map(|d| d.name.as_str())
+            .collect();
         if req.filter_groups.is_empty() {
             candidates = None;
         }
         for group in &req.filter_groups {
             let pin = group.iter().find(|f| {
-                unique.contains(f.property.as_str()) && matches!(f.operator, search::Operator::Eq | search::Operator::In)
+                unique.contains(f.property.as_str())
+                    && matches!(f.operator, search::Operator::Eq | search::Operator::In)
             });
             match (pin, candidates.as_mut()) {
                 (Some(f), Some(c)) => {
-                    let values: Vec<String> = if f.operator == search::Operator::Eq { f.value.iter().cloned().collect() } else { f.values.clone() };
-                    c.extend(self.ids_by_unique(account, ot, &f.property, &values).await?.into_values());
+                    let values: Vec<String> = if f.operator == search::Operator::Eq {
+                        f.value.iter().cloned().collect()
+                    } else {
+                        f.values.clone()
+                    };
+                    c.extend(
+                        self.ids_by_unique(account, ot, &f.property, &values)
+                            .await?
+                            .into_values(),
+                    );
                 }
                 _ => candidates = None,
             }
@@ -669,17 +932,30 @@ impl Store {
                 .bind(&ot.type_id)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.into_iter().map(record_from).collect::<StoreResult<_>>()?
+                rows.into_iter()
+                    .map(record_from)
+                    .collect::<StoreResult<_>>()?
             }
         };
         let mut matched: Vec<Record> = rows
             .into_iter()
             .filter(|r| {
                 let groups_ok = req.filter_groups.is_empty()
-                    || req.filter_groups.iter().any(|g| g.iter().all(|f| f.matches(kinds[f.property.as_str()], r.props.get(&f.property).map(String::as_str))));
+                    || req.filter_groups.iter().any(|g| {
+                        g.iter().all(|f| {
+                            f.matches(
+                                kinds[f.property.as_str()],
+                                r.props.get(&f.property).map(String::as_str),
+                            )
+                        })
+                    });
                 let query_ok = req.query.as_deref().is_none_or(|q| {
                     let id = r.id.to_string();
-                    let values = ot.searchable.iter().filter_map(|p| r.props.get(p).map(String::as_str)).chain(std::iter::once(id.as_str()));
+                    let values = ot
+                        .searchable
+                        .iter()
+                        .filter_map(|p| r.props.get(p).map(String::as_str))
+                        .chain(std::iter::once(id.as_str()));
                     search::query_matches(q, values)
                 });
                 groups_ok && query_ok
@@ -688,7 +964,11 @@ impl Store {
         matched.sort_by(|a, b| {
             for s in &req.sorts {
                 let kind = kinds[s.property.as_str()];
-                let o = search::sort_order(kind, a.props.get(&s.property).map(String::as_str), b.props.get(&s.property).map(String::as_str));
+                let o = search::sort_order(
+                    kind,
+                    a.props.get(&s.property).map(String::as_str),
+                    b.props.get(&s.property).map(String::as_str),
+                );
                 let o = if s.descending { o.reverse() } else { o };
                 if o != std::cmp::Ordering::Equal {
                     return o;
@@ -697,7 +977,11 @@ impl Store {
             a.id.cmp(&b.id)
         });
         let total = matched.len();
-        let page = matched.into_iter().skip(req.after).take(req.limit).collect();
+        let page = matched
+            .into_iter()
+            .skip(req.after)
+            .take(req.limit)
+            .collect();
         Ok((total, page))
     }
 }

@@ -1,1 +1,317 @@
-fn main() {}
+//! `kontor`: the server and its administration commands in one binary.
+
+mod config;
+mod demo;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use config::{Config, GlobalOpts};
+use kontor_domain::{Region, Role, Tier};
+use std::io::{BufRead, IsTerminal};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kontor",
+    version,
+    about = "Self-hostable CRM data platform with a HubSpot-compatible API"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalOpts,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "KONTOR_LISTEN")]
+        listen: Option<String>,
+        /// Create (once) and print a demo account filled with sample CRM data.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Exit 0 when the server at the configured address answers /healthz.
+    Healthcheck {
+        #[arg(long, env = "KONTOR_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Accounts, users and tokens.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// Create an account; prints its numeric id.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "us", value_parser = ["us", "eu"])]
+        region: String,
+        #[arg(long, default_value = "starter", value_parser = ["starter", "professional", "enterprise"])]
+        tier: String,
+    },
+    /// List accounts: id, region, tier, state, name (tab-separated).
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from standard input when it is not a terminal,
+    /// asked for on a terminal, or generated and printed with --generate-password.
+    Create {
+        #[arg(long)]
+        account: i64,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["super-admin", "admin", "user"])]
+        role: String,
+        #[arg(long, default_value = "")]
+        first_name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        #[arg(long)]
+        generate_password: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token for an account; prints only the token.
+    Create {
+        #[arg(long)]
+        account: i64,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KONTOR_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn generate_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..20)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+async fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Serve { listen, demo } => {
+            let config = Config::load(&cli.global, listen)?;
+            serve(config, demo).await?;
+        }
+        Command::Healthcheck { listen } => {
+            let config = Config::load(&cli.global, listen)?;
+            return Ok(if healthcheck(&config.listen).await {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            });
+        }
+        Command::Admin { command } => {
+            let config = Config::load(&cli.global, None)?;
+            let dir = config.open().await?;
+            admin(&dir, command).await?;
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn admin(dir: &kontor_store::Directory, command: AdminCommand) -> Result<()> {
+    match command {
+        AdminCommand::Account {
+            command: AccountCommand::Create { name, region, tier },
+        } => {
+            let region = Region::parse(&region).context("region")?;
+            let tier = Tier::parse(&tier).context("tier")?;
+            let account = dir.create_account(&name, region, tier).await?;
+            println!("{}", account.id);
+        }
+        AdminCommand::Account {
+            command: AccountCommand::List,
+        } => {
+            for a in dir.accounts().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    a.id,
+                    a.region.as_str(),
+                    a.tier.as_str(),
+                    a.state.as_str(),
+                    a.name
+                );
+            }
+        }
+        AdminCommand::User {
+            command:
+                UserCommand::Create {
+                    account,
+                    email,
+                    role,
+                    first_name,
+                    last_name,
+                    generate_password: generate,
+                },
+        } => {
+            let a = dir
+                .account(account)
+                .await?
+                .with_context(|| format!("account {account} does not exist"))?;
+            let role = Role::parse(&role).context("role")?;
+            let password = if generate {
+                generate_password()
+            } else if std::io::stdin().is_terminal() {
+                let p = rpassword::prompt_password(format!("Password for {email}: "))?;
+                if rpassword::prompt_password("Again: ")? != p {
+                    bail!("the passwords differ");
+                }
+                p
+            } else {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            };
+            let user = dir
+                .cell(&a)?
+                .create_user(a.id, &email, &first_name, &last_name, role, &password)
+                .await?;
+            println!("{}", user.id);
+            if generate {
+                println!("{password}");
+            }
+        }
+        AdminCommand::Token {
+            command: TokenCommand::Create { account, name },
+        } => {
+            let a = dir
+                .account(account)
+                .await?
+                .with_context(|| format!("account {account} does not exist"))?;
+            let (_, token) = dir.cell(&a)?.create_token(a.id, &name, None).await?;
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+async fn healthcheck(listen: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = listen.replace("0.0.0.0", "127.0.0.1");
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
+        s.write_all(
+            format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        Some(buf.starts_with(b"HTTP/1.1 200"))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+async fn serve(config: Config, demo: bool) -> Result<()> {
+    tracing::info!(?config, "starting");
+    let dir = std::sync::Arc::new(config.open().await?);
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if demo {
+        let creds = demo::ensure(&dir).await?;
+        println!("kontor is running at http://{addr}");
+        println!(
+            "demo account:     {} (id {})",
+            creds.account_name, creds.account_id
+        );
+        println!("super admin:      {}", creds.email);
+        println!("password:         {}", creds.password);
+        println!("API token:        {}", creds.token);
+    } else {
+        println!("kontor is running at http://{addr}");
+    }
+    let app = kontor_server::app(kontor_server::AppState { dir }, config.body_limit);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal handler");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+    })
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,79 @@
+//! Bearer-token authentication: the token names its account, the directory names the
+//! account's cell, and the cell checks the token's hash.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use kontor_store::{token_account, Account, Actor, LifecycleState, ObjectType, Store, Token};
+
+/// The authenticated caller of a CRM API request.
+pub struct Ctx {
+    pub account: Account,
+    pub store: Store,
+    pub token: Token,
+}
+
+impl Ctx {
+    pub fn id(&self) -> i64 {
+        self.account.id
+    }
+    pub fn actor(&self) -> Actor {
+        Actor::api(&self.token.name)
+    }
+    /// Resolves `{objectType}`; unknown types get HubSpot's 400.
+    pub async fn object_type(&self, name: &str) -> Result<ObjectType, ApiError> {
+        self.store
+            .object_type(self.id(), name)
+            .await?
+            .ok_or_else(|| ApiError::unknown_object_type(name))
+    }
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        let account_id = token_account(token).ok_or_else(ApiError::unauthorized)?;
+        let account = state
+            .dir
+            .account(account_id)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        let store = state.dir.cell(&account)?.clone();
+        let token = store
+            .verify_token(account.id, token)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        match account.state {
+            LifecycleState::Active => {}
+            LifecycleState::Migrating => {
+                return Err(ApiError {
+                    retry_after: Some(3600),
+                    ..ApiError::new(
+                        StatusCode::from_u16(477).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                        "MIGRATION_IN_PROGRESS",
+                        "Migration in progress: this account's data is moving to another data-hosting location. Retry later.",
+                    )
+                })
+            }
+            LifecycleState::Suspended => return Err(ApiError::new(StatusCode::FORBIDDEN, "ACCOUNT_SUSPENDED", "this account is suspended")),
+        }
+        Ok(Ctx {
+            account,
+            store,
+            token,
+        })
+    }
+}

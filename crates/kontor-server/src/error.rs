@@ -1,0 +1,132 @@
+//! One error type for every handler; it renders HubSpot's error envelope.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kontor_store::StoreError;
+use serde_json::{json, Value};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub category: &'static str,
+    pub message: String,
+    pub sub_category: Option<String>,
+    /// `errors[0].in`: the field at fault.
+    pub in_field: Option<String>,
+    pub code: Option<String>,
+    pub context: Option<Value>,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, category: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            category,
+            message: message.into(),
+            sub_category: None,
+            in_field: None,
+            code: None,
+            context: None,
+            retry_after: None,
+        }
+    }
+    pub fn validation(message: impl Into<String>, in_field: impl Into<String>) -> Self {
+        Self {
+            in_field: Some(in_field.into()),
+            ..Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", message)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+        )
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", message)
+    }
+    pub fn unknown_object_type(name: &str) -> Self {
+        Self {
+            in_field: Some("objectType".into()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                format!("Unable to infer object type from: {name}"),
+            )
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Validation {
+                message,
+                code,
+                in_field,
+            } => ApiError {
+                code: Some(code),
+                in_field,
+                ..ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+            },
+            StoreError::Conflict {
+                message,
+                existing_id,
+            } => ApiError {
+                context: existing_id.map(|id| json!({"id": [id.to_string()]})),
+                ..ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
+            },
+            other => {
+                let correlation = uuid::Uuid::new_v4();
+                tracing::error!(%correlation, error = %other, "request failed");
+                ApiError::internal(format!(
+                    "internal error; quote correlation id {correlation} when reporting it"
+                ))
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let correlation = uuid::Uuid::new_v4().to_string();
+        let mut body = json!({
+            "status": "error",
+            "message": self.message,
+            "correlationId": correlation,
+            "category": self.category,
+        });
+        if let Some(s) = &self.sub_category {
+            body["subCategory"] = json!(s);
+        }
+        if let Some(c) = self.context {
+            body["context"] = c;
+        }
+        if self.in_field.is_some() || self.code.is_some() {
+            let mut detail = json!({"message": self.message});
+            if let Some(f) = &self.in_field {
+                detail["in"] = json!(f);
+            }
+            if let Some(c) = &self.code {
+                detail["code"] = json!(c);
+            }
+            body["errors"] = json!([detail]);
+        }
+        if self.status.is_server_error() {
+            tracing::warn!(correlation, status = %self.status, message = %self.message, "error response");
+        }
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                resp.headers_mut().insert("retry-after", v);
+            }
+        }
+        resp
+    }
+}

@@ -1,0 +1,167 @@
+//! Configuration, layered: built-in defaults, then the TOML file, then `KONTOR_*` environment
+//! variables, then command-line flags (clap reads the flag or its variable; the file fills in
+//! what neither gave).
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalOpts {
+    /// Configuration file (TOML); see kontor.example.toml.
+    #[arg(long, global = true, env = "KONTOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data folder of the embedded default (SQLite files and file stores).
+    #[arg(long, global = true, env = "KONTOR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL of the `us` region (default: SQLite in the data folder).
+    #[arg(
+        long,
+        global = true,
+        env = "KONTOR_DATABASE_US",
+        hide_env_values = true
+    )]
+    pub database_us: Option<String>,
+    /// PostgreSQL URL of the `eu` region (default: SQLite in the data folder).
+    #[arg(
+        long,
+        global = true,
+        env = "KONTOR_DATABASE_EU",
+        hide_env_values = true
+    )]
+    pub database_eu: Option<String>,
+    /// Database of the account directory (default: the `us` region's database when that is
+    /// PostgreSQL, else `directory.db` in the data folder).
+    #[arg(
+        long,
+        global = true,
+        env = "KONTOR_DATABASE_DIRECTORY",
+        hide_env_values = true
+    )]
+    pub database_directory: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    body_limit: Option<usize>,
+    #[serde(default)]
+    database: DatabaseConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseConfig {
+    directory: Option<String>,
+    us: Option<String>,
+    eu: Option<String>,
+}
+
+/// The configuration in force.
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub body_limit: usize,
+    pub directory_url: String,
+    pub us_url: String,
+    pub eu_url: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Database URLs may carry passwords: never print them whole.
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("directory", &kontor_store::redact_url(&self.directory_url))
+            .field("us", &kontor_store::redact_url(&self.us_url))
+            .field("eu", &kontor_store::redact_url(&self.eu_url))
+            .finish()
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+impl Config {
+    pub fn load(g: &GlobalOpts, listen_flag: Option<String>) -> Result<Config> {
+        let file: FileConfig = match &g.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading configuration file {}", p.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing configuration file {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = g
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("kontor-data"));
+        let listen = listen_flag
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let us_url = g
+            .database_us
+            .clone()
+            .or(file.database.us)
+            .unwrap_or_else(|| sqlite_url(&data_dir.join("regions/us/kontor.db")));
+        let eu_url = g
+            .database_eu
+            .clone()
+            .or(file.database.eu)
+            .unwrap_or_else(|| sqlite_url(&data_dir.join("regions/eu/kontor.db")));
+        let directory_url = g
+            .database_directory
+            .clone()
+            .or(file.database.directory)
+            .unwrap_or_else(|| {
+                if us_url.starts_with("postgres") {
+                    us_url.clone()
+                } else {
+                    sqlite_url(&data_dir.join("directory.db"))
+                }
+            });
+        Ok(Config {
+            data_dir,
+            listen,
+            body_limit: file.body_limit.unwrap_or(kontor_server::DEFAULT_BODY_LIMIT),
+            directory_url,
+            us_url,
+            eu_url,
+        })
+    }
+
+    /// Opens the directory and every region's database, creating SQLite folders as needed.
+    pub async fn open(&self) -> Result<kontor_store::Directory> {
+        for region in ["us", "eu"] {
+            std::fs::create_dir_all(self.data_dir.join("regions").join(region).join("files"))
+                .with_context(|| format!("creating data folder {}", self.data_dir.display()))?;
+        }
+        let open = |url: String| async move {
+            kontor_store::Store::open(&url)
+                .await
+                .with_context(|| format!("opening database {}", kontor_store::redact_url(&url)))
+        };
+        let directory = open(self.directory_url.clone()).await?;
+        let us = if self.us_url == self.directory_url {
+            directory.clone()
+        } else {
+            open(self.us_url.clone()).await?
+        };
+        let eu = if self.eu_url == self.us_url {
+            us.clone()
+        } else {
+            open(self.eu_url.clone()).await?
+        };
+        let mut regions = std::collections::HashMap::new();
+        regions.insert(kontor_domain::Region::Us, us);
+        regions.insert(kontor_domain::Region::Eu, eu);
+        Ok(kontor_store::Directory { directory, regions })
+    }
+}
