@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Starts a throwaway PostgreSQL server for tests and benchmarks.
+#   source scripts/pg-throwaway.sh   -> exports PG_URL, PG_DIR, PG_PORT; call pg_throwaway_stop to stop
+# Installs Debian's postgresql package when no server binaries are present.
+set -euo pipefail
+
+pg_bin_dir() {
+    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+
+if [ -z "$(pg_bin_dir)" ]; then
+    echo "installing postgresql (apt-get)" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+fi
+PG_BIN="$(pg_bin_dir)"
+
+PG_DIR="$(mktemp -d /tmp/kontor-pg.XXXXXX)"
+PG_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+RUN_AS=()
+if [ "$(id -u)" = "0" ]; then
+    chown postgres:postgres "$PG_DIR"
+    RUN_AS=(runuser -u postgres --)
+fi
+"${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U kontor --auth=trust -E UTF8 >/dev/null
+"${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=off -c synchronous_commit=off -c max_connections=200" start >/dev/null
+PG_URL="postgres://kontor@127.0.0.1:$PG_PORT/postgres"
+export PG_DIR PG_PORT PG_URL PG_BIN
+
+pg_throwaway_createdb() {
+    "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U kontor "$1"
+    echo "postgres://kontor@127.0.0.1:$PG_PORT/$1"
+}
+
+pg_throwaway_stop() {
+    if [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR/data" ]; then
+        "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$PG_DIR"
+    fi
+}
+set +euo pipefail
