@@ -140,6 +140,10 @@ fi
 WORK=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/kontor-bench.XXXXXX")
 chmod 711 "$WORK"
 RESULTS=$WORK/results
+# Run a private copy, so that a rebuild of the target folder during the run changes nothing.
+cp "$KONTOR" "$WORK/kontor"
+log "binary: $KONTOR ($("$KONTOR" --version))"
+KONTOR=$WORK/kontor
 mkdir -p "$RESULTS"
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -266,7 +270,7 @@ run_backend() {
         postgres)
             start_postgres
             gargs=(--data-dir "$data" --database-us "$PG_URL" --database-eu "$PG_URL" --database-directory "$PG_URL")
-            put db "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $NF}') (shared_buffers=$PG_SHARED_BUFFERS)"
+            put db "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') (shared_buffers=$PG_SHARED_BUFFERS)"
             ;;
     esac
 
@@ -342,7 +346,7 @@ run_backend() {
 }
 
 log "kontor benchmark: $CONTACTS contacts, backends: $BACKENDS; $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
-log "binary: $KONTOR"
+log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 log "load: batches of $BATCH, $LOAD_CONNECTIONS connections, at most $LOAD_MAX_SECONDS s; wrk: -t$WRK_THREADS -c$WRK_CONNECTIONS -d${WRK_DURATION}s (after ${WRK_WARMUP}s warm-up)"
 for b in $BACKENDS; do
     run_backend "$b"
