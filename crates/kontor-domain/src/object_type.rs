@@ -150,7 +150,9 @@ pub const BUILTIN_OBJECTS: &[BuiltinObject] = &[
         backed_up: true,
     },
     BuiltinObject {
-        type_id: "0-18",
+        // HubSpot has no CRM object for conversations (0-18 is `communications`), so kontor
+        // gives them an id of their own outside HubSpot's range.
+        type_id: "0-1018",
         name: "conversations",
         singular: "conversation",
         label_singular: "Conversation",

@@ -641,6 +641,8 @@ pub async fn v3_batch_read(
         .into_response())
 }
 
+/// Archives the pair outright: a v3 caller who archives with the body they created with
+/// expects the records no longer associated, whatever types joined them.
 pub async fn v3_batch_archive(
     ctx: Ctx,
     Path((from_type, to_type)): Path<(String, String)>,
@@ -650,13 +652,10 @@ pub async fn v3_batch_archive(
         ctx.object_type(&from_type).await?,
         ctx.object_type(&to_type).await?,
     );
-    let types = ctx.store.association_types(ctx.id(), &from, &to).await?;
     for (i, v) in batch_inputs(&body, 100)?.iter().enumerate() {
         let p = pair_of(v, i)?;
-        let spec = v3_spec(&types, v.get("type").and_then(Value::as_str), i)?;
-        let spec = (!spec.is_empty()).then_some(spec);
         ctx.store
-            .dissociate(ctx.id(), &from, p.from, &to, p.to, spec.as_deref())
+            .dissociate(ctx.id(), &from, p.from, &to, p.to, None)
             .await?;
     }
     Ok(StatusCode::NO_CONTENT)

@@ -16,6 +16,8 @@ use std::collections::HashMap;
 
 pub const MAX_BATCH: usize = 100;
 pub const MAX_LIST_LIMIT: usize = 100;
+/// Batch reads that ask for property history take fewer inputs, as in HubSpot.
+pub const MAX_HISTORY_BATCH: usize = 50;
 
 /// What a read asks for beyond the record itself.
 struct ReadOptions {
@@ -350,7 +352,18 @@ pub async fn batch_read(
     let started = now_ms();
     let ot = ctx.object_type(&object_type).await?;
     body_object(&body)?;
-    let inputs = batch_inputs(&body, MAX_BATCH)?;
+    let with_history = body
+        .get("propertiesWithHistory")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    let inputs = batch_inputs(
+        &body,
+        if with_history {
+            MAX_HISTORY_BATCH
+        } else {
+            MAX_BATCH
+        },
+    )?;
     let keys = inputs
         .iter()
         .enumerate()

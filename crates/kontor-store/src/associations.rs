@@ -364,7 +364,8 @@ impl Store {
                 }
             }
             Some(types) => {
-                for t in resolve_types(&available, types, "types")? {
+                // Only the named types go: removing a label leaves the records associated.
+                for t in exact_types(&available, types, "types")? {
                     for (a, b, tt, id) in [
                         (from_id, to_id, &to.type_id, t.type_id),
                         (to_id, from_id, &from.type_id, t.inverse_type_id),
@@ -428,6 +429,26 @@ impl Store {
         let _ = from_id;
         Ok((out, next))
     }
+}
+
+fn exact_types(
+    available: &[AssociationType],
+    wanted: &[(String, i64)],
+    field: &str,
+) -> StoreResult<Vec<AssociationType>> {
+    wanted
+        .iter()
+        .enumerate()
+        .map(|(i, (category, id))| {
+            available.iter().find(|t| t.type_id == *id && t.category == *category).cloned().ok_or_else(|| {
+                StoreError::validation(
+                    "INVALID_ASSOCIATION_TYPE",
+                    format!("association type {category}/{id} is not defined between these object types"),
+                    Some(format!("{field}[{i}]")),
+                )
+            })
+        })
+        .collect()
 }
 
 fn resolve_types(

@@ -165,7 +165,9 @@ pub(crate) async fn run(store: &Store) -> StoreResult<()> {
     if store.dialect == crate::Dialect::Postgres {
         // Several nodes (or a CLI command beside the server) may start at once on an empty
         // database: one migrates, the others wait and then find the work done.
-        sqlx::query("SELECT pg_advisory_xact_lock(7234501)").execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7234501)")
+            .execute(&mut *tx)
+            .await?;
     }
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
         .execute(&mut *tx)

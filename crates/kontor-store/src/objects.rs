@@ -32,6 +32,7 @@ impl ObjectType {
         let required: &[&str] = match o.name {
             "deals" => &["dealname", "pipeline", "dealstage"],
             "tickets" => &["subject", "hs_pipeline", "hs_pipeline_stage"],
+            "calls" | "emails" | "meetings" | "notes" | "tasks" => &["hs_timestamp"],
             _ => &[],
         };
         Self {

@@ -686,7 +686,13 @@ impl Store {
                         *h != id && !unique_removals.iter().any(|(rid, p)| rid == h && p == name)
                     });
                     let batch_holder = claimed.get(&key).copied().filter(|h| *h != id);
-                    if let Some(existing) = db_holder.or(batch_holder) {
+                    if batch_holder.is_some() && db_holder.is_none() {
+                        return Err(StoreError::Conflict {
+                            message: format!("{name} {v:?} appears more than once in this request"),
+                            existing_id: None,
+                        });
+                    }
+                    if let Some(existing) = db_holder {
                         return Err(if ot.type_id == "0-1" && *name == "email" {
                             StoreError::Conflict {
                                 message: format!("Contact already exists. Existing ID: {existing}"),

@@ -6,7 +6,10 @@
 
 use kontor_domain::search::SearchRequest;
 use kontor_domain::{ChangeSource, Region, Role, Tier};
-use kontor_store::{Actor, AssociationInput, CreateInput, Directory, ObjectType, SchemaInput, Store, StoreError, UpdateInput};
+use kontor_store::{
+    Actor, AssociationInput, CreateInput, Directory, ObjectType, SchemaInput, Store, StoreError,
+    UpdateInput,
+};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +28,10 @@ async fn sqlite() -> Directory {
     let directory = Store::open(&url("directory.db")).await.unwrap();
     let us = Store::open(&url("us.db")).await.unwrap();
     let eu = Store::open(&url("eu.db")).await.unwrap();
-    Directory { directory, regions: HashMap::from([(Region::Us, us), (Region::Eu, eu)]) }
+    Directory {
+        directory,
+        regions: HashMap::from([(Region::Us, us), (Region::Eu, eu)]),
+    }
 }
 
 async fn postgres() -> Option<Directory> {
@@ -38,7 +44,10 @@ async fn postgres() -> Option<Directory> {
         return None;
     };
     let store = Store::open(&url).await.unwrap();
-    Some(Directory { directory: store.clone(), regions: HashMap::from([(Region::Us, store.clone()), (Region::Eu, store)]) })
+    Some(Directory {
+        directory: store.clone(),
+        regions: HashMap::from([(Region::Us, store.clone()), (Region::Eu, store)]),
+    })
 }
 
 macro_rules! conformance {
@@ -68,7 +77,11 @@ conformance!(
 );
 
 fn actor() -> Actor {
-    Actor { source: ChangeSource::Api, source_id: Some("conformance".into()), user_id: None }
+    Actor {
+        source: ChangeSource::Api,
+        source_id: Some("conformance".into()),
+        user_id: None,
+    }
 }
 
 fn props(v: Value) -> Map<String, Value> {
@@ -76,7 +89,10 @@ fn props(v: Value) -> Map<String, Value> {
 }
 
 async fn account(d: &Directory, name: &str) -> (i64, Store) {
-    let a = d.create_account(name, Region::Us, Tier::Enterprise).await.unwrap();
+    let a = d
+        .create_account(name, Region::Us, Tier::Enterprise)
+        .await
+        .unwrap();
     (a.id, d.cell(&a).unwrap().clone())
 }
 
@@ -87,23 +103,55 @@ async fn ot(s: &Store, account: i64, name: &str) -> ObjectType {
 async fn seeds_builtin_schema(d: Directory) {
     let (a, s) = account(&d, "seed").await;
     let props = s.properties(a, "0-1", false).await.unwrap();
-    let email = props.iter().find(|p| p.name == "email").expect("contacts have email");
+    let email = props
+        .iter()
+        .find(|p| p.name == "email")
+        .expect("contacts have email");
     assert!(email.has_unique_value);
-    assert!(props.iter().any(|p| p.name == "hs_object_id" && p.read_only_value));
-    assert_eq!(s.property_groups(a, "0-1").await.unwrap()[0].name, "contactinformation");
-    for name in ["contacts", "companies", "deals", "tickets", "products", "calls", "conversations", "tasks", "notes", "meetings", "emails"] {
+    assert!(props
+        .iter()
+        .any(|p| p.name == "hs_object_id" && p.read_only_value));
+    assert_eq!(
+        s.property_groups(a, "0-1").await.unwrap()[0].name,
+        "contactinformation"
+    );
+    for name in [
+        "contacts",
+        "companies",
+        "deals",
+        "tickets",
+        "products",
+        "calls",
+        "conversations",
+        "tasks",
+        "notes",
+        "meetings",
+        "emails",
+    ] {
         assert!(s.object_type(a, name).await.unwrap().is_some(), "{name}");
     }
     assert!(s.object_type(a, "widgets").await.unwrap().is_none());
     let listed = d.accounts().await.unwrap();
-    assert!(listed.iter().any(|x| x.id == a && x.tier == Tier::Enterprise));
+    assert!(listed
+        .iter()
+        .any(|x| x.id == a && x.tier == Tier::Enterprise));
 }
 
 async fn create_read_update_archive_with_history(d: Directory) {
     let (a, s) = account(&d, "crud").await;
     let contacts = ot(&s, a, "contacts").await;
     let created = s
-        .create_records(a, &contacts, vec![CreateInput { properties: props(json!({"email": "ada@example.com", "firstname": "Ada", "num_employees": 12})), associations: vec![] }], &actor())
+        .create_records(
+            a,
+            &contacts,
+            vec![CreateInput {
+                properties: props(
+                    json!({"email": "ada@example.com", "firstname": "Ada", "num_employees": 12}),
+                ),
+                associations: vec![],
+            }],
+            &actor(),
+        )
         .await
         .unwrap();
     let r = &created[0];
@@ -111,37 +159,97 @@ async fn create_read_update_archive_with_history(d: Directory) {
     assert_eq!(r.props["hs_object_id"], r.id.to_string());
     assert!(r.props.contains_key("createdate") && r.props.contains_key("lastmodifieddate"));
     let (updated, missing) = s
-        .update_records(a, &contacts, vec![UpdateInput { id: r.id, properties: props(json!({"firstname": "Augusta", "num_employees": ""})) }], &actor())
+        .update_records(
+            a,
+            &contacts,
+            vec![UpdateInput {
+                id: r.id,
+                properties: props(json!({"firstname": "Augusta", "num_employees": ""})),
+            }],
+            &actor(),
+        )
         .await
         .unwrap();
     assert!(missing.is_empty());
     assert_eq!(updated[0].props["firstname"], "Augusta");
-    assert!(!updated[0].props.contains_key("num_employees"), "an empty string clears a value");
+    assert!(
+        !updated[0].props.contains_key("num_employees"),
+        "an empty string clears a value"
+    );
     let stored = s.record(a, &contacts, r.id, false).await.unwrap().unwrap();
     assert_eq!(stored.props, updated[0].props);
-    let h = s.history(a, &[r.id], &["firstname".into(), "num_employees".into()]).await.unwrap();
-    let first: Vec<_> = h[&r.id]["firstname"].iter().map(|e| e.value.clone().unwrap()).collect();
+    let h = s
+        .history(a, &[r.id], &["firstname".into(), "num_employees".into()])
+        .await
+        .unwrap();
+    let first: Vec<_> = h[&r.id]["firstname"]
+        .iter()
+        .map(|e| e.value.clone().unwrap())
+        .collect();
     assert_eq!(first, vec!["Augusta", "Ada"], "history is newest first");
     assert_eq!(h[&r.id]["num_employees"][0].value, None);
     assert_eq!(h[&r.id]["firstname"][0].source, "API");
     let before = s.last_change_seq(a).await.unwrap();
-    assert_eq!(s.archive_records(a, &contacts, &[r.id, 999_999], &actor()).await.unwrap(), vec![r.id]);
+    assert_eq!(
+        s.archive_records(a, &contacts, &[r.id, 999_999], &actor())
+            .await
+            .unwrap(),
+        vec![r.id]
+    );
     assert!(s.record(a, &contacts, r.id, false).await.unwrap().is_none());
     let archived = s.record(a, &contacts, r.id, true).await.unwrap().unwrap();
     assert!(archived.archived && archived.archived_at.is_some());
-    assert_eq!(s.last_change_seq(a).await.unwrap(), before + 1, "archiving is in the change log");
+    assert_eq!(
+        s.last_change_seq(a).await.unwrap(),
+        before + 1,
+        "archiving is in the change log"
+    );
     // The e-mail of an archived contact is free again.
-    s.create_records(a, &contacts, vec![CreateInput { properties: props(json!({"email": "ADA@example.com"})), associations: vec![] }], &actor()).await.unwrap();
+    s.create_records(
+        a,
+        &contacts,
+        vec![CreateInput {
+            properties: props(json!({"email": "ADA@example.com"})),
+            associations: vec![],
+        }],
+        &actor(),
+    )
+    .await
+    .unwrap();
 }
 
 async fn unique_values_and_atomic_batches(d: Directory) {
     let (a, s) = account(&d, "unique").await;
     let contacts = ot(&s, a, "contacts").await;
-    let first = s.create_records(a, &contacts, vec![CreateInput { properties: props(json!({"email": "grace@example.com"})), associations: vec![] }], &actor()).await.unwrap();
+    let first = s
+        .create_records(
+            a,
+            &contacts,
+            vec![CreateInput {
+                properties: props(json!({"email": "grace@example.com"})),
+                associations: vec![],
+            }],
+            &actor(),
+        )
+        .await
+        .unwrap();
     let seq = s.last_change_seq(a).await.unwrap();
-    let dup = s.create_records(a, &contacts, vec![CreateInput { properties: props(json!({"email": "Grace@Example.com"})), associations: vec![] }], &actor()).await;
+    let dup = s
+        .create_records(
+            a,
+            &contacts,
+            vec![CreateInput {
+                properties: props(json!({"email": "Grace@Example.com"})),
+                associations: vec![],
+            }],
+            &actor(),
+        )
+        .await;
     match dup {
-        Err(StoreError::Conflict { existing_id, message }) => {
+        Err(StoreError::Conflict {
+            existing_id,
+            message,
+        }) => {
             assert_eq!(existing_id, Some(first[0].id));
             assert!(message.contains("Contact already exists"));
         }
@@ -153,15 +261,24 @@ async fn unique_values_and_atomic_batches(d: Directory) {
             a,
             &contacts,
             vec![
-                CreateInput { properties: props(json!({"email": "new@example.com"})), associations: vec![] },
-                CreateInput { properties: props(json!({"lifecyclestage": "not-a-stage"})), associations: vec![] },
+                CreateInput {
+                    properties: props(json!({"email": "new@example.com"})),
+                    associations: vec![],
+                },
+                CreateInput {
+                    properties: props(json!({"lifecyclestage": "not-a-stage"})),
+                    associations: vec![],
+                },
             ],
             &actor(),
         )
         .await;
     match bad {
         Err(StoreError::Validation { in_field, code, .. }) => {
-            assert_eq!(in_field.as_deref(), Some("inputs[1].properties.lifecyclestage"));
+            assert_eq!(
+                in_field.as_deref(),
+                Some("inputs[1].properties.lifecyclestage")
+            );
             assert_eq!(code, "INVALID_OPTION");
         }
         other => panic!("expected a validation error, got {other:?}"),
@@ -172,17 +289,42 @@ async fn unique_values_and_atomic_batches(d: Directory) {
             a,
             &contacts,
             vec![
-                CreateInput { properties: props(json!({"email": "twin@example.com"})), associations: vec![] },
-                CreateInput { properties: props(json!({"email": "twin@example.com"})), associations: vec![] },
+                CreateInput {
+                    properties: props(json!({"email": "twin@example.com"})),
+                    associations: vec![],
+                },
+                CreateInput {
+                    properties: props(json!({"email": "twin@example.com"})),
+                    associations: vec![],
+                },
             ],
             &actor(),
         )
         .await;
     assert!(matches!(twice, Err(StoreError::Conflict { .. })));
     assert_eq!(s.count_records(a, &contacts, false).await.unwrap(), 1);
-    assert_eq!(s.last_change_seq(a).await.unwrap(), seq, "failed writes leave no change");
-    for (value, code) in [(json!({"foo": "x"}), "PROPERTY_DOESNT_EXIST"), (json!({"num_employees": "many"}), "INVALID_INTEGER"), (json!({"createdate": "2024-01-01"}), "READ_ONLY_VALUE")] {
-        match s.create_records(a, &contacts, vec![CreateInput { properties: props(value), associations: vec![] }], &actor()).await {
+    assert_eq!(
+        s.last_change_seq(a).await.unwrap(),
+        seq,
+        "failed writes leave no change"
+    );
+    for (value, code) in [
+        (json!({"foo": "x"}), "PROPERTY_DOESNT_EXIST"),
+        (json!({"num_employees": "many"}), "INVALID_INTEGER"),
+        (json!({"createdate": "2024-01-01"}), "READ_ONLY_VALUE"),
+    ] {
+        match s
+            .create_records(
+                a,
+                &contacts,
+                vec![CreateInput {
+                    properties: props(value),
+                    associations: vec![],
+                }],
+                &actor(),
+            )
+            .await
+        {
             Err(StoreError::Validation { code: c, .. }) => assert_eq!(c, code),
             other => panic!("expected {code}, got {other:?}"),
         }
@@ -193,8 +335,19 @@ async fn ids_are_allocated_per_account(d: Directory) {
     let (a, s) = account(&d, "ids-a").await;
     let (b, t) = account(&d, "ids-b").await;
     let ca = ot(&s, a, "contacts").await;
-    let x = s.create_records(a, &ca, vec![CreateInput::default(), CreateInput::default()], &actor()).await.unwrap();
-    let y = t.create_records(b, &ca, vec![CreateInput::default()], &actor()).await.unwrap();
+    let x = s
+        .create_records(
+            a,
+            &ca,
+            vec![CreateInput::default(), CreateInput::default()],
+            &actor(),
+        )
+        .await
+        .unwrap();
+    let y = t
+        .create_records(b, &ca, vec![CreateInput::default()], &actor())
+        .await
+        .unwrap();
     assert_eq!(x.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(y[0].id, 1, "each account numbers its own records");
 }
@@ -203,85 +356,279 @@ async fn accounts_are_isolated(d: Directory) {
     let (a, s) = account(&d, "iso-a").await;
     let (b, _) = account(&d, "iso-b").await;
     let contacts = ot(&s, a, "contacts").await;
-    let r = s.create_records(a, &contacts, vec![CreateInput { properties: props(json!({"email": "secret@a.example"})), associations: vec![] }], &actor()).await.unwrap();
-    assert!(s.record(b, &contacts, r[0].id, false).await.unwrap().is_none());
-    assert!(s.ids_by_unique(b, &contacts, "email", &["secret@a.example".into()]).await.unwrap().is_empty());
+    let r = s
+        .create_records(
+            a,
+            &contacts,
+            vec![CreateInput {
+                properties: props(json!({"email": "secret@a.example"})),
+                associations: vec![],
+            }],
+            &actor(),
+        )
+        .await
+        .unwrap();
+    assert!(s
+        .record(b, &contacts, r[0].id, false)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .ids_by_unique(b, &contacts, "email", &["secret@a.example".into()])
+        .await
+        .unwrap()
+        .is_empty());
     let req = SearchRequest::parse(&json!({})).unwrap();
     assert_eq!(s.search(b, &contacts, &req).await.unwrap().0, 0);
-    let (upd, missing) = s.update_records(b, &contacts, vec![UpdateInput { id: r[0].id, properties: props(json!({"firstname": "x"})) }], &actor()).await.unwrap();
+    let (upd, missing) = s
+        .update_records(
+            b,
+            &contacts,
+            vec![UpdateInput {
+                id: r[0].id,
+                properties: props(json!({"firstname": "x"})),
+            }],
+            &actor(),
+        )
+        .await
+        .unwrap();
     assert!(upd.is_empty() && missing == vec![r[0].id]);
-    assert!(s.archive_records(b, &contacts, &[r[0].id], &actor()).await.unwrap().is_empty());
-    assert!(s.record(a, &contacts, r[0].id, false).await.unwrap().is_some());
+    assert!(s
+        .archive_records(b, &contacts, &[r[0].id], &actor())
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .record(a, &contacts, r[0].id, false)
+        .await
+        .unwrap()
+        .is_some());
 }
 
 async fn search_filters_sorts_and_pages(d: Directory) {
     let (a, s) = account(&d, "search").await;
     let contacts = ot(&s, a, "contacts").await;
-    let people = [("Ada", "Lovelace", 10, "ada@calc.example"), ("Grace", "Hopper", 9, "grace@navy.example"), ("Alan", "Turing", 100, "alan@bletchley.example"), ("Edsger", "Dijkstra", 0, "ewd@utexas.example")];
+    let people = [
+        ("Ada", "Lovelace", 10, "ada@calc.example"),
+        ("Grace", "Hopper", 9, "grace@navy.example"),
+        ("Alan", "Turing", 100, "alan@bletchley.example"),
+        ("Edsger", "Dijkstra", 0, "ewd@utexas.example"),
+    ];
     let inputs = people
         .iter()
-        .map(|(f, l, n, e)| CreateInput { properties: props(json!({"firstname": f, "lastname": l, "num_employees": n, "email": e})), associations: vec![] })
+        .map(|(f, l, n, e)| CreateInput {
+            properties: props(
+                json!({"firstname": f, "lastname": l, "num_employees": n, "email": e}),
+            ),
+            associations: vec![],
+        })
         .collect();
-    s.create_records(a, &contacts, inputs, &actor()).await.unwrap();
+    s.create_records(a, &contacts, inputs, &actor())
+        .await
+        .unwrap();
     let names = |req: Value| {
         let s = s.clone();
         let contacts = contacts.clone();
         async move {
             let req = SearchRequest::parse(&req).unwrap();
             let (total, rs) = s.search(a, &contacts, &req).await.unwrap();
-            (total, rs.into_iter().map(|r| r.props["firstname"].clone()).collect::<Vec<_>>())
+            (
+                total,
+                rs.into_iter()
+                    .map(|r| r.props["firstname"].clone())
+                    .collect::<Vec<_>>(),
+            )
         }
     };
     let f = |p: &str, op: &str, v: Value| json!({"filterGroups": [{"filters": [{"propertyName": p, "operator": op, "value": v}]}], "sorts": ["firstname"]});
-    assert_eq!(names(f("num_employees", "GTE", json!("10"))).await.1, vec!["Ada", "Alan"], "numbers compare numerically");
-    assert_eq!(names(f("email", "EQ", json!("GRACE@navy.example"))).await.1, vec!["Grace"], "unique lookup is case-insensitive");
-    assert_eq!(names(f("lastname", "CONTAINS_TOKEN", json!("turing"))).await.1, vec!["Alan"]);
-    assert_eq!(names(f("email", "CONTAINS_TOKEN", json!("*.example"))).await.0, 4);
-    assert_eq!(names(f("num_employees", "LT", json!(1))).await.1, vec!["Edsger"]);
+    assert_eq!(
+        names(f("num_employees", "GTE", json!("10"))).await.1,
+        vec!["Ada", "Alan"],
+        "numbers compare numerically"
+    );
+    assert_eq!(
+        names(f("email", "EQ", json!("GRACE@navy.example"))).await.1,
+        vec!["Grace"],
+        "unique lookup is case-insensitive"
+    );
+    assert_eq!(
+        names(f("lastname", "CONTAINS_TOKEN", json!("turing")))
+            .await
+            .1,
+        vec!["Alan"]
+    );
+    assert_eq!(
+        names(f("email", "CONTAINS_TOKEN", json!("*.example")))
+            .await
+            .0,
+        4
+    );
+    assert_eq!(
+        names(f("num_employees", "LT", json!(1))).await.1,
+        vec!["Edsger"]
+    );
     let or = json!({"filterGroups": [
         {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "ada"}]},
         {"filters": [{"propertyName": "num_employees", "operator": "BETWEEN", "value": "50", "highValue": "200"}]}
     ], "sorts": [{"propertyName": "num_employees", "direction": "DESCENDING"}]});
-    assert_eq!(names(or).await.1, vec!["Alan", "Ada"], "groups are ORed and sorted");
-    assert_eq!(names(json!({"query": "hop", "sorts": ["-lastname"]})).await.1, vec!["Grace"]);
+    assert_eq!(
+        names(or).await.1,
+        vec!["Alan", "Ada"],
+        "groups are ORed and sorted"
+    );
+    assert_eq!(
+        names(json!({"query": "hop", "sorts": ["-lastname"]}))
+            .await
+            .1,
+        vec!["Grace"]
+    );
     let (total, page) = names(json!({"sorts": ["-num_employees"], "limit": 2, "after": "1"})).await;
-    assert_eq!((total, page), (4, vec!["Ada".to_string(), "Grace".to_string()]));
+    assert_eq!(
+        (total, page),
+        (4, vec!["Ada".to_string(), "Grace".to_string()])
+    );
     let bad = SearchRequest::parse(&json!({"filterGroups": [{"filters": [{"propertyName": "nope", "operator": "EQ", "value": "1"}]}]})).unwrap();
-    assert!(matches!(s.search(a, &contacts, &bad).await, Err(StoreError::Validation { .. })));
+    assert!(matches!(
+        s.search(a, &contacts, &bad).await,
+        Err(StoreError::Validation { .. })
+    ));
     let has = json!({"filterGroups": [{"filters": [{"propertyName": "phone", "operator": "NOT_HAS_PROPERTY"}, {"propertyName": "firstname", "operator": "IN", "values": ["ADA", "alan"]}]}], "sorts": ["firstname"]});
     assert_eq!(names(has).await.1, vec!["Ada", "Alan"]);
 }
 
 async fn associations_both_ways(d: Directory) {
     let (a, s) = account(&d, "assoc").await;
-    let (contacts, companies, deals) = (ot(&s, a, "contacts").await, ot(&s, a, "companies").await, ot(&s, a, "deals").await);
-    let co = s.create_records(a, &companies, vec![CreateInput { properties: props(json!({"name": "Analytical Engines"})), associations: vec![] }], &actor()).await.unwrap()[0].id;
-    let c = s
-        .create_records(a, &contacts, vec![CreateInput { properties: props(json!({"email": "ada@ae.example"})), associations: vec![AssociationInput { to_id: co, types: vec![("HUBSPOT_DEFINED".into(), 1)] }] }], &actor())
+    let (contacts, companies, deals) = (
+        ot(&s, a, "contacts").await,
+        ot(&s, a, "companies").await,
+        ot(&s, a, "deals").await,
+    );
+    let co = s
+        .create_records(
+            a,
+            &companies,
+            vec![CreateInput {
+                properties: props(json!({"name": "Analytical Engines"})),
+                associations: vec![],
+            }],
+            &actor(),
+        )
         .await
         .unwrap()[0]
         .id;
-    let (found, _) = s.associated(a, &contacts, c, &companies, None, 10).await.unwrap();
+    let c = s
+        .create_records(
+            a,
+            &contacts,
+            vec![CreateInput {
+                properties: props(json!({"email": "ada@ae.example"})),
+                associations: vec![AssociationInput {
+                    to_id: co,
+                    types: vec![("HUBSPOT_DEFINED".into(), 1)],
+                }],
+            }],
+            &actor(),
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    let (found, _) = s
+        .associated(a, &contacts, c, &companies, None, 10)
+        .await
+        .unwrap();
     let mut ids: Vec<i64> = found[0].types.iter().map(|t| t.type_id).collect();
     ids.sort_unstable();
-    assert_eq!((found[0].to_id, ids), (co, vec![1, 279]), "a primary association implies the default one");
-    let (back, _) = s.associated(a, &companies, co, &contacts, None, 10).await.unwrap();
+    assert_eq!(
+        (found[0].to_id, ids),
+        (co, vec![1, 279]),
+        "a primary association implies the default one"
+    );
+    let (back, _) = s
+        .associated(a, &companies, co, &contacts, None, 10)
+        .await
+        .unwrap();
     assert_eq!(back[0].to_id, c);
     assert!(back[0].types.iter().any(|t| t.type_id == 280));
     // An association type that does not belong to the pair is refused.
-    let deal = s.create_records(a, &deals, vec![CreateInput { properties: props(json!({"dealname": "D", "pipeline": "default", "dealstage": "closedwon"})), associations: vec![] }], &actor()).await.unwrap()[0].id;
-    assert!(s.associate(a, &deals, deal, &contacts, c, &[("HUBSPOT_DEFINED".into(), 279)]).await.is_err());
-    let made = s.associate(a, &deals, deal, &contacts, c, &[]).await.unwrap();
+    let deal = s
+        .create_records(
+            a,
+            &deals,
+            vec![CreateInput {
+                properties: props(
+                    json!({"dealname": "D", "pipeline": "default", "dealstage": "closedwon"}),
+                ),
+                associations: vec![],
+            }],
+            &actor(),
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    assert!(s
+        .associate(
+            a,
+            &deals,
+            deal,
+            &contacts,
+            c,
+            &[("HUBSPOT_DEFINED".into(), 279)]
+        )
+        .await
+        .is_err());
+    let made = s
+        .associate(a, &deals, deal, &contacts, c, &[])
+        .await
+        .unwrap();
     assert_eq!(made[0].type_id, 3);
-    let label = s.create_association_label(a, &contacts, &companies, "Former employee", "former_employee", Some("Former employer")).await.unwrap();
-    s.associate(a, &contacts, c, &companies, co, &[("USER_DEFINED".into(), label.type_id)]).await.unwrap();
-    let (found, _) = s.associated(a, &companies, co, &contacts, None, 10).await.unwrap();
-    assert!(found[0].types.iter().any(|t| t.label.as_deref() == Some("Former employer")));
-    s.dissociate(a, &contacts, c, &companies, co, None).await.unwrap();
-    assert!(s.associated(a, &companies, co, &contacts, None, 10).await.unwrap().0.is_empty());
+    let label = s
+        .create_association_label(
+            a,
+            &contacts,
+            &companies,
+            "Former employee",
+            "former_employee",
+            Some("Former employer"),
+        )
+        .await
+        .unwrap();
+    s.associate(
+        a,
+        &contacts,
+        c,
+        &companies,
+        co,
+        &[("USER_DEFINED".into(), label.type_id)],
+    )
+    .await
+    .unwrap();
+    let (found, _) = s
+        .associated(a, &companies, co, &contacts, None, 10)
+        .await
+        .unwrap();
+    assert!(found[0]
+        .types
+        .iter()
+        .any(|t| t.label.as_deref() == Some("Former employer")));
+    s.dissociate(a, &contacts, c, &companies, co, None)
+        .await
+        .unwrap();
+    assert!(s
+        .associated(a, &companies, co, &contacts, None, 10)
+        .await
+        .unwrap()
+        .0
+        .is_empty());
     // Associations to archived records are not shown.
-    s.archive_records(a, &contacts, &[c], &actor()).await.unwrap();
-    assert!(s.associated(a, &deals, deal, &contacts, None, 10).await.unwrap().0.is_empty());
+    s.archive_records(a, &contacts, &[c], &actor())
+        .await
+        .unwrap();
+    assert!(s
+        .associated(a, &deals, deal, &contacts, None, 10)
+        .await
+        .unwrap()
+        .0
+        .is_empty());
 }
 
 async fn property_definitions(d: Directory) {
@@ -295,21 +642,88 @@ async fn property_definitions(d: Directory) {
     assert!(matches!(s.create_property(a, "0-1", input(json!({"name": "favourite_colour", "label": "x", "type": "string", "groupName": "contactinformation"}))).await, Err(StoreError::Conflict { .. })));
     assert!(matches!(s.create_property(a, "0-1", input(json!({"name": "Bad Name", "label": "x", "type": "string", "groupName": "contactinformation"}))).await, Err(StoreError::Validation { .. })));
     assert!(matches!(s.create_property(a, "0-1", input(json!({"name": "n", "label": "x", "type": "number", "fieldType": "text", "groupName": "contactinformation"}))).await, Err(StoreError::Validation { .. })));
-    assert!(matches!(s.create_property(a, "0-1", input(json!({"name": "n", "label": "x", "type": "string", "groupName": "nogroup"}))).await, Err(StoreError::Validation { .. })));
+    assert!(matches!(
+        s.create_property(
+            a,
+            "0-1",
+            input(json!({"name": "n", "label": "x", "type": "string", "groupName": "nogroup"}))
+        )
+        .await,
+        Err(StoreError::Validation { .. })
+    ));
     let contacts = ot(&s, a, "contacts").await;
-    assert!(s.create_records(a, &contacts, vec![CreateInput { properties: props(json!({"favourite_colour": "green"})), associations: vec![] }], &actor()).await.is_err());
-    s.create_records(a, &contacts, vec![CreateInput { properties: props(json!({"favourite_colour": "blue"})), associations: vec![] }], &actor()).await.unwrap();
-    let upd = s.update_property(a, "0-1", "favourite_colour", input(json!({"label": "Colour"}))).await.unwrap();
+    assert!(s
+        .create_records(
+            a,
+            &contacts,
+            vec![CreateInput {
+                properties: props(json!({"favourite_colour": "green"})),
+                associations: vec![]
+            }],
+            &actor()
+        )
+        .await
+        .is_err());
+    s.create_records(
+        a,
+        &contacts,
+        vec![CreateInput {
+            properties: props(json!({"favourite_colour": "blue"})),
+            associations: vec![],
+        }],
+        &actor(),
+    )
+    .await
+    .unwrap();
+    let upd = s
+        .update_property(
+            a,
+            "0-1",
+            "favourite_colour",
+            input(json!({"label": "Colour"})),
+        )
+        .await
+        .unwrap();
     assert_eq!(upd.label, "Colour");
-    assert!(s.archive_property(a, "0-1", "email").await.is_err(), "built-in properties cannot be archived");
-    s.archive_property(a, "0-1", "favourite_colour").await.unwrap();
-    assert!(!s.properties(a, "0-1", false).await.unwrap().iter().any(|p| p.name == "favourite_colour"));
-    assert!(s.properties(a, "0-1", true).await.unwrap().iter().any(|p| p.name == "favourite_colour" && p.archived));
-    let g = kontor_store::PropertyGroup { name: "extra".into(), label: "Extra".into(), display_order: 3, archived: false };
+    assert!(
+        s.archive_property(a, "0-1", "email").await.is_err(),
+        "built-in properties cannot be archived"
+    );
+    s.archive_property(a, "0-1", "favourite_colour")
+        .await
+        .unwrap();
+    assert!(!s
+        .properties(a, "0-1", false)
+        .await
+        .unwrap()
+        .iter()
+        .any(|p| p.name == "favourite_colour"));
+    assert!(s
+        .properties(a, "0-1", true)
+        .await
+        .unwrap()
+        .iter()
+        .any(|p| p.name == "favourite_colour" && p.archived));
+    let g = kontor_store::PropertyGroup {
+        name: "extra".into(),
+        label: "Extra".into(),
+        display_order: 3,
+        archived: false,
+    };
     s.create_property_group(a, "0-1", g).await.unwrap();
-    assert!(s.property_groups(a, "0-1").await.unwrap().iter().any(|g| g.name == "extra"));
+    assert!(s
+        .property_groups(a, "0-1")
+        .await
+        .unwrap()
+        .iter()
+        .any(|g| g.name == "extra"));
     s.archive_property_group(a, "0-1", "extra").await.unwrap();
-    assert!(s.archive_property_group(a, "0-1", "contactinformation").await.is_err(), "a group with properties stays");
+    assert!(
+        s.archive_property_group(a, "0-1", "contactinformation")
+            .await
+            .is_err(),
+        "a group with properties stays"
+    );
 }
 
 async fn custom_objects(d: Directory) {
@@ -324,20 +738,72 @@ async fn custom_objects(d: Directory) {
     let schema = s.create_schema(a, input.clone()).await.unwrap();
     assert_eq!(schema.object_type_id, "2-1");
     assert_eq!(schema.fully_qualified_name, format!("p{a}_cars"));
-    assert!(matches!(s.create_schema(a, input).await, Err(StoreError::Conflict { .. })));
+    assert!(matches!(
+        s.create_schema(a, input).await,
+        Err(StoreError::Conflict { .. })
+    ));
     for key in ["2-1", "cars", &format!("p{a}_cars"), "p_cars"] {
-        assert_eq!(s.object_type(a, key).await.unwrap().unwrap().type_id, "2-1", "{key}");
+        assert_eq!(
+            s.object_type(a, key).await.unwrap().unwrap().type_id,
+            "2-1",
+            "{key}"
+        );
     }
     let cars = ot(&s, a, "cars").await;
-    assert!(s.create_records(a, &cars, vec![CreateInput { properties: props(json!({"year": 1999})), associations: vec![] }], &actor()).await.is_err(), "model is required");
-    let car = s.create_records(a, &cars, vec![CreateInput { properties: props(json!({"model": "Volvo 240", "year": 1989})), associations: vec![] }], &actor()).await.unwrap();
-    assert!(car[0].props.contains_key("hs_createdate") && car[0].props.contains_key("hs_lastmodifieddate"));
+    assert!(
+        s.create_records(
+            a,
+            &cars,
+            vec![CreateInput {
+                properties: props(json!({"year": 1999})),
+                associations: vec![]
+            }],
+            &actor()
+        )
+        .await
+        .is_err(),
+        "model is required"
+    );
+    let car = s
+        .create_records(
+            a,
+            &cars,
+            vec![CreateInput {
+                properties: props(json!({"model": "Volvo 240", "year": 1989})),
+                associations: vec![],
+            }],
+            &actor(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        car[0].props.contains_key("hs_createdate")
+            && car[0].props.contains_key("hs_lastmodifieddate")
+    );
     let contacts = ot(&s, a, "contacts").await;
-    let c = s.create_records(a, &contacts, vec![CreateInput::default()], &actor()).await.unwrap()[0].id;
-    s.associate(a, &cars, car[0].id, &contacts, c, &[]).await.unwrap();
-    assert_eq!(s.associated(a, &contacts, c, &cars, None, 10).await.unwrap().0[0].to_id, car[0].id);
-    assert!(s.archive_schema(a, "cars").await.is_err(), "a schema with records stays");
-    s.archive_records(a, &cars, &[car[0].id], &actor()).await.unwrap();
+    let c = s
+        .create_records(a, &contacts, vec![CreateInput::default()], &actor())
+        .await
+        .unwrap()[0]
+        .id;
+    s.associate(a, &cars, car[0].id, &contacts, c, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.associated(a, &contacts, c, &cars, None, 10)
+            .await
+            .unwrap()
+            .0[0]
+            .to_id,
+        car[0].id
+    );
+    assert!(
+        s.archive_schema(a, "cars").await.is_err(),
+        "a schema with records stays"
+    );
+    s.archive_records(a, &cars, &[car[0].id], &actor())
+        .await
+        .unwrap();
     s.archive_schema(a, "cars").await.unwrap();
     assert!(s.object_type(a, "cars").await.unwrap().is_none());
 }
@@ -345,35 +811,111 @@ async fn custom_objects(d: Directory) {
 async fn upsert_by_unique_property(d: Directory) {
     let (a, s) = account(&d, "upsert").await;
     let contacts = ot(&s, a, "contacts").await;
-    let first = s.upsert_records(a, &contacts, "email", vec![("Kay@Example.com".into(), props(json!({"firstname": "Kay"})))], &actor()).await.unwrap();
+    let first = s
+        .upsert_records(
+            a,
+            &contacts,
+            "email",
+            vec![("Kay@Example.com".into(), props(json!({"firstname": "Kay"})))],
+            &actor(),
+        )
+        .await
+        .unwrap();
     assert!(first[0].1, "created");
     assert_eq!(first[0].0.props["email"], "Kay@Example.com");
-    let second = s.upsert_records(a, &contacts, "email", vec![("kay@example.com".into(), props(json!({"lastname": "Jones"}))), ("new@example.com".into(), props(json!({})))], &actor()).await.unwrap();
+    let second = s
+        .upsert_records(
+            a,
+            &contacts,
+            "email",
+            vec![
+                (
+                    "kay@example.com".into(),
+                    props(json!({"lastname": "Jones"})),
+                ),
+                ("new@example.com".into(), props(json!({}))),
+            ],
+            &actor(),
+        )
+        .await
+        .unwrap();
     assert_eq!((second[0].1, second[0].0.id), (false, first[0].0.id));
     assert_eq!(second[0].0.props["firstname"], "Kay");
     assert!(second[1].1);
-    assert!(s.upsert_records(a, &contacts, "firstname", vec![("x".into(), props(json!({})))], &actor()).await.is_err(), "only unique properties identify records");
+    assert!(
+        s.upsert_records(
+            a,
+            &contacts,
+            "firstname",
+            vec![("x".into(), props(json!({})))],
+            &actor()
+        )
+        .await
+        .is_err(),
+        "only unique properties identify records"
+    );
 }
 
 async fn users_and_tokens(d: Directory) {
     let (a, s) = account(&d, "auth").await;
-    let u = s.create_user(a, "Root@Example.com", "Root", "User", Role::SuperAdmin, "correct horse battery").await.unwrap();
+    let u = s
+        .create_user(
+            a,
+            "Root@Example.com",
+            "Root",
+            "User",
+            Role::SuperAdmin,
+            "correct horse battery",
+        )
+        .await
+        .unwrap();
     assert_eq!(u.email, "root@example.com");
-    assert!(s.authenticate(a, "root@example.com", "correct horse battery").await.unwrap().is_some());
-    assert!(s.authenticate(a, "root@example.com", "wrong password!").await.unwrap().is_none());
-    assert!(s.create_user(a, "x@example.com", "", "", Role::User, "short").await.is_err());
-    assert!(matches!(s.create_user(a, "root@example.com", "", "", Role::User, "long enough pw").await, Err(StoreError::Conflict { .. })));
-    let owner = s.owner(a, u.id, true, false).await.unwrap().expect("a user is also an owner");
+    assert!(s
+        .authenticate(a, "root@example.com", "correct horse battery")
+        .await
+        .unwrap()
+        .is_some());
+    assert!(s
+        .authenticate(a, "root@example.com", "wrong password!")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .create_user(a, "x@example.com", "", "", Role::User, "short")
+        .await
+        .is_err());
+    assert!(matches!(
+        s.create_user(a, "root@example.com", "", "", Role::User, "long enough pw")
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let owner = s
+        .owner(a, u.id, true, false)
+        .await
+        .unwrap()
+        .expect("a user is also an owner");
     assert_eq!(owner.email, "root@example.com");
     let (t, secret) = s.create_token(a, "ci", Some(u.id)).await.unwrap();
     assert_eq!(kontor_store::token_account(&secret), Some(a));
     assert_eq!(s.verify_token(a, &secret).await.unwrap().unwrap().id, t.id);
     let (b, _) = account(&d, "auth-b").await;
-    assert!(s.verify_token(b, &secret).await.unwrap().is_none(), "a token works only for its account");
+    assert!(
+        s.verify_token(b, &secret).await.unwrap().is_none(),
+        "a token works only for its account"
+    );
     s.revoke_token(a, t.id, Some(u.id)).await.unwrap();
     assert!(s.verify_token(a, &secret).await.unwrap().is_none());
-    let actions: Vec<String> = s.audit_entries(a, 10).await.unwrap().into_iter().map(|e| e.4).collect();
-    assert!(actions.contains(&"token.revoke".to_string()) && actions.contains(&"token.create".to_string()));
+    let actions: Vec<String> = s
+        .audit_entries(a, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.4)
+        .collect();
+    assert!(
+        actions.contains(&"token.revoke".to_string())
+            && actions.contains(&"token.create".to_string())
+    );
 }
 
 async fn concurrent_writers_get_distinct_ids_and_sequences(d: Directory) {
@@ -385,8 +927,17 @@ async fn concurrent_writers_get_distinct_ids_and_sequences(d: Directory) {
         tasks.push(tokio::spawn(async move {
             let mut ids = Vec::new();
             for i in 0..10 {
-                let input = CreateInput { properties: props(json!({"email": format!("w{w}-{i}@example.com")})), associations: vec![] };
-                ids.extend(s.create_records(a, &contacts, vec![input], &actor()).await.unwrap().into_iter().map(|r| r.id));
+                let input = CreateInput {
+                    properties: props(json!({"email": format!("w{w}-{i}@example.com")})),
+                    associations: vec![],
+                };
+                ids.extend(
+                    s.create_records(a, &contacts, vec![input], &actor())
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|r| r.id),
+                );
             }
             ids
         }));

@@ -92,6 +92,18 @@ describe('v4 basic API', () => {
     assert.equal((await v4().basicApi.getPage('companies', co.id, 'contacts')).results.length, 0);
   });
 
+  it('associations to an archived record are not listed', async () => {
+    const c = await contact();
+    const [keep, gone] = [await company(), await company()];
+    await v4().basicApi.createDefault('contacts', c.id, 'companies', keep.id);
+    await v4().basicApi.createDefault('contacts', c.id, 'companies', gone.id);
+    await client.crm.companies.basicApi.archive(gone.id);
+    const page = await v4().basicApi.getPage('contacts', c.id, 'companies');
+    assert.deepEqual(toIds(page.results), [keep.id]);
+    const got = await client.crm.contacts.basicApi.getById(c.id, undefined, undefined, ['companies']);
+    assert.deepEqual([...new Set(got.associations.companies.results.map((a) => a.id))], [keep.id]);
+  });
+
   it('associating with a record that does not exist is a 404', async () => {
     const c = await contact();
     await rejectsWith(v4().basicApi.createDefault('contacts', c.id, 'companies', '987654321'), 404);
@@ -177,7 +189,11 @@ describe('v4 batch API', () => {
     });
     assert.equal(res.httpStatusCode, 204);
     const page = await v4().basicApi.getPage('contacts', c.id, 'companies');
+    assert.equal(page.results.length, 1, 'the records are still associated (unlabelled)');
     assert.deepEqual(typeIds(page.results[0]), [279]);
+    const back = await v4().basicApi.getPage('companies', co.id, 'contacts');
+    assert.equal(back.results.length, 1, 'still associated the other way');
+    assert.deepEqual(typeIds(back.results[0]), [280]);
   });
 });
 

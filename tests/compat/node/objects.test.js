@@ -228,6 +228,40 @@ describe('contacts basic API', () => {
     assert.equal(got.properties.firstname, 'Ann');
   });
 
+  it('accepts numbers, booleans and epoch-ms dates on input and answers with strings', async () => {
+    const c = await client.crm.contacts.basicApi.create({
+      properties: {
+        email: `${unique('fmt')}@example.com`,
+        num_employees: 42,
+        hs_email_optout: true,
+        date_of_birth: Date.UTC(1990, 3, 2),
+        notes_last_contacted: String(Date.UTC(2024, 4, 1, 12, 34, 56, 789)),
+      },
+    });
+    const got = await client.crm.contacts.basicApi.getById(c.id, ['num_employees', 'hs_email_optout', 'date_of_birth', 'notes_last_contacted']);
+    assert.equal(got.properties.num_employees, '42');
+    assert.equal(got.properties.hs_email_optout, 'true');
+    assert.equal(got.properties.date_of_birth, '1990-04-02');
+    assert.equal(new Date(got.properties.notes_last_contacted).toISOString(), '2024-05-01T12:34:56.789Z');
+    assert.match(got.properties.notes_last_contacted, /^\d{4}-\d{2}-\d{2}T/, 'datetimes come back as ISO-8601');
+
+    const iso = await client.crm.contacts.basicApi.update(c.id, { properties: { date_of_birth: '1991-07-15', hs_email_optout: false } });
+    assert.equal(iso.properties.date_of_birth, '1991-07-15');
+    assert.equal(iso.properties.hs_email_optout, 'false');
+    // A date property holds a day: an instant that is not midnight UTC is refused.
+    await rejectsWith(client.crm.contacts.basicApi.update(c.id, { properties: { date_of_birth: Date.UTC(1990, 3, 2, 15) } }), 400);
+  });
+
+  it('createdAt and updatedAt match createdate and lastmodifieddate', async () => {
+    const c = await client.crm.contacts.basicApi.create({ properties: { email: `${unique('ts')}@example.com` } });
+    const u = await client.crm.contacts.basicApi.update(c.id, { properties: { firstname: 'Later' } });
+    const got = await client.crm.contacts.basicApi.getById(c.id, ['createdate', 'lastmodifieddate']);
+    assert.equal(new Date(got.properties.createdate).getTime(), got.createdAt.getTime());
+    assert.equal(new Date(got.properties.lastmodifieddate).getTime(), got.updatedAt.getTime());
+    assert.equal(got.updatedAt.getTime(), u.updatedAt.getTime());
+    assert.equal(got.createdAt.getTime(), c.createdAt.getTime(), 'createdAt does not move on update');
+  });
+
   it('update of a missing record is a 404', async () => {
     await rejectsWith(client.crm.contacts.basicApi.update('987654321', { properties: { firstname: 'x' } }), 404);
   });

@@ -166,6 +166,17 @@ describe('archiving a schema', () => {
     assert.ok(archived.results.some((x) => x.objectTypeId === s.objectTypeId && x.archived === true));
   });
 
+  it('is refused while the type still has live records', async () => {
+    const s = await schemas().create(egg(unique('busy')));
+    const rec = await client.crm.objects.basicApi.create(s.objectTypeId, { properties: { model: 'Busy' } });
+    await rejectsWith(schemas().archive(s.objectTypeId), 400);
+    assert.equal((await schemas().getById(s.objectTypeId)).objectTypeId, s.objectTypeId);
+    assert.equal((await client.crm.objects.basicApi.getById(s.objectTypeId, rec.id, ['model'])).properties.model, 'Busy');
+    await client.crm.objects.basicApi.archive(s.objectTypeId, rec.id);
+    await schemas().archive(s.objectTypeId);
+    await rejectsWith(schemas().getById(s.objectTypeId), 404);
+  });
+
   it('archiveAssociation answers 204 and removes the definition', async () => {
     const s = await schemas().create(egg(unique('assoc'), { associatedObjects: [] }));
     const def = await schemas().createAssociation(s.objectTypeId, { fromObjectTypeId: s.objectTypeId, toObjectTypeId: '0-3', name: 'to_deal' });

@@ -205,6 +205,11 @@ describe('query, properties, paging, total', () => {
     assert.deepEqual(seen, ['ada', 'alan', 'edsger', 'grace', 'katherine']);
   });
 
+  it('after may be sent as the number 0, as in the client README', async () => {
+    const res = await search({ limit: 2, after: 0, sorts: ['firstname'] });
+    assert.deepEqual(keysInOrder(res), ['ada', 'alan']);
+  });
+
   it('an empty request lists everything (default limit 10)', async () => {
     const res = await search({});
     assert.equal(res.total, PEOPLE.length);
@@ -223,6 +228,23 @@ describe('query, properties, paging, total', () => {
   });
 });
 
+describe('search sees writes', () => {
+  it('a cleared property no longer matches HAS_PROPERTY; an updated one matches its new value', async () => {
+    const r = await client.crm.contacts.basicApi.create({ properties: { email: 'temp@scratch.example', jobtitle: 'Temp', lastname: 'Scratch' } });
+    try {
+      const has = one('email', 'EQ', { value: 'temp@scratch.example' });
+      has.filterGroups[0].filters.push({ propertyName: 'jobtitle', operator: 'HAS_PROPERTY' });
+      assert.equal((await search(has)).total, 1);
+      await client.crm.contacts.basicApi.update(r.id, { properties: { jobtitle: '', lastname: 'Renamed' } });
+      assert.equal((await search(has)).total, 0);
+      assert.equal((await search(one('lastname', 'EQ', { value: 'Scratch' }))).total, 0);
+      assert.deepEqual(ids((await search(one('lastname', 'EQ', { value: 'Renamed' }))).results), [r.id]);
+    } finally {
+      await client.crm.contacts.basicApi.archive(r.id);
+    }
+  });
+});
+
 describe('search on other object types', () => {
   it('deals: amount as a number, pipeline stage IN', async () => {
     const made = [];
@@ -238,6 +260,8 @@ describe('search on other object types', () => {
       properties: ['dealname', 'amount'],
     });
     assert.deepEqual(res.results.map((r) => r.properties.dealname), ['Big', 'Mid']);
+    const byQuery = await client.crm.deals.searchApi.doSearch({ query: 'Small', properties: ['dealname'] });
+    assert.deepEqual(byQuery.results.map((r) => r.properties.dealname), ['Small']);
   });
 
   it('tasks: hs_timestamp ranges', async () => {

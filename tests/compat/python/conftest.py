@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import pytest
 from hubspot import HubSpot
 
+from helpers import make_client
+
 KONTOR_BIN = os.environ.get("KONTOR_BIN", "/work/main/target/release/kontor")
 STARTUP_TIMEOUT_S = 60.0
 CLI_TIMEOUT_S = 120
@@ -29,11 +31,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def make_client(base_url: str, token: str) -> HubSpot:
-    """A client in strict mode: every model setter checks required fields and enums."""
-    return HubSpot(access_token=token, host=base_url, client_side_validation=True)
 
 
 class Server:

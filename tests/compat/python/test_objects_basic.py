@@ -56,6 +56,19 @@ def test_create_accepts_numbers_and_booleans_and_returns_strings(client):
     assert record.properties["hs_email_optout"] == "true"
 
 
+def test_dates_accept_epoch_milliseconds(client):
+    record = create(
+        client,
+        "contacts",
+        contact_props(date_of_birth=1714521600000, notes_last_contacted=1714567200000),
+    )
+    got = client.crm.objects.basic_api.get_by_id(
+        "contacts", record.id, properties=["date_of_birth", "notes_last_contacted"]
+    )
+    assert got.properties["date_of_birth"] == "2024-05-01"
+    assert got.properties["notes_last_contacted"] == "2024-05-01T12:40:00.000Z"
+
+
 def test_contacts_package_create_and_get(client):
     props = contact_props()
     created = client.crm.contacts.basic_api.create(
@@ -91,7 +104,10 @@ def test_get_by_id_with_properties_overrides_defaults(client):
     )
     assert got.properties["city"] == "London"
     assert got.properties["jobtitle"] == "Analyst"
+    # The id, create date and last-modified date always come along.
     assert got.properties["hs_object_id"] == created.id
+    assert got.properties["createdate"] == created.properties["createdate"]
+    assert got.properties["lastmodifieddate"] == created.properties["lastmodifieddate"]
     assert "firstname" not in got.properties
     assert "no_such_property" not in got.properties
 
@@ -336,8 +352,16 @@ def test_object_type_id_and_singular_name_address_the_same_records(client):
         assert got.id == created.id
 
 
-def test_read_only_property_cannot_be_written(client):
+@pytest.mark.parametrize("prop", ["hs_object_id", "createdate", "lastmodifieddate"])
+def test_read_only_property_cannot_be_written(client, prop):
+    value = "42" if prop == "hs_object_id" else "2024-01-01T00:00:00.000Z"
     with pytest.raises(ApiException) as e:
-        create(client, "contacts", contact_props(hs_object_id="42"))
+        create(client, "contacts", contact_props(**{prop: value}))
     assert e.value.status == 400
     assert error_body(e.value)["category"] == "VALIDATION_ERROR"
+    existing = create(client, "contacts", contact_props())
+    with pytest.raises(ApiException) as e:
+        client.crm.objects.basic_api.update(
+            "contacts", existing.id, SimplePublicObjectInput(properties={prop: value})
+        )
+    assert e.value.status == 400

@@ -13,7 +13,7 @@ from hubspot.crm.objects import (
     SimplePublicObjectId,
     SimplePublicObjectInput,
 )
-from hubspot.crm.objects.exceptions import NotFoundException
+from hubspot.crm.objects.exceptions import ApiException, NotFoundException
 
 from helpers import batch_create, create, unique
 
@@ -114,6 +114,19 @@ def test_batch_read_with_a_missing_id_is_207(client):
     assert err.context["ids"] == [missing]
 
 
+def test_batch_read_with_history_takes_at_most_50_inputs(client):
+    made = batch_create(client, "contacts", [{"email": email()} for _ in range(51)])
+    with pytest.raises(ApiException) as e:
+        client.crm.objects.batch_api.read(
+            "contacts", read_input([m.id for m in made], properties=["email"], history=["email"])
+        )
+    assert e.value.status == 400
+    res = client.crm.objects.batch_api.read(
+        "contacts", read_input([m.id for m in made[:50]], properties=["email"], history=["email"])
+    )
+    assert len(res.results) == 50
+
+
 def test_batch_read_archived(client):
     made = batch_create(client, "contacts", [{"email": email()} for _ in range(2)])
     client.crm.objects.basic_api.archive("contacts", made[0].id)
@@ -129,7 +142,9 @@ def test_batch_update_answers_200(client):
     made = batch_create(client, "contacts", [{"email": email(), "city": "Oslo"} for _ in range(3)])
     body = BatchInputSimplePublicObjectBatchInput(
         inputs=[
-            SimplePublicObjectBatchInput(id=m.id, properties={"city": f"City {i}"})
+            SimplePublicObjectBatchInput(
+                id=m.id, properties={"city": f"City {i}"}, object_write_trace_id=f"u{i}"
+            )
             for i, m in enumerate(made[:2])
         ]
     )
@@ -139,6 +154,7 @@ def test_batch_update_answers_200(client):
         made[0].id: "City 0",
         made[1].id: "City 1",
     }
+    assert {r.id: r.object_write_trace_id for r in res.results} == {made[0].id: "u0", made[1].id: "u1"}
     after = client.crm.objects.batch_api.read(
         "contacts", read_input([m.id for m in made], properties=["city"])
     )
@@ -184,7 +200,10 @@ def test_batch_upsert_creates_and_updates(client):
                 id=existing_email, id_property="email", properties={"firstname": "Updated"}
             ),
             SimplePublicObjectBatchInputUpsert(
-                id=new_email, id_property="email", properties={"firstname": "Created"}
+                id=new_email,
+                id_property="email",
+                properties={"firstname": "Created"},
+                object_write_trace_id="new-one",
             ),
         ]
     )
@@ -196,6 +215,7 @@ def test_batch_upsert_creates_and_updates(client):
     assert by_email[existing_email].new is False
     assert by_email[existing_email].properties["firstname"] == "Updated"
     assert by_email[new_email].new is True
+    assert by_email[new_email].object_write_trace_id == "new-one"
     assert by_email[new_email].properties["firstname"] == "Created"
     assert by_email[new_email].id != existing.id
     listed = client.crm.objects.basic_api.get_page("contacts", limit=100)

@@ -149,7 +149,8 @@ def test_unique_property_rejects_duplicates_and_works_as_id_property(client):
     first = create(client, "contacts", {"email": f"{unique()}@example.com", name: "M-001"})
     with pytest.raises(ObjectsApiException) as e:
         create(client, "contacts", {"email": f"{unique()}@example.com", name: "M-001"})
-    assert e.value.status in (400, 409)
+    assert e.value.status == 400
+    assert error_body(e.value)["category"] == "VALIDATION_ERROR"
     got = client.crm.objects.basic_api.get_by_id("contacts", "M-001", id_property=name)
     assert got.id == first.id
 
@@ -218,6 +219,18 @@ def test_hubspot_defined_property_cannot_be_archived(client):
         client.crm.properties.core_api.archive("contacts", "email")
     assert 400 <= e.value.status < 500
     assert client.crm.properties.core_api.get_by_name("contacts", "email").name == "email"
+
+
+def test_invalid_definitions_are_400(client):
+    bad = [
+        PropertyCreate(name="Bad Name", label="x", type="string", field_type="text", group_name="contactinformation"),
+        PropertyCreate(name=unique("p_"), label="x", type="number", field_type="text", group_name="contactinformation"),
+    ]
+    for definition in bad:
+        with pytest.raises(ApiException) as e:
+            client.crm.properties.core_api.create("contacts", definition)
+        assert e.value.status == 400
+        assert error_body(e.value)["category"] == "VALIDATION_ERROR"
 
 
 def test_create_in_unknown_group_is_400(client):

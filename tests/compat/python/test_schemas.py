@@ -109,6 +109,23 @@ def test_create_association_answers_201(client):
     assert [str(r.to_object_id) for r in page.results] == [company.id]
 
 
+def test_archive_association_answers_204(client):
+    schema = create_custom_object(client, associated=["CONTACT"])
+    assoc = client.crm.schemas.core_api.create_association(
+        schema.object_type_id,
+        AssociationDefinitionEgg(
+            from_object_type_id=schema.object_type_id, to_object_type_id="0-2", name="car_to_company"
+        ),
+    )
+    _, status, _ = client.crm.schemas.core_api.archive_association_with_http_info(
+        schema.object_type_id, assoc.id
+    )
+    assert status == 204
+    got = client.crm.schemas.core_api.get_by_id(schema.object_type_id)
+    assert "0-2" not in {a.to_object_type_id for a in got.associations}
+    assert "0-1" in {a.to_object_type_id for a in got.associations}
+
+
 def test_archive_answers_204(client):
     schema = create_custom_object(client)
     _, status, _ = client.crm.schemas.core_api.archive_with_http_info(schema.object_type_id)
@@ -142,7 +159,7 @@ def test_custom_object_records_by_id_and_fully_qualified_name(client):
     assert car.properties["model"] == "Beetle"
     assert car.properties["hs_object_id"] == car.id
     assert car.properties["hs_createdate"]
-    for key in (schema.object_type_id, schema.fully_qualified_name):
+    for key in (schema.object_type_id, schema.fully_qualified_name, f"p_{schema.name}"):
         got = client.crm.objects.basic_api.get_by_id(key, car.id, properties=["model", "year"])
         assert (got.properties["model"], got.properties["year"]) == ("Beetle", "1968")
     by_vin = client.crm.objects.basic_api.get_by_id(schema.object_type_id, "VIN1", id_property="vin")
@@ -161,11 +178,29 @@ def test_custom_object_records_by_id_and_fully_qualified_name(client):
     assert res.results[0].properties["year"] == "1969"
 
 
+def test_custom_object_query_uses_searchable_properties(client):
+    schema = create_custom_object(client)
+    beetle = create(client, schema.object_type_id, {"model": "Beetle", "year": "1968"})
+    create(client, schema.object_type_id, {"model": "Golf", "year": "1974"})
+    res = client.crm.objects.search_api.do_search(
+        schema.object_type_id, PublicObjectSearchRequest(query="beetle", properties=["model"])
+    )
+    assert res.total == 1
+    assert [r.id for r in res.results] == [beetle.id]
+
+
 def test_required_property_is_enforced(client):
     schema = create_custom_object(client)
     with pytest.raises(ObjectsApiException) as e:
         create(client, schema.object_type_id, {"year": "2000"})
     assert e.value.status == 400
+
+
+def test_invalid_name_is_400(client):
+    with pytest.raises(ApiException) as e:
+        create_custom_object(client, name="1 car")
+    assert e.value.status == 400
+    assert client.crm.schemas.core_api.get_all().results == []
 
 
 def test_unknown_schema_is_404(client):

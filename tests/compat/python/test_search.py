@@ -88,6 +88,10 @@ def test_eq_on_enumeration(client, people):
     ]
 
 
+def test_eq_on_strings_ignores_case(client, people):
+    assert filtered(client, property_name="lastname", operator="EQ", value="LOVELACE") == ["Ada"]
+
+
 def test_neq(client, people):
     assert filtered(client, property_name="lifecyclestage", operator="NEQ", value="lead") == [
         "Alan",
@@ -146,6 +150,15 @@ def test_gte_on_datetime_with_epoch_ms(client, people):
 
 def test_numeric_filter_value_sent_as_a_number(client, people):
     assert filtered(client, property_name="num_employees", operator="EQ", value=100) == ["Alan"]
+
+
+def test_boolean_filter_value_sent_as_a_boolean(client, people):
+    from hubspot.crm.objects import SimplePublicObjectInput
+
+    client.crm.objects.basic_api.update(
+        "contacts", people["Grace"], SimplePublicObjectInput(properties={"hs_email_optout": True})
+    )
+    assert filtered(client, property_name="hs_email_optout", operator="EQ", value=True) == ["Grace"]
 
 
 def test_in(client, people):
@@ -290,6 +303,30 @@ def test_paging_with_after_and_total(client, people):
     assert second.total == 4
     assert ordered(second) == ["Katherine"]
     assert second.paging is None
+
+
+def test_paging_without_sorts_is_stable(client):
+    made = batch_create(client, "contacts", [{"firstname": f"P{i:02d}"} for i in range(25)])
+    seen, after = [], None
+    for _ in range(5):
+        kwargs = {"limit": 10, "properties": ["firstname"]}
+        if after is not None:
+            kwargs["after"] = after
+        res = search(client, **kwargs)
+        assert res.total == 25
+        seen.extend(r.id for r in res.results)
+        if res.paging is None:
+            break
+        after = res.paging.next.after
+    assert len(seen) == 25
+    assert set(seen) == {m.id for m in made}
+
+
+def test_paging_past_10000_results_is_400(client, people):
+    with pytest.raises(ApiException) as e:
+        search(client, after="10000")
+    assert e.value.status == 400
+    assert error_body(e.value)["category"] == "VALIDATION_ERROR"
 
 
 def test_properties_selects_returned_properties(client, people):

@@ -38,41 +38,6 @@ function freePort() {
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Test files run in parallel processes. With a shared external database the first open of
-// that database runs its migrations, which must not race; a lock directory serialises the
-// first database access of each process. SQLite runs get a private data folder each and
-// need no lock.
-function sharedDatabase() {
-  return ['KONTOR_DATABASE_US', 'KONTOR_DATABASE_EU', 'KONTOR_DATABASE_DIRECTORY'].some(
-    (k) => process.env[k],
-  );
-}
-
-async function withStartupLock(fn) {
-  if (!sharedDatabase()) return fn();
-  const lock = path.join(os.tmpdir(), 'kontor-compat-node-startup.lock');
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS * 2;
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      break;
-    } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
-      try {
-        // A lock left behind by a killed run.
-        if (Date.now() - fs.statSync(lock).mtimeMs > 120_000) fs.rmSync(lock, { recursive: true, force: true });
-      } catch {}
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`);
-      await delay(50);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
-  }
-}
-
 class Kontor {
   constructor(dataDir) {
     this.dataDir = dataDir;
@@ -117,8 +82,11 @@ class Kontor {
   }
 
   async start() {
-    // The first account opens (and migrates) the databases before the server does.
-    this.bootstrapAccount = await withStartupLock(() => this.account('bootstrap'));
+    if (!fs.existsSync(KONTOR_BIN)) {
+      throw new Error(`kontor binary not found at ${KONTOR_BIN}; build it or set KONTOR_BIN`);
+    }
+    // Open (and migrate) the databases before the server does, and check the CLI works.
+    this.bootstrapAccount = await this.account('bootstrap');
     let lastError;
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort();
