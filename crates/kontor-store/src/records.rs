@@ -3,6 +3,7 @@
 use crate::associations::{self, AssociationInput};
 use crate::objects::ObjectType;
 use crate::{allocate, Store, StoreError, StoreResult};
+use futures_util::TryStreamExt;
 use kontor_domain::property::PropertyDef;
 use kontor_domain::search::{self, SearchRequest};
 use kontor_domain::time::{iso, now_ms};
@@ -615,6 +616,35 @@ impl Store {
         }
 
         let mut results = Vec::with_capacity(ops.len());
+        // Current holders of every unique value this batch writes, in one query per property.
+        let mut holders: HashMap<(String, String), i64> = HashMap::new();
+        for name in &unique {
+            let wanted: Vec<String> = ops
+                .iter()
+                .filter_map(|op| match op {
+                    WriteOp::Create { props, .. } | WriteOp::Update { props, .. } => {
+                        props.get(*name).cloned().flatten()
+                    }
+                })
+                .map(|v| unique_key(&v))
+                .collect();
+            for chunk in wanted.chunks(500) {
+                let sql = format!(
+                    "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN ({})",
+                    in_list(4, chunk.len())
+                );
+                let mut q = sqlx::query_as::<_, (String, i64)>(&sql)
+                    .bind(account)
+                    .bind(&ot.type_id)
+                    .bind(*name);
+                for v in chunk {
+                    q = q.bind(v);
+                }
+                for (value, record_id) in q.fetch_all(&mut *tx).await? {
+                    holders.insert((name.to_string(), value), record_id);
+                }
+            }
+        }
         let mut claimed: HashMap<(String, String), i64> = HashMap::new();
         let mut unique_removals: Vec<(i64, String)> = Vec::new();
         let mut pending_assocs = Vec::new();
@@ -674,15 +704,9 @@ impl Store {
                 }
                 if let Some(v) = new {
                     let key = (name.to_string(), unique_key(v));
-                    let holder: Option<(i64,)> = sqlx::query_as("SELECT record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value = $4")
-                        .bind(account)
-                        .bind(&ot.type_id)
-                        .bind(*name)
-                        .bind(&key.1)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let holder = holders.get(&key).copied();
                     // A value that a record earlier in this batch gives up is free to take.
-                    let db_holder = holder.map(|(h,)| h).filter(|h| {
+                    let db_holder = holder.filter(|h| {
                         *h != id && !unique_removals.iter().any(|(rid, p)| rid == h && p == name)
                     });
                     let batch_holder = claimed.get(&key).copied().filter(|h| *h != id);
@@ -924,70 +948,89 @@ impl Store {
                 _ => candidates = None,
             }
         }
-        let rows: Vec<Record> = match candidates {
-            Some(mut ids) => {
-                ids.sort_unstable();
-                ids.dedup();
-                self.records_by_ids(account, ot, &ids, false).await?
-            }
-            None => {
-                let rows: Vec<RecordRow> = sqlx::query_as(&format!(
-                    "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 ORDER BY id"
-                ))
-                .bind(account)
-                .bind(&ot.type_id)
-                .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter()
-                    .map(record_from)
-                    .collect::<StoreResult<_>>()?
-            }
-        };
-        let mut matched: Vec<Record> = rows
-            .into_iter()
-            .filter(|r| {
-                let groups_ok = req.filter_groups.is_empty()
-                    || req.filter_groups.iter().any(|g| {
-                        g.iter().all(|f| {
-                            f.matches(
-                                kinds[f.property.as_str()],
-                                r.props.get(&f.property).map(String::as_str),
-                            )
-                        })
-                    });
-                let query_ok = req.query.as_deref().is_none_or(|q| {
-                    let id = r.id.to_string();
+        // Only the sort keys and ids of matches are kept while scanning, so a search over a
+        // large object type holds one page of records, not the whole type.
+        let matches = |id: i64, props: &BTreeMap<String, String>| {
+            let groups_ok = req.filter_groups.is_empty()
+                || req.filter_groups.iter().any(|g| {
+                    g.iter().all(|f| {
+                        f.matches(
+                            kinds[f.property.as_str()],
+                            props.get(&f.property).map(String::as_str),
+                        )
+                    })
+                });
+            groups_ok
+                && req.query.as_deref().is_none_or(|q| {
+                    let id = id.to_string();
                     let values = ot
                         .searchable
                         .iter()
-                        .filter_map(|p| r.props.get(p).map(String::as_str))
+                        .filter_map(|p| props.get(p).map(String::as_str))
                         .chain(std::iter::once(id.as_str()));
                     search::query_matches(q, values)
-                });
-                groups_ok && query_ok
-            })
-            .collect();
-        matched.sort_by(|a, b| {
-            for s in &req.sorts {
-                let kind = kinds[s.property.as_str()];
+                })
+        };
+        let key = |props: &BTreeMap<String, String>| -> Vec<Option<String>> {
+            req.sorts
+                .iter()
+                .map(|s| props.get(&s.property).cloned())
+                .collect()
+        };
+        let mut matched: Vec<(Vec<Option<String>>, i64)> = Vec::new();
+        match candidates {
+            Some(mut ids) => {
+                ids.sort_unstable();
+                ids.dedup();
+                for r in self.records_by_ids(account, ot, &ids, false).await? {
+                    if matches(r.id, &r.props) {
+                        matched.push((key(&r.props), r.id));
+                    }
+                }
+            }
+            None => {
+                let mut rows = sqlx::query_as::<_, (i64, String)>(
+                    "SELECT id, props FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 ORDER BY id",
+                )
+                .bind(account)
+                .bind(&ot.type_id)
+                .fetch(&self.pool);
+                while let Some((id, props)) = rows.try_next().await? {
+                    let props: BTreeMap<String, String> = serde_json::from_str(&props)?;
+                    if matches(id, &props) {
+                        matched.push((key(&props), id));
+                    }
+                }
+            }
+        }
+        matched.sort_by(|(ka, ia), (kb, ib)| {
+            for (i, s) in req.sorts.iter().enumerate() {
                 let o = search::sort_order(
-                    kind,
-                    a.props.get(&s.property).map(String::as_str),
-                    b.props.get(&s.property).map(String::as_str),
+                    kinds[s.property.as_str()],
+                    ka[i].as_deref(),
+                    kb[i].as_deref(),
                 );
                 let o = if s.descending { o.reverse() } else { o };
                 if o != std::cmp::Ordering::Equal {
                     return o;
                 }
             }
-            a.id.cmp(&b.id)
+            ia.cmp(ib)
         });
         let total = matched.len();
-        let page = matched
+        let page_ids: Vec<i64> = matched
             .into_iter()
             .skip(req.after)
             .take(req.limit)
+            .map(|(_, id)| id)
             .collect();
+        let mut by_id: HashMap<i64, Record> = self
+            .records_by_ids(account, ot, &page_ids, false)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let page = page_ids.iter().filter_map(|id| by_id.remove(id)).collect();
         Ok((total, page))
     }
 }
