@@ -37,7 +37,9 @@ unset KONTOR_CONFIG KONTOR_DATA_DIR KONTOR_DATABASE_US KONTOR_DATABASE_EU \
     KONTOR_DATABASE_DIRECTORY KONTOR_LISTEN
 export KONTOR_LOG=${BENCH_KONTOR_LOG:-warn}
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# Messages go to the original stderr (fd 3), also from inside redirected functions.
+exec 3>&2
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
 die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- cleanup
@@ -95,7 +97,7 @@ trap 'log "interrupted; cleaning up"; exit 130' INT TERM HUP
 # Runs a command in the background and waits for it, so that Ctrl-C reaches the trap at
 # once and the trap can stop the command.
 run_child() {
-    "$@" &
+    "$@" 3>&- &
     CHILD_PID=$!
     local rc=0
     wait "$CHILD_PID" || rc=$?
@@ -280,7 +282,7 @@ run_backend() {
     TOKEN=$("$KONTOR" "${gargs[@]}" admin token create --account "$account" --name bench) || die "token create failed"
     [[ -n $TOKEN ]] || die "token create printed nothing"
 
-    "$KONTOR" "${gargs[@]}" serve --listen 127.0.0.1:0 >"$WORK/$BACKEND-server.out" 2>"$WORK/$BACKEND-server.err" &
+    "$KONTOR" "${gargs[@]}" serve --listen 127.0.0.1:0 >"$WORK/$BACKEND-server.out" 2>"$WORK/$BACKEND-server.err" 3>&- &
     SERVER_PID=$!
     local addr=
     for _ in $(seq 300); do

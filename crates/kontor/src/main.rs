@@ -74,6 +74,14 @@ enum AccountCommand {
     },
     /// List accounts: id, region, tier, state, name (tab-separated).
     List,
+    /// Set an account's lifecycle state. While `migrating`, its API calls answer 477 with
+    /// Retry-After; while `suspended`, 403.
+    SetState {
+        #[arg(long)]
+        account: i64,
+        #[arg(long, value_parser = ["active", "migrating", "suspended"])]
+        state: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +198,32 @@ async fn admin(dir: &kontor_store::Directory, command: AdminCommand) -> Result<(
                     a.name
                 );
             }
+        }
+        AdminCommand::Account {
+            command: AccountCommand::SetState { account, state },
+        } => {
+            let a = dir
+                .account(account)
+                .await?
+                .with_context(|| format!("account {account} does not exist"))?;
+            let state = kontor_store::LifecycleState::parse(&state);
+            dir.set_state(a.id, state).await?;
+            let details = format!(
+                "{{\"from\":\"{}\",\"to\":\"{}\"}}",
+                a.state.as_str(),
+                state.as_str()
+            );
+            dir.cell(&a)?
+                .audit(
+                    a.id,
+                    None,
+                    "cli",
+                    "account.state",
+                    &format!("account:{}", a.id),
+                    &details,
+                )
+                .await?;
+            println!("{}\t{}", a.id, state.as_str());
         }
         AdminCommand::User {
             command:

@@ -232,6 +232,69 @@ async fn authentication_and_isolation() {
 }
 
 #[tokio::test]
+async fn lifecycle_state_gates_the_api() {
+    let s = Server::start().await;
+    let (id, t) = s.account("Moving");
+    assert_eq!(
+        s.call(&t, "GET", "/crm/v3/objects/contacts", None).await.0,
+        200
+    );
+    s.cli(&[
+        "admin",
+        "account",
+        "set-state",
+        "--account",
+        &id,
+        "--state",
+        "migrating",
+    ]);
+    let resp = s
+        .http
+        .get(format!("{}/crm/v3/objects/contacts", s.base))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 477);
+    assert!(resp.headers().get("retry-after").is_some_and(|v| v
+        .to_str()
+        .unwrap()
+        .parse::<u64>()
+        .is_ok()));
+    assert_envelope(&resp.json().await.unwrap(), "MIGRATION_IN_PROGRESS");
+    assert!(s
+        .cli(&["admin", "account", "list"])
+        .lines()
+        .any(|l| l.starts_with(&format!("{id}\t")) && l.contains("\tmigrating\t")));
+    s.cli(&[
+        "admin",
+        "account",
+        "set-state",
+        "--account",
+        &id,
+        "--state",
+        "suspended",
+    ]);
+    assert_eq!(
+        s.call(&t, "GET", "/crm/v3/objects/contacts", None).await.0,
+        403
+    );
+    s.cli(&[
+        "admin",
+        "account",
+        "set-state",
+        "--account",
+        &id,
+        "--state",
+        "active",
+    ]);
+    assert_eq!(
+        s.call(&t, "GET", "/crm/v3/objects/contacts", None).await.0,
+        200
+    );
+}
+
+#[tokio::test]
 async fn bad_input_gets_the_error_envelope_and_changes_nothing() {
     let s = Server::start().await;
     let (_, t) = s.account("Errors");
