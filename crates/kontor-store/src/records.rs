@@ -216,14 +216,8 @@ impl Store {
         property: &str,
         values: &[String],
     ) -> StoreResult<HashMap<String, i64>> {
-        let mut out = HashMap::new();
         if property == "hs_object_id" {
-            for v in values {
-                if let Ok(id) = v.trim().parse::<i64>() {
-                    out.insert(v.clone(), id);
-                }
-            }
-            return Ok(out);
+            return self.lookup_unique(account, ot, property, values).await;
         }
         let def = self.property(account, &ot.type_id, property).await?;
         if !def.is_some_and(|d| d.has_unique_value && !d.archived) {
@@ -235,6 +229,26 @@ impl Store {
                 ),
                 Some("idProperty".into()),
             ));
+        }
+        self.lookup_unique(account, ot, property, values).await
+    }
+
+    /// `ids_by_unique` for a property already known to be unique.
+    async fn lookup_unique(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        property: &str,
+        values: &[String],
+    ) -> StoreResult<HashMap<String, i64>> {
+        let mut out = HashMap::new();
+        if property == "hs_object_id" {
+            for v in values {
+                if let Ok(id) = v.trim().parse::<i64>() {
+                    out.insert(v.clone(), id);
+                }
+            }
+            return Ok(out);
         }
         for chunk in values.chunks(500) {
             let keys: Vec<String> = chunk.iter().map(|v| unique_key(v)).collect();
@@ -551,6 +565,21 @@ impl Store {
         let owner_prop = defs.iter().any(|d| d.name == "hubspot_owner_id");
         let now = now_ms();
         let now_iso = iso(now);
+        let creates = ops
+            .iter()
+            .filter(|o| matches!(o, WriteOp::Create { .. }))
+            .count() as i64;
+        // On PostgreSQL, record ids come from a short transaction of their own so concurrent
+        // writers of one account do not queue on the counter row (a failed write leaves a gap
+        // in the ids, as in HubSpot). SQLite has a single writer anyway.
+        let pre_allocated = if self.dialect == crate::Dialect::Postgres && creates > 0 {
+            let mut t = self.pool.begin().await?;
+            let first = allocate(&mut t, account, "record", creates).await?;
+            t.commit().await?;
+            Some(first)
+        } else {
+            None
+        };
         let mut tx = self.write().await?;
 
         // Owners referenced must exist in this account.
@@ -580,16 +609,11 @@ impl Store {
             }
         }
 
-        let creates = ops
-            .iter()
-            .filter(|o| matches!(o, WriteOp::Create { .. }))
-            .count() as i64;
-        let mut next_id = if creates > 0 {
-            allocate(&mut tx, account, "record", creates).await?
-        } else {
-            0
+        let mut next_id = match pre_allocated {
+            Some(first) => first,
+            None if creates > 0 => allocate(&mut tx, account, "record", creates).await?,
+            None => 0,
         };
-        let mut next_seq = allocate(&mut tx, account, "change", ops.len() as i64).await?;
 
         // Current state of updated records, read inside the transaction.
         let update_ids: Vec<i64> = ops
@@ -735,8 +759,7 @@ impl Store {
                     None => record.props.remove(k),
                 };
             }
-            results.push((record, is_new, changes, next_seq));
-            next_seq += 1;
+            results.push((record, is_new, changes, 0));
         }
 
         // Unique index: drop old values of changed unique properties, then add the new ones.
@@ -761,7 +784,15 @@ impl Store {
                     .bind(value)
                     .bind(**id);
             }
-            q.execute(&mut *tx).await?;
+            // A concurrent writer may have claimed the same value after our lookup; the
+            // primary key catches it and the whole write is refused.
+            q.execute(&mut *tx).await.map_err(|e| match e.as_database_error().map(|d| d.is_unique_violation()) {
+                Some(true) => StoreError::Conflict {
+                    message: format!("{} already exists: another request took one of its unique values at the same time", ot.singular),
+                    existing_id: None,
+                },
+                _ => e.into(),
+            })?;
         }
 
         // State: inserts for new records, updates for existing ones.
@@ -793,6 +824,15 @@ impl Store {
             .await?;
         }
 
+        for (id, assocs) in pending_assocs {
+            associations::insert_for_new_record(self, &mut tx, account, ot, id, &assocs).await?;
+        }
+        // The change log last: its sequence is the account's commit order, so the counter row
+        // is locked only for these inserts and the commit.
+        let first_seq = allocate(&mut tx, account, "change", results.len() as i64).await?;
+        for (i, r) in results.iter_mut().enumerate() {
+            r.3 = first_seq + i as i64;
+        }
         // The change log, in the same transaction.
         for chunk in results.chunks(100) {
             let sql = format!(
@@ -816,9 +856,6 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
 
-        for (id, assocs) in pending_assocs {
-            associations::insert_for_new_record(self, &mut tx, account, ot, id, &assocs).await?;
-        }
         tx.commit().await?;
         Ok(results.into_iter().map(|(r, new, _, _)| (r, new)).collect())
     }
@@ -940,7 +977,7 @@ impl Store {
                         f.values.clone()
                     };
                     c.extend(
-                        self.ids_by_unique(account, ot, &f.property, &values)
+                        self.lookup_unique(account, ot, &f.property, &values)
                             .await?
                             .into_values(),
                     );

@@ -74,6 +74,7 @@ conformance!(
     upsert_by_unique_property,
     users_and_tokens,
     concurrent_writers_get_distinct_ids_and_sequences,
+    concurrent_duplicates_conflict_cleanly,
 );
 
 fn actor() -> Actor {
@@ -949,4 +950,35 @@ async fn concurrent_writers_get_distinct_ids_and_sequences(d: Directory) {
     ids.sort_unstable();
     assert_eq!(ids, (1..=80).collect::<Vec<i64>>());
     assert_eq!(s.last_change_seq(a).await.unwrap(), 80);
+}
+
+async fn concurrent_duplicates_conflict_cleanly(d: Directory) {
+    let (a, s) = account(&d, "race").await;
+    let contacts = ot(&s, a, "contacts").await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (s, contacts) = (s.clone(), contacts.clone());
+        tasks.push(tokio::spawn(async move {
+            let input = CreateInput {
+                properties: props(json!({"email": "same@example.com"})),
+                associations: vec![],
+            };
+            s.create_records(a, &contacts, vec![input], &actor()).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => panic!("a racing duplicate must be a conflict, got {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(s.count_records(a, &contacts, false).await.unwrap(), 1);
+    assert_eq!(
+        s.last_change_seq(a).await.unwrap(),
+        1,
+        "refused writes leave no change"
+    );
 }
