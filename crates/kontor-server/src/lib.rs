@@ -2,14 +2,17 @@
 
 mod associations;
 mod auth;
+mod console;
 mod error;
 mod objects;
 mod owners;
 mod params;
 mod properties;
 mod schemas;
+mod seal;
 mod wire;
 
+pub use console::purge_expired_records;
 pub use error::ApiError;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -28,6 +31,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub dir: Arc<Directory>,
+    /// Seals secrets that must be read back (TOTP seeds); the same on every node.
+    pub secret_key: Arc<[u8; 32]>,
+    /// Mark cookies `Secure` (set when the console is served over HTTPS).
+    pub cookie_secure: bool,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -177,6 +184,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             get(associations::v3_types),
         );
     objects
+        .merge(console::routes())
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -212,8 +220,12 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("resource not found")
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path() == "/app" || uri.path().starts_with("/app/") {
+        console::PageError::not_found().into_response()
+    } else {
+        ApiError::not_found("resource not found").into_response()
+    }
 }
 
 async fn method_not_allowed() -> ApiError {

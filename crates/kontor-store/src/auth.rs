@@ -95,7 +95,8 @@ fn user_from(r: UserRow) -> User {
 const FIRST_USER_ID: i64 = 1_000_001;
 
 impl Store {
-    /// Creates a user and the owner that lets records be assigned to them.
+    /// Creates a user and the owner that lets records be assigned to them. Sign-in needs
+    /// the e-mail in the directory too: use `Directory::create_user`.
     pub async fn create_user(
         &self,
         account: i64,
@@ -150,15 +151,7 @@ impl Store {
         tx.commit().await?;
         self.create_owner(account, &email, first_name, last_name, Some(id))
             .await?;
-        self.audit(
-            account,
-            Some(id),
-            "system",
-            "user.create",
-            &format!("user:{id}"),
-            &format!("{{\"email\":{:?},\"role\":\"{}\"}}", email, role.as_str()),
-        )
-        .await?;
+        // The caller writes the audit entry: only it knows who acted (console user, CLI).
         Ok(User {
             id,
             account_id: account,
@@ -386,5 +379,108 @@ impl Store {
             "{}",
         )
         .await
+    }
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor_user_id: Option<i64>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub details: String,
+}
+
+impl Store {
+    /// Changes a user's role; the caller has checked who may grant what.
+    pub async fn set_role(&self, account: i64, user_id: i64, role: Role) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE users SET role = $1, updated_at = $2 WHERE account_id = $3 AND id = $4",
+        )
+        .bind(role.as_str())
+        .bind(now_ms())
+        .bind(account)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        if n == 0 {
+            return Err(StoreError::not_found(format!(
+                "user {user_id} does not exist"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Deactivates (or reactivates) a user; a deactivated user's sessions end.
+    pub async fn set_active(&self, account: i64, user_id: i64, active: bool) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE users SET active = $1, updated_at = $2 WHERE account_id = $3 AND id = $4",
+        )
+        .bind(active as i64)
+        .bind(now_ms())
+        .bind(account)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if !active {
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND user_id = $2")
+                .bind(account)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if n == 0 {
+            return Err(StoreError::not_found(format!(
+                "user {user_id} does not exist"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The audit log, newest first, filtered by acting user, action prefix and time range.
+    pub async fn audit_log(
+        &self,
+        account: i64,
+        user_id: Option<i64>,
+        action: Option<&str>,
+        from: Option<i64>,
+        to: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let rows: Vec<(i64, i64, Option<i64>, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, at, actor_user_id, actor, action, target, details FROM audit_log WHERE account_id = $1 \
+             AND ($2 = 0 OR actor_user_id = $2) AND ($3 = '' OR action LIKE $3 || '%') AND at >= $4 AND at < $5 ORDER BY id DESC LIMIT $6",
+        )
+        .bind(account)
+        .bind(user_id.unwrap_or(0))
+        .bind(action.unwrap_or(""))
+        .bind(from.unwrap_or(0))
+        .bind(to.unwrap_or(i64::MAX))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, at, actor_user_id, actor, action, target, details)| AuditEntry {
+                    id,
+                    at,
+                    actor_user_id,
+                    actor,
+                    action,
+                    target,
+                    details,
+                },
+            )
+            .collect())
     }
 }

@@ -157,3 +157,24 @@ impl Directory {
         tx.commit().await
     }
 }
+
+impl Directory {
+    pub async fn rename_account(&self, id: i64, name: &str) -> StoreResult<()> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(StoreError::validation(
+                "INVALID_NAME",
+                "account name must be 1 to 200 characters",
+                Some("name".into()),
+            ));
+        }
+        let mut tx = self.directory.write().await?;
+        sqlx::query("UPDATE accounts SET name = $1, updated_at = $2 WHERE id = $3")
+            .bind(name)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+}

@@ -2,6 +2,7 @@
 
 mod associations;
 mod auth;
+mod console;
 mod directory;
 mod error;
 mod migrations;
@@ -12,13 +13,19 @@ mod records;
 mod schemas;
 
 pub use associations::{AssociatedRecord, AssociationInput, AssociationType};
-pub use auth::{hash_password, token_account, verify_password, Token, User};
+pub use auth::{hash_password, token_account, verify_password, AuditEntry, Token, User};
+pub use console::{
+    AuthMethod, Notification, SecondFactor, Session, LOGIN_LOCK_MS, MAX_LOGIN_FAILURES,
+    SESSION_TTL_MS,
+};
 pub use directory::{Account, Directory, LifecycleState};
 pub use error::{StoreError, StoreResult};
 pub use objects::ObjectType;
 pub use owners::Owner;
 pub use properties::{OptionInput, PropertyGroup, PropertyInput};
-pub use records::{Actor, CreateInput, HistoryEntry, ListPage, Record, UpdateInput};
+pub use records::{
+    Actor, CreateInput, HistoryEntry, ListPage, Record, UpdateInput, RECYCLE_BIN_DAYS,
+};
 pub use schemas::{CustomSchema, SchemaInput};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -6,9 +6,10 @@
 
 use crate::{Store, StoreResult};
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE accounts (
     id BIGINT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -158,7 +159,56 @@ CREATE TABLE audit_log (
     PRIMARY KEY (account_id, id)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE logins (
+    email TEXT NOT NULL,
+    account_id BIGINT NOT NULL,
+    PRIMARY KEY (email, account_id)
+);
+CREATE TABLE login_failures (
+    email TEXT PRIMARY KEY,
+    failures BIGINT NOT NULL,
+    last_failure_at BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    account_id BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
+    csrf TEXT NOT NULL,
+    auth_method TEXT NOT NULL,
+    pending_second_factor BIGINT NOT NULL,
+    second_factor_at BIGINT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (account_id, user_id);
+CREATE TABLE user_second_factors (
+    account_id BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
+    totp_secret TEXT NOT NULL,
+    enabled BIGINT NOT NULL,
+    recovery_codes TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, user_id)
+);
+CREATE TABLE notifications (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    link TEXT,
+    read_at BIGINT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE INDEX notifications_by_user ON notifications (account_id, user_id, id)
+"#,
+    ),
+];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {
     let mut tx = store.write().await?;

@@ -75,6 +75,8 @@ conformance!(
     users_and_tokens,
     concurrent_writers_get_distinct_ids_and_sequences,
     concurrent_duplicates_conflict_cleanly,
+    recycle_bin_restore_and_purge,
+    sessions_second_factors_and_sign_in_throttling,
 );
 
 fn actor() -> Actor {
@@ -981,4 +983,216 @@ async fn concurrent_duplicates_conflict_cleanly(d: Directory) {
         1,
         "refused writes leave no change"
     );
+}
+
+async fn recycle_bin_restore_and_purge(d: Directory) {
+    let (a, s) = account(&d, "bin").await;
+    let contacts = ot(&s, a, "contacts").await;
+    let companies = ot(&s, a, "companies").await;
+    let co = s
+        .create_records(
+            a,
+            &companies,
+            vec![CreateInput {
+                properties: props(json!({"name": "Keep"})),
+                associations: vec![],
+            }],
+            &actor(),
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    let made = s
+        .create_records(
+            a,
+            &contacts,
+            vec![
+                CreateInput {
+                    properties: props(json!({"email": "back@example.com", "firstname": "Back"})),
+                    associations: vec![AssociationInput {
+                        to_id: co,
+                        types: vec![],
+                    }],
+                },
+                CreateInput {
+                    properties: props(json!({"email": "gone@example.com"})),
+                    associations: vec![],
+                },
+            ],
+            &actor(),
+        )
+        .await
+        .unwrap();
+    let (back, gone) = (made[0].clone(), made[1].id);
+    s.archive_records(a, &contacts, &[back.id, gone], &actor())
+        .await
+        .unwrap();
+    let (n, listed) = s.recycle_bin(a, &contacts, 0, 10).await.unwrap();
+    assert_eq!((n, listed.len()), (2, 2));
+    // While archived, the e-mail is free; once taken, restoring the old record is refused.
+    let taker = s
+        .create_records(
+            a,
+            &contacts,
+            vec![CreateInput {
+                properties: props(json!({"email": "back@example.com"})),
+                associations: vec![],
+            }],
+            &actor(),
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    assert!(
+        matches!(s.restore_records(a, &contacts, &[back.id], &actor()).await, Err(StoreError::Conflict { existing_id: Some(x), .. }) if x == taker)
+    );
+    s.archive_records(a, &contacts, &[taker], &actor())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.restore_records(a, &contacts, &[back.id], &actor())
+            .await
+            .unwrap(),
+        vec![back.id]
+    );
+    let restored = s
+        .record(a, &contacts, back.id, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(restored.props, back.props, "same id, same values");
+    assert_eq!(
+        s.ids_by_unique(a, &contacts, "email", &["back@example.com".into()])
+            .await
+            .unwrap()["back@example.com"],
+        back.id
+    );
+    assert_eq!(
+        s.associated(a, &contacts, back.id, &companies, None, 10)
+            .await
+            .unwrap()
+            .0
+            .len(),
+        1,
+        "associations come back too"
+    );
+    // Permanent deletion removes state and history, and leaves a value-less purge entry.
+    assert_eq!(
+        s.purge_records(a, &contacts, &[gone, back.id], &actor())
+            .await
+            .unwrap(),
+        vec![gone],
+        "only archived records can be purged"
+    );
+    assert!(s.record(a, &contacts, gone, true).await.unwrap().is_none());
+    assert!(!s
+        .history(a, &[gone], &["email".into()])
+        .await
+        .unwrap()
+        .contains_key(&gone));
+    // Expiry: everything archived before the cut-off goes, newer deletions stay.
+    let cutoff = kontor_domain::time::now_ms() + 1;
+    let purged = s.purge_expired(cutoff, Some(a)).await.unwrap();
+    assert!(
+        purged.iter().any(|(acc, n)| *acc == a && *n == 1),
+        "{purged:?}"
+    );
+    assert_eq!(s.recycle_bin(a, &contacts, 0, 10).await.unwrap().0, 0);
+    assert!(s
+        .record(a, &contacts, back.id, false)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn sessions_second_factors_and_sign_in_throttling(d: Directory) {
+    let a = d
+        .create_account("sessions", Region::Us, Tier::Starter)
+        .await
+        .unwrap();
+    let s = d.cell(&a).unwrap().clone();
+    let u = d
+        .create_user(
+            &a,
+            "Sam@Example.com",
+            "Sam",
+            "",
+            Role::Admin,
+            "a long password",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        d.accounts_for_login("sam@example.com").await.unwrap(),
+        vec![a.id]
+    );
+    let token = s
+        .create_session(a.id, u.id, kontor_store::AuthMethod::Password, true)
+        .await
+        .unwrap();
+    let sess = s.session(&token).await.unwrap().unwrap();
+    assert!(sess.pending_second_factor && sess.csrf.len() >= 32);
+    s.session_second_factor(&token).await.unwrap();
+    let sess = s.session(&token).await.unwrap().unwrap();
+    assert_eq!(
+        (sess.pending_second_factor, sess.auth_method),
+        (false, kontor_store::AuthMethod::PasswordTotp)
+    );
+    assert!(s.session("100001.deadbeef").await.unwrap().is_none());
+    s.begin_second_factor(a.id, u.id, "sealed").await.unwrap();
+    let codes = s.enable_second_factor(a.id, u.id).await.unwrap();
+    assert_eq!(codes.len(), 10);
+    assert!(s.use_recovery_code(a.id, u.id, &codes[0]).await.unwrap());
+    assert!(
+        !s.use_recovery_code(a.id, u.id, &codes[0]).await.unwrap(),
+        "a recovery code works once"
+    );
+    assert!(
+        s.begin_second_factor(a.id, u.id, "again").await.is_err(),
+        "an enabled factor is not replaced silently"
+    );
+    s.set_active(a.id, u.id, false).await.unwrap();
+    assert!(
+        s.session(&token).await.unwrap().is_none(),
+        "deactivation ends sessions"
+    );
+    for _ in 0..kontor_store::MAX_LOGIN_FAILURES {
+        assert!(d
+            .login_locked_until("sam@example.com")
+            .await
+            .unwrap()
+            .is_none());
+        d.record_login_failure("SAM@example.com").await.unwrap();
+    }
+    assert!(d
+        .login_locked_until("sam@example.com")
+        .await
+        .unwrap()
+        .is_some());
+    d.clear_login_failures("sam@example.com").await.unwrap();
+    assert!(d
+        .login_locked_until("sam@example.com")
+        .await
+        .unwrap()
+        .is_none());
+    let n = s
+        .notify(
+            a.id,
+            u.id,
+            "Backup ready",
+            "Your backup is ready.",
+            Some("/app"),
+        )
+        .await
+        .unwrap();
+    assert!(!s.notifications(a.id, u.id, 10).await.unwrap()[0].read);
+    s.mark_notifications_read(a.id, u.id, Some(n))
+        .await
+        .unwrap();
+    assert!(s.notifications(a.id, u.id, 10).await.unwrap()[0].read);
+    let entries = s
+        .audit_log(a.id, Some(u.id), Some("user."), None, None, 10)
+        .await
+        .unwrap();
+    assert!(entries.iter().any(|e| e.action == "user.2fa_enabled"));
 }

@@ -42,12 +42,58 @@ pub struct GlobalOpts {
     pub database_directory: Option<String>,
 }
 
+/// The server key (64 hex digits) from `KONTOR_SECRET_KEY`, else from `secret_key_file`,
+/// which is created (mode 0600) on first start. Every node of one deployment needs the same.
+pub fn load_secret_key(config: &Config) -> Result<[u8; 32]> {
+    let parse = |hex: &str, from: &str| -> Result<[u8; 32]> {
+        let hex = hex.trim();
+        anyhow::ensure!(
+            hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{from}: the secret key must be 64 hex digits"
+        );
+        let mut key = [0u8; 32];
+        for (i, k) in key.iter_mut().enumerate() {
+            *k = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
+        }
+        Ok(key)
+    };
+    if let Ok(hex) = std::env::var("KONTOR_SECRET_KEY") {
+        return parse(&hex, "KONTOR_SECRET_KEY");
+    }
+    let path = &config.secret_key_file;
+    if let Ok(hex) = std::fs::read_to_string(path) {
+        return parse(&hex, &path.display().to_string());
+    }
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(mut f) => std::io::Write::write_all(&mut f, hex.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?,
+        // Another process made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return parse(&std::fs::read_to_string(path)?, &path.display().to_string())
+        }
+        Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+    Ok(key)
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
     body_limit: Option<usize>,
+    secret_key_file: Option<PathBuf>,
+    cookie_secure: Option<bool>,
     #[serde(default)]
     database: DatabaseConfig,
 }
@@ -65,6 +111,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: String,
     pub body_limit: usize,
+    pub secret_key_file: PathBuf,
+    pub cookie_secure: bool,
     pub directory_url: String,
     pub us_url: String,
     pub eu_url: String,
@@ -127,10 +175,18 @@ impl Config {
                     sqlite_url(&data_dir.join("directory.db"))
                 }
             });
+        let cookie_secure = match std::env::var("KONTOR_COOKIE_SECURE") {
+            Ok(v) => matches!(v.as_str(), "1" | "true" | "yes"),
+            Err(_) => file.cookie_secure.unwrap_or(false),
+        };
         Ok(Config {
+            secret_key_file: file
+                .secret_key_file
+                .unwrap_or_else(|| data_dir.join("secret.key")),
             data_dir,
             listen,
             body_limit: file.body_limit.unwrap_or(kontor_server::DEFAULT_BODY_LIMIT),
+            cookie_secure,
             directory_url,
             us_url,
             eu_url,

@@ -107,15 +107,7 @@ pub async fn ensure(dir: &Directory) -> Result<Credentials> {
                 .create_account(DEMO_ACCOUNT, Region::Us, Tier::Enterprise)
                 .await?;
             let store = dir.cell(&a)?;
-            store
-                .create_user(
-                    a.id,
-                    DEMO_EMAIL,
-                    "Demo",
-                    "Admin",
-                    Role::SuperAdmin,
-                    &password,
-                )
+            dir.create_user(&a, DEMO_EMAIL, "Demo", "Admin", Role::SuperAdmin, &password)
                 .await?;
             fill(store, a.id)
                 .await

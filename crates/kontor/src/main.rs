@@ -255,8 +255,22 @@ async fn admin(dir: &kontor_store::Directory, command: AdminCommand) -> Result<(
                 line.trim_end_matches(['\r', '\n']).to_string()
             };
             let user = dir
-                .cell(&a)?
-                .create_user(a.id, &email, &first_name, &last_name, role, &password)
+                .create_user(&a, &email, &first_name, &last_name, role, &password)
+                .await?;
+            let details = format!(
+                "{{\"email\":{:?},\"role\":\"{}\"}}",
+                user.email,
+                role.as_str()
+            );
+            dir.cell(&a)?
+                .audit(
+                    a.id,
+                    None,
+                    "cli",
+                    "user.create",
+                    &format!("user:{}", user.id),
+                    &details,
+                )
                 .await?;
             println!("{}", user.id);
             if generate {
@@ -319,7 +333,13 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
     } else {
         println!("kontor is running at http://{addr}");
     }
-    let app = kontor_server::app(kontor_server::AppState { dir }, config.body_limit);
+    let secret_key = std::sync::Arc::new(config::load_secret_key(&config)?);
+    let state = kontor_server::AppState {
+        dir,
+        secret_key,
+        cookie_secure: config.cookie_secure,
+    };
+    let app = kontor_server::app(state, config.body_limit);
     axum::serve(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service(app),

@@ -1,0 +1,130 @@
+//! The console's page shell: header with the account, notification bell and user menu, a
+//! navigation of object types and settings, and the stylesheet.
+
+use super::Console;
+use maud::{html, Markup, DOCTYPE};
+
+pub const CSS: &str = r#"
+:root { --ink:#1f2933; --muted:#616e7c; --line:#d9e2ec; --bg:#f5f7fa; --brand:#0b6e4f; --brand-ink:#fff; --danger:#b42318; --warn-bg:#fff4e5; }
+* { box-sizing: border-box; }
+body { margin:0; font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--ink); background:var(--bg); }
+a { color:var(--brand); }
+header.top { display:flex; align-items:center; gap:16px; padding:10px 20px; background:#102a43; color:#fff; }
+header.top .brand { font-weight:700; letter-spacing:.5px; color:#fff; text-decoration:none; font-size:18px; }
+header.top .account { color:#bcccdc; }
+header.top .spacer { flex:1; }
+header.top a, header.top button.link { color:#fff; }
+.bell { position:relative; text-decoration:none; font-size:18px; }
+.bell .count { position:absolute; top:-6px; right:-10px; background:#e12d39; color:#fff; border-radius:9px; font-size:11px; padding:0 5px; }
+.layout { display:flex; min-height:calc(100vh - 48px); }
+nav.side { width:220px; flex-shrink:0; background:#fff; border-right:1px solid var(--line); padding:16px 0; }
+nav.side h2 { font-size:12px; text-transform:uppercase; color:var(--muted); margin:16px 20px 6px; }
+nav.side a { display:block; padding:6px 20px; text-decoration:none; color:var(--ink); }
+nav.side a[aria-current=page] { background:#e3f8ef; color:var(--brand); font-weight:600; border-left:3px solid var(--brand); padding-left:17px; }
+main { flex:1; min-width:0; padding:24px 32px; max-width:1200px; }
+h1 { font-size:24px; margin:0 0 16px; }
+.card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:20px; margin-bottom:16px; }
+.card > :first-child, .card > h2 { margin-top:0; }
+.card > :last-child { margin-bottom:0; }
+table { width:100%; border-collapse:collapse; background:#fff; margin-bottom:16px; }
+th, td { text-align:left; padding:8px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
+th a { color:var(--ink); text-decoration:none; }
+tbody tr:hover { background:#f0f4f8; }
+td:last-child code { overflow-wrap:anywhere; }
+td label { display:inline; margin:0; font-weight:inherit; }
+td .toolbar { margin-bottom:0; gap:8px; }
+td .toolbar select { width:auto; }
+label { display:block; font-weight:600; margin:12px 0 4px; }
+input[type=text], input[type=email], input[type=password], input[type=search], input[type=number], input[type=date], input[type=datetime-local], select, textarea { width:100%; max-width:420px; padding:8px 10px; border:1px solid #9fb3c8; border-radius:6px; font:inherit; background:#fff; color:inherit; }
+[aria-invalid=true], .field:has(.error) input, .field:has(.error) select, .field:has(.error) textarea { border-color:var(--danger); }
+input:focus, select:focus, textarea:focus, button:focus, a:focus { outline:3px solid #8ed7b8; outline-offset:1px; }
+button, .button { display:inline-block; background:var(--brand); color:var(--brand-ink); border:0; border-radius:6px; padding:8px 16px; font:inherit; font-weight:600; cursor:pointer; text-decoration:none; }
+button.secondary, .button.secondary { background:#fff; color:var(--ink); border:1px solid #9fb3c8; }
+button.danger { background:var(--danger); }
+button.link { background:none; border:0; padding:0; font-weight:400; text-decoration:underline; cursor:pointer; }
+.error { color:var(--danger); font-size:14px; margin-top:4px; }
+.flash { background:#e3f8ef; border:1px solid #8ed7b8; padding:10px 14px; border-radius:6px; margin-bottom:16px; }
+.flash.warn { background:var(--warn-bg); border-color:#f7c77e; }
+.muted { color:var(--muted); }
+.toolbar { display:flex; gap:12px; align-items:center; margin-bottom:12px; flex-wrap:wrap; }
+.toolbar form { display:flex; gap:8px; }
+.pager { display:flex; gap:12px; margin-top:12px; align-items:center; }
+.signin { max-width:420px; margin:10vh auto; }
+.signin h1 { text-align:center; }
+.secret { font-family:ui-monospace,monospace; background:#f0f4f8; padding:8px; border-radius:6px; word-break:break-all; }
+.codes { columns:2; max-width:28em; font-family:ui-monospace,monospace; }
+dl.props { display:grid; grid-template-columns:220px 1fr; gap:6px 16px; margin:0; }
+dl.props dt { color:var(--muted); }
+dl.props dd { margin:0; }
+"#;
+
+fn head(title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) " · kontor" }
+        link rel="stylesheet" href="/app/assets/app.css";
+    }
+}
+
+/// A page for signed-out visitors (sign-in, second factor).
+pub fn bare(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(title)) }
+            body { main.signin { (body) } }
+        }
+    }
+}
+
+/// A page inside the console, with navigation. `current` is the nav link to mark.
+pub fn page(c: &Console, title: &str, current: &str, body: Markup) -> Markup {
+    let nav_link = |href: &str, label: &str| {
+        let here = href == current;
+        html! { a href=(href) aria-current=[here.then_some("page")] { (label) } }
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(title)) }
+            body {
+                header.top {
+                    a.brand href="/app" { "kontor" }
+                    span.account { (c.account.name) " · " (c.account.region.as_str().to_uppercase()) }
+                    span.spacer {}
+                    a.bell href="/app/notifications" aria-label=(format!("Notifications, {} unread", c.unread)) {
+                        "🔔" @if c.unread > 0 { span.count { (c.unread) } }
+                    }
+                    a href="/app/account/security" { (c.session.user.email) }
+                    form method="post" action="/app/logout" {
+                        input type="hidden" name="_csrf" value=(c.session.csrf);
+                        button.link type="submit" { "Sign out" }
+                    }
+                }
+                div.layout {
+                    nav.side aria-label="Main" {
+                        h2 { "CRM" }
+                        @for (href, label) in &c.nav {
+                            (nav_link(href, label))
+                        }
+                        (nav_link("/app/recycle-bin", "Recycle bin"))
+                        @if c.session.user.role != kontor_domain::Role::User {
+                            h2 { "Settings" }
+                            (nav_link("/app/settings/users", "Users"))
+                            (nav_link("/app/settings/tokens", "Private apps & tokens"))
+                            (nav_link("/app/settings/properties", "Properties"))
+                            (nav_link("/app/settings/objects", "Custom objects"))
+                            (nav_link("/app/settings/account", "Account defaults"))
+                            (nav_link("/app/settings/audit", "Audit log"))
+                        }
+                        h2 { "You" }
+                        (nav_link("/app/account/security", "Sign-in & security"))
+                        (nav_link("/app/notifications", "Notifications"))
+                    }
+                    main id="main" { (body) }
+                }
+            }
+        }
+    }
+}

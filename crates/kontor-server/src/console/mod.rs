@@ -1,0 +1,323 @@
+//! The web console at `/app`: server-rendered HTML with cookie sessions.
+//!
+//! Every page resolves the session cookie (`<account>.<secret>`: the account routes it to
+//! its cell, where only a hash of the secret is kept), checks the user's role on the server,
+//! and every form carries the session's CSRF token. Errors render as HTML pages, never JSON.
+
+mod bin;
+mod edit;
+mod layout;
+mod records;
+mod settings;
+mod signin;
+
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use kontor_domain::Role;
+use kontor_store::{Account, Session, Store};
+use maud::{html, Markup};
+
+pub use bin::purge_expired_records;
+
+pub const SESSION_COOKIE: &str = "kontor_session";
+/// Double-submit token for the sign-in form, which has no session yet.
+pub const LOGIN_CSRF_COOKIE: &str = "kontor_login_csrf";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/app", get(home))
+        .route("/app/assets/app.css", get(css))
+        .route("/app/login", get(signin::login_page).post(signin::login))
+        .route(
+            "/app/login/second-factor",
+            get(signin::second_factor_page).post(signin::second_factor),
+        )
+        .route("/app/logout", post(signin::logout))
+        .route("/app/account/security", get(signin::security_page))
+        .route("/app/account/security/totp", post(signin::totp_begin))
+        .route(
+            "/app/account/security/totp/confirm",
+            post(signin::totp_confirm),
+        )
+        .route(
+            "/app/notifications",
+            get(signin::notifications_page).post(signin::notifications_read),
+        )
+        .route("/app/objects/{object_type}", get(records::list))
+        .route(
+            "/app/objects/{object_type}/new",
+            get(edit::new_page).post(edit::create),
+        )
+        .route("/app/objects/{object_type}/{id}", get(records::view))
+        .route(
+            "/app/objects/{object_type}/{id}/edit",
+            get(edit::edit_page).post(edit::update),
+        )
+        .route("/app/objects/{object_type}/{id}/delete", post(edit::delete))
+        .route("/app/recycle-bin", get(bin::page).post(bin::act))
+        .route("/app/settings", get(settings::index))
+        .route(
+            "/app/settings/users",
+            get(settings::users).post(settings::add_user),
+        )
+        .route("/app/settings/users/{id}", post(settings::change_user))
+        .route(
+            "/app/settings/tokens",
+            get(settings::tokens).post(settings::create_token),
+        )
+        .route(
+            "/app/settings/tokens/{id}/revoke",
+            post(settings::revoke_token),
+        )
+        .route(
+            "/app/settings/properties",
+            get(settings::properties).post(settings::create_property),
+        )
+        .route(
+            "/app/settings/properties/{object_type}/{name}",
+            get(settings::property_page).post(settings::update_property),
+        )
+        .route(
+            "/app/settings/properties/{object_type}/{name}/archive",
+            post(settings::archive_property),
+        )
+        .route(
+            "/app/settings/objects",
+            get(settings::objects).post(settings::create_object),
+        )
+        .route(
+            "/app/settings/account",
+            get(settings::account).post(settings::update_account),
+        )
+        .route("/app/settings/audit", get(settings::audit))
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        layout::CSS,
+    )
+        .into_response()
+}
+
+async fn home(c: Console) -> Redirect {
+    let _ = c;
+    Redirect::to("/app/objects/contacts")
+}
+
+/// An HTML error page with a status.
+pub struct PageError {
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            title,
+            message: message.into(),
+        }
+    }
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing here, or it belongs to another account.",
+        )
+    }
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "Your role does not allow this page. Ask a super admin of your account.",
+        )
+    }
+}
+
+impl From<kontor_store::StoreError> for PageError {
+    fn from(e: kontor_store::StoreError) -> Self {
+        match e {
+            kontor_store::StoreError::NotFound(_) => Self::not_found(),
+            other => {
+                let id = uuid::Uuid::new_v4();
+                tracing::error!(correlation = %id, error = %other, "console request failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    format!("The server could not finish this. Reference: {id}"),
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let body = layout::bare(
+            self.title,
+            html! {
+                h1 { (self.title) }
+                div.card {
+                    p { (self.message) }
+                    p { a href="/app" { "Back to the console" } }
+                }
+            },
+        );
+        (self.status, body).into_response()
+    }
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+pub fn set_cookie(name: &str, value: &str, max_age_s: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/app; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}"
+    ))
+    .unwrap_or(HeaderValue::from_static(""))
+}
+
+/// A signed-in console user with a complete session.
+pub struct Console {
+    pub account: Account,
+    pub store: Store,
+    pub session: Session,
+    pub token: String,
+    pub unread: usize,
+    /// (href, label) of the object types in the navigation.
+    pub nav: Vec<(String, String)>,
+}
+
+impl Console {
+    pub fn id(&self) -> i64 {
+        self.account.id
+    }
+    pub fn role(&self) -> Role {
+        self.session.user.role
+    }
+    /// Refuses unless the user's role is at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), PageError> {
+        let rank = |r: Role| match r {
+            Role::SuperAdmin => 3,
+            Role::Admin => 2,
+            Role::User => 1,
+        };
+        if rank(self.role()) >= rank(role) {
+            Ok(())
+        } else {
+            Err(PageError::forbidden())
+        }
+    }
+    /// Checks a submitted form's CSRF token.
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
+        if constant_time_eq(submitted.as_bytes(), self.session.csrf.as_bytes()) {
+            Ok(())
+        } else {
+            Err(PageError::new(StatusCode::FORBIDDEN, "Form expired", "This form is out of date or did not come from this console. Reload the page and try again."))
+        }
+    }
+    pub fn page(&self, title: &str, current: &str, body: Markup) -> Markup {
+        layout::page(self, title, current, body)
+    }
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What the session extractor rejects with: the sign-in page, or the second-factor step.
+pub enum NeedsSignIn {
+    SignIn,
+    SecondFactor,
+    Error(PageError),
+}
+
+impl IntoResponse for NeedsSignIn {
+    fn into_response(self) -> Response {
+        match self {
+            NeedsSignIn::SignIn => Redirect::to("/app/login").into_response(),
+            NeedsSignIn::SecondFactor => Redirect::to("/app/login/second-factor").into_response(),
+            NeedsSignIn::Error(e) => e.into_response(),
+        }
+    }
+}
+
+/// Resolves the session cookie to its account, cell and session, whatever its state.
+pub async fn session_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(Account, Store, Session, String)>, PageError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let Some(account_id) = token
+        .split_once('.')
+        .and_then(|(a, _)| a.parse::<i64>().ok())
+    else {
+        return Ok(None);
+    };
+    let Some(account) = state.dir.account(account_id).await? else {
+        return Ok(None);
+    };
+    let store = state.dir.cell(&account)?.clone();
+    Ok(store
+        .session(&token)
+        .await?
+        .filter(|s| s.account_id == account.id)
+        .map(|s| (account, store, s, token)))
+}
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = NeedsSignIn;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, NeedsSignIn> {
+        let (account, store, session, token) = session_of(state, &parts.headers)
+            .await
+            .map_err(NeedsSignIn::Error)?
+            .ok_or(NeedsSignIn::SignIn)?;
+        if session.pending_second_factor {
+            return Err(NeedsSignIn::SecondFactor);
+        }
+        let unread = store
+            .notifications(account.id, session.user.id, 100)
+            .await
+            .map_err(|e| NeedsSignIn::Error(e.into()))?
+            .iter()
+            .filter(|n| !n.read)
+            .count();
+        let nav = store
+            .object_types(account.id)
+            .await
+            .map_err(|e| NeedsSignIn::Error(e.into()))?
+            .into_iter()
+            .map(|o| (format!("/app/objects/{}", o.name), o.label_plural))
+            .collect();
+        Ok(Console {
+            account,
+            store,
+            session,
+            token,
+            unread,
+            nav,
+        })
+    }
+}
