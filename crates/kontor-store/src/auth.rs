@@ -458,7 +458,7 @@ impl Store {
     ) -> StoreResult<Vec<AuditEntry>> {
         let rows: Vec<(i64, i64, Option<i64>, String, String, String, String)> = sqlx::query_as(
             "SELECT id, at, actor_user_id, actor, action, target, details FROM audit_log WHERE account_id = $1 \
-             AND ($2 = 0 OR actor_user_id = $2) AND ($3 = '' OR action LIKE $3 || '%') AND at >= $4 AND at < $5 ORDER BY id DESC LIMIT $6",
+             AND ($2 = 0 OR actor_user_id = $2) AND ($3 = '' OR substr(action, 1, length($3)) = $3) AND at >= $4 AND at < $5 ORDER BY id DESC LIMIT $6",
         )
         .bind(account)
         .bind(user_id.unwrap_or(0))

@@ -337,6 +337,26 @@ impl Store {
         Ok(codes)
     }
 
+    /// Records that a TOTP time step was used; false when it (or a later one) already was,
+    /// so a code cannot be replayed within its validity window.
+    pub async fn consume_totp_step(
+        &self,
+        account: i64,
+        user_id: i64,
+        step: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let n = sqlx::query("UPDATE user_second_factors SET last_step = $1 WHERE account_id = $2 AND user_id = $3 AND last_step < $1")
+            .bind(step)
+            .bind(account)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     /// Spends a recovery code: true when it was one of the user's unused codes.
     pub async fn use_recovery_code(
         &self,

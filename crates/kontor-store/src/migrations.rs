@@ -208,6 +208,12 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_by_user ON notifications (account_id, user_id, id)
 "#,
     ),
+    (
+        3,
+        r#"
+ALTER TABLE user_second_factors ADD COLUMN last_step BIGINT NOT NULL DEFAULT 0
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {

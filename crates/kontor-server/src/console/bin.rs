@@ -63,7 +63,7 @@ pub async fn page(c: Console, q: QueryParams) -> Result<Response, PageError> {
                     button type="submit" name="action" value="restore" { "Restore" } " "
                     @if c.role() != Role::User { button.danger type="submit" name="action" value="purge" { "Delete permanently" } }
                 }
-                p.muted { (total) " deleted " (ot.label_plural.to_lowercase()) }
+                p.muted { (total) " deleted " (noun(ot, total as usize)) }
             }
         }
     };
@@ -209,5 +209,13 @@ pub async fn purge_expired_records(dir: std::sync::Arc<kontor_store::Directory>)
                 }
             }
         }
+    }
+}
+
+fn noun(ot: &kontor_store::ObjectType, n: usize) -> String {
+    if n == 1 {
+        ot.label_singular.to_lowercase()
+    } else {
+        ot.label_plural.to_lowercase()
     }
 }

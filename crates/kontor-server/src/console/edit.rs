@@ -225,8 +225,13 @@ fn read_fields(
             Ok(_) => {
                 props.insert(d.name.clone(), Value::String(wire));
             }
+            // The API's message names the internal property; people read the label.
             Err(e) => {
-                errors.insert(d.name.clone(), e.message);
+                errors.insert(
+                    d.name.clone(),
+                    e.message
+                        .replace(&format!(" for {}", d.name), &format!(" for {}", d.label)),
+                );
             }
         }
     }

@@ -4,6 +4,9 @@
 use super::Console;
 use maud::{html, Markup, DOCTYPE};
 
+/// The bell as inline SVG, so it shows without any icon or emoji font.
+const BELL: &str = r#"<svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9"/><path d="M13.7 21a2 2 0 0 1-3.4 0"/></svg>"#;
+
 pub const CSS: &str = r#"
 :root { --ink:#1f2933; --muted:#616e7c; --line:#d9e2ec; --bg:#f5f7fa; --brand:#0b6e4f; --brand-ink:#fff; --danger:#b42318; --warn-bg:#fff4e5; }
 * { box-sizing: border-box; }
@@ -94,7 +97,7 @@ pub fn page(c: &Console, title: &str, current: &str, body: Markup) -> Markup {
                     span.account { (c.account.name) " · " (c.account.region.as_str().to_uppercase()) }
                     span.spacer {}
                     a.bell href="/app/notifications" aria-label=(format!("Notifications, {} unread", c.unread)) {
-                        "🔔" @if c.unread > 0 { span.count { (c.unread) } }
+                        (maud::PreEscaped(BELL)) @if c.unread > 0 { span.count { (c.unread) } }
                     }
                     a href="/app/account/security" { (c.session.user.email) }
                     form method="post" action="/app/logout" {

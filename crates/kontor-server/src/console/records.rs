@@ -97,7 +97,7 @@ pub async fn list(
                     input type="hidden" name="sort" value=(sort);
                     button.secondary type="submit" { "Search" }
                 }
-                span.muted { (total) " records" }
+                span.muted { (total) (if total == 1 { " record" } else { " records" }) }
             }
             table {
                 thead { tr {
@@ -174,12 +174,21 @@ pub async fn view(
             assoc.push((other, found));
         }
     }
-    let title = ot
-        .primary_display
-        .as_ref()
-        .or(ot.default_properties.first())
-        .and_then(|p| r.props.get(p))
+    let name = [r.props.get("firstname"), r.props.get("lastname")]
+        .into_iter()
+        .flatten()
         .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let title = (ot.name == "contacts" && !name.is_empty())
+        .then_some(name)
+        .or_else(|| {
+            ot.primary_display
+                .as_ref()
+                .or(ot.default_properties.first())
+                .and_then(|p| r.props.get(p))
+                .cloned()
+        })
         .unwrap_or_else(|| format!("{} {id}", ot.label_singular));
     Ok(c.page(
         &title,
@@ -201,7 +210,7 @@ pub async fn view(
                         dl.props {
                             @for d in props {
                                 dt { (d.label) @if d.sensitivity.is_sensitive() { " " span.muted title="Sensitive data" { "(sensitive)" } } }
-                                dd data-property=(d.name) { (r.props.get(&d.name).map(String::as_str).unwrap_or("—")) }
+                                dd data-property=(d.name) { (shown(d, r.props.get(&d.name))) }
                             }
                         }
                     }
@@ -232,4 +241,21 @@ pub async fn view(
             }
         },
     ))
+}
+
+/// A stored value as people read it: option labels rather than internal values.
+fn shown(d: &kontor_domain::PropertyDef, v: Option<&String>) -> String {
+    let Some(v) = v else { return "—".into() };
+    if d.options.is_empty() {
+        return v.clone();
+    }
+    v.split(';')
+        .map(|part| {
+            d.options
+                .iter()
+                .find(|o| o.value == part)
+                .map_or(part, |o| o.label.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

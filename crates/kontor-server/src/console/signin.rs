@@ -247,8 +247,18 @@ async fn verify_second_factor(
     if let Some(totp) =
         seal::open(&state.secret_key, &f.sealed_secret).and_then(|s| totp_for(&s, &user.email))
     {
-        if code.len() == 6 && totp.check_current(&code).unwrap_or(false) {
-            return Ok(true);
+        // One step of clock skew either way; a step once accepted is spent for good.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let step = (now / 30) as i64;
+        for s in [step - 1, step, step + 1] {
+            let at = (s.max(0) as u64) * 30;
+            if code.len() == 6
+                && super::constant_time_eq(totp.generate(at).as_bytes(), code.as_bytes())
+            {
+                return Ok(store.consume_totp_step(account, user.id, s).await?);
+            }
         }
     }
     Ok(allow_recovery && f.enabled && store.use_recovery_code(account, user.id, &code).await?)
@@ -361,7 +371,7 @@ pub async fn security_page(c: Console) -> Result<Markup, PageError> {
                     p { "Two-factor authentication is " strong { "on" } ". You sign in with your password and a code from your authenticator app." }
                     p.muted { (f.as_ref().map_or(0, |f| f.recovery_code_hashes.len())) " recovery codes left." }
                 } @else {
-                    p { "Two-factor authentication is " strong { "off" } ". Restoring data and other sensitive actions need it." }
+                    p { "Two-factor authentication is " strong { "off" } ". Restoring data from a backup and other sensitive actions will ask for it." }
                     form method="post" action="/app/account/security/totp" {
                         input type="hidden" name="_csrf" value=(c.session.csrf);
                         button type="submit" { "Set up two-factor authentication" }

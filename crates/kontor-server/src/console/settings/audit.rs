@@ -85,7 +85,7 @@ pub async fn audit(c: Console, q: QueryParams) -> Result<Response, PageError> {
             }
             @if errors.is_empty() {
                 p.muted role="status" {
-                    (entries.len()) " entries"
+                    (entries.len()) (if entries.len() == 1 { " entry" } else { " entries" })
                     @if entries.len() == AUDIT_LIMIT { ", the newest " (AUDIT_LIMIT) " shown. Narrow the filters to see older ones" }
                     "."
                 }

@@ -1,0 +1,209 @@
+'use strict';
+// Starts a real kontor server for one test file, on 127.0.0.1 with a free port and a fresh
+// temporary data folder, and creates accounts, users and tokens with the kontor CLI.
+//
+//   const kontor = await startKontor();
+//   const account = await kontor.account('Acme');
+//   const user = await kontor.user(account.id, { role: 'admin' });
+//   ...
+//   await kontor.stop();
+//
+// KONTOR_BIN selects the binary (default: the release build of this workspace). The rest of
+// the environment is passed through, so KONTOR_DATABASE_US/EU/DIRECTORY run the suite on
+// PostgreSQL; every e-mail address and name is unique per run, so a shared database is fine.
+
+const { execFile, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const KONTOR_BIN = process.env.KONTOR_BIN || path.resolve(__dirname, '../../../target/release/kontor');
+const STARTUP_TIMEOUT_MS = 30_000;
+
+let counter = 0;
+/** A string unique within this run (and across runs), for e-mails and names. */
+function unique(prefix = 'x') {
+  counter += 1;
+  return `${prefix}${Date.now().toString(36)}${process.pid.toString(36)}${counter}`;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Runs the CLI; resolves to its trimmed standard output, rejects with its error output.
+ * `input`, when given, is written to its standard input (not a terminal, so the CLI reads a
+ * password from there); otherwise standard input is closed.
+ */
+function run(args, input) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(KONTOR_BIN, args, { env: process.env, timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`kontor ${args.join(' ')} failed: ${stderr || err.message}`));
+      else resolve(stdout.trim());
+    });
+    // A command that does not read its input may exit before the write lands (EPIPE):
+    // that is not an error of the command, whose exit status tells.
+    child.stdin.on('error', () => {});
+    child.stdin.end(input === undefined ? undefined : input);
+  });
+}
+
+const running = new Set();
+// A test file that crashes must not leave its server behind.
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+class Kontor {
+  constructor(dataDir) {
+    this.dataDir = dataDir;
+    this.child = null;
+    this.baseUrl = null;
+    this.log = '';
+  }
+
+  cli(args, input) {
+    return run(['--data-dir', this.dataDir, ...args], input);
+  }
+
+  async start() {
+    const port = await freePort();
+    this.baseUrl = `http://127.0.0.1:${port}`;
+    this.child = spawn(KONTOR_BIN, ['--data-dir', this.dataDir, 'serve', '--listen', `127.0.0.1:${port}`], {
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(this.child);
+    const keep = (chunk) => {
+      this.log += chunk.toString();
+      if (this.log.length > 200_000) this.log = this.log.slice(-100_000);
+    };
+    this.child.stdout.on('data', keep);
+    this.child.stderr.on('data', keep);
+    let exited = null;
+    this.exitPromise = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        exited = { code, signal };
+        running.delete(this.child);
+        resolve(exited);
+      });
+    });
+    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+    for (;;) {
+      if (exited) {
+        throw new Error(`kontor exited while starting (${JSON.stringify(exited)}):\n${this.log}`);
+      }
+      try {
+        const res = await fetch(`${this.baseUrl}/healthz`, { signal: AbortSignal.timeout(2_000) });
+        if (res.status === 200) return this;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        await this.stop();
+        throw new Error(`kontor did not answer /healthz within ${STARTUP_TIMEOUT_MS} ms:\n${this.log}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  async stop() {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+      await this.exitPromise;
+      clearTimeout(t);
+    }
+    fs.rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  url(p) {
+    return `${this.baseUrl}${p}`;
+  }
+
+  /** Creates an enterprise account; returns {id, name}. */
+  async account(name = unique('Account ')) {
+    const id = await this.cli(['admin', 'account', 'create', '--name', name, '--region', 'us', '--tier', 'enterprise']);
+    if (!/^\d+$/.test(id)) throw new Error(`unexpected account id output: ${JSON.stringify(id)}`);
+    return { id, name };
+  }
+
+  /** Creates a user with a password; returns {id, email, password, role, accountId}. */
+  async user(accountId, { role = 'user', email = `${unique('user')}@example.com`, password = `pw-${unique('secret')}` } = {}) {
+    const out = await this.cli(
+      ['admin', 'user', 'create', '--account', String(accountId), '--email', email, '--role', role],
+      `${password}\n`,
+    );
+    const id = out.split('\n')[0].trim();
+    if (!/^\d+$/.test(id)) throw new Error(`unexpected user id output: ${JSON.stringify(out)}`);
+    return { id, email, password, role, accountId: String(accountId) };
+  }
+
+  /** Creates an API token with the CLI; returns the token. */
+  async token(accountId, name = unique('token ')) {
+    const token = await this.cli(['admin', 'token', 'create', '--account', String(accountId), '--name', name]);
+    if (!token || /\s/.test(token)) throw new Error(`unexpected token output: ${JSON.stringify(token)}`);
+    return token;
+  }
+
+  /** A request to the HubSpot-compatible API with a bearer token; returns {status, body}. */
+  async api(token, method, p, body) {
+    const res = await fetch(this.url(p), {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    return { status: res.status, body: json, text };
+  }
+
+  /** Creates a contact through the API; returns its id. */
+  async contact(token, properties) {
+    const r = await this.api(token, 'POST', '/crm/v3/objects/contacts', { properties });
+    if (r.status !== 201) throw new Error(`creating a contact answered ${r.status}: ${r.text}`);
+    return r.body.id;
+  }
+}
+
+/** Starts a server on a free port with a fresh data folder and waits for /healthz. */
+async function startKontor() {
+  if (!fs.existsSync(KONTOR_BIN)) {
+    throw new Error(`no kontor binary at ${KONTOR_BIN}: run \`cargo build --release\` or set KONTOR_BIN`);
+  }
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kontor-browser-'));
+  const k = new Kontor(dataDir);
+  try {
+    await k.start();
+  } catch (e) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
+  return k;
+}
+
+module.exports = { startKontor, unique, KONTOR_BIN };
