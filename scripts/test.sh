@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The whole test suite, the README's test command (CI runs it through .ci/run): formatting,
+# lints, the Rust tests (store conformance on SQLite and on a throwaway PostgreSQL, API tests
+# through the real server on both), the compatibility suites with HubSpot's official Python
+# and Node clients, and the console in headless Chromium. Installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+# Reuse a build directory outside the clone when there is one (it is created otherwise).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/kontor-target}"
+mkdir -p "$CARGO_TARGET_DIR"
+export CARGO_TERM_COLOR=never
+KONTOR_BIN="$CARGO_TARGET_DIR/release/kontor"
+export KONTOR_BIN
+
+step() { printf '\n== %s ==\n' "$*"; }
+SUITES_PASSED=0
+
+step "system packages"
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+command -v node >/dev/null || need_apt+=(nodejs npm)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v chromium >/dev/null || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+    cargo install cargo-nextest --locked
+fi
+
+step "throwaway PostgreSQL"
+# shellcheck source=pg-throwaway.sh
+source scripts/pg-throwaway.sh
+trap pg_throwaway_stop EXIT
+echo "PostgreSQL on port $PG_PORT"
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --release --locked --workspace --all-targets
+
+step "Rust tests: unit, store conformance (SQLite + PostgreSQL), API on SQLite"
+KONTOR_TEST_POSTGRES_URL="$(pg_throwaway_createdb conformance)" \
+    cargo nextest run --release --locked --workspace --no-fail-fast
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
+step "API tests on PostgreSQL"
+PG_API="$(pg_throwaway_createdb api)"
+KONTOR_DATABASE_US="$PG_API" KONTOR_DATABASE_EU="$PG_API" KONTOR_DATABASE_DIRECTORY="$PG_API" \
+    cargo nextest run --release --locked --workspace -E 'binary(api)' --no-fail-fast
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
+step "compatibility: official Python client"
+python3 -m pip install -q --disable-pip-version-check -r tests/compat/python/requirements.txt
+python3 -m pytest -q tests/compat/python
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
+step "compatibility: official Python client on PostgreSQL"
+PG_PY="$(pg_throwaway_createdb compat_python)"
+KONTOR_DATABASE_US="$PG_PY" KONTOR_DATABASE_EU="$PG_PY" KONTOR_DATABASE_DIRECTORY="$PG_PY" \
+    python3 -m pytest -q tests/compat/python
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
+step "compatibility: official Node client"
+(cd tests/compat/node && npm ci --no-audit --no-fund --loglevel=error && npm test)
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
+step "compatibility: official Node client on PostgreSQL"
+PG_NODE="$(pg_throwaway_createdb compat_node)"
+(cd tests/compat/node && KONTOR_DATABASE_US="$PG_NODE" KONTOR_DATABASE_EU="$PG_NODE" KONTOR_DATABASE_DIRECTORY="$PG_NODE" npm test)
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
+step "web console in headless Chromium"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm test)
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
+cd "$ROOT"
+step "summary"
+echo "suites: $SUITES_PASSED passed, 0 failed"
