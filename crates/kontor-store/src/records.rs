@@ -2,7 +2,7 @@
 
 use crate::associations::{self, AssociationInput};
 use crate::objects::ObjectType;
-use crate::{allocate, Store, StoreError, StoreResult};
+use crate::{allocate, Store, StoreError, StoreResult, WriteTx};
 use futures_util::TryStreamExt;
 use kontor_domain::property::PropertyDef;
 use kontor_domain::search::{self, SearchRequest};
@@ -874,7 +874,6 @@ impl Store {
         }
         let now = now_ms();
         let mut tx = self.write().await?;
-        let mut seq = allocate(&mut tx, account, "change", live.len() as i64).await?;
         let mut done = Vec::new();
         for r in &live {
             let n = sqlx::query("UPDATE records SET archived = 1, archived_at = $1 WHERE account_id = $2 AND id = $3 AND archived = 0")
@@ -892,20 +891,9 @@ impl Store {
                 .bind(r.id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at) VALUES ($1, $2, $3, $4, 'archive', '{}', $5, $6, $7, $8)")
-                .bind(account)
-                .bind(seq)
-                .bind(&ot.type_id)
-                .bind(r.id)
-                .bind(actor.source.as_str())
-                .bind(actor.source_id.clone())
-                .bind(actor.user_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            seq += 1;
             done.push(r.id);
         }
+        append_lifecycle(&mut tx, account, &ot.type_id, &done, "archive", actor, now).await?;
         tx.commit().await?;
         Ok(done)
     }
@@ -1072,6 +1060,38 @@ impl Store {
     }
 }
 
+/// Appends one value-less lifecycle entry (`archive`, `restore`, `purge`) per record. The
+/// sequence numbers are taken last, as for property writes, so the log keeps commit order.
+async fn append_lifecycle(
+    tx: &mut WriteTx<'_>,
+    account: i64,
+    type_id: &str,
+    ids: &[i64],
+    kind: &str,
+    actor: &Actor,
+    now: i64,
+) -> StoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let first = allocate(tx, account, "change", ids.len() as i64).await?;
+    for (i, id) in ids.iter().enumerate() {
+        sqlx::query("INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at) VALUES ($1, $2, $3, $4, $5, '{}', $6, $7, $8, $9)")
+            .bind(account)
+            .bind(first + i as i64)
+            .bind(type_id)
+            .bind(id)
+            .bind(kind)
+            .bind(actor.source.as_str())
+            .bind(actor.source_id.clone())
+            .bind(actor.user_id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// How long archived records stay in the recycle bin before they are purged.
 pub const RECYCLE_BIN_DAYS: i64 = 90;
 
@@ -1163,21 +1183,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let mut seq = allocate(&mut tx, account, "change", archived.len() as i64).await?;
-        for r in &archived {
-            sqlx::query("INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at) VALUES ($1, $2, $3, $4, 'restore', '{}', $5, $6, $7, $8)")
-                .bind(account)
-                .bind(seq)
-                .bind(&ot.type_id)
-                .bind(r.id)
-                .bind(actor.source.as_str())
-                .bind(actor.source_id.clone())
-                .bind(actor.user_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            seq += 1;
-        }
+        let ids: Vec<i64> = archived.iter().map(|r| r.id).collect();
+        append_lifecycle(&mut tx, account, &ot.type_id, &ids, "restore", actor, now).await?;
         tx.commit().await?;
         Ok(archived.into_iter().map(|r| r.id).collect())
     }
@@ -1211,21 +1218,8 @@ impl Store {
                     .await?;
             }
         }
-        let mut seq = allocate(&mut tx, account, "change", archived.len() as i64).await?;
-        for r in &archived {
-            sqlx::query("INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at) VALUES ($1, $2, $3, $4, 'purge', '{}', $5, $6, $7, $8)")
-                .bind(account)
-                .bind(seq)
-                .bind(&ot.type_id)
-                .bind(r.id)
-                .bind(actor.source.as_str())
-                .bind(actor.source_id.clone())
-                .bind(actor.user_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            seq += 1;
-        }
+        let ids: Vec<i64> = archived.iter().map(|r| r.id).collect();
+        append_lifecycle(&mut tx, account, &ot.type_id, &ids, "purge", actor, now).await?;
         tx.commit().await?;
         Ok(archived.into_iter().map(|r| r.id).collect())
     }
