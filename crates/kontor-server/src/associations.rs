@@ -226,25 +226,13 @@ pub async fn v4_batch_create(
             Err(e) => return Err(e.into()),
         }
     }
-    let errors = if missing.is_empty() {
-        vec![]
-    } else {
-        vec![wire::standard_error(
-            "OBJECT_NOT_FOUND",
-            "Some records do not exist",
-            &missing,
-        )]
-    };
-    let (partial, v) = wire::batch(results, errors, started);
-    Ok((
-        if partial {
-            StatusCode::MULTI_STATUS
-        } else {
-            StatusCode::CREATED
-        },
-        Json(v),
-    )
-        .into_response())
+    Ok(wire::batch_reply(
+        results,
+        &missing,
+        "Some records do not exist",
+        StatusCode::CREATED,
+        started,
+    ))
 }
 
 pub async fn v4_batch_default(
@@ -272,25 +260,13 @@ pub async fn v4_batch_default(
             Err(e) => return Err(e.into()),
         }
     }
-    let errors = if missing.is_empty() {
-        vec![]
-    } else {
-        vec![wire::standard_error(
-            "OBJECT_NOT_FOUND",
-            "Some records do not exist",
-            &missing,
-        )]
-    };
-    let (partial, v) = wire::batch(results, errors, started);
-    Ok((
-        if partial {
-            StatusCode::MULTI_STATUS
-        } else {
-            StatusCode::OK
-        },
-        Json(v),
-    )
-        .into_response())
+    Ok(wire::batch_reply(
+        results,
+        &missing,
+        "Some records do not exist",
+        StatusCode::OK,
+        started,
+    ))
 }
 
 pub async fn v4_batch_read(
@@ -335,28 +311,16 @@ pub async fn v4_batch_read(
         }
         results.push(r);
     }
-    let errors = if missing.is_empty() {
-        vec![]
-    } else {
-        vec![wire::standard_error(
-            "OBJECT_NOT_FOUND",
-            &format!(
-                "Could not get some {} objects, they may be deleted or not exist.",
-                from.singular.to_uppercase()
-            ),
-            &missing,
-        )]
-    };
-    let (partial, v) = wire::batch(results, errors, started);
-    Ok((
-        if partial {
-            StatusCode::MULTI_STATUS
-        } else {
-            StatusCode::OK
-        },
-        Json(v),
-    )
-        .into_response())
+    Ok(wire::batch_reply(
+        results,
+        &missing,
+        &format!(
+            "Could not get some {} objects, they may be deleted or not exist.",
+            from.singular.to_uppercase()
+        ),
+        StatusCode::OK,
+        started,
+    ))
 }
 
 pub async fn v4_batch_archive(
@@ -555,25 +519,13 @@ pub async fn v3_batch_create(
             Err(e) => return Err(e.into()),
         }
     }
-    let errors = if missing.is_empty() {
-        vec![]
-    } else {
-        vec![wire::standard_error(
-            "OBJECT_NOT_FOUND",
-            "Some records do not exist",
-            &missing,
-        )]
-    };
-    let (partial, v) = wire::batch(results, errors, started);
-    Ok((
-        if partial {
-            StatusCode::MULTI_STATUS
-        } else {
-            StatusCode::CREATED
-        },
-        Json(v),
-    )
-        .into_response())
+    Ok(wire::batch_reply(
+        results,
+        &missing,
+        "Some records do not exist",
+        StatusCode::CREATED,
+        started,
+    ))
 }
 
 pub async fn v3_batch_read(
@@ -620,25 +572,13 @@ pub async fn v3_batch_read(
             .collect();
         results.push(json!({"from": {"id": key}, "to": to_list}));
     }
-    let errors = if missing.is_empty() {
-        vec![]
-    } else {
-        vec![wire::standard_error(
-            "OBJECT_NOT_FOUND",
-            "Some records do not exist",
-            &missing,
-        )]
-    };
-    let (partial, v) = wire::batch(results, errors, started);
-    Ok((
-        if partial {
-            StatusCode::MULTI_STATUS
-        } else {
-            StatusCode::OK
-        },
-        Json(v),
-    )
-        .into_response())
+    Ok(wire::batch_reply(
+        results,
+        &missing,
+        "Some records do not exist",
+        StatusCode::OK,
+        started,
+    ))
 }
 
 /// Archives the pair outright: a v3 caller who archives with the body they created with

@@ -325,18 +325,6 @@ pub async fn archive(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn batch_status(partial: bool, ok: StatusCode, body: Value) -> Response {
-    (
-        if partial {
-            StatusCode::MULTI_STATUS
-        } else {
-            ok
-        },
-        Json(body),
-    )
-        .into_response()
-}
-
 fn trace_id(v: &Value) -> Option<Value> {
     v.get("objectWriteTraceId")
         .filter(|t| !t.is_null())
@@ -396,17 +384,7 @@ pub async fn batch_read(
         }
     }
     let results = render(&ctx, &ot, &ordered, &ReadOptions::from_body(&body)).await?;
-    let errors = if missing.is_empty() {
-        vec![]
-    } else {
-        vec![wire::standard_error(
-            "OBJECT_NOT_FOUND",
-            &format!("Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.", ot.singular.to_uppercase()),
-            &missing,
-        )]
-    };
-    let (partial, v) = wire::batch(results, errors, started);
-    Ok(batch_status(partial, StatusCode::OK, v))
+    Ok(wire::batch_reply(results, &missing, &format!("Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.", ot.singular.to_uppercase()), StatusCode::OK, started))
 }
 
 pub async fn batch_create(
@@ -515,13 +493,14 @@ pub async fn batch_update(
             v
         })
         .collect();
-    let errors = if missing.is_empty() {
-        vec![]
-    } else {
-        vec![wire::standard_error("OBJECT_NOT_FOUND", &format!("Could not update some {} objects, they may be deleted or not exist. Check that ids are valid.", ot.singular.to_uppercase()), &missing)]
-    };
-    let (partial, v) = wire::batch(results, errors, started);
-    Ok(batch_status(partial, StatusCode::OK, v))
+    let message = format!("Could not update some {} objects, they may be deleted or not exist. Check that ids are valid.", ot.singular.to_uppercase());
+    Ok(wire::batch_reply(
+        results,
+        &missing,
+        &message,
+        StatusCode::OK,
+        started,
+    ))
 }
 
 pub async fn batch_upsert(

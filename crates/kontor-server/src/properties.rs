@@ -127,25 +127,13 @@ pub async fn batch_read(
             None => missing.push(name.to_string()),
         }
     }
-    let errors = if missing.is_empty() {
-        vec![]
-    } else {
-        vec![wire::standard_error(
-            "OBJECT_NOT_FOUND",
-            "Some properties do not exist",
-            &missing,
-        )]
-    };
-    let (partial, v) = wire::batch(results, errors, started);
-    Ok((
-        if partial {
-            StatusCode::MULTI_STATUS
-        } else {
-            StatusCode::OK
-        },
-        Json(v),
-    )
-        .into_response())
+    Ok(wire::batch_reply(
+        results,
+        &missing,
+        "Some properties do not exist",
+        StatusCode::OK,
+        started,
+    ))
 }
 
 /// Creates every property or none.

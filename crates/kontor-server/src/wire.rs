@@ -160,6 +160,33 @@ pub fn batch(results: Vec<Value>, errors: Vec<Value>, started: i64) -> (bool, Va
     (partial, v)
 }
 
+/// A batch answer: `ok` when every input succeeded, 207 with one `OBJECT_NOT_FOUND` error
+/// naming the `missing` inputs otherwise.
+pub fn batch_reply(
+    results: Vec<Value>,
+    missing: &[String],
+    message: &str,
+    ok: axum::http::StatusCode,
+    started: i64,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let errors = if missing.is_empty() {
+        vec![]
+    } else {
+        vec![standard_error("OBJECT_NOT_FOUND", message, missing)]
+    };
+    let (partial, v) = batch(results, errors, started);
+    (
+        if partial {
+            axum::http::StatusCode::MULTI_STATUS
+        } else {
+            ok
+        },
+        axum::Json(v),
+    )
+        .into_response()
+}
+
 /// A `StandardError` for a batch response (every field the strict clients require).
 pub fn standard_error(category: &str, message: &str, ids: &[String]) -> Value {
     json!({
