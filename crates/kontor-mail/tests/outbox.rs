@@ -1,0 +1,153 @@
+//! The default transport: one `.eml` file per message in the outbox folder.
+
+mod common;
+
+use common::{files_in, ReadMessage, TempDir};
+use kontor_mail::{MailConfig, MailError, Mailer, DEFAULT_FROM};
+
+const BODY: &str = "Hallo Jürgen,\n\nthe deal „Acme Rollout“ was won: 12 500 €.\n\n— kontor\n";
+
+#[tokio::test]
+async fn send_writes_one_eml_file_with_recipient_subject_and_body() {
+    let tmp = TempDir::new("outbox");
+    let outbox = tmp.path().join("data").join("outbox"); // does not exist yet
+    let cfg = MailConfig {
+        from: "Kontor CRM <crm@example.com>".to_owned(),
+        ..MailConfig::outbox(&outbox)
+    };
+    let mailer = Mailer::new(&cfg).expect("mailer");
+    assert!(outbox.is_dir(), "Mailer::new creates the outbox folder");
+    assert_eq!(mailer.describe(), format!("outbox {}", outbox.display()));
+
+    mailer
+        .clone()
+        .send(
+            "Jürgen Example <juergen@example.com>",
+            "Deal won: Acme",
+            BODY,
+        )
+        .await
+        .unwrap();
+
+    let files = files_in(&outbox, "");
+    assert_eq!(files.len(), 1, "exactly one file: {files:?}");
+    assert!(
+        files[0].extension().is_some_and(|e| e == "eml"),
+        "{files:?}"
+    );
+    let message = ReadMessage::parse(&std::fs::read(&files[0]).unwrap());
+    let to = message.header("To").expect("To header");
+    assert!(to.contains("<juergen@example.com>"), "To: {to}");
+    assert_eq!(message.header("Subject"), Some("Deal won: Acme"));
+    assert_eq!(
+        message.header("From"),
+        Some("\"Kontor CRM\" <crm@example.com>")
+    );
+    assert!(message
+        .header("Content-Type")
+        .unwrap()
+        .starts_with("text/plain; charset=utf-8"));
+    let id = message.header("Message-ID").expect("Message-ID");
+    assert!(
+        id.starts_with('<') && id.ends_with("@example.com>"),
+        "Message-ID: {id}"
+    );
+    assert!(message.header("Date").is_some());
+    assert_eq!(message.body.trim_end(), BODY.trim_end());
+}
+
+#[tokio::test]
+async fn default_sender_and_recreated_outbox() {
+    let tmp = TempDir::new("outbox-default");
+    let outbox = tmp.path().join("outbox");
+    let mailer = Mailer::new(&MailConfig::outbox(&outbox)).unwrap();
+    std::fs::remove_dir(&outbox).unwrap(); // removed while the server runs
+    mailer
+        .send("ada@example.com", "Hello", "Plain ASCII body.")
+        .await
+        .unwrap();
+
+    let files = files_in(&outbox, ".eml");
+    assert_eq!(files.len(), 1);
+    let message = ReadMessage::parse(&std::fs::read(&files[0]).unwrap());
+    assert_eq!(message.header("From"), Some(DEFAULT_FROM));
+    assert_eq!(message.header("To"), Some("ada@example.com"));
+    assert_eq!(message.body, "Plain ASCII body.");
+}
+
+#[tokio::test]
+async fn invalid_recipient_is_an_error_and_writes_nothing() {
+    let tmp = TempDir::new("outbox-invalid");
+    let mailer = Mailer::new(&MailConfig::outbox(tmp.path())).unwrap();
+    for to in [
+        "",
+        "not an address",
+        "ada@",
+        "@example.com",
+        "a@example.com, b@example.com",
+    ] {
+        let err = mailer.send(to, "Hi", "body").await.expect_err(to);
+        assert!(
+            matches!(err, MailError::InvalidRecipient { .. }),
+            "{to:?}: {err:?}"
+        );
+        assert!(
+            err.to_string().starts_with("invalid recipient address"),
+            "{err}"
+        );
+    }
+    assert!(files_in(tmp.path(), "").is_empty());
+}
+
+#[tokio::test]
+async fn a_line_break_in_the_subject_cannot_add_headers() {
+    let tmp = TempDir::new("outbox-inject");
+    let mailer = Mailer::new(&MailConfig::outbox(tmp.path())).unwrap();
+    let subject = "Hi\r\nBcc: victim@example.com";
+    if mailer
+        .send("ada@example.com", subject, "body")
+        .await
+        .is_err()
+    {
+        return; // refusing is fine too
+    }
+    let files = files_in(tmp.path(), ".eml");
+    let message = ReadMessage::parse(&std::fs::read(&files[0]).unwrap());
+    assert_eq!(message.header("Bcc"), None, "{:?}", message.headers);
+    assert_eq!(message.body, "body");
+}
+
+#[test]
+fn invalid_sender_is_rejected_by_new() {
+    let tmp = TempDir::new("outbox-from");
+    for from in ["", "kontor", "kontor <noreply>", "a@b.example, c@d.example"] {
+        let cfg = MailConfig {
+            from: from.to_owned(),
+            ..MailConfig::outbox(tmp.path())
+        };
+        let err = Mailer::new(&cfg).expect_err(from);
+        assert!(
+            matches!(err, MailError::InvalidFrom { .. }),
+            "{from:?}: {err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("invalid sender address `{from}`")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn outbox_that_cannot_be_created_is_an_error() {
+    let tmp = TempDir::new("outbox-file");
+    let file = tmp.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let err = Mailer::new(&MailConfig::outbox(file.join("outbox"))).unwrap_err();
+    assert!(matches!(err, MailError::Outbox { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("cannot create the outbox folder"),
+        "{err}"
+    );
+}
