@@ -86,7 +86,19 @@ impl Tier {
             _ => None,
         }
     }
+
+    /// The shortest time between the starts of two backups: a week, or a day on Enterprise.
+    pub fn backup_interval_ms(self) -> i64 {
+        const DAY: i64 = 24 * 3600 * 1000;
+        match self {
+            Tier::Starter | Tier::Professional => 7 * DAY,
+            Tier::Enterprise => DAY,
+        }
+    }
 }
+
+/// How long a finished backup's file can be downloaded; then it is deleted.
+pub const BACKUP_RETENTION_MS: i64 = 14 * 24 * 3600 * 1000;
 
 /// Where a write came from; recorded with every change in the change log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -82,6 +82,14 @@ impl From<StoreError> for ApiError {
                 context: existing_id.map(|id| json!({"id": [id.to_string()]})),
                 ..ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
             },
+            StoreError::TooSoon { message, retry_at } => {
+                let wait_s = (retry_at - kontor_domain::time::now_ms()).max(1000) / 1000;
+                ApiError {
+                    retry_after: Some(wait_s as u64),
+                    context: Some(json!({"nextAllowedAt": [kontor_domain::time::iso(retry_at)]})),
+                    ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITS", message)
+                }
+            }
             other => {
                 let correlation = uuid::Uuid::new_v4();
                 tracing::error!(%correlation, error = %other, "request failed");

@@ -2,6 +2,7 @@
 
 mod associations;
 mod auth;
+pub mod backups;
 mod console;
 mod error;
 mod objects;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub secret_key: Arc<[u8; 32]>,
     /// Mark cookies `Secure` (set when the console is served over HTTPS).
     pub cookie_secure: bool,
+    /// Background jobs (backups): file stores, signed links, mail.
+    pub jobs: Arc<kontor_jobs::Jobs>,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -186,6 +189,16 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     objects
         .merge(console::routes())
         .route("/healthz", get(healthz))
+        .route(
+            "/kontor/v1/backups",
+            get(backups::list).post(backups::create),
+        )
+        .route("/kontor/v1/backups/{id}", get(backups::get_one))
+        .route(
+            "/kontor/v1/backups/{id}/download-link",
+            get(backups::download_link),
+        )
+        .route("/kontor/v1/backups/{id}/download", get(backups::download))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

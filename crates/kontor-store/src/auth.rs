@@ -31,6 +31,8 @@ pub struct Token {
     pub id: i64,
     pub account_id: i64,
     pub name: String,
+    /// The user who made it; `None` for a token the operator issued on the command line.
+    pub created_by: Option<i64>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
@@ -239,6 +241,7 @@ impl Store {
                 id,
                 account_id: account,
                 name: name.into(),
+                created_by,
                 created_at: now,
                 revoked_at: None,
             },
@@ -248,36 +251,42 @@ impl Store {
 
     /// The live token matching `token` in `account`, if any.
     pub async fn verify_token(&self, account: i64, token: &str) -> StoreResult<Option<Token>> {
-        let row: Option<(i64, i64, String, i64)> = sqlx::query_as(
-            "SELECT id, account_id, name, created_at FROM tokens WHERE token_hash = $1 AND account_id = $2 AND revoked_at IS NULL",
+        let row: Option<(i64, i64, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, account_id, name, created_at, created_by FROM tokens WHERE token_hash = $1 AND account_id = $2 AND revoked_at IS NULL",
         )
         .bind(token_hash(token))
         .bind(account)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id, account_id, name, created_at)| Token {
-            id,
-            account_id,
-            name,
-            created_at,
-            revoked_at: None,
-        }))
+        Ok(
+            row.map(|(id, account_id, name, created_at, created_by)| Token {
+                id,
+                account_id,
+                name,
+                created_by,
+                created_at,
+                revoked_at: None,
+            }),
+        )
     }
 
     pub async fn tokens(&self, account: i64) -> StoreResult<Vec<Token>> {
-        let rows: Vec<(i64, i64, String, i64, Option<i64>)> = sqlx::query_as("SELECT id, account_id, name, created_at, revoked_at FROM tokens WHERE account_id = $1 ORDER BY id")
+        let rows: Vec<(i64, i64, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as("SELECT id, account_id, name, created_at, revoked_at, created_by FROM tokens WHERE account_id = $1 ORDER BY id")
             .bind(account)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, account_id, name, created_at, revoked_at)| Token {
-                id,
-                account_id,
-                name,
-                created_at,
-                revoked_at,
-            })
+            .map(
+                |(id, account_id, name, created_at, revoked_at, created_by)| Token {
+                    id,
+                    account_id,
+                    name,
+                    created_by,
+                    created_at,
+                    revoked_at,
+                },
+            )
             .collect())
     }
 

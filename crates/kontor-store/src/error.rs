@@ -15,6 +15,9 @@ pub enum StoreError {
         message: String,
         existing_id: Option<i64>,
     },
+    /// Too soon after the previous such request; `retry_at` is when the next is allowed.
+    #[error("{message}")]
+    TooSoon { message: String, retry_at: i64 },
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]

@@ -2,9 +2,12 @@
 
 mod associations;
 mod auth;
+mod backups;
 mod console;
 mod directory;
 mod error;
+mod export;
+mod jobs;
 mod migrations;
 mod objects;
 mod owners;
@@ -14,12 +17,15 @@ mod schemas;
 
 pub use associations::{AssociatedRecord, AssociationInput, AssociationType};
 pub use auth::{hash_password, token_account, verify_password, AuditEntry, Token, User};
+pub use backups::{Backup, BackupRequest, CompletedBackup, JOB_KIND_BACKUP};
 pub use console::{
     AuthMethod, Notification, SecondFactor, Session, LOGIN_LOCK_MS, MAX_LOGIN_FAILURES,
     SESSION_TTL_MS,
 };
 pub use directory::{Account, Directory, LifecycleState};
 pub use error::{StoreError, StoreResult};
+pub use export::{for_each_prop, SnapshotInfo, SnapshotSink, SnapshotType};
+pub use jobs::{Change, Job, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED};
 pub use objects::ObjectType;
 pub use owners::Owner;
 pub use properties::{OptionInput, PropertyGroup, PropertyInput};
@@ -48,6 +54,8 @@ pub struct Store {
     dialect: Dialect,
     /// SQLite allows one writer; serialising writers in-process avoids busy errors.
     write_lock: Option<Arc<Mutex<()>>>,
+    /// What `open` was given: snapshots open a connection of their own.
+    url: Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
@@ -80,6 +88,7 @@ impl Store {
                 redact_url(url)
             )));
         };
+        let given: Arc<str> = Arc::from(url);
         let url = if dialect == Dialect::Sqlite && !url.contains('?') {
             format!("{url}?mode=rwc")
         } else {
@@ -106,6 +115,7 @@ impl Store {
             pool,
             dialect,
             write_lock: (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            url: given,
         };
         migrations::run(&store).await?;
         Ok(store)
@@ -118,6 +128,14 @@ impl Store {
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Holds the in-process SQLite writer lock for a single statement outside a transaction.
+    async fn lock_writes(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        }
     }
 
     /// Begins a write transaction, holding the SQLite writer lock for its whole life.

@@ -214,6 +214,50 @@ CREATE INDEX notifications_by_user ON notifications (account_id, user_id, id)
 ALTER TABLE user_second_factors ADD COLUMN last_step BIGINT NOT NULL DEFAULT 0
 "#,
     ),
+    (
+        4,
+        r#"
+CREATE TABLE jobs (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    progress_done BIGINT NOT NULL DEFAULT 0,
+    progress_total BIGINT NOT NULL DEFAULT 0,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until BIGINT,
+    error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE INDEX jobs_open ON jobs (state, lease_until);
+CREATE TABLE backups (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    job_id BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    requested_by BIGINT,
+    requested_by_name TEXT NOT NULL,
+    requested_at BIGINT NOT NULL,
+    started_at BIGINT,
+    completed_at BIGINT,
+    snapshot_seq BIGINT,
+    snapshot_at BIGINT,
+    size_bytes BIGINT,
+    rows_total BIGINT,
+    sha256 TEXT,
+    file_key TEXT,
+    expires_at BIGINT,
+    deleted_at BIGINT,
+    error TEXT,
+    PRIMARY KEY (account_id, id)
+)
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {

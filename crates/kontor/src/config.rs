@@ -94,8 +94,28 @@ struct FileConfig {
     body_limit: Option<usize>,
     secret_key_file: Option<PathBuf>,
     cookie_secure: Option<bool>,
+    /// Where users reach the server, for links in e-mails (default: `http://<listen>`).
+    public_url: Option<String>,
     #[serde(default)]
     database: DatabaseConfig,
+    #[serde(default)]
+    mail: MailFileConfig,
+    #[serde(default)]
+    jobs: JobsFileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MailFileConfig {
+    from: Option<String>,
+    smtp_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobsFileConfig {
+    lease_seconds: Option<u64>,
+    compression_level: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,6 +136,12 @@ pub struct Config {
     pub directory_url: String,
     pub us_url: String,
     pub eu_url: String,
+    pub public_url: String,
+    pub mail_from: String,
+    /// SMTP server URL; without one, mail goes to `<data_dir>/outbox` as `.eml` files.
+    pub smtp_url: Option<String>,
+    pub job_lease_ms: i64,
+    pub compression_level: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -127,7 +153,8 @@ impl std::fmt::Debug for Config {
             .field("directory", &kontor_store::redact_url(&self.directory_url))
             .field("us", &kontor_store::redact_url(&self.us_url))
             .field("eu", &kontor_store::redact_url(&self.eu_url))
-            .finish()
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -179,7 +206,30 @@ impl Config {
             Ok(v) => matches!(v.as_str(), "1" | "true" | "yes"),
             Err(_) => file.cookie_secure.unwrap_or(false),
         };
+        let public_url = std::env::var("KONTOR_PUBLIC_URL")
+            .ok()
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let smtp_url = std::env::var("KONTOR_SMTP_URL").ok().or(file.mail.smtp_url);
+        let mail_from = std::env::var("KONTOR_MAIL_FROM")
+            .ok()
+            .or(file.mail.from)
+            .unwrap_or_else(|| kontor_mail::DEFAULT_FROM.to_string());
+        let lease_s = match std::env::var("KONTOR_JOB_LEASE_SECONDS") {
+            Ok(v) => v.parse().context("KONTOR_JOB_LEASE_SECONDS")?,
+            Err(_) => file.jobs.lease_seconds.unwrap_or(30),
+        };
+        let compression_level = file.jobs.compression_level.unwrap_or(1);
+        anyhow::ensure!(
+            compression_level <= 9,
+            "jobs.compression_level must be 0 to 9"
+        );
         Ok(Config {
+            public_url,
+            mail_from,
+            smtp_url,
+            job_lease_ms: (lease_s.max(1) * 1000) as i64,
+            compression_level,
             secret_key_file: file
                 .secret_key_file
                 .unwrap_or_else(|| data_dir.join("secret.key")),
@@ -190,6 +240,43 @@ impl Config {
             directory_url,
             us_url,
             eu_url,
+        })
+    }
+
+    /// The job runner's settings for this node.
+    pub fn jobs(
+        &self,
+        dir: std::sync::Arc<kontor_store::Directory>,
+        secret_key: std::sync::Arc<[u8; 32]>,
+    ) -> Result<kontor_jobs::Jobs> {
+        let mailer = kontor_mail::Mailer::new(&kontor_mail::MailConfig {
+            from: self.mail_from.clone(),
+            smtp_url: self.smtp_url.clone(),
+            outbox_dir: self.data_dir.join("outbox"),
+        })
+        .context("mail configuration")?;
+        let files = [kontor_domain::Region::Us, kontor_domain::Region::Eu]
+            .into_iter()
+            .map(|r| {
+                (
+                    r,
+                    self.data_dir.join("regions").join(r.as_str()).join("files"),
+                )
+            })
+            .collect();
+        Ok(kontor_jobs::Jobs {
+            dir,
+            files,
+            mailer: Some(mailer),
+            public_url: self.public_url.clone(),
+            secret_key,
+            node: format!(
+                "{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            lease_ms: self.job_lease_ms,
+            compression_level: self.compression_level,
         })
     }
 

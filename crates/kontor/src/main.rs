@@ -1,5 +1,6 @@
 //! `kontor`: the server and its administration commands in one binary.
 
+mod backup_cli;
 mod config;
 mod demo;
 
@@ -37,6 +38,11 @@ enum Command {
     Healthcheck {
         #[arg(long, env = "KONTOR_LISTEN")]
         listen: Option<String>,
+    },
+    /// Backups: create, list, download and verify.
+    Backup {
+        #[command(subcommand)]
+        command: backup_cli::BackupCommand,
     },
     /// Accounts, users and tokens.
     Admin {
@@ -165,6 +171,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             } else {
                 std::process::ExitCode::FAILURE
             });
+        }
+        Command::Backup { command } => {
+            let config = Config::load(&cli.global, None)?;
+            return backup_cli::run(&config, command).await;
         }
         Command::Admin { command } => {
             let config = Config::load(&cli.global, None)?;
@@ -334,10 +344,15 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
         println!("kontor is running at http://{addr}");
     }
     let secret_key = std::sync::Arc::new(config::load_secret_key(&config)?);
+    let jobs = std::sync::Arc::new(config.jobs(dir.clone(), secret_key.clone())?);
+    tracing::info!(mail = %jobs.mailer.as_ref().map(|m| m.describe()).unwrap_or_default(), "notifications");
+    let (stop_jobs, stop_rx) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn(jobs.clone().run(stop_rx));
     let state = kontor_server::AppState {
         dir,
         secret_key,
         cookie_secure: config.cookie_secure,
+        jobs,
     };
     let app = kontor_server::app(state, config.body_limit);
     axum::serve(
@@ -358,6 +373,9 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
         tracing::info!("shutting down");
     })
     .await?;
+    // A job cut short here is taken up again by the next runner once its lease lapses.
+    let _ = stop_jobs.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), runner).await;
     Ok(())
 }
 

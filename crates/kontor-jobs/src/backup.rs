@@ -1,0 +1,399 @@
+//! The backup job: snapshot → archive under a temporary name → verified → published.
+
+use crate::{Jobs, Requester};
+use anyhow::{bail, Context, Result};
+use kontor_archive::{
+    ArchiveWriter, Manifest, ManifestFile, ManifestProperty, WriterOptions, FORMAT, FORMAT_VERSION,
+    MANIFEST_NAME,
+};
+use kontor_domain::time::iso;
+use kontor_store::{
+    for_each_prop, Account, Backup, BackupRequest, CompletedBackup, Job, SnapshotInfo,
+    SnapshotSink, Store, StoreResult,
+};
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufWriter, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// Asks for a backup of `account` and records the request in the audit log.
+pub async fn request_backup(
+    store: &Store,
+    account: &Account,
+    who: &Requester,
+) -> StoreResult<Backup> {
+    let backup = store
+        .create_backup(
+            account.id,
+            &BackupRequest {
+                tier: account.tier,
+                user_id: who.user_id,
+                requested_by: &who.name,
+                ignore_interval: who.operator_override,
+            },
+        )
+        .await?;
+    store
+        .audit(
+            account.id,
+            who.user_id,
+            &who.name,
+            "backup.create",
+            &format!("backup {}", backup.id),
+            "A backup of all records was requested (sensitive property values included).",
+        )
+        .await?;
+    Ok(backup)
+}
+
+/// Where a backup's archive lives below the region's file store.
+pub fn archive_key(account: i64, backup: i64) -> String {
+    format!("backups/{account}/backup-{backup}.zip")
+}
+
+/// The file name users see for a download.
+pub fn download_name(account: &Account, backup: &Backup) -> String {
+    let day = backup
+        .snapshot_at
+        .map(|t| iso(t)[..10].to_string())
+        .unwrap_or_default();
+    format!("kontor-backup-{}-{}-{day}.zip", account.id, backup.id)
+}
+
+/// Turns the snapshot into CSV rows of the archive.
+struct Sink {
+    writer: Option<ArchiveWriter<BufWriter<File>>>,
+    manifest: Manifest,
+    /// Per type of the snapshot: its property names sorted, with their column.
+    lookup: Vec<Vec<(String, usize)>>,
+    /// The type whose CSV entry is open.
+    open: Option<usize>,
+    progress: Arc<AtomicI64>,
+    total: Arc<AtomicI64>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Sink {
+    fn writer(&mut self) -> &mut ArchiveWriter<BufWriter<File>> {
+        self.writer.as_mut().expect("open until finish")
+    }
+}
+
+impl SnapshotSink for Sink {
+    type Output = (Manifest, BufWriter<File>);
+
+    fn info(&mut self, info: &SnapshotInfo) -> Result<()> {
+        self.manifest.snapshot_seq = info.seq;
+        self.manifest.snapshot_at = iso(info.at);
+        self.total
+            .store(info.types.iter().map(|t| t.rows).sum(), Ordering::Relaxed);
+        for t in &info.types {
+            let mut names: Vec<(String, usize)> = t
+                .properties
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.name.clone(), i))
+                .collect();
+            names.sort();
+            self.lookup.push(names);
+            self.manifest.files.push(ManifestFile {
+                name: format!("{}.csv", t.object_type.name),
+                object_type: t.object_type.name.clone(),
+                object_type_id: t.object_type.type_id.clone(),
+                properties: t
+                    .properties
+                    .iter()
+                    .map(|p| ManifestProperty {
+                        name: p.name.clone(),
+                        label: p.label.clone(),
+                        kind: p.kind.as_str().to_string(),
+                        field_type: p.field_type.clone(),
+                        sensitive: p.sensitivity.is_sensitive(),
+                    })
+                    .collect(),
+                rows: 0,
+                sha256: String::new(),
+                bytes: 0,
+            });
+        }
+        Ok(())
+    }
+
+    fn row(&mut self, type_index: usize, _id: i64, props: &str) -> Result<()> {
+        // An entry begins with its type's first row: a type without rows gets no file.
+        if self.open != Some(type_index) {
+            let file = &self.manifest.files[type_index];
+            let name = file.name.clone();
+            let header: Vec<String> = file.properties.iter().map(|p| p.name.clone()).collect();
+            self.writer().begin_csv(&name, &header)?;
+            self.open = Some(type_index);
+        }
+        let lookup = &self.lookup[type_index];
+        let mut slots: Vec<Cow<'_, str>> = vec![Cow::Borrowed(""); lookup.len()];
+        // Stored documents keep their names sorted, as `lookup` is: walk both in step, and
+        // search only when a name comes out of order.
+        let mut at = 0;
+        for_each_prop(props, |name, value| {
+            while at < lookup.len() && lookup[at].0.as_str() < name {
+                at += 1;
+            }
+            let hit = if at < lookup.len() && lookup[at].0 == name {
+                Some(at)
+            } else {
+                lookup.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok()
+            };
+            if let Some(i) = hit {
+                slots[lookup[i].1] = value;
+            }
+        })
+        .context("a record's stored properties")?;
+        self.writer
+            .as_mut()
+            .expect("open until finish")
+            .write_row(slots.iter().map(|s| s.as_bytes()))?;
+        let n = self.progress.fetch_add(1, Ordering::Relaxed) + 1;
+        if n % 4096 == 0 && self.cancel.load(Ordering::Relaxed) {
+            bail!("the job was taken over by another runner");
+        }
+        Ok(())
+    }
+
+    fn end_type(&mut self, type_index: usize) -> Result<()> {
+        if self.open == Some(type_index) {
+            let s = self.writer().end_csv()?;
+            let f = &mut self.manifest.files[type_index];
+            f.rows = s.rows;
+            f.bytes = s.bytes;
+            f.sha256 = s.sha256;
+            self.open = None;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(Manifest, BufWriter<File>)> {
+        // Only types that got a file are listed.
+        self.manifest.files.retain(|f| !f.sha256.is_empty());
+        let mut w = self.writer.take().expect("finished once");
+        w.file(MANIFEST_NAME, &serde_json::to_vec_pretty(&self.manifest)?)?;
+        Ok((self.manifest, w.finish()?))
+    }
+}
+
+/// Runs a claimed backup job to its end. Returns the finished backup.
+pub(crate) async fn run(jobs: &Jobs, store: &Store, job: &Job) -> Result<Option<Backup>> {
+    let backup_id = job.payload["backupId"]
+        .as_i64()
+        .context("backup job without backupId")?;
+    let account = jobs
+        .dir
+        .account(job.account_id)
+        .await?
+        .context("the account no longer exists")?;
+    store.backup_started(account.id, backup_id).await?;
+    match produce(jobs, store, job, &account, backup_id).await {
+        Ok(Some(done)) => {
+            if !store.backup_completed(job, &jobs.node, &done).await? {
+                tracing::warn!(backup_id, "lease lost before completion was recorded");
+                return Ok(None);
+            }
+            let backup = store
+                .backup(account.id, backup_id)
+                .await?
+                .context("backup row vanished")?;
+            store
+                .audit(
+                    account.id,
+                    None,
+                    "kontor",
+                    "backup.complete",
+                    &format!("backup {backup_id}"),
+                    &format!(
+                        "{} records as of change {} ({}), {} bytes, SHA-256 {}",
+                        done.rows,
+                        done.snapshot_seq,
+                        iso(done.snapshot_at),
+                        done.size_bytes,
+                        done.sha256
+                    ),
+                )
+                .await?;
+            crate::notify::backup_ready(jobs, store, &account, &backup).await;
+            Ok(Some(backup))
+        }
+        Ok(None) => Ok(None),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            tracing::error!(backup_id, error = %msg, "backup failed");
+            store
+                .backup_failed(job, &jobs.node, backup_id, &msg)
+                .await?;
+            if let Ok(Some(backup)) = store.backup(account.id, backup_id).await {
+                crate::notify::backup_failed(jobs, store, &account, &backup).await;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Writes, verifies and publishes the archive. `None` if the lease was lost.
+async fn produce(
+    jobs: &Jobs,
+    store: &Store,
+    job: &Job,
+    account: &Account,
+    backup_id: i64,
+) -> Result<Option<CompletedBackup>> {
+    let root = jobs.files_root(account.region);
+    let key = archive_key(account.id, backup_id);
+    let final_path = root.join(&key);
+    let dir = final_path.parent().context("archive path")?.to_path_buf();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Leftovers of an attempt that died are never published: clear them.
+    let prefix = format!(".backup-{backup_id}.");
+    for e in std::fs::read_dir(&dir)?.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    let temp = dir.join(format!("{prefix}{}.partial", uuid::Uuid::new_v4().simple()));
+    let file = File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+    let progress = Arc::new(AtomicI64::new(0));
+    let total = Arc::new(AtomicI64::new(0));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let sink = Sink {
+        writer: Some(ArchiveWriter::new(
+            BufWriter::with_capacity(1 << 20, file),
+            WriterOptions {
+                level: jobs.compression_level,
+                ..WriterOptions::default()
+            },
+        )?),
+        manifest: Manifest {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            account_id: account.id,
+            account_name: account.name.clone(),
+            region: account.region.as_str().into(),
+            backup_id,
+            snapshot_seq: 0,
+            snapshot_at: String::new(),
+            files: vec![],
+        },
+        lookup: vec![],
+        open: None,
+        progress: progress.clone(),
+        total: total.clone(),
+        cancel: cancel.clone(),
+    };
+    let export = store.export_snapshot(account.id, sink);
+    tokio::pin!(export);
+    let mut tick = tokio::time::interval(jobs.heartbeat());
+    let result = loop {
+        tokio::select! {
+            r = &mut export => break r,
+            _ = tick.tick() => {
+                let done = progress.load(Ordering::Relaxed);
+                let total = total.load(Ordering::Relaxed).max(done);
+                if !store.renew_job(job, &jobs.node, jobs.lease_ms, done, total).await? {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    };
+    let (manifest, out) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            return Err(e);
+        }
+    };
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    drop(file);
+    let (size, sha256) = match check_written(&temp, &manifest) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e.context("the written archive failed verification"));
+        }
+    };
+    let done = progress.load(Ordering::Relaxed);
+    if !store
+        .renew_job(job, &jobs.node, jobs.lease_ms, done, done)
+        .await?
+    {
+        let _ = std::fs::remove_file(&temp);
+        return Ok(None);
+    }
+    // Publishing is one rename: readers see no archive or the whole one.
+    std::fs::rename(&temp, &final_path)?;
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    let snapshot_at = kontor_domain::time::parse_instant(&manifest.snapshot_at)
+        .unwrap_or_else(kontor_domain::time::now_ms);
+    Ok(Some(CompletedBackup {
+        backup_id,
+        snapshot_seq: manifest.snapshot_seq,
+        snapshot_at,
+        size_bytes: size as i64,
+        rows: manifest.files.iter().map(|f| f.rows as i64).sum(),
+        sha256,
+        file_key: key,
+    }))
+}
+
+/// Reads the written file back before it is published: every byte is read (SHA-256 of the
+/// archive), and an independent zip reader must find exactly the entries the manifest lists,
+/// with the sizes written, and the same manifest. Decompressing and re-hashing every CSV is
+/// left to `kontor backup verify` and to restores, which check the archive fully.
+fn check_written(path: &Path, manifest: &Manifest) -> Result<(u64, String)> {
+    let mut f = File::open(path)?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        size += n as u64;
+    }
+    let mut zip = zip::ZipArchive::new(File::open(path)?)?;
+    if zip.len() != manifest.files.len() + 1 {
+        bail!(
+            "{} entries, expected {}",
+            zip.len(),
+            manifest.files.len() + 1
+        );
+    }
+    let read_back: Manifest = {
+        let mut text = String::new();
+        zip.by_name(MANIFEST_NAME)?.read_to_string(&mut text)?;
+        serde_json::from_str(&text)?
+    };
+    if &read_back != manifest {
+        bail!("the manifest read back differs from the one written");
+    }
+    for f in &manifest.files {
+        let entry = zip.by_name(&f.name)?;
+        if entry.size() != f.bytes {
+            bail!("{}: {} bytes, expected {}", f.name, entry.size(), f.bytes);
+        }
+    }
+    let hex: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((size, hex))
+}
+
+/// The archive of a completed backup, if its file is still there.
+pub fn archive_path(jobs: &Jobs, account: &Account, backup: &Backup) -> Option<PathBuf> {
+    let key = backup.file_key.as_ref()?;
+    (backup.state == "completed").then(|| jobs.files_root(account.region).join(key))
+}

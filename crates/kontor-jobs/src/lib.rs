@@ -1,0 +1,174 @@
+//! Durable background jobs: the runner that claims them, the backup job and the sweep that
+//! deletes expired backups. Jobs live in each region's database (see `kontor_store::Job`); any
+//! number of runners (server nodes, or a `kontor backup create --wait`) may poll the same
+//! databases: a job is run by whoever holds its lease.
+
+pub mod backup;
+pub mod links;
+mod notify;
+
+use kontor_domain::time::now_ms;
+use kontor_domain::Region;
+use kontor_store::{Directory, Job, Store, JOB_KIND_BACKUP};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use backup::{archive_key, archive_path, download_name, request_backup};
+
+/// Who asks for something: a user of the account, or the operator of the installation.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    pub user_id: Option<i64>,
+    /// The user's e-mail, a token's name, or `operator`.
+    pub name: String,
+    /// Only the operator may skip the tier's backup interval.
+    pub operator_override: bool,
+}
+
+impl Requester {
+    pub fn operator(override_interval: bool) -> Self {
+        Self {
+            user_id: None,
+            name: "operator".into(),
+            operator_override: override_interval,
+        }
+    }
+}
+
+/// What the jobs need from the installation.
+#[derive(Clone)]
+pub struct Jobs {
+    pub dir: Arc<Directory>,
+    /// Each region's file store (a local folder).
+    pub files: HashMap<Region, PathBuf>,
+    pub mailer: Option<kontor_mail::Mailer>,
+    /// Where users reach this installation, for links in e-mails (`http://host:port`).
+    pub public_url: String,
+    pub secret_key: Arc<[u8; 32]>,
+    /// This runner's name in leases.
+    pub node: String,
+    pub lease_ms: i64,
+    pub compression_level: u32,
+}
+
+impl Jobs {
+    pub fn files_root(&self, region: Region) -> PathBuf {
+        self.files
+            .get(&region)
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(format!("regions/{}/files", region.as_str())))
+    }
+
+    /// How often a running job renews its lease and stores its progress.
+    fn heartbeat(&self) -> Duration {
+        Duration::from_millis((self.lease_ms / 3).clamp(100, 1000) as u64)
+    }
+
+    /// A download link for a completed backup, valid until its file expires.
+    pub fn download_url(&self, account: i64, backup: &kontor_store::Backup) -> Option<String> {
+        let expires = backup.expires_at.filter(|_| backup.state == "completed")?;
+        Some(format!(
+            "{}{}&{}",
+            self.public_url.trim_end_matches('/'),
+            links::download_path(account, backup.id),
+            links::sign(&self.secret_key, account, backup.id, expires)
+        ))
+    }
+
+    fn stores(&self) -> Vec<&Store> {
+        let mut regions: Vec<_> = self.dir.regions.iter().collect();
+        regions.sort_by_key(|(r, _)| r.as_str());
+        regions.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// Claims and runs jobs until `stop` fires; checks for expired backups every hour.
+    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut last_sweep = 0i64;
+        loop {
+            if now_ms() - last_sweep > 3600 * 1000 {
+                last_sweep = now_ms();
+                if let Err(e) = self.expire_backups().await {
+                    tracing::warn!(error = %e, "expiring backups");
+                }
+            }
+            let ran = match self.run_next(None).await {
+                Ok(ran) => ran,
+                Err(e) => {
+                    tracing::warn!(error = %e, "job runner");
+                    false
+                }
+            };
+            if !ran {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// Claims one job (or the given one) and runs it. `true` if a job ran.
+    pub async fn run_next(&self, only: Option<(i64, i64)>) -> anyhow::Result<bool> {
+        for store in self.stores() {
+            if let Some(job) = store
+                .claim_job(&self.node, self.lease_ms, &[JOB_KIND_BACKUP], only)
+                .await?
+            {
+                tracing::info!(account = job.account_id, job = job.id, kind = %job.kind, attempt = job.attempts, "job claimed");
+                self.run_job(store, &job).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn run_job(&self, store: &Store, job: &Job) -> anyhow::Result<()> {
+        match job.kind.as_str() {
+            JOB_KIND_BACKUP => {
+                backup::run(self, store, job).await?;
+            }
+            other => anyhow::bail!("unknown job kind {other}"),
+        }
+        Ok(())
+    }
+
+    /// Deletes the files of backups whose 14 days are over and marks them expired.
+    pub async fn expire_backups(&self) -> anyhow::Result<usize> {
+        let mut n = 0;
+        for store in self.stores() {
+            for b in store.backups_due_to_expire(now_ms()).await? {
+                let Some(account) = self.dir.account(b.account_id).await? else {
+                    continue;
+                };
+                if let Some(path) = archive_path(self, &account, &b) {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            tracing::warn!(path = %path.display(), error = %e, "deleting an expired backup");
+                            continue;
+                        }
+                    }
+                }
+                store.backup_expired(b.account_id, b.id).await?;
+                store
+                    .audit(
+                        b.account_id,
+                        None,
+                        "kontor",
+                        "backup.expire",
+                        &format!("backup {}", b.id),
+                        "The download period of 14 days ended; the archive was deleted.",
+                    )
+                    .await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}

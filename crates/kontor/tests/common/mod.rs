@@ -1,0 +1,166 @@
+//! The test harness: the built binary on a fresh data folder and a free port. With
+//! `KONTOR_DATABASE_US` (and friends) set, the server runs on PostgreSQL.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub data_dir: std::path::PathBuf,
+    pub http: reqwest::Client,
+    /// Leave the data folder when dropped (a restart reuses it).
+    pub keep_dir: bool,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}
+
+pub fn kontor(data_dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kontor"));
+    c.arg("--data-dir").arg(data_dir).env("KONTOR_LOG", "warn");
+    c
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Self::start_with(None, &[]).await
+    }
+
+    /// Starts on `data_dir` (a fresh one when `None`) with extra environment variables.
+    pub async fn start_with(data_dir: Option<std::path::PathBuf>, envs: &[(&str, &str)]) -> Server {
+        let data_dir = data_dir.unwrap_or_else(|| {
+            let d = std::env::temp_dir().join(format!(
+                "kontor-api-{}-{}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::SeqCst)
+            ));
+            let _ = std::fs::remove_dir_all(&d);
+            d
+        });
+        let port = free_port();
+        let child = kontor(&data_dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Server {
+            child,
+            base,
+            data_dir,
+            http,
+            keep_dir: false,
+        }
+    }
+
+    /// `kill -9`: the process gets no chance to clean up. Returns the data folder.
+    pub fn kill9(mut self) -> std::path::PathBuf {
+        self.keep_dir = true;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.data_dir.clone()
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = kontor(&self.data_dir).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "kontor {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// A new account and a token for it, made with the CLI while the server runs.
+    pub fn account(&self, name: &str) -> (String, String) {
+        let id = self.cli(&[
+            "admin",
+            "account",
+            "create",
+            "--name",
+            name,
+            "--region",
+            "us",
+            "--tier",
+            "professional",
+        ]);
+        let token = self.cli(&[
+            "admin",
+            "token",
+            "create",
+            "--account",
+            &id,
+            "--name",
+            "tests",
+        ]);
+        (id, token)
+    }
+
+    pub async fn call(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        if status != 204 {
+            assert!(
+                resp.headers()
+                    .get("content-type")
+                    .is_some_and(|c| c.to_str().unwrap().starts_with("application/json")),
+                "{method} {path}: every non-204 answer is JSON"
+            );
+        }
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap()
+            },
+        )
+    }
+}
