@@ -38,18 +38,45 @@ impl Default for WriterOptions {
     }
 }
 
-struct Job {
-    seq: u64,
-    data: Vec<u8>,
+/// Turns a batch of rows, encoded however the caller likes, into CSV records. Runs on the
+/// compression threads, so formatting is spread over the cores as deflate is.
+pub trait RowFormatter: Send + Sync {
+    /// Writes the batch's rows to `out` and returns how many there were.
+    fn format(&self, batch: &[u8], out: &mut csv::Writer<Vec<u8>>) -> ArchiveResult<u64>;
 }
 
+enum Work {
+    /// Entry bytes as they are.
+    Bytes(Vec<u8>),
+    /// Rows for a formatter.
+    Rows(Vec<u8>, Arc<dyn RowFormatter>),
+}
+
+struct Job {
+    seq: u64,
+    work: Work,
+}
+
+/// A chunk's uncompressed bytes (handed back for hashing and reuse) and what became of it.
 struct Done {
     seq: u64,
     data: Vec<u8>,
-    compressed: std::io::Result<Vec<u8>>,
+    rows: u64,
+    crc: crc32fast::Hasher,
+    compressed: ArchiveResult<Vec<u8>>,
 }
 
-/// Deflates chunks on worker threads and hands them back in order.
+/// Running totals of the entry being written.
+#[derive(Default)]
+struct Totals {
+    sha: Sha256,
+    crc: crc32fast::Hasher,
+    bytes: u64,
+    rows: u64,
+    compressed: u64,
+}
+
+/// Formats and deflates chunks on worker threads and hands them back in order.
 struct ParDeflate {
     jobs: Option<SyncSender<Job>>,
     done: Receiver<Done>,
@@ -57,8 +84,52 @@ struct ParDeflate {
     next_seq: u64,
     next_out: u64,
     ready: BTreeMap<u64, Done>,
-    spare: Vec<Vec<u8>>,
+    spare: Arc<Mutex<Vec<Vec<u8>>>>,
     max_in_flight: u64,
+    chunk_capacity: usize,
+}
+
+fn work(
+    z: &mut flate2::Compress,
+    work: Work,
+    spare: &Mutex<Vec<Vec<u8>>>,
+    cap: usize,
+) -> (Vec<u8>, u64, ArchiveResult<Vec<u8>>) {
+    let (data, rows) = match work {
+        Work::Bytes(data) => (data, 0),
+        Work::Rows(batch, formatter) => {
+            let mut buf = spare
+                .lock()
+                .ok()
+                .and_then(|mut s| s.pop())
+                .unwrap_or_else(|| Vec::with_capacity(cap));
+            buf.clear();
+            let mut out = csv_writer(buf);
+            let rows = formatter.format(&batch, &mut out);
+            if let Ok(mut s) = spare.lock() {
+                if s.len() < 8 {
+                    s.push(batch);
+                }
+            }
+            let data = match out.into_inner() {
+                Ok(d) => d,
+                Err(e) => {
+                    return (
+                        Vec::new(),
+                        0,
+                        Err(ArchiveError::Io(std::io::Error::other(e.to_string()))),
+                    )
+                }
+            };
+            match rows {
+                Ok(n) => (data, n),
+                Err(e) => return (data, 0, Err(e)),
+            }
+        }
+    };
+    z.reset();
+    let compressed = deflate_chunk(z, &data).map_err(ArchiveError::Io);
+    (data, rows, compressed)
 }
 
 impl ParDeflate {
@@ -68,10 +139,13 @@ impl ParDeflate {
         let jobs_rx = Arc::new(Mutex::new(jobs_rx));
         let (done_tx, done_rx) = channel::<Done>();
         let level = opts.level.min(9);
+        let spare: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let cap = opts.chunk_size + (opts.chunk_size >> 2);
         let workers = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&jobs_rx);
                 let tx: Sender<Done> = done_tx.clone();
+                let spare = Arc::clone(&spare);
                 std::thread::spawn(move || {
                     let mut z = flate2::Compress::new(flate2::Compression::new(level), false);
                     loop {
@@ -80,16 +154,17 @@ impl ParDeflate {
                             Err(_) => return,
                         };
                         let Ok(job) = job else { return };
-                        z.reset();
-                        let compressed = deflate_chunk(&mut z, &job.data);
-                        if tx
-                            .send(Done {
-                                seq: job.seq,
-                                data: job.data,
-                                compressed,
-                            })
-                            .is_err()
-                        {
+                        let (data, rows, compressed) = work(&mut z, job.work, &spare, cap);
+                        let mut crc = crc32fast::Hasher::new();
+                        crc.update(&data);
+                        let done = Done {
+                            seq: job.seq,
+                            data,
+                            rows,
+                            crc,
+                            compressed,
+                        };
+                        if tx.send(done).is_err() {
                             return;
                         }
                     }
@@ -103,42 +178,57 @@ impl ParDeflate {
             next_seq: 0,
             next_out: 0,
             ready: BTreeMap::new(),
-            spare: Vec::new(),
+            spare,
             max_in_flight: 2 * threads as u64 + 2,
+            chunk_capacity: cap,
         }
     }
 
-    fn buffer(&mut self, capacity: usize) -> Vec<u8> {
-        let mut b = self.spare.pop().unwrap_or_default();
+    fn buffer(&mut self) -> Vec<u8> {
+        let mut b = self
+            .spare
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default();
         b.clear();
-        b.reserve(capacity);
+        b.reserve(self.chunk_capacity);
         b
     }
 
     /// Queues a chunk, then writes every chunk that is done and next in order. Blocks while
     /// too many chunks are in flight, which bounds memory.
-    fn submit(&mut self, data: Vec<u8>, out: &mut dyn Write) -> std::io::Result<u64> {
+    fn submit(
+        &mut self,
+        work: Work,
+        out: &mut dyn Write,
+        totals: &mut Totals,
+    ) -> ArchiveResult<()> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let jobs = self.jobs.as_ref().ok_or_else(closed)?;
-        jobs.send(Job { seq, data }).map_err(|_| closed())?;
-        let mut written = self.collect(out, false)?;
+        jobs.send(Job { seq, work }).map_err(|_| closed())?;
+        self.collect(out, false, totals)?;
         while self.next_seq - self.next_out > self.max_in_flight {
-            written += self.collect(out, true)?;
+            self.collect(out, true, totals)?;
         }
-        Ok(written)
+        Ok(())
     }
 
     /// Writes all queued chunks.
-    fn drain(&mut self, out: &mut dyn Write) -> std::io::Result<u64> {
-        let mut written = 0;
+    fn drain(&mut self, out: &mut dyn Write, totals: &mut Totals) -> ArchiveResult<()> {
         while self.next_out < self.next_seq {
-            written += self.collect(out, true)?;
+            self.collect(out, true, totals)?;
         }
-        Ok(written)
+        Ok(())
     }
 
-    fn collect(&mut self, out: &mut dyn Write, wait: bool) -> std::io::Result<u64> {
+    fn collect(
+        &mut self,
+        out: &mut dyn Write,
+        wait: bool,
+        totals: &mut Totals,
+    ) -> ArchiveResult<()> {
         if wait {
             let d = self.done.recv().map_err(|_| closed())?;
             self.ready.insert(d.seq, d);
@@ -146,17 +236,22 @@ impl ParDeflate {
         while let Ok(d) = self.done.try_recv() {
             self.ready.insert(d.seq, d);
         }
-        let mut written = 0;
         while let Some(d) = self.ready.remove(&self.next_out) {
+            self.next_out += 1;
             let compressed = d.compressed?;
             out.write_all(&compressed)?;
-            written += compressed.len() as u64;
-            self.next_out += 1;
-            if self.spare.len() < 4 {
-                self.spare.push(d.data);
+            totals.compressed += compressed.len() as u64;
+            totals.sha.update(&d.data);
+            totals.crc.combine(&d.crc);
+            totals.bytes += d.data.len() as u64;
+            totals.rows += d.rows;
+            if let Ok(mut s) = self.spare.lock() {
+                if s.len() < 8 {
+                    s.push(d.data);
+                }
             }
         }
-        Ok(written)
+        Ok(())
     }
 }
 
@@ -169,8 +264,8 @@ impl Drop for ParDeflate {
     }
 }
 
-fn closed() -> std::io::Error {
-    std::io::Error::other("compression worker stopped")
+fn closed() -> ArchiveError {
+    ArchiveError::Io(std::io::Error::other("compression worker stopped"))
 }
 
 /// Raw deflate of one chunk, ended by a sync flush so another chunk may follow.
@@ -209,8 +304,8 @@ pub struct ArchiveWriter<W: Write + Seek> {
     deflate: ParDeflate,
     opts: WriterOptions,
     dos_time: (u16, u16),
-    /// Compressed bytes of the open entry written so far.
-    pending: u64,
+    /// The open entry's totals.
+    totals: Totals,
     open: Option<OpenCsv>,
 }
 
@@ -232,7 +327,7 @@ impl<W: Write + Seek> ArchiveWriter<W> {
             deflate: ParDeflate::new(&opts),
             opts,
             dos_time: dos_time(chrono::Utc::now()),
-            pending: 0,
+            totals: Totals::default(),
             open: None,
         })
     }
@@ -242,6 +337,7 @@ impl<W: Write + Seek> ArchiveWriter<W> {
             return Err(ArchiveError::invalid(format!("duplicate entry {name}")));
         }
         let offset = self.pos;
+        self.totals = Totals::default();
         let mut h = Vec::with_capacity(64 + name.len());
         h.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
         h.extend_from_slice(&45u16.to_le_bytes()); // version needed: ZIP64
@@ -271,11 +367,14 @@ impl<W: Write + Seek> ArchiveWriter<W> {
         Ok(())
     }
 
-    fn end_entry(&mut self, crc: u32, uncompressed: u64) -> ArchiveResult<()> {
-        let mut compressed =
-            std::mem::take(&mut self.pending) + self.deflate.drain(&mut self.out)?;
+    /// Ends the open entry: patches its header and returns its totals.
+    fn end_entry(&mut self) -> ArchiveResult<Totals> {
+        self.deflate.drain(&mut self.out, &mut self.totals)?;
+        let totals = std::mem::take(&mut self.totals);
+        let crc = totals.crc.clone().finalize();
+        let uncompressed = totals.bytes;
         self.out.write_all(&FINAL_BLOCK)?;
-        compressed += FINAL_BLOCK.len() as u64;
+        let compressed = totals.compressed + FINAL_BLOCK.len() as u64;
         let entry = self.entries.last_mut().expect("an entry is open");
         let data_start = entry.offset + 30 + entry.name.len() as u64 + 20;
         entry.crc = crc;
@@ -290,35 +389,28 @@ impl<W: Write + Seek> ArchiveWriter<W> {
         self.out.write_all(&uncompressed.to_le_bytes())?;
         self.out.write_all(&compressed.to_le_bytes())?;
         self.out.seek(SeekFrom::Start(self.pos))?;
-        Ok(())
+        Ok(totals)
     }
 
     /// Queues entry bytes for compression; `end_entry` totals what was written.
-    fn chunk(&mut self, data: Vec<u8>) -> ArchiveResult<()> {
-        self.pending += self.deflate.submit(data, &mut self.out)?;
-        Ok(())
+    fn chunk(&mut self, work: Work) -> ArchiveResult<()> {
+        self.deflate.submit(work, &mut self.out, &mut self.totals)
     }
 
-    /// Starts a CSV entry and writes its header row. Rows follow with [`Self::write_row`];
-    /// [`Self::end_csv`] closes it.
+    /// Starts a CSV entry and writes its header row. Rows follow with [`Self::write_row`] or
+    /// [`Self::write_batch`]; [`Self::end_csv`] closes it.
     pub fn begin_csv<S: AsRef<str>>(&mut self, name: &str, header: &[S]) -> ArchiveResult<()> {
         if self.open.is_some() {
             return Err(ArchiveError::invalid("a CSV entry is already open"));
         }
         self.begin_entry(name)?;
-        let buf = self.deflate.buffer(self.chunk_capacity());
-        let mut open = OpenCsv {
-            csv: csv_writer(buf),
-            rows: 0,
-            bytes: 0,
-            sha: Sha256::new(),
-            crc: crc32fast::Hasher::new(),
-        };
-        open.csv.write_record(header.iter().map(|h| h.as_ref()))?;
-        self.open = Some(open);
+        let mut csv = csv_writer(self.deflate.buffer());
+        csv.write_record(header.iter().map(|h| h.as_ref()))?;
+        self.open = Some(OpenCsv { csv, rows: 0 });
         Ok(())
     }
 
+    /// Writes one row, formatted on this thread.
     pub fn write_row<I, T>(&mut self, fields: I) -> ArchiveResult<()>
     where
         I: IntoIterator<Item = T>,
@@ -336,13 +428,28 @@ impl<W: Write + Seek> ArchiveWriter<W> {
         Ok(())
     }
 
-    fn chunk_capacity(&self) -> usize {
-        self.opts.chunk_size + (self.opts.chunk_size >> 3)
+    /// Hands a batch of encoded rows to the worker threads, which format them with
+    /// `formatter`; batches keep their order in the file.
+    pub fn write_batch(
+        &mut self,
+        batch: Vec<u8>,
+        formatter: Arc<dyn RowFormatter>,
+    ) -> ArchiveResult<()> {
+        if self.open.is_none() {
+            return Err(ArchiveError::invalid("no CSV entry is open"));
+        }
+        self.seal()?;
+        self.chunk(Work::Rows(batch, formatter))
     }
 
-    /// Hands the open CSV's buffered bytes to the compressors.
+    /// A buffer for [`Self::write_batch`], reused from earlier chunks.
+    pub fn batch_buffer(&mut self) -> Vec<u8> {
+        self.deflate.buffer()
+    }
+
+    /// Hands the rows formatted on this thread to the compressors.
     fn seal(&mut self) -> ArchiveResult<()> {
-        let fresh = csv_writer(self.deflate.buffer(self.chunk_capacity()));
+        let fresh = csv_writer(self.deflate.buffer());
         let open = self.open.as_mut().expect("an entry is open");
         let data = std::mem::replace(&mut open.csv, fresh)
             .into_inner()
@@ -350,10 +457,7 @@ impl<W: Write + Seek> ArchiveWriter<W> {
         if data.is_empty() {
             return Ok(());
         }
-        open.sha.update(&data);
-        open.crc.update(&data);
-        open.bytes += data.len() as u64;
-        self.chunk(data)
+        self.chunk(Work::Bytes(data))
     }
 
     /// Ends the open CSV entry: `rows` excludes the header.
@@ -363,11 +467,11 @@ impl<W: Write + Seek> ArchiveWriter<W> {
         }
         self.seal()?;
         let open = self.open.take().expect("checked above");
-        self.end_entry(open.crc.finalize(), open.bytes)?;
+        let totals = self.end_entry()?;
         Ok(EntrySummary {
-            rows: open.rows,
-            bytes: open.bytes,
-            sha256: hex(&open.sha.finalize()),
+            rows: open.rows + totals.rows,
+            bytes: totals.bytes,
+            sha256: hex(&totals.sha.finalize()),
         })
     }
 
@@ -387,13 +491,12 @@ impl<W: Write + Seek> ArchiveWriter<W> {
             return Err(ArchiveError::invalid("a CSV entry is still open"));
         }
         self.begin_entry(name)?;
-        let crc = crc32fast::hash(data);
         for piece in data.chunks(self.opts.chunk_size.max(1)) {
-            let mut b = self.deflate.buffer(piece.len());
+            let mut b = self.deflate.buffer();
             b.extend_from_slice(piece);
-            self.chunk(b)?;
+            self.chunk(Work::Bytes(b))?;
         }
-        self.end_entry(crc, data.len() as u64)
+        self.end_entry().map(|_| ())
     }
 
     /// Writes the central directory and returns the output.
@@ -463,11 +566,9 @@ impl<W: Write + Seek> ArchiveWriter<W> {
 }
 
 struct OpenCsv {
+    /// Rows formatted on the caller's thread ([`ArchiveWriter::write_row`]).
     csv: csv::Writer<Vec<u8>>,
     rows: u64,
-    bytes: u64,
-    sha: Sha256,
-    crc: crc32fast::Hasher,
 }
 
 /// One CSV file being written: rows go through the `csv` crate; every `chunk_size` bytes the

@@ -262,3 +262,51 @@ proptest! {
         prop_assert_eq!(back, data);
     }
 }
+
+/// Rows as `id|text` lines, formatted on the worker threads.
+struct Lines;
+
+impl RowFormatter for Lines {
+    fn format(&self, batch: &[u8], out: &mut csv::Writer<Vec<u8>>) -> ArchiveResult<u64> {
+        let mut n = 0;
+        for line in batch.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let mut parts = line.splitn(2, |b| *b == b'|');
+            out.write_record([parts.next().unwrap(), parts.next().unwrap_or(b"")])?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+#[test]
+fn batches_formatted_on_workers_keep_their_order() {
+    let formatter: std::sync::Arc<dyn RowFormatter> = std::sync::Arc::new(Lines);
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), small_chunks()).unwrap();
+    w.begin_csv("t.csv", &["hs_object_id", "text"]).unwrap();
+    let mut expected = String::from("hs_object_id,text\n");
+    let mut id = 0;
+    for batch in 0..50 {
+        let mut b = w.batch_buffer();
+        for _ in 0..(batch % 7 + 1) {
+            id += 1;
+            b.extend_from_slice(format!("{id}|say \"hi\", {batch}\n").as_bytes());
+            expected.push_str(&format!("{id},\"say \"\"hi\"\", {batch}\"\n"));
+        }
+        w.write_batch(b, formatter.clone()).unwrap();
+        // Rows from this thread may follow batches.
+        if batch % 10 == 9 {
+            id += 1;
+            w.write_row([id.to_string(), "direct".to_string()]).unwrap();
+            expected.push_str(&format!("{id},direct\n"));
+        }
+    }
+    let s = w.end_csv().unwrap();
+    assert_eq!(s.rows, id as u64);
+    assert_eq!(s.bytes, expected.len() as u64);
+    w.file(MANIFEST_NAME, b"{}").unwrap();
+    let bytes = w.finish().unwrap().into_inner();
+    assert_eq!(
+        String::from_utf8(read_entry(&bytes, "t.csv")).unwrap(),
+        expected
+    );
+}

@@ -3,8 +3,8 @@
 use crate::{Jobs, Requester};
 use anyhow::{bail, Context, Result};
 use kontor_archive::{
-    ArchiveWriter, Manifest, ManifestFile, ManifestProperty, WriterOptions, FORMAT, FORMAT_VERSION,
-    MANIFEST_NAME,
+    ArchiveError, ArchiveResult, ArchiveWriter, Manifest, ManifestFile, ManifestProperty,
+    RowFormatter, WriterOptions, FORMAT, FORMAT_VERSION, MANIFEST_NAME,
 };
 use kontor_domain::time::iso;
 use kontor_store::{
@@ -67,10 +67,12 @@ pub fn download_name(account: &Account, backup: &Backup) -> String {
 struct Sink {
     writer: Option<ArchiveWriter<BufWriter<File>>>,
     manifest: Manifest,
-    /// Per type of the snapshot: its property names sorted, with their column.
-    lookup: Vec<Vec<(String, usize)>>,
+    /// Per type of the snapshot: what turns its stored rows into CSV rows.
+    formatters: Vec<Arc<PropsToCsv>>,
     /// The type whose CSV entry is open.
     open: Option<usize>,
+    /// Stored rows not yet handed to the archive's worker threads.
+    batch: Vec<u8>,
     progress: Arc<AtomicI64>,
     total: Arc<AtomicI64>,
     cancel: Arc<AtomicBool>,
@@ -79,6 +81,69 @@ struct Sink {
 impl Sink {
     fn writer(&mut self) -> &mut ArchiveWriter<BufWriter<File>> {
         self.writer.as_mut().expect("open until finish")
+    }
+
+    fn flush_batch(&mut self, type_index: usize) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let fresh = self.writer().batch_buffer();
+        let batch = std::mem::replace(&mut self.batch, fresh);
+        let formatter: Arc<dyn RowFormatter> = self.formatters[type_index].clone();
+        self.writer().write_batch(batch, formatter)?;
+        Ok(())
+    }
+}
+
+/// Stored rows per batch handed to the worker threads.
+const BATCH_BYTES: usize = 2 << 20;
+
+/// Splits stored rows (`id`, length, properties document) into CSV columns.
+struct PropsToCsv {
+    /// The type's property names, sorted, with their column.
+    lookup: Vec<(String, usize)>,
+}
+
+impl RowFormatter for PropsToCsv {
+    fn format(&self, mut batch: &[u8], out: &mut csv::Writer<Vec<u8>>) -> ArchiveResult<u64> {
+        let bad = || ArchiveError::Invalid("a malformed row batch".into());
+        let lookup = &self.lookup;
+        let mut rows = 0;
+        let mut slots: Vec<Cow<'_, str>> = Vec::with_capacity(lookup.len());
+        while !batch.is_empty() {
+            let len = u32::from_le_bytes(
+                batch
+                    .get(8..12)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .map_err(|_| bad())?,
+            ) as usize;
+            let props =
+                std::str::from_utf8(batch.get(12..12 + len).ok_or_else(bad)?).map_err(|_| bad())?;
+            batch = &batch[12 + len..];
+            slots.clear();
+            slots.resize(lookup.len(), Cow::Borrowed(""));
+            // Stored documents keep their names sorted, as `lookup` is: walk both in step,
+            // and search only when a name comes out of order.
+            let mut at = 0;
+            for_each_prop(props, |name, value| {
+                while at < lookup.len() && lookup[at].0.as_str() < name {
+                    at += 1;
+                }
+                let hit = if at < lookup.len() && lookup[at].0 == name {
+                    Some(at)
+                } else {
+                    lookup.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok()
+                };
+                if let Some(i) = hit {
+                    slots[lookup[i].1] = value;
+                }
+            })
+            .map_err(|e| ArchiveError::Invalid(format!("a record's stored properties: {e}")))?;
+            out.write_record(slots.iter().map(|s| s.as_bytes()))?;
+            rows += 1;
+        }
+        Ok(rows)
     }
 }
 
@@ -98,7 +163,7 @@ impl SnapshotSink for Sink {
                 .map(|(i, p)| (p.name.clone(), i))
                 .collect();
             names.sort();
-            self.lookup.push(names);
+            self.formatters.push(Arc::new(PropsToCsv { lookup: names }));
             self.manifest.files.push(ManifestFile {
                 name: format!("{}.csv", t.object_type.name),
                 object_type: t.object_type.name.clone(),
@@ -122,7 +187,7 @@ impl SnapshotSink for Sink {
         Ok(())
     }
 
-    fn row(&mut self, type_index: usize, _id: i64, props: &str) -> Result<()> {
+    fn row(&mut self, type_index: usize, id: i64, props: &str) -> Result<()> {
         // An entry begins with its type's first row: a type without rows gets no file.
         if self.open != Some(type_index) {
             let file = &self.manifest.files[type_index];
@@ -130,30 +195,16 @@ impl SnapshotSink for Sink {
             let header: Vec<String> = file.properties.iter().map(|p| p.name.clone()).collect();
             self.writer().begin_csv(&name, &header)?;
             self.open = Some(type_index);
+            self.batch = self.writer().batch_buffer();
         }
-        let lookup = &self.lookup[type_index];
-        let mut slots: Vec<Cow<'_, str>> = vec![Cow::Borrowed(""); lookup.len()];
-        // Stored documents keep their names sorted, as `lookup` is: walk both in step, and
-        // search only when a name comes out of order.
-        let mut at = 0;
-        for_each_prop(props, |name, value| {
-            while at < lookup.len() && lookup[at].0.as_str() < name {
-                at += 1;
-            }
-            let hit = if at < lookup.len() && lookup[at].0 == name {
-                Some(at)
-            } else {
-                lookup.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok()
-            };
-            if let Some(i) = hit {
-                slots[lookup[i].1] = value;
-            }
-        })
-        .context("a record's stored properties")?;
-        self.writer
-            .as_mut()
-            .expect("open until finish")
-            .write_row(slots.iter().map(|s| s.as_bytes()))?;
+        // Rows travel to the worker threads as stored; they split them into columns.
+        self.batch.extend_from_slice(&id.to_le_bytes());
+        self.batch
+            .extend_from_slice(&(props.len() as u32).to_le_bytes());
+        self.batch.extend_from_slice(props.as_bytes());
+        if self.batch.len() >= BATCH_BYTES {
+            self.flush_batch(type_index)?;
+        }
         let n = self.progress.fetch_add(1, Ordering::Relaxed) + 1;
         if n % 4096 == 0 && self.cancel.load(Ordering::Relaxed) {
             bail!("the job was taken over by another runner");
@@ -163,6 +214,7 @@ impl SnapshotSink for Sink {
 
     fn end_type(&mut self, type_index: usize) -> Result<()> {
         if self.open == Some(type_index) {
+            self.flush_batch(type_index)?;
             let s = self.writer().end_csv()?;
             let f = &mut self.manifest.files[type_index];
             f.rows = s.rows;
@@ -211,8 +263,9 @@ pub(crate) async fn run(jobs: &Jobs, store: &Store, job: &Job) -> Result<Option<
                     "backup.complete",
                     &format!("backup {backup_id}"),
                     &format!(
-                        "{} records as of change {} ({}), {} bytes, SHA-256 {}",
+                        "{} record{} as of change {} ({}), {} bytes, SHA-256 {}",
                         done.rows,
+                        if done.rows == 1 { "" } else { "s" },
                         done.snapshot_seq,
                         iso(done.snapshot_at),
                         done.size_bytes,
@@ -282,8 +335,9 @@ async fn produce(
             snapshot_at: String::new(),
             files: vec![],
         },
-        lookup: vec![],
+        formatters: vec![],
         open: None,
+        batch: Vec::new(),
         progress: progress.clone(),
         total: total.clone(),
         cancel: cancel.clone(),
@@ -395,5 +449,7 @@ fn check_written(path: &Path, manifest: &Manifest) -> Result<(u64, String)> {
 /// The archive of a completed backup, if its file is still there.
 pub fn archive_path(jobs: &Jobs, account: &Account, backup: &Backup) -> Option<PathBuf> {
     let key = backup.file_key.as_ref()?;
-    (backup.state == "completed").then(|| jobs.files_root(account.region).join(key))
+    backup
+        .downloadable(kontor_domain::time::now_ms())
+        .then(|| jobs.files_root(account.region).join(key))
 }
