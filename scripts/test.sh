@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, the README's test command (CI runs it through .ci/run): formatting,
-# lints, the Rust tests (store conformance on SQLite and on a throwaway PostgreSQL, API tests
-# through the real server on both), the compatibility suites with HubSpot's official Python
+# lints, the Rust tests (store conformance, backup consistency, API and backup tests through the
+# real server, each on SQLite and on a throwaway PostgreSQL; mail through a real SMTP server), the compatibility suites with HubSpot's official Python
 # and Node clients, and the console in headless Chromium. Installs what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
+# A real SMTP server process for the mail tests (aiosmtpd); Debian's package where pip may
+# not install into the system Python.
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+    python3 -m pip install -q --disable-pip-version-check aiosmtpd 2>/dev/null || {
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd
+    }
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
@@ -49,10 +57,10 @@ KONTOR_TEST_POSTGRES_URL="$(pg_throwaway_createdb conformance)" \
     cargo nextest run --release --locked --workspace --no-fail-fast
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
-step "API tests on PostgreSQL"
+step "API and backup tests on PostgreSQL"
 PG_API="$(pg_throwaway_createdb api)"
 KONTOR_DATABASE_US="$PG_API" KONTOR_DATABASE_EU="$PG_API" KONTOR_DATABASE_DIRECTORY="$PG_API" \
-    cargo nextest run --release --locked --workspace -E 'binary(api)' --no-fail-fast
+    cargo nextest run --release --locked --workspace -E 'binary(api) | binary(backups)' --no-fail-fast
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
 step "compatibility: official Python client"

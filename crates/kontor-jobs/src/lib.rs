@@ -68,7 +68,9 @@ impl Jobs {
 
     /// A download link for a completed backup, valid until its file expires.
     pub fn download_url(&self, account: i64, backup: &kontor_store::Backup) -> Option<String> {
-        let expires = backup.expires_at.filter(|_| backup.state == "completed")?;
+        let expires = backup
+            .expires_at
+            .filter(|_| backup.downloadable(now_ms()))?;
         Some(format!(
             "{}{}&{}",
             self.public_url.trim_end_matches('/'),
@@ -83,11 +85,11 @@ impl Jobs {
         regions.into_iter().map(|(_, s)| s).collect()
     }
 
-    /// Claims and runs jobs until `stop` fires; checks for expired backups every hour.
+    /// Claims and runs jobs until `stop` fires; deletes expired backups every few minutes.
     pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut last_sweep = 0i64;
         loop {
-            if now_ms() - last_sweep > 3600 * 1000 {
+            if now_ms() - last_sweep > 5 * 60 * 1000 {
                 last_sweep = now_ms();
                 if let Err(e) = self.expire_backups().await {
                     tracing::warn!(error = %e, "expiring backups");

@@ -62,7 +62,7 @@ pub fn backup_json(b: &Backup) -> Value {
     let t = |v: Option<i64>| v.map(iso);
     json!({
         "id": b.id.to_string(),
-        "status": b.state.to_uppercase(),
+        "status": b.effective_state(now_ms()).to_uppercase(),
         "requestedBy": b.requested_by_name,
         "requestedAt": iso(b.requested_at),
         "startedAt": t(b.started_at),
@@ -108,7 +108,7 @@ pub async fn get_one(admin: BackupAdmin, Path(id): Path<String>) -> Result<Json<
 }
 
 fn not_downloadable(b: &Backup) -> ApiError {
-    match b.state.as_str() {
+    match b.effective_state(now_ms()) {
         "expired" => ApiError::new(
             StatusCode::GONE,
             "BACKUP_EXPIRED",
@@ -195,7 +195,7 @@ pub async fn download(
     let account: Account = state.dir.account(q.account).await?.ok_or_else(forbidden)?;
     let store = state.dir.cell(&account)?.clone();
     let b = store.backup(account.id, id).await?.ok_or_else(forbidden)?;
-    serve_archive(&state, &store, &account, &b, "signed link").await
+    serve_archive(&state, &store, &account, &b, None, "signed link").await
 }
 
 /// Streams a completed backup's archive as an attachment, and audits it.
@@ -204,6 +204,7 @@ pub async fn serve_archive(
     store: &Store,
     account: &Account,
     b: &Backup,
+    user_id: Option<i64>,
     via: &str,
 ) -> Result<Response, ApiError> {
     let path =
@@ -215,7 +216,7 @@ pub async fn serve_archive(
     store
         .audit(
             account.id,
-            None,
+            user_id,
             via,
             "backup.download",
             &format!("backup {}", b.id),

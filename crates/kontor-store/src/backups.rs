@@ -41,6 +41,20 @@ pub struct Backup {
 }
 
 impl Backup {
+    /// The state as users should see it at `now`: a completed backup whose download period is
+    /// over is expired even before the sweep deletes its file.
+    pub fn effective_state(&self, now: i64) -> &str {
+        match self.expires_at {
+            Some(at) if self.state == "completed" && at <= now => "expired",
+            _ => &self.state,
+        }
+    }
+
+    /// Whether its archive may be downloaded at `now`.
+    pub fn downloadable(&self, now: i64) -> bool {
+        self.effective_state(now) == "completed" && self.file_key.is_some()
+    }
+
     /// Percent done, for a progress bar.
     pub fn percent(&self) -> i64 {
         match self.state.as_str() {
@@ -199,9 +213,9 @@ impl Store {
                     };
                     return Err(StoreError::TooSoon {
                         message: format!(
-                            "Your {} subscription allows a backup {every}. The next backup can be created from {}.",
+                            "Your {} subscription allows a backup {every}. The next backup can be created from {} UTC.",
                             req.tier.as_str(),
-                            iso(next)
+                            iso(next)[..16].replace('T', " ")
                         ),
                         retry_at: next,
                     });

@@ -59,6 +59,23 @@ button.link { background:none; border:0; padding:0; font-weight:400; text-decora
 dl.props { display:grid; grid-template-columns:220px 1fr; gap:6px 16px; margin:0; }
 dl.props dt { color:var(--muted); }
 dl.props dd { margin:0; }
+.warning { background:var(--warn-bg); border:1px solid #f7c77e; border-left:4px solid #d97706; padding:10px 14px; border-radius:6px; margin:12px 0; }
+.actions-row { display:flex; gap:8px; flex-wrap:wrap; align-items:center; margin-top:16px; }
+button[disabled], button[aria-disabled=true] { opacity:.55; cursor:not-allowed; }
+dialog.confirm { border:1px solid var(--line); border-radius:8px; padding:24px; max-width:560px; width:calc(100% - 32px); box-shadow:0 12px 40px rgba(16,42,67,.25); }
+dialog.confirm::backdrop { background:rgba(16,42,67,.45); }
+dialog.confirm h2 { margin-top:0; }
+table.backups td { vertical-align:middle; }
+table.backups th, time.instant > span, .menu > button, .nowrap { white-space:nowrap; }
+.warning p { margin:4px 0; }
+table.backups tr:target { background:#fffbea; box-shadow:inset 3px 0 0 #d97706; }
+.status progress { width:100px; height:10px; vertical-align:middle; margin-right:6px; }
+.menu { position:relative; display:inline-block; }
+.menu > button::after { content:" \25BE"; }
+.menu-items { display:none; position:absolute; right:0; top:100%; z-index:10; min-width:180px; padding:4px 0; margin:0; list-style:none; background:#fff; border:1px solid var(--line); border-radius:6px; box-shadow:0 6px 20px rgba(16,42,67,.18); }
+.menu:hover .menu-items, .menu:focus-within .menu-items { display:block; }
+.menu-items a, .menu-items button { display:block; width:100%; text-align:left; padding:6px 14px; background:none; border:0; border-radius:0; color:var(--ink); font-weight:400; text-decoration:none; white-space:nowrap; }
+.menu-items a:hover, .menu-items a:focus { background:#e3f8ef; color:var(--brand); }
 "#;
 
 fn head(title: &str) -> Markup {
@@ -83,6 +100,17 @@ pub fn bare(title: &str, body: Markup) -> Markup {
 
 /// A page inside the console, with navigation. `current` is the nav link to mark.
 pub fn page(c: &Console, title: &str, current: &str, body: Markup) -> Markup {
+    page_with_head(c, title, current, html! {}, body)
+}
+
+/// [`page`] with more elements in `<head>` (such as a `<meta http-equiv=refresh>`).
+pub fn page_with_head(
+    c: &Console,
+    title: &str,
+    current: &str,
+    extra_head: Markup,
+    body: Markup,
+) -> Markup {
     let nav_link = |href: &str, label: &str| {
         let here = href == current;
         html! { a href=(href) aria-current=[here.then_some("page")] { (label) } }
@@ -90,7 +118,7 @@ pub fn page(c: &Console, title: &str, current: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head { (head(title)) }
+            head { (head(title)) (extra_head) }
             body {
                 header.top {
                     a.brand href="/app" { "kontor" }
@@ -120,6 +148,10 @@ pub fn page(c: &Console, title: &str, current: &str, body: Markup) -> Markup {
                             (nav_link("/app/settings/objects", "Custom objects"))
                             (nav_link("/app/settings/account", "Account defaults"))
                             (nav_link("/app/settings/audit", "Audit log"))
+                        }
+                        @if c.session.user.role == kontor_domain::Role::SuperAdmin {
+                            h2 { "Data Management" }
+                            (nav_link("/app/settings/backups", "Backup"))
                         }
                         h2 { "You" }
                         (nav_link("/app/account/security", "Sign-in & security"))

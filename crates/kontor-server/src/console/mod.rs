@@ -95,6 +95,15 @@ pub fn routes() -> Router<AppState> {
             get(settings::account).post(settings::update_account),
         )
         .route("/app/settings/audit", get(settings::audit))
+        .route(
+            "/app/settings/backups",
+            get(settings::backups).post(settings::create_backup),
+        )
+        .route("/app/settings/backups/new", get(settings::new_backup))
+        .route(
+            "/app/settings/backups/{id}/download",
+            get(settings::download_page).post(settings::download),
+        )
 }
 
 async fn css() -> Response {

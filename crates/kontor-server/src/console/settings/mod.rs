@@ -1,9 +1,10 @@
 //! Settings: users and roles, API tokens, property definitions, custom objects, the account
-//! name, and the audit log. Every page needs at least the admin role; invalid input comes
-//! back on the same page with the message next to its field.
+//! name, the audit log, and backups. Every page needs at least the admin role (backups: super
+//! admin); invalid input comes back on the same page with the message next to its field.
 
 mod account;
 mod audit;
+mod backups;
 mod objects;
 mod properties;
 mod tokens;
@@ -11,6 +12,7 @@ mod users;
 
 pub use account::{account, update_account};
 pub use audit::audit;
+pub use backups::{backups, create_backup, download, download_page, new_backup};
 pub use objects::{create_object, objects};
 pub use properties::{
     archive_property, create_property, properties, property_page, update_property,
