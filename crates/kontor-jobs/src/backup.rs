@@ -234,6 +234,9 @@ impl SnapshotSink for Sink {
     }
 }
 
+/// Attempts of one backup before it is marked failed (each restart after a crash is one).
+const MAX_ATTEMPTS: i64 = 10;
+
 /// Runs a claimed backup job to its end. Returns the finished backup.
 pub(crate) async fn run(jobs: &Jobs, store: &Store, job: &Job) -> Result<Option<Backup>> {
     let backup_id = job.payload["backupId"]
@@ -244,6 +247,17 @@ pub(crate) async fn run(jobs: &Jobs, store: &Store, job: &Job) -> Result<Option<
         .account(job.account_id)
         .await?
         .context("the account no longer exists")?;
+    if job.attempts > MAX_ATTEMPTS {
+        // It was taken up again and again and never finished: something kills its runner.
+        let msg = format!("gave up after {MAX_ATTEMPTS} attempts that did not finish");
+        store
+            .backup_failed(job, &jobs.node, backup_id, &msg)
+            .await?;
+        if let Ok(Some(backup)) = store.backup(account.id, backup_id).await {
+            crate::notify::backup_failed(jobs, store, &account, &backup).await;
+        }
+        return Ok(None);
+    }
     store.backup_started(account.id, backup_id).await?;
     match produce(jobs, store, job, &account, backup_id).await {
         Ok(Some(done)) => {
