@@ -11,6 +11,8 @@
 // KONTOR_BIN selects the binary (default: the release build of this workspace). The rest of
 // the environment is passed through, so KONTOR_DATABASE_US/EU/DIRECTORY run the suite on
 // PostgreSQL; every e-mail address and name is unique per run, so a shared database is fine.
+// `startKontor({ env })` adds variables to the server's environment only (not the CLI's), e.g.
+// KONTOR_SMTP_URL; `env` may be a function of {port, baseUrl}, for KONTOR_PUBLIC_URL.
 
 const { execFile, spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -71,8 +73,9 @@ process.on('exit', () => {
 });
 
 class Kontor {
-  constructor(dataDir) {
+  constructor(dataDir, { env = {} } = {}) {
     this.dataDir = dataDir;
+    this.env = env;
     this.child = null;
     this.baseUrl = null;
     this.log = '';
@@ -85,8 +88,9 @@ class Kontor {
   async start() {
     const port = await freePort();
     this.baseUrl = `http://127.0.0.1:${port}`;
+    const extra = typeof this.env === 'function' ? this.env({ port, baseUrl: this.baseUrl }) : this.env;
     this.child = spawn(KONTOR_BIN, ['--data-dir', this.dataDir, 'serve', '--listen', `127.0.0.1:${port}`], {
-      env: process.env,
+      env: { ...process.env, ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(this.child);
@@ -137,11 +141,49 @@ class Kontor {
     return `${this.baseUrl}${p}`;
   }
 
-  /** Creates an enterprise account; returns {id, name}. */
-  async account(name = unique('Account ')) {
-    const id = await this.cli(['admin', 'account', 'create', '--name', name, '--region', 'us', '--tier', 'enterprise']);
+  /**
+   * Creates an account (enterprise tier in the us region unless told otherwise); returns
+   * {id, name, tier, region}.
+   */
+  async account(name = unique('Account '), { tier = 'enterprise', region = 'us' } = {}) {
+    const id = await this.cli(['admin', 'account', 'create', '--name', name, '--region', region, '--tier', tier]);
     if (!/^\d+$/.test(id)) throw new Error(`unexpected account id output: ${JSON.stringify(id)}`);
-    return { id, name };
+    return { id, name, tier, region };
+  }
+
+  /**
+   * The e-mails the server wrote to its outbox (`<data dir>/outbox/*.eml`, the default when no
+   * SMTP server is configured), decoded: [{file, to, subject, body}], oldest first.
+   */
+  async mails() {
+    const dir = path.join(this.dataDir, 'outbox');
+    if (!fs.existsSync(dir)) return [];
+    const files = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.eml'))
+      .map((f) => path.join(dir, f))
+      .sort((a, b) => fs.statSync(a).mtimeMs - fs.statSync(b).mtimeMs);
+    const out = [];
+    for (const file of files) {
+      // Python's e-mail parser undoes the transfer encoding (quoted-printable or base64).
+      const json = await new Promise((resolve, reject) => {
+        execFile(
+          'python3',
+          [
+            '-c',
+            'import email, json, sys\n' +
+              'from email import policy\n' +
+              'm = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=policy.default)\n' +
+              'print(json.dumps({"to": str(m["To"]), "subject": str(m["Subject"]), "body": m.get_body(("plain",)).get_content()}))',
+            file,
+          ],
+          { timeout: 30_000 },
+          (err, stdout, stderr) => (err ? reject(new Error(`reading ${file}: ${stderr || err.message}`)) : resolve(stdout)),
+        );
+      });
+      out.push({ file, ...JSON.parse(json) });
+    }
+    return out;
   }
 
   /** Creates a user with a password; returns {id, email, password, role, accountId}. */
@@ -190,13 +232,16 @@ class Kontor {
   }
 }
 
-/** Starts a server on a free port with a fresh data folder and waits for /healthz. */
-async function startKontor() {
+/**
+ * Starts a server on a free port with a fresh data folder and waits for /healthz. `env`: more
+ * variables for the server (an object, or a function of {port, baseUrl} returning one).
+ */
+async function startKontor({ env } = {}) {
   if (!fs.existsSync(KONTOR_BIN)) {
     throw new Error(`no kontor binary at ${KONTOR_BIN}: run \`cargo build --release\` or set KONTOR_BIN`);
   }
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kontor-browser-'));
-  const k = new Kontor(dataDir);
+  const k = new Kontor(dataDir, { env });
   try {
     await k.start();
   } catch (e) {
