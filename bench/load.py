@@ -6,7 +6,7 @@ Generates N synthetic contacts (21 built-in properties each), pre-encodes them a
 over a few concurrent keep-alive connections and reports the load rate.
 
 Contact i (0-based) has the e-mail address  contact<i>@example<i % 100>.com ; the wrk
-search script relies on that.
+search script relies on that. --start S makes contacts S..S+N-1 (backup.sh loads in steps).
 
 Output: progress lines on stderr; `key=value` result lines on stdout.
 """
@@ -100,11 +100,13 @@ def contact(i, rnd):
     }
 
 
-def build_bodies(count, batch, seed):
-    rnd = random.Random(seed)
+def build_bodies(count, batch, seed, first=0):
+    # first=0 gives exactly the contacts of earlier versions; a later slice gets its own
+    # random stream (its e-mails are still contact<first>.. onwards).
+    rnd = random.Random(seed if first == 0 else f"{seed}-{first}")
     bodies = []
-    for start in range(0, count, batch):
-        n = min(batch, count - start)
+    for start in range(first, first + count, batch):
+        n = min(batch, first + count - start)
         inputs = [{"properties": contact(i, rnd)} for i in range(start, start + n)]
         bodies.append((n, json.dumps({"inputs": inputs}, separators=(",", ":")).encode()))
     return bodies
@@ -198,6 +200,8 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--token", required=True)
     ap.add_argument("--count", type=int, required=True)
+    ap.add_argument("--start", type=int, default=0,
+                    help="number of the first contact (to add contacts to an earlier load)")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--max-seconds", type=float, default=3600,
@@ -209,7 +213,7 @@ def main():
     a = ap.parse_args()
 
     g0 = time.perf_counter()
-    bodies = build_bodies(a.count, a.batch, a.seed)
+    bodies = build_bodies(a.count, a.batch, a.seed, a.start)
     gen_s = time.perf_counter() - g0
     total_bytes = sum(len(b) for _, b in bodies)
     print(f"loader: generated {a.count} contacts in {len(bodies)} batches "
