@@ -14,7 +14,7 @@ mod read;
 mod write;
 
 pub use read::{verify, verify_reader, Verified};
-pub use write::{ArchiveWriter, CsvEntry, EntrySummary, RowFormatter, WriterOptions};
+pub use write::{ArchiveWriter, CsvEntry, CsvRows, EntrySummary, RowFormatter, WriterOptions};
 
 use serde::{Deserialize, Serialize};
 

@@ -3,7 +3,7 @@
 use crate::{Jobs, Requester};
 use anyhow::{bail, Context, Result};
 use kontor_archive::{
-    ArchiveError, ArchiveResult, ArchiveWriter, Manifest, ManifestFile, ManifestProperty,
+    ArchiveError, ArchiveResult, ArchiveWriter, CsvRows, Manifest, ManifestFile, ManifestProperty,
     RowFormatter, WriterOptions, FORMAT, FORMAT_VERSION, MANIFEST_NAME,
 };
 use kontor_domain::time::iso;
@@ -43,7 +43,11 @@ pub async fn request_backup(
             &who.name,
             "backup.create",
             &format!("backup {}", backup.id),
-            "A backup of all records was requested (sensitive property values included).",
+            if who.operator_override {
+                "A backup of all records was requested (sensitive property values included); the operator skipped the tier's interval."
+            } else {
+                "A backup of all records was requested (sensitive property values included)."
+            },
         )
         .await?;
     Ok(backup)
@@ -105,7 +109,7 @@ struct PropsToCsv {
 }
 
 impl RowFormatter for PropsToCsv {
-    fn format(&self, mut batch: &[u8], out: &mut csv::Writer<Vec<u8>>) -> ArchiveResult<u64> {
+    fn format(&self, mut batch: &[u8], out: &mut CsvRows) -> ArchiveResult<u64> {
         let bad = || ArchiveError::Invalid("a malformed row batch".into());
         let lookup = &self.lookup;
         let mut rows = 0;
@@ -140,7 +144,7 @@ impl RowFormatter for PropsToCsv {
                 }
             })
             .map_err(|e| ArchiveError::Invalid(format!("a record's stored properties: {e}")))?;
-            out.write_record(slots.iter().map(|s| s.as_bytes()))?;
+            out.write_record(slots.iter().map(|s| s.as_bytes()));
             rows += 1;
         }
         Ok(rows)
@@ -356,6 +360,7 @@ async fn produce(
         total: total.clone(),
         cancel: cancel.clone(),
     };
+    let started = std::time::Instant::now();
     let export = store.export_snapshot(account.id, sink);
     tokio::pin!(export);
     let mut tick = tokio::time::interval(jobs.heartbeat());
@@ -382,7 +387,9 @@ async fn produce(
         }
     };
     let file = out.into_inner().map_err(|e| e.into_error())?;
+    let written = started.elapsed();
     file.sync_all()?;
+    let synced = started.elapsed();
     drop(file);
     let (size, sha256) = match check_written(&temp, &manifest) {
         Ok(r) => r,
@@ -400,7 +407,17 @@ async fn produce(
         return Ok(None);
     }
     // Publishing is one rename: readers see no archive or the whole one.
+    let checked = started.elapsed();
     std::fs::rename(&temp, &final_path)?;
+    tracing::info!(
+        backup_id,
+        rows = done,
+        bytes = size,
+        written_ms = written.as_millis() as u64,
+        synced_ms = synced.as_millis() as u64,
+        checked_ms = checked.as_millis() as u64,
+        "archive published"
+    );
     if let Ok(d) = File::open(&dir) {
         let _ = d.sync_all();
     }

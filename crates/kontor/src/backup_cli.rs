@@ -187,6 +187,17 @@ async fn find_backup(dir: &Directory, id: i64, account: Option<i64>) -> Result<(
     }
 }
 
+fn summary(b: &Backup) -> String {
+    format!(
+        "backup {} {}{}",
+        b.id,
+        b.state,
+        b.size_bytes
+            .map(|s| format!(": {} records, {s} bytes", b.rows.unwrap_or(0)))
+            .unwrap_or_default()
+    )
+}
+
 /// Runs the backup's job here if nobody has claimed it, and follows its progress until it ends.
 async fn follow(jobs: &kontor_jobs::Jobs, a: &Account, b: Backup) -> Result<Backup> {
     let store = jobs.dir.cell(a)?.clone();
@@ -240,14 +251,7 @@ async fn follow(jobs: &kontor_jobs::Jobs, a: &Account, b: Backup) -> Result<Back
                 if let Some(bar) = bar {
                     bar.finish_and_clear();
                 }
-                eprintln!(
-                    "backup {} {}{}",
-                    now.id,
-                    now.state,
-                    now.size_bytes
-                        .map(|s| format!(": {} records, {s} bytes", now.rows.unwrap_or(0)))
-                        .unwrap_or_default()
-                );
+                eprintln!("{}", summary(&now));
                 return anyhow::Ok(now);
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -258,7 +262,16 @@ async fn follow(jobs: &kontor_jobs::Jobs, a: &Account, b: Backup) -> Result<Back
     let mut ran = false;
     loop {
         tokio::select! {
-            r = &mut runner, if !ran => { r?; ran = true; }
+            r = &mut runner, if !ran => {
+                r?;
+                ran = true;
+                // The job ran here: report at once rather than at the watcher's next look.
+                let now = store.backup(a.id, b.id).await?.context("the backup vanished")?;
+                if matches!(now.state.as_str(), "completed" | "failed") {
+                    eprintln!("{}", summary(&now));
+                    return Ok(now);
+                }
+            }
             w = &mut watcher => return w,
         }
     }
