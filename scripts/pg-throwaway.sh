@@ -2,6 +2,8 @@
 # Starts a throwaway PostgreSQL server for tests and benchmarks.
 #   source scripts/pg-throwaway.sh   -> exports PG_URL, PG_DIR, PG_PORT; call pg_throwaway_stop to stop
 # Installs Debian's postgresql package when no server binaries are present.
+# The caller's shell options are restored at the end (this file is sourced).
+_pg_caller_opts="$(set +o)"
 set -euo pipefail
 
 pg_bin_dir() {
@@ -39,4 +41,5 @@ pg_throwaway_stop() {
         rm -rf "$PG_DIR"
     fi
 }
-set +euo pipefail
+eval "$_pg_caller_opts"
+unset _pg_caller_opts

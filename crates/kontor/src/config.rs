@@ -96,6 +96,8 @@ struct FileConfig {
     cookie_secure: Option<bool>,
     /// Where users reach the server, for links in e-mails (default: `http://<listen>`).
     public_url: Option<String>,
+    /// Root of the regions' file stores (default: `<data_dir>/regions`).
+    files_dir: Option<PathBuf>,
     #[serde(default)]
     database: DatabaseConfig,
     #[serde(default)]
@@ -137,6 +139,9 @@ pub struct Config {
     pub us_url: String,
     pub eu_url: String,
     pub public_url: String,
+    /// Region `r`'s file store is `<files_dir>/<r>/files`. Every node serving the same
+    /// databases must see the same files (a shared folder).
+    pub files_dir: PathBuf,
     pub mail_from: String,
     /// SMTP server URL; without one, mail goes to `<data_dir>/outbox` as `.eml` files.
     pub smtp_url: Option<String>,
@@ -224,8 +229,13 @@ impl Config {
             compression_level <= 9,
             "jobs.compression_level must be 0 to 9"
         );
+        let files_dir = std::env::var_os("KONTOR_FILES_DIR")
+            .map(PathBuf::from)
+            .or(file.files_dir)
+            .unwrap_or_else(|| data_dir.join("regions"));
         Ok(Config {
             public_url,
+            files_dir,
             mail_from,
             smtp_url,
             job_lease_ms: (lease_s.max(1) * 1000) as i64,
@@ -257,12 +267,7 @@ impl Config {
         .context("mail configuration")?;
         let files = [kontor_domain::Region::Us, kontor_domain::Region::Eu]
             .into_iter()
-            .map(|r| {
-                (
-                    r,
-                    self.data_dir.join("regions").join(r.as_str()).join("files"),
-                )
-            })
+            .map(|r| (r, self.files_dir.join(r.as_str()).join("files")))
             .collect();
         Ok(kontor_jobs::Jobs {
             dir,
@@ -283,8 +288,11 @@ impl Config {
     /// Opens the directory and every region's database, creating SQLite folders as needed.
     pub async fn open(&self) -> Result<kontor_store::Directory> {
         for region in ["us", "eu"] {
-            std::fs::create_dir_all(self.data_dir.join("regions").join(region).join("files"))
+            std::fs::create_dir_all(self.data_dir.join("regions").join(region))
                 .with_context(|| format!("creating data folder {}", self.data_dir.display()))?;
+            let files = self.files_dir.join(region).join("files");
+            std::fs::create_dir_all(&files)
+                .with_context(|| format!("creating file store {}", files.display()))?;
         }
         let open = |url: String| async move {
             kontor_store::Store::open(&url)

@@ -246,7 +246,7 @@ async fn a_backup_survives_repeated_kill_9() {
     assert_eq!(st, 202);
     let id = b["id"].as_str().unwrap().to_string();
     let published = |dir: &std::path::Path| -> Vec<String> {
-        let d = dir.join(format!("regions/us/files/backups/{account}"));
+        let d = files_root(dir).join(format!("us/files/backups/{account}"));
         let mut v: Vec<String> = std::fs::read_dir(d)
             .map(|r| {
                 r.flatten()
@@ -287,15 +287,11 @@ async fn a_backup_survives_repeated_kill_9() {
     assert!(kills > 0, "the job finished before any kill");
     let files = published(&s.data_dir);
     assert_eq!(files, [format!("backup-{id}.zip")]);
-    let path = s.data_dir.join(format!(
-        "regions/us/files/backups/{account}/backup-{id}.zip"
-    ));
+    let path = files_root(&s.data_dir).join(format!("us/files/backups/{account}/backup-{id}.zip"));
     let verified = kontor_archive::verify(&path).unwrap();
     assert_eq!(verified.rows, 30_000);
     // Leftover temporary files of killed attempts are cleared when the job is taken up again.
-    let dir = s
-        .data_dir
-        .join(format!("regions/us/files/backups/{account}"));
+    let dir = files_root(&s.data_dir).join(format!("us/files/backups/{account}"));
     let leftovers = std::fs::read_dir(dir)
         .unwrap()
         .flatten()

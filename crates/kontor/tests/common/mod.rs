@@ -28,9 +28,27 @@ impl Drop for Server {
     }
 }
 
+/// Where the server on `data_dir` keeps the regions' file stores.
+pub fn files_root(data_dir: &std::path::Path) -> std::path::PathBuf {
+    match std::env::var("KONTOR_DATABASE_US") {
+        Ok(url) => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            url.hash(&mut h);
+            std::env::temp_dir().join(format!("kontor-files-{:x}", h.finish()))
+        }
+        Err(_) => data_dir.join("regions"),
+    }
+}
+
 pub fn kontor(data_dir: &std::path::Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kontor"));
     c.arg("--data-dir").arg(data_dir).env("KONTOR_LOG", "warn");
+    // Servers sharing one PostgreSQL are nodes of one deployment: any of them may run a job,
+    // so they share the file store, as a real deployment must.
+    if std::env::var("KONTOR_DATABASE_US").is_ok() {
+        c.env("KONTOR_FILES_DIR", files_root(data_dir));
+    }
     c
 }
 
