@@ -3,7 +3,10 @@
 #   source scripts/pg-throwaway.sh   -> exports PG_URL, PG_DIR, PG_PORT; call pg_throwaway_stop to stop
 # Installs Debian's postgresql package when no server binaries are present.
 # The caller's shell options are restored at the end (this file is sourced).
-_pg_caller_opts="$(set +o)"
+_pg_caller_opts="set +euo pipefail"
+case $- in *e*) _pg_caller_opts="$_pg_caller_opts; set -e" ;; esac
+case $- in *u*) _pg_caller_opts="$_pg_caller_opts; set -u" ;; esac
+if [[ -o pipefail ]]; then _pg_caller_opts="$_pg_caller_opts; set -o pipefail"; fi
 set -euo pipefail
 
 pg_bin_dir() {

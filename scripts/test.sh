@@ -42,6 +42,7 @@ fi
 step "throwaway PostgreSQL"
 # shellcheck source=pg-throwaway.sh
 source scripts/pg-throwaway.sh
+set -euo pipefail
 trap pg_throwaway_stop EXIT
 echo "PostgreSQL on port $PG_PORT"
 

@@ -76,6 +76,7 @@ pub fn backup_json(b: &Backup) -> Value {
         "deletedAt": t(b.deleted_at),
         "error": b.error,
         "progress": {"done": b.progress_done, "total": b.progress_total, "percent": b.percent()},
+        "attempts": b.attempts,
         "includesSensitiveData": true,
     })
 }

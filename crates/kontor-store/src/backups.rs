@@ -38,6 +38,8 @@ pub struct Backup {
     /// Records written so far, of `progress_total`, while it runs.
     pub progress_done: i64,
     pub progress_total: i64,
+    /// How many times a runner took the job up (more than one after a crash).
+    pub attempts: i64,
 }
 
 impl Backup {
@@ -76,7 +78,7 @@ pub struct BackupRequest<'a> {
     pub ignore_interval: bool,
 }
 
-const BACKUP_SELECT: &str = "SELECT b.account_id, b.id, b.job_id, b.state, b.requested_by, b.requested_by_name, b.requested_at, b.started_at, b.completed_at, b.snapshot_seq, b.snapshot_at, b.size_bytes, b.rows_total, b.sha256, b.file_key, b.expires_at, b.deleted_at, b.error, j.progress_done, j.progress_total FROM backups b LEFT JOIN jobs j ON j.account_id = b.account_id AND j.id = b.job_id";
+const BACKUP_SELECT: &str = "SELECT b.account_id, b.id, b.job_id, b.state, b.requested_by, b.requested_by_name, b.requested_at, b.started_at, b.completed_at, b.snapshot_seq, b.snapshot_at, b.size_bytes, b.rows_total, b.sha256, b.file_key, b.expires_at, b.deleted_at, b.error, j.progress_done, j.progress_total, j.attempts FROM backups b LEFT JOIN jobs j ON j.account_id = b.account_id AND j.id = b.job_id";
 
 type FlatRow = (
     i64,
@@ -97,6 +99,7 @@ type FlatRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<i64>,
     Option<i64>,
     Option<i64>,
 );
@@ -123,6 +126,7 @@ fn backup_from(r: FlatRow) -> Backup {
         error: r.17,
         progress_done: r.18.unwrap_or(0),
         progress_total: r.19.unwrap_or(0),
+        attempts: r.20.unwrap_or(0),
     }
 }
 
@@ -161,6 +165,7 @@ async fn fetch_backups(
             r.try_get(17)?,
             r.try_get(18)?,
             r.try_get(19)?,
+            r.try_get(20)?,
         )));
     }
     Ok(out)

@@ -258,19 +258,27 @@ async fn a_backup_survives_repeated_kill_9() {
         v
     };
     let mut kills = 0;
-    for round in 0..6 {
-        // Kill at a random moment while the job runs.
-        let delay = 20 + (rand_u64() % 300);
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_millis(delay) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let (_, now) = s
-            .call(&token, "GET", &format!("/kontor/v1/backups/{id}"), None)
-            .await;
+    for round in 0..4 {
+        // Wait until a runner has taken the job up (again), then kill at a random moment
+        // while it writes.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let now = loop {
+            let (_, now) = s
+                .call(&token, "GET", &format!("/kontor/v1/backups/{id}"), None)
+                .await;
+            if now["status"] == "COMPLETED" || now["attempts"].as_i64() > Some(kills) {
+                break now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: not taken up: {now}"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
         if now["status"] == "COMPLETED" {
             break;
         }
+        tokio::time::sleep(Duration::from_millis(rand_u64() % 40)).await;
         let dir = s.kill9();
         kills += 1;
         // Nothing half-written is ever visible under the archive's name.
@@ -285,6 +293,7 @@ async fn a_backup_survives_repeated_kill_9() {
     let done = wait_for(&s, &token, &id, "COMPLETED").await;
     assert_eq!(done["records"], 30_000);
     assert!(kills > 0, "the job finished before any kill");
+    assert_eq!(done["attempts"].as_i64(), Some(kills + 1), "{done}");
     let files = published(&s.data_dir);
     assert_eq!(files, [format!("backup-{id}.zip")]);
     let path = files_root(&s.data_dir).join(format!("us/files/backups/{account}/backup-{id}.zip"));
