@@ -12,11 +12,10 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { startKontor, unique } = require('./lib/kontor');
+const { startKontor, unique, sleep, waitForText } = require('./lib/kontor');
 const { browserTest, signIn, assertHeading } = require('./lib/browser');
 
 const STARTUP_TIMEOUT_MS = 30_000;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let smtp;
 let kontor;
@@ -189,22 +188,6 @@ after(async () => {
     await smtp?.stop();
   }
 });
-
-/** Waits until `locator`'s text matches; the page may reload itself meanwhile. */
-async function waitForText(locator, re, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      last = await locator.innerText({ timeout: 2_000 });
-      if (re.test(last)) return last;
-    } catch {
-      // between two loads of the page
-    }
-    if (Date.now() > deadline) throw new Error(`text did not match ${re} within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-    await sleep(200);
-  }
-}
 
 browserTest(
   test,

@@ -9,7 +9,7 @@ const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startKontor, unique } = require('./lib/kontor');
+const { startKontor, unique, sleep, waitForText } = require('./lib/kontor');
 const { openBrowser, browserTest, screenshot, signIn, assertHeading, assertStyled, SCREENSHOTS } = require('./lib/browser');
 
 let kontor;
@@ -23,7 +23,6 @@ after(async () => {
 
 const btest = (name, fn) => browserTest(test, () => kontor, name, fn);
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const INSTANT = /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC/;
 const SENSITIVE = /Sensitive property values are included/;
 
@@ -42,25 +41,6 @@ async function setUp({ tier = 'enterprise', role = 'super-admin' } = {}) {
   await kontor.contact(token, { email: emails[0], firstname: 'Ada', lastname: 'Lovelace' });
   await kontor.contact(token, { email: emails[1], firstname: 'Grace', lastname: 'Hopper' });
   return { account, user, token, emails };
-}
-
-/**
- * Waits until `locator`'s text matches, without touching the page: it may reload itself
- * meanwhile (a text read during a reload is retried).
- */
-async function waitForText(locator, re, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      last = await locator.innerText({ timeout: 2_000 });
-      if (re.test(last)) return last;
-    } catch {
-      // between two loads of the page
-    }
-    if (Date.now() > deadline) throw new Error(`text did not match ${re} within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-    await sleep(200);
-  }
 }
 
 /** The cells of a backup's row, by column header. */

@@ -251,4 +251,25 @@ async function startKontor({ env } = {}) {
   return k;
 }
 
-module.exports = { startKontor, unique, KONTOR_BIN };
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits until `locator`'s text matches, without touching the page: it may reload itself
+ * meanwhile (a text read during a reload is retried).
+ */
+async function waitForText(locator, re, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      last = await locator.innerText({ timeout: 2_000 });
+      if (re.test(last)) return last;
+    } catch {
+      // between two loads of the page
+    }
+    if (Date.now() > deadline) throw new Error(`text did not match ${re} within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+    await sleep(200);
+  }
+}
+
+module.exports = { startKontor, unique, sleep, waitForText, KONTOR_BIN };
