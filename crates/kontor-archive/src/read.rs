@@ -162,3 +162,42 @@ impl<R: Read> Read for Hashing<R> {
         Ok(n)
     }
 }
+
+/// Reads the rows of one CSV file of an archive (check it with [`verify`] first), calling `f`
+/// with each record id and the values of `columns` in that order (a column the file lacks is
+/// an error). `f` returns `false` to stop early.
+pub fn read_rows<F>(path: &Path, file: &str, columns: &[String], mut f: F) -> ArchiveResult<()>
+where
+    F: FnMut(i64, &[&str]) -> ArchiveResult<bool>,
+{
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(std::fs::File::open(path)?))?;
+    let entry = zip
+        .by_name(file)
+        .map_err(|_| ArchiveError::invalid(format!("{file} is not in the archive")))?;
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .buffer_capacity(1 << 20)
+        .from_reader(entry);
+    let mut record = csv::StringRecord::new();
+    if !csv.read_record(&mut record)? {
+        return Err(ArchiveError::invalid(format!("{file}: empty file")));
+    }
+    let at: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            record.iter().position(|h| h == c).ok_or_else(|| {
+                ArchiveError::invalid(format!("{file} has no column {c:?}"))
+            })
+        })
+        .collect::<ArchiveResult<_>>()?;
+    while csv.read_record(&mut record)? {
+        let id: i64 = record[0]
+            .parse()
+            .map_err(|_| ArchiveError::invalid(format!("{file}: bad hs_object_id")))?;
+        let values: Vec<&str> = at.iter().map(|i| record.get(*i).unwrap_or("")).collect();
+        if !f(id, &values)? {
+            break;
+        }
+    }
+    Ok(())
+}

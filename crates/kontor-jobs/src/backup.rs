@@ -239,7 +239,7 @@ impl SnapshotSink for Sink {
 }
 
 /// Attempts of one backup before it is marked failed (each restart after a crash is one).
-const MAX_ATTEMPTS: i64 = 10;
+pub(crate) const MAX_ATTEMPTS: i64 = 10;
 
 /// Runs a claimed backup job to its end. Returns the finished backup.
 pub(crate) async fn run(jobs: &Jobs, store: &Store, job: &Job) -> Result<Option<Backup>> {

@@ -4,12 +4,14 @@
 //! databases: a job is run by whoever holds its lease.
 
 pub mod backup;
+pub mod import;
 pub mod links;
 mod notify;
+pub mod restore;
 
 use kontor_domain::time::now_ms;
 use kontor_domain::Region;
-use kontor_store::{Directory, Job, Store, JOB_KIND_BACKUP};
+use kontor_store::{Directory, Job, Store, JOB_KIND_BACKUP, JOB_KIND_IMPORT};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,7 +64,7 @@ impl Jobs {
     }
 
     /// How often a running job renews its lease and stores its progress.
-    fn heartbeat(&self) -> Duration {
+    pub(crate) fn heartbeat(&self) -> Duration {
         Duration::from_millis((self.lease_ms / 3).clamp(100, 1000) as u64)
     }
 
@@ -118,7 +120,12 @@ impl Jobs {
     pub async fn run_next(&self, only: Option<(i64, i64)>) -> anyhow::Result<bool> {
         for store in self.stores() {
             if let Some(job) = store
-                .claim_job(&self.node, self.lease_ms, &[JOB_KIND_BACKUP], only)
+                .claim_job(
+                    &self.node,
+                    self.lease_ms,
+                    &[JOB_KIND_BACKUP, JOB_KIND_IMPORT],
+                    only,
+                )
                 .await?
             {
                 tracing::info!(account = job.account_id, job = job.id, kind = %job.kind, attempt = job.attempts, "job claimed");
@@ -134,6 +141,7 @@ impl Jobs {
             JOB_KIND_BACKUP => {
                 backup::run(self, store, job).await?;
             }
+            JOB_KIND_IMPORT => import::run(self, store, job).await?,
             other => anyhow::bail!("unknown job kind {other}"),
         }
         Ok(())

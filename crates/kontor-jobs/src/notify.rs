@@ -82,3 +82,60 @@ pub(crate) async fn backup_failed(jobs: &Jobs, store: &Store, account: &Account,
             .await;
     }
 }
+
+/// Tells whoever started an import (or a restore) that it finished, in the console and by
+/// e-mail.
+pub(crate) async fn import_finished(
+    jobs: &Jobs,
+    store: &Store,
+    account: &Account,
+    imp: &kontor_store::Import,
+) {
+    let Some(user_id) = imp.created_by else {
+        return;
+    };
+    let Ok(users) = store.users(account.id).await else {
+        return;
+    };
+    let Some(user) = users.into_iter().find(|u| u.id == user_id && u.active) else {
+        return;
+    };
+    let failed = imp.state == kontor_store::imports::FAILED;
+    let title = match (imp.is_restore(), failed) {
+        (true, false) => "Your restore finished",
+        (true, true) => "Your restore failed",
+        (false, false) => "Your import finished",
+        (false, true) => "Your import failed",
+    };
+    let body = if failed {
+        format!(
+            "{} failed: {}",
+            imp.name,
+            imp.error.clone().unwrap_or_default()
+        )
+    } else {
+        format!(
+            "{} finished: {} created, {} updated, {} unchanged, {} conflicts, {} rows rejected.",
+            imp.name, imp.created, imp.updated, imp.unchanged, imp.conflicts, imp.errors
+        )
+    };
+    let link = format!("/app/imports/{}", imp.id);
+    if let Err(e) = store
+        .notify(account.id, user_id, title, &body, Some(&link))
+        .await
+    {
+        tracing::warn!(error = %e, "in-app notification");
+    }
+    if let Some(mailer) = &jobs.mailer {
+        let text = format!(
+            "Hello,\n\n{body}\n\nSee the details, and any rejected rows, here:\n{}{link}\n\n-- kontor\n",
+            jobs.public_url.trim_end_matches('/')
+        );
+        if let Err(e) = mailer
+            .send(&user.email, &format!("{title}: {}", imp.name), &text)
+            .await
+        {
+            tracing::warn!(error = %e, to = %user.email, "import e-mail");
+        }
+    }
+}

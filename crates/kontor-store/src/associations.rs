@@ -2,7 +2,7 @@
 //! ones from the domain table, account-defined labels and generated defaults in the cell).
 
 use crate::objects::ObjectType;
-use crate::{allocate, Store, StoreError, StoreResult, WriteTx};
+use crate::{allocate, Store, StoreError, StoreResult};
 use kontor_domain::association::{v3_name, HUBSPOT_DEFINED};
 use kontor_domain::BuiltinObject;
 use std::collections::BTreeMap;
@@ -481,7 +481,7 @@ fn resolve_types(
 
 #[allow(clippy::too_many_arguments)]
 async fn insert_type(
-    tx: &mut WriteTx<'_>,
+    tx: &mut sqlx::AnyConnection,
     account: i64,
     from: &str,
     to: &str,
@@ -502,13 +502,13 @@ async fn insert_type(
         .bind(name)
         .bind(inverse)
         .bind(is_default as i64)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
 async fn insert_pair(
-    tx: &mut WriteTx<'_>,
+    tx: &mut sqlx::AnyConnection,
     account: i64,
     from: &ObjectType,
     from_id: i64,
@@ -535,7 +535,7 @@ async fn insert_pair(
                 .bind(id)
                 .bind(&t.category)
                 .bind(at)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
     }
@@ -545,7 +545,7 @@ async fn insert_pair(
 /// Associations given inline when a record is created, inside the create's transaction.
 pub(crate) async fn insert_for_new_record(
     store: &Store,
-    tx: &mut WriteTx<'_>,
+    tx: &mut sqlx::AnyConnection,
     account: i64,
     from: &ObjectType,
     from_id: i64,
@@ -557,7 +557,7 @@ pub(crate) async fn insert_for_new_record(
         )
         .bind(account)
         .bind(input.to_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some((to_type,)) = to_type else {
             return Err(StoreError::validation(
@@ -585,7 +585,7 @@ pub(crate) async fn insert_for_new_record(
         .bind(account)
         .bind(&from.type_id)
         .bind(&to.type_id)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
         available.extend(rows.into_iter().map(|r| AssociationType {
             type_id: r.0,

@@ -44,6 +44,11 @@ pub struct SnapshotInfo {
 pub trait SnapshotSink: Send + 'static {
     type Output: Send + 'static;
     fn info(&mut self, info: &SnapshotInfo) -> Result<()>;
+    /// Whether the sink wants the rows of this type (asked after `info`); a type it skips
+    /// still gets its `end_type`.
+    fn wants(&self, _t: &SnapshotType) -> bool {
+        true
+    }
     fn row(&mut self, type_index: usize, id: i64, props: &str) -> Result<()>;
     fn end_type(&mut self, type_index: usize) -> Result<()>;
     fn finish(self) -> Result<Self::Output>;
@@ -168,7 +173,7 @@ fn export_sqlite<S: SnapshotSink>(path: &str, account: i64, mut sink: S) -> Resu
     let info = catalog(schemas, props, counts, seq)?;
     sink.info(&info)?;
     for (i, t) in info.types.iter().enumerate() {
-        if t.rows > 0 {
+        if t.rows > 0 && sink.wants(t) {
             let mut stmt = conn.prepare(&records_sql(account, &t.object_type.type_id))?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
@@ -184,7 +189,6 @@ fn export_sqlite<S: SnapshotSink>(path: &str, account: i64, mut sink: S) -> Resu
 }
 
 enum Msg {
-    Info(SnapshotInfo),
     /// Whole rows of `COPY` text output.
     Rows(usize, Vec<u8>),
     End(usize),
@@ -224,11 +228,12 @@ async fn export_postgres<S: SnapshotSink>(
         counts,
         seq,
     )?;
+    sink.info(&info)?;
+    let wanted: Vec<bool> = info.types.iter().map(|t| sink.wants(t)).collect();
     let (tx_rows, mut rx_rows) = tokio::sync::mpsc::channel::<Msg>(8);
     let consumer = tokio::task::spawn_blocking(move || -> Result<S::Output> {
         while let Some(msg) = rx_rows.blocking_recv() {
             match msg {
-                Msg::Info(info) => sink.info(&info)?,
                 Msg::End(i) => sink.end_type(i)?,
                 Msg::Rows(i, block) => {
                     for line in block.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
@@ -245,7 +250,8 @@ async fn export_postgres<S: SnapshotSink>(
     let types: Vec<(String, i64)> = info
         .types
         .iter()
-        .map(|t| (t.object_type.type_id.clone(), t.rows))
+        .zip(&wanted)
+        .map(|(t, w)| (t.object_type.type_id.clone(), if *w { t.rows } else { 0 }))
         .collect();
     let send = |m: Msg| {
         let tx_rows = tx_rows.clone();
@@ -257,7 +263,6 @@ async fn export_postgres<S: SnapshotSink>(
         }
     };
     let producer = async {
-        send(Msg::Info(info)).await?;
         for (i, (type_id, rows)) in types.iter().enumerate() {
             if *rows > 0 {
                 let sql = format!("COPY ({}) TO STDOUT", records_sql(account, type_id));

@@ -7,12 +7,14 @@ mod console;
 mod directory;
 mod error;
 mod export;
+pub mod imports;
 mod jobs;
 mod migrations;
 mod objects;
 mod owners;
 mod properties;
 mod records;
+mod restores;
 mod schemas;
 
 pub use associations::{AssociatedRecord, AssociationInput, AssociationType};
@@ -25,12 +27,20 @@ pub use console::{
 pub use directory::{Account, Directory, LifecycleState};
 pub use error::{StoreError, StoreResult};
 pub use export::{for_each_prop, SnapshotInfo, SnapshotSink, SnapshotType};
+pub use imports::{
+    BatchOutcome, Import, ImportError, ImportRow, NewImport, Operation, RowError, RowOp,
+    JOB_KIND_IMPORT,
+};
 pub use jobs::{Change, Job, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED};
 pub use objects::ObjectType;
 pub use owners::Owner;
 pub use properties::{OptionInput, PropertyGroup, PropertyInput};
 pub use records::{
     Actor, CreateInput, HistoryEntry, ListPage, Record, UpdateInput, RECYCLE_BIN_DAYS,
+};
+pub use restores::{
+    NewPlan, RestoreChange, RestoreItem, RestorePlan, RestoreSpec, PLAN_RESTORE, PLAN_REVERT,
+    PLAN_TTL_MS,
 };
 pub use schemas::{CustomSchema, SchemaInput};
 

@@ -258,6 +258,73 @@ CREATE TABLE backups (
 )
 "#,
     ),
+    (
+        5,
+        r#"
+ALTER TABLE changes ADD COLUMN prior TEXT;
+CREATE TABLE imports (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    job_id BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    state TEXT NOT NULL,
+    request TEXT NOT NULL,
+    file_key TEXT,
+    file_name TEXT,
+    created_by BIGINT,
+    created_by_name TEXT NOT NULL,
+    rows_total BIGINT NOT NULL DEFAULT 0,
+    rows_done BIGINT NOT NULL DEFAULT 0,
+    created_count BIGINT NOT NULL DEFAULT 0,
+    updated_count BIGINT NOT NULL DEFAULT 0,
+    unchanged_count BIGINT NOT NULL DEFAULT 0,
+    error_count BIGINT NOT NULL DEFAULT 0,
+    conflict_count BIGINT NOT NULL DEFAULT 0,
+    first_seq BIGINT,
+    last_seq BIGINT,
+    reverted_by BIGINT,
+    error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE TABLE import_errors (
+    account_id BIGINT NOT NULL,
+    import_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    line BIGINT NOT NULL,
+    record_id BIGINT,
+    error_type TEXT NOT NULL,
+    message TEXT NOT NULL,
+    property TEXT,
+    invalid_value TEXT,
+    row_data TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, import_id, id)
+);
+CREATE TABLE restore_plans (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    backup_id BIGINT,
+    reverts_import BIGINT,
+    object_type TEXT NOT NULL,
+    properties TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    summary TEXT NOT NULL,
+    created_by BIGINT,
+    created_by_name TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    import_id BIGINT,
+    PRIMARY KEY (account_id, id)
+)
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {

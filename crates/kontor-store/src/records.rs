@@ -90,7 +90,7 @@ fn unique_key(v: &str) -> String {
 }
 
 /// `($1, $2, …), (…)` for a multi-row insert.
-fn values_clause(rows: usize, cols: usize) -> String {
+pub(crate) fn values_clause(rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -109,7 +109,7 @@ fn values_clause(rows: usize, cols: usize) -> String {
     s
 }
 
-fn in_list(start: usize, n: usize) -> String {
+pub(crate) fn in_list(start: usize, n: usize) -> String {
     (0..n)
         .map(|i| format!("${}", start + i))
         .collect::<Vec<_>>()
@@ -177,8 +177,12 @@ pub(crate) fn normalize_properties(
     Ok(out)
 }
 
-enum WriteOp {
+#[derive(Clone)]
+pub(crate) enum WriteOp {
     Create {
+        /// An id given by an import (a record coming back under its old id); `None` takes
+        /// the next from the account's counter.
+        id: Option<i64>,
         props: BTreeMap<String, Option<String>>,
         associations: Vec<AssociationInput>,
     },
@@ -429,6 +433,7 @@ impl Store {
                 }
             }
             ops.push(WriteOp::Create {
+                id: None,
                 props,
                 associations: input.associations,
             });
@@ -536,6 +541,7 @@ impl Store {
                     })?;
                     normalized.insert(id_property.to_string(), v);
                     ops.push(WriteOp::Create {
+                        id: None,
                         props: normalized,
                         associations: Vec::new(),
                     });
@@ -557,6 +563,52 @@ impl Store {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
+        let pre_allocated = self.pre_allocate(account, &ops).await?;
+        let mut tx = self.write().await?;
+        let out = self
+            .apply_in(&mut tx, account, ot, defs, ops, actor, pre_allocated)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// On PostgreSQL, record ids come from a short transaction of their own so concurrent
+    /// writers of one account do not queue on the counter row (a failed write leaves a gap
+    /// in the ids, as in HubSpot). SQLite has a single writer anyway.
+    pub(crate) async fn pre_allocate(
+        &self,
+        account: i64,
+        ops: &[WriteOp],
+    ) -> StoreResult<Option<i64>> {
+        let creates = ops
+            .iter()
+            .filter(|o| matches!(o, WriteOp::Create { id: None, .. }))
+            .count() as i64;
+        if self.dialect == crate::Dialect::Postgres && creates > 0 {
+            let mut t = self.pool.begin().await?;
+            let first = allocate(&mut t, account, "record", creates).await?;
+            t.commit().await?;
+            Ok(Some(first))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// [`Store::apply`] inside the caller's transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn apply_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        account: i64,
+        ot: &ObjectType,
+        defs: &[PropertyDef],
+        ops: Vec<WriteOp>,
+        actor: &Actor,
+        pre_allocated: Option<i64>,
+    ) -> StoreResult<Vec<(Record, bool)>> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
         let unique: Vec<&str> = defs
             .iter()
             .filter(|d| d.has_unique_value && d.name != "hs_object_id")
@@ -567,20 +619,16 @@ impl Store {
         let now_iso = iso(now);
         let creates = ops
             .iter()
-            .filter(|o| matches!(o, WriteOp::Create { .. }))
+            .filter(|o| matches!(o, WriteOp::Create { id: None, .. }))
             .count() as i64;
-        // On PostgreSQL, record ids come from a short transaction of their own so concurrent
-        // writers of one account do not queue on the counter row (a failed write leaves a gap
-        // in the ids, as in HubSpot). SQLite has a single writer anyway.
-        let pre_allocated = if self.dialect == crate::Dialect::Postgres && creates > 0 {
-            let mut t = self.pool.begin().await?;
-            let first = allocate(&mut t, account, "record", creates).await?;
-            t.commit().await?;
-            Some(first)
-        } else {
-            None
-        };
-        let mut tx = self.write().await?;
+        let given: Vec<i64> = ops
+            .iter()
+            .filter_map(|o| match o {
+                WriteOp::Create { id: Some(id), .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        check_given_ids(tx, account, ot, &given).await?;
 
         // Owners referenced must exist in this account.
         if owner_prop {
@@ -611,7 +659,7 @@ impl Store {
 
         let mut next_id = match pre_allocated {
             Some(first) => first,
-            None if creates > 0 => allocate(&mut tx, account, "record", creates).await?,
+            None if creates > 0 => allocate(tx, account, "record", creates).await?,
             None => 0,
         };
 
@@ -675,11 +723,14 @@ impl Store {
         for op in ops {
             let (id, changes, is_new, mut record) = match op {
                 WriteOp::Create {
+                    id: given,
                     props,
                     associations,
                 } => {
-                    let id = next_id;
-                    next_id += 1;
+                    let id = given.unwrap_or_else(|| {
+                        next_id += 1;
+                        next_id - 1
+                    });
                     let mut changes: BTreeMap<String, Option<String>> =
                         props.into_iter().filter(|(_, v)| v.is_some()).collect();
                     changes.insert("hs_object_id".into(), Some(id.to_string()));
@@ -825,11 +876,11 @@ impl Store {
         }
 
         for (id, assocs) in pending_assocs {
-            associations::insert_for_new_record(self, &mut tx, account, ot, id, &assocs).await?;
+            associations::insert_for_new_record(self, tx, account, ot, id, &assocs).await?;
         }
         // The change log last: its sequence is the account's commit order, so the counter row
         // is locked only for these inserts and the commit.
-        let first_seq = allocate(&mut tx, account, "change", results.len() as i64).await?;
+        let first_seq = allocate(tx, account, "change", results.len() as i64).await?;
         for (i, r) in results.iter_mut().enumerate() {
             r.3 = first_seq + i as i64;
         }
@@ -856,7 +907,6 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
 
-        tx.commit().await?;
         Ok(results.into_iter().map(|(r, new, _, _)| (r, new)).collect())
     }
 
@@ -1088,6 +1138,63 @@ async fn append_lifecycle(
             .bind(now)
             .execute(&mut **tx)
             .await?;
+    }
+    Ok(())
+}
+
+/// Ids an import gives must have been issued by this account once (ids are never reused for
+/// another record) and be free now: a record in the recycle bin comes back from there.
+async fn check_given_ids(
+    tx: &mut sqlx::AnyConnection,
+    account: i64,
+    ot: &ObjectType,
+    ids: &[i64],
+) -> StoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let issued: Option<(i64,)> =
+        sqlx::query_as("SELECT value FROM counters WHERE account_id = $1 AND name = 'record'")
+            .bind(account)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let issued = issued.map_or(0, |r| r.0);
+    let mut seen = HashSet::new();
+    for id in ids {
+        if *id < 1 || *id > issued {
+            return Err(StoreError::validation(
+                "INVALID_OBJECT_ID",
+                format!("record ID {id} was never issued in this account; leave the record ID empty to create a new record"),
+                Some("hs_object_id".into()),
+            ));
+        }
+        if !seen.insert(*id) {
+            return Err(StoreError::validation(
+                "DUPLICATE_ID",
+                format!("record ID {id} appears more than once"),
+                Some("hs_object_id".into()),
+            ));
+        }
+    }
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id, object_type, archived FROM records WHERE account_id = $1 AND id IN ({})",
+            in_list(2, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (i64, String, i64)>(&sql).bind(account);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        if let Some((id, type_id, archived)) = q.fetch_all(&mut *tx).await?.into_iter().next() {
+            let message = if archived != 0 && type_id == ot.type_id {
+                format!("{} {id} is in the recycle bin: restore it from there", ot.singular)
+            } else if type_id == ot.type_id {
+                format!("{} {id} already exists", ot.singular)
+            } else {
+                format!("record ID {id} belongs to a record of another object type")
+            };
+            return Err(StoreError::validation("OBJECT_ALREADY_EXISTS", message, Some("hs_object_id".into())));
+        }
     }
     Ok(())
 }

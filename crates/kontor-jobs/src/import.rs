@@ -1,0 +1,795 @@
+//! CSV imports: the request (HubSpot's `importRequest`, also what the console builds), the
+//! checks made before anything is queued, the preview, and the job that applies the file in
+//! batches (see `kontor_store::imports` for what a batch guarantees).
+
+use crate::{Jobs, Requester};
+use anyhow::{Context, Result};
+use kontor_domain::property::PropertyDef;
+use kontor_store::imports::{SOURCE_RESTORE, STARTED};
+use kontor_store::{
+    Account, Import, ImportRow, Job, NewImport, ObjectType, Operation, RowError, RowOp, Store,
+    StoreError, StoreResult,
+};
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Rows per batch (one transaction each).
+pub const BATCH: usize = 500;
+/// The largest file an import takes.
+pub const MAX_FILE_BYTES: usize = 512 << 20;
+/// Rows the preview decides for (beyond, it says so).
+pub const PREVIEW_SCAN: usize = 20_000;
+
+/// How rows find the record they update.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Matcher {
+    /// No key column: every row creates a record.
+    None,
+    /// A column of record IDs (`hs_object_id`).
+    RecordId(usize),
+    /// A column of a unique-value property (contact e-mail, company domain, …).
+    Unique(usize, String),
+}
+
+/// One file column and the property it fills (`None`: not imported).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub property: Option<String>,
+}
+
+/// A checked import: one file into one object type.
+#[derive(Debug, Clone)]
+pub struct ImportSpec {
+    pub name: String,
+    pub object_type: ObjectType,
+    pub operation: Operation,
+    pub file_name: String,
+    pub has_header: bool,
+    pub columns: Vec<Column>,
+    pub matcher: Matcher,
+    /// The request as HubSpot's wire format has it (stored with the import).
+    pub request: Value,
+}
+
+fn bad(message: impl Into<String>, field: &str) -> StoreError {
+    StoreError::validation("INVALID_IMPORT_REQUEST", message, Some(field.to_string()))
+}
+
+impl ImportSpec {
+    /// Reads HubSpot's `importRequest` and checks it against the account: one file, one
+    /// object type, known writable properties, a key column when rows must update.
+    pub async fn from_request(
+        store: &Store,
+        account: i64,
+        request: &Value,
+        uploaded: &[String],
+    ) -> StoreResult<ImportSpec> {
+        let name = request
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| bad("the import needs a name", "name"))?
+            .trim()
+            .to_string();
+        let files = request
+            .get("files")
+            .and_then(Value::as_array)
+            .filter(|f| !f.is_empty())
+            .ok_or_else(|| bad("files is required: one entry describing the CSV file", "files"))?;
+        if files.len() != 1 || uploaded.len() != 1 {
+            return Err(bad(
+                format!(
+                    "an import takes exactly one file ({} described, {} uploaded)",
+                    files.len(),
+                    uploaded.len()
+                ),
+                "files",
+            ));
+        }
+        let file = &files[0];
+        let file_name = file
+            .get("fileName")
+            .and_then(Value::as_str)
+            .unwrap_or(&uploaded[0])
+            .to_string();
+        if let Some(format) = file.get("fileFormat").and_then(Value::as_str) {
+            if !format.eq_ignore_ascii_case("CSV") {
+                return Err(bad(
+                    format!("file format {format} is not supported: upload CSV"),
+                    "files[0].fileFormat",
+                ));
+            }
+        }
+        let page = file.get("fileImportPage").unwrap_or(&Value::Null);
+        let has_header = page
+            .get("hasHeader")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let mappings = page
+            .get("columnMappings")
+            .and_then(Value::as_array)
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| {
+                bad(
+                    "columnMappings is required: say which property each column fills",
+                    "files[0].fileImportPage.columnMappings",
+                )
+            })?;
+        // The object type: from the mappings, else from importOperations.
+        let ops = request.get("importOperations").and_then(Value::as_object);
+        let mut type_ids: Vec<String> = mappings
+            .iter()
+            .filter(|m| m.get("propertyName").is_some_and(|p| !p.is_null()))
+            .filter_map(|m| m.get("columnObjectTypeId").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect();
+        type_ids.extend(ops.iter().flat_map(|o| o.keys().cloned()));
+        type_ids.sort();
+        type_ids.dedup();
+        let type_id = match type_ids.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                return Err(bad(
+                    "no object type: give columnObjectTypeId in the mappings or importOperations",
+                    "importOperations",
+                ))
+            }
+            _ => {
+                return Err(bad(
+                    format!(
+                        "an import fills one object type; this one names {}",
+                        type_ids.join(", ")
+                    ),
+                    "importOperations",
+                ))
+            }
+        };
+        let object_type = store
+            .object_type(account, &type_id)
+            .await?
+            .ok_or_else(|| bad(format!("unknown object type {type_id}"), "importOperations"))?;
+        let operation = match ops.and_then(|o| o.values().next()) {
+            None => Operation::Upsert,
+            Some(v) => v.as_str().and_then(Operation::parse).ok_or_else(|| {
+                bad(
+                    format!("import operation {v} is not one of CREATE, UPDATE, UPSERT"),
+                    "importOperations",
+                )
+            })?,
+        };
+        let defs = store.properties(account, &object_type.type_id, false).await?;
+        let by_name: HashMap<&str, &PropertyDef> =
+            defs.iter().map(|d| (d.name.as_str(), d)).collect();
+        let mut columns = Vec::new();
+        let mut matcher = Matcher::None;
+        let mut seen = HashSet::new();
+        for (i, m) in mappings.iter().enumerate() {
+            let field = format!("files[0].fileImportPage.columnMappings[{i}]");
+            let column = m
+                .get("columnName")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let property = m
+                .get("propertyName")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string);
+            let id_type = m.get("idColumnType").and_then(Value::as_str);
+            if let Some(p) = &property {
+                let def = by_name.get(p.as_str()).ok_or_else(|| {
+                    StoreError::validation(
+                        "PROPERTY_DOESNT_EXIST",
+                        format!(
+                            "column {column:?} maps to {p}, which is not a property of {}",
+                            object_type.name
+                        ),
+                        Some(field.clone()),
+                    )
+                })?;
+                if !seen.insert(p.clone()) {
+                    return Err(bad(
+                        format!("two columns map to {p}"),
+                        &format!("{field}.propertyName"),
+                    ));
+                }
+                let is_id = p == "hs_object_id" || id_type == Some("HUBSPOT_OBJECT_ID");
+                let is_key = is_id
+                    || id_type == Some("HUBSPOT_ALTERNATE_ID")
+                    || (def.has_unique_value && matcher == Matcher::None);
+                if is_id {
+                    if p != "hs_object_id" {
+                        return Err(bad(
+                            "a HUBSPOT_OBJECT_ID column must map to hs_object_id",
+                            &field,
+                        ));
+                    }
+                    matcher = Matcher::RecordId(i);
+                } else if is_key && !matches!(matcher, Matcher::RecordId(_)) {
+                    if !def.has_unique_value {
+                        return Err(bad(
+                            format!("{p} does not require unique values, so it cannot identify records; use the record ID or a unique property"),
+                            &field,
+                        ));
+                    }
+                    matcher = Matcher::Unique(i, p.clone());
+                } else if def.read_only_value {
+                    return Err(StoreError::validation(
+                        "READ_ONLY_VALUE",
+                        format!("{p} is a read only property; a column cannot fill it"),
+                        Some(field.clone()),
+                    ));
+                }
+            }
+            columns.push(Column { name: column, property });
+        }
+        if operation == Operation::Update && matcher == Matcher::None {
+            return Err(bad(
+                "an update import needs a column of record IDs or of a unique property (contact e-mail, company domain) to find the records",
+                "files[0].fileImportPage.columnMappings",
+            ));
+        }
+        Ok(ImportSpec {
+            name,
+            object_type,
+            operation,
+            file_name,
+            has_header,
+            columns,
+            matcher,
+            request: request.clone(),
+        })
+    }
+}
+
+/// Builds the `importRequest` the console sends, in HubSpot's format.
+pub fn console_request(
+    name: &str,
+    type_id: &str,
+    operation: Operation,
+    file_name: &str,
+    columns: &[(String, Option<String>)],
+    key: Option<&str>,
+) -> Value {
+    let mappings: Vec<Value> = columns
+        .iter()
+        .map(|(c, p)| {
+            let mut m = json!({ "columnObjectTypeId": type_id, "columnName": c, "propertyName": p });
+            if p.is_some() && p.as_deref() == key {
+                m["idColumnType"] = json!(if key == Some("hs_object_id") {
+                    "HUBSPOT_OBJECT_ID"
+                } else {
+                    "HUBSPOT_ALTERNATE_ID"
+                });
+            }
+            m
+        })
+        .collect();
+    json!({
+        "name": name,
+        "importOperations": { type_id: operation.as_str() },
+        "files": [{ "fileName": file_name, "fileFormat": "CSV",
+            "fileImportPage": { "hasHeader": true, "columnMappings": mappings } }],
+    })
+}
+
+/// Where an uploaded file lives below the region's file store.
+pub fn import_key(account: i64) -> String {
+    format!("imports/{account}/{}.csv", uuid::Uuid::new_v4().simple())
+}
+
+fn csv_reader<R: std::io::Read>(r: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(r)
+}
+
+/// Checks the file against the mapping (UTF-8, the header names the mapped columns) and
+/// counts its rows.
+pub fn inspect_csv(bytes: &[u8], spec: &ImportSpec) -> StoreResult<i64> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| bad(format!("the file is not UTF-8 text: {e}"), "files"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut r = csv_reader(text.as_bytes());
+    let mut rows = 0i64;
+    let mut record = csv::StringRecord::new();
+    let mut first = true;
+    loop {
+        match r.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(bad(format!("the file is not valid CSV: {e}"), "files")),
+        }
+        if first && spec.has_header {
+            first = false;
+            let header: Vec<&str> = record.iter().map(str::trim).collect();
+            for (i, c) in spec.columns.iter().enumerate() {
+                let at = header.get(i).copied().unwrap_or("");
+                if !c.name.is_empty() && !at.eq_ignore_ascii_case(c.name.trim()) {
+                    return Err(bad(
+                        format!(
+                            "column {} of the file is {at:?}, but the mapping names {:?}",
+                            i + 1,
+                            c.name
+                        ),
+                        "files[0].fileImportPage.columnMappings",
+                    ));
+                }
+            }
+            continue;
+        }
+        first = false;
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(bad("the file has no rows to import", "files"));
+    }
+    Ok(rows)
+}
+
+/// The data rows of a file (blank rows skipped) with their 1-based line numbers.
+struct DataRows<'a> {
+    reader: csv::Reader<&'a [u8]>,
+    header_pending: bool,
+    record: csv::StringRecord,
+}
+
+impl<'a> DataRows<'a> {
+    fn new(bytes: &'a [u8], has_header: bool) -> Result<Self> {
+        let text = std::str::from_utf8(bytes)?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        Ok(Self {
+            reader: csv_reader(text.as_bytes()),
+            header_pending: has_header,
+            record: csv::StringRecord::new(),
+        })
+    }
+
+    fn next_row(&mut self) -> Result<Option<(i64, Vec<String>)>> {
+        while self.reader.read_record(&mut self.record)? {
+            if std::mem::take(&mut self.header_pending) {
+                continue;
+            }
+            if self.record.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            let line = self.record.position().map_or(0, |p| p.line() as i64);
+            return Ok(Some((line, self.record.iter().map(str::to_string).collect())));
+        }
+        Ok(None)
+    }
+
+    fn batch(&mut self, limit: usize) -> Result<Vec<(i64, Vec<String>)>> {
+        let mut out = Vec::with_capacity(limit.min(4096));
+        while out.len() < limit {
+            match self.next_row()? {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Decides for each row what it does: create, update which record, or why it is rejected.
+pub async fn decide(
+    store: &Store,
+    account: i64,
+    spec: &ImportSpec,
+    rows: Vec<(i64, Vec<String>)>,
+) -> StoreResult<Vec<ImportRow>> {
+    let ot = &spec.object_type;
+    let key_of = |row: &[String]| -> Option<String> {
+        let i = match &spec.matcher {
+            Matcher::None => return None,
+            Matcher::RecordId(i) | Matcher::Unique(i, _) => *i,
+        };
+        row.get(i)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    // Records the keys point at, live or in the recycle bin.
+    let keys: Vec<String> = rows.iter().filter_map(|(_, r)| key_of(r)).collect();
+    let mut live: HashMap<String, i64> = HashMap::new();
+    match &spec.matcher {
+        Matcher::None => {}
+        Matcher::RecordId(_) => {
+            let ids: Vec<i64> = keys.iter().filter_map(|k| k.parse().ok()).collect();
+            for r in store.records_by_ids(account, ot, &ids, false).await? {
+                live.insert(r.id.to_string(), r.id);
+            }
+        }
+        Matcher::Unique(_, prop) => {
+            let found = store.ids_by_unique(account, ot, prop, &keys).await?;
+            let ids: Vec<i64> = found.values().copied().collect();
+            let alive: HashSet<i64> = store
+                .records_by_ids(account, ot, &ids, false)
+                .await?
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            for (k, id) in found {
+                if alive.contains(&id) {
+                    live.insert(k.trim().to_lowercase(), id);
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for (line, data) in rows {
+        let mut props = Map::new();
+        for (i, c) in spec.columns.iter().enumerate() {
+            let Some(p) = &c.property else { continue };
+            if p == "hs_object_id" {
+                continue;
+            }
+            let v = data.get(i).map(|v| v.trim()).unwrap_or("");
+            // An empty cell leaves the value alone, as in HubSpot's imports.
+            if !v.is_empty() {
+                props.insert(p.clone(), Value::String(v.to_string()));
+            }
+        }
+        let key = key_of(&data);
+        let existing = key.as_ref().and_then(|k| match &spec.matcher {
+            Matcher::Unique(..) => live.get(&k.to_lowercase()).copied(),
+            _ => live.get(k).copied(),
+        });
+        let op = match (&spec.matcher, existing, spec.operation) {
+            (_, Some(id), Operation::Update | Operation::Upsert) => RowOp::Update { id, props },
+            (_, Some(id), Operation::Create) => RowOp::Reject(RowError::new(
+                "OBJECT_ALREADY_EXISTS",
+                format!(
+                    "{} {id} already exists and this import only creates records",
+                    ot.singular
+                ),
+            )),
+            (Matcher::RecordId(_), None, op) => match key {
+                Some(k) => match k.parse::<i64>() {
+                    Err(_) => RowOp::Reject(RowError {
+                        error_type: "INVALID_OBJECT_ID".into(),
+                        message: format!("{k:?} is not a record ID"),
+                        property: Some("hs_object_id".into()),
+                        invalid_value: Some(k),
+                    }),
+                    Ok(id) if op == Operation::Update => RowOp::Reject(RowError::new(
+                        "OBJECT_NOT_FOUND",
+                        format!("there is no {} with record ID {id}", ot.singular),
+                    )),
+                    Ok(id) => RowOp::Create {
+                        id: Some(id),
+                        props,
+                    },
+                },
+                None if op == Operation::Update => RowOp::Reject(RowError::new(
+                    "MISSING_ID",
+                    "the record ID is empty, and this import only updates records",
+                )),
+                None => RowOp::Create { id: None, props },
+            },
+            (Matcher::Unique(_, p), None, Operation::Update) => {
+                RowOp::Reject(RowError::new(
+                    "OBJECT_NOT_FOUND",
+                    match key {
+                        Some(k) => format!("there is no {} with {p} {k:?}", ot.singular),
+                        None => format!("{p} is empty, and this import only updates records"),
+                    },
+                ))
+            }
+            (Matcher::Unique(_, p), None, _) => {
+                if let Some(k) = key {
+                    props.insert(p.clone(), Value::String(k));
+                }
+                RowOp::Create { id: None, props }
+            }
+            (Matcher::None, None, _) => RowOp::Create { id: None, props },
+        };
+        out.push(ImportRow { line, op, data });
+    }
+    Ok(out)
+}
+
+/// What the console shows before an import starts.
+#[derive(Debug, Clone, Default)]
+pub struct Preview {
+    pub header: Vec<String>,
+    /// The first rows: line, what happens (`create`, `update #id`, or the reason it is
+    /// rejected), the values.
+    pub rows: Vec<(i64, String, Vec<String>)>,
+    pub creates: i64,
+    pub updates: i64,
+    pub rejects: i64,
+    /// Rows looked at for the counts (the whole file up to [`PREVIEW_SCAN`]).
+    pub scanned: i64,
+    pub total: i64,
+}
+
+pub async fn preview(
+    store: &Store,
+    account: i64,
+    spec: &ImportSpec,
+    bytes: &[u8],
+    show: usize,
+) -> StoreResult<Preview> {
+    let total = inspect_csv(bytes, spec)?;
+    let invalid = |e: anyhow::Error| bad(format!("the file is not valid CSV: {e}"), "files");
+    let rows = DataRows::new(bytes, spec.has_header)
+        .and_then(|mut r| r.batch(PREVIEW_SCAN))
+        .map_err(invalid)?;
+    let header = if spec.has_header {
+        DataRows::new(bytes, false)
+            .and_then(|mut r| r.next_row())
+            .map_err(invalid)?
+            .map(|r| r.1)
+            .unwrap_or_default()
+    } else {
+        spec.columns.iter().map(|c| c.name.clone()).collect()
+    };
+    let scanned = rows.len() as i64;
+    let decided = decide(store, account, spec, rows).await?;
+    let mut p = Preview {
+        header,
+        scanned,
+        total,
+        ..Default::default()
+    };
+    for r in decided {
+        let what = match &r.op {
+            RowOp::Create { id: Some(id), .. } => {
+                p.creates += 1;
+                format!("create (record ID {id})")
+            }
+            RowOp::Create { id: None, .. } => {
+                p.creates += 1;
+                "create".to_string()
+            }
+            RowOp::Update { id, .. } => {
+                p.updates += 1;
+                format!("update {} {id}", spec.object_type.singular)
+            }
+            RowOp::Reject(e) => {
+                p.rejects += 1;
+                format!("reject: {}", e.message)
+            }
+        };
+        if p.rows.len() < show {
+            p.rows.push((r.line, what, r.data));
+        }
+    }
+    Ok(p)
+}
+
+/// Checks and stores an uploaded file and queues its import.
+pub async fn request_import(
+    jobs: &Jobs,
+    store: &Store,
+    account: &Account,
+    spec: &ImportSpec,
+    bytes: &[u8],
+    source: &str,
+    who: &Requester,
+) -> StoreResult<Import> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(bad(
+            format!("the file is larger than {} MiB", MAX_FILE_BYTES >> 20),
+            "files",
+        ));
+    }
+    let rows = inspect_csv(bytes, spec)?;
+    let key = import_key(account.id);
+    let path = jobs.files_root(account.region).join(&key);
+    write_file(&path, bytes).map_err(|e| StoreError::Config(format!("storing the file: {e}")))?;
+    let created = store
+        .create_import(
+            account.id,
+            &NewImport {
+                name: &spec.name,
+                source,
+                object_type: &spec.object_type.type_id,
+                operation: spec.operation,
+                request: &spec.request,
+                file_key: Some(&key),
+                file_name: Some(&spec.file_name),
+                created_by: who.user_id,
+                created_by_name: &who.name,
+                rows_total: rows,
+                plan_id: None,
+            },
+        )
+        .await;
+    let imp = match created {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+    };
+    store
+        .audit(
+            account.id,
+            who.user_id,
+            &who.name,
+            "import.create",
+            &format!("import {}", imp.id),
+            &format!(
+                "{:?}: {rows} rows of {} into {} ({})",
+                imp.name,
+                spec.file_name,
+                spec.object_type.name,
+                spec.operation.as_str()
+            ),
+        )
+        .await?;
+    Ok(imp)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("partial");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+pub(crate) fn file_path(jobs: &Jobs, account: &Account, imp: &Import) -> Option<PathBuf> {
+    imp.file_key
+        .as_ref()
+        .map(|k| jobs.files_root(account.region).join(k))
+}
+
+/// Runs an import job: a restore or a CSV file.
+pub(crate) async fn run(jobs: &Jobs, store: &Store, job: &Job) -> Result<()> {
+    let imp = store
+        .import_of_job(job.account_id, job.id)
+        .await?
+        .context("import job without its import")?;
+    let account = jobs
+        .dir
+        .account(job.account_id)
+        .await?
+        .context("the account no longer exists")?;
+    if job.attempts > crate::backup::MAX_ATTEMPTS {
+        let msg = format!(
+            "gave up after {} attempts that did not finish",
+            crate::backup::MAX_ATTEMPTS
+        );
+        return finish(jobs, store, job, &account, &imp, Some(msg)).await;
+    }
+    let result = if imp.source == SOURCE_RESTORE {
+        crate::restore::apply(jobs, store, job, &account, &imp).await
+    } else {
+        apply_csv(jobs, store, job, &account, &imp).await
+    };
+    match result {
+        Ok(true) => finish(jobs, store, job, &account, &imp, None).await,
+        Ok(false) => {
+            tracing::info!(import = imp.id, "import stopped: canceled, or its lease was lost");
+            Ok(())
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            tracing::error!(import = imp.id, error = %msg, "import failed");
+            finish(jobs, store, job, &account, &imp, Some(msg)).await
+        }
+    }
+}
+
+async fn finish(
+    jobs: &Jobs,
+    store: &Store,
+    job: &Job,
+    account: &Account,
+    imp: &Import,
+    error: Option<String>,
+) -> Result<()> {
+    if !store
+        .finish_import(imp, job, &jobs.node, error.as_deref())
+        .await?
+    {
+        return Ok(());
+    }
+    let done = store.import(account.id, imp.id).await?.unwrap_or(imp.clone());
+    let summary = format!(
+        "{} created, {} updated, {} unchanged, {} conflicts, {} rows rejected",
+        done.created, done.updated, done.unchanged, done.conflicts, done.errors
+    );
+    let action = if done.is_restore() {
+        "restore.complete"
+    } else {
+        "import.complete"
+    };
+    store
+        .audit(
+            account.id,
+            None,
+            "kontor",
+            action,
+            &format!("import {}", done.id),
+            &match &error {
+                Some(e) => format!("{:?} failed: {e}", done.name),
+                None => format!("{:?} finished: {summary}", done.name),
+            },
+        )
+        .await?;
+    crate::notify::import_finished(jobs, store, account, &done).await;
+    if !done.is_restore() {
+        // The uploaded file is kept with a failed import so that it can be looked into.
+        if error.is_none() {
+            if let Some(path) = file_path(jobs, account, &done) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies the file from where the last runner stopped. `false` if the job was taken away.
+async fn apply_csv(
+    jobs: &Jobs,
+    store: &Store,
+    job: &Job,
+    account: &Account,
+    imp: &Import,
+) -> Result<bool> {
+    let path = file_path(jobs, account, imp).context("import without a file")?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .with_context(|| format!("reading {}", path.display()))?;
+    let uploaded = vec![imp.file_name.clone().unwrap_or_default()];
+    let spec = ImportSpec::from_request(store, account.id, &imp.request, &uploaded).await?;
+    let defs = store
+        .properties(account.id, &spec.object_type.type_id, false)
+        .await?;
+    let total = inspect_csv(&bytes, &spec)?;
+    if imp.state == STARTED || imp.rows_total != total {
+        store.import_started(imp, total).await?;
+    }
+    let mut done = imp.rows_done;
+    let mut reader = DataRows::new(&bytes, spec.has_header)?;
+    for _ in 0..done {
+        reader.next_row()?;
+    }
+    let mut last_renew = std::time::Instant::now();
+    loop {
+        let rows = reader.batch(BATCH)?;
+        if rows.is_empty() {
+            return Ok(true);
+        }
+        let n = rows.len() as i64;
+        let decided = decide(store, account.id, &spec, rows).await?;
+        let Some(_) = store
+            .import_batch(
+                imp,
+                job,
+                &jobs.node,
+                &spec.object_type,
+                &defs,
+                decided,
+                done + n,
+            )
+            .await?
+        else {
+            return Ok(false);
+        };
+        done += n;
+        if last_renew.elapsed() >= jobs.heartbeat() {
+            last_renew = std::time::Instant::now();
+            if !store
+                .renew_job(job, &jobs.node, jobs.lease_ms, done, total)
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! Restores: property values put back from a backup (or, for a revert, from the values a restore
+//! replaced), as an import whose rows are record ids and target values.
+//!
+//! A plan is computed once and pinned to the change-log sequence it saw. Applying it compares
+//! each record's present values with that sequence: a value someone changed after the plan is a
+//! conflict and stays as it is, unless the plan is applied with "overwrite newer changes". Each
+//! change a restore makes enters the change log with source `RESTORE`, the import's id, and the
+//! value it replaced (`prior`), which is what a revert puts back.
+
+use crate::imports::{commit_progress, record_errors, BatchOutcome, Import, Rejected, RowError};
+use crate::jobs::Job;
+use crate::objects::ObjectType;
+use crate::records::{in_list, values_clause};
+use crate::{allocate, Store, StoreError, StoreResult};
+use kontor_domain::time::{iso, now_ms};
+use kontor_domain::ChangeSource;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// How long a reviewed plan may be applied.
+pub const PLAN_TTL_MS: i64 = 24 * 3600 * 1000;
+
+pub const PLAN_RESTORE: &str = "restore";
+pub const PLAN_REVERT: &str = "revert";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestorePlan {
+    pub account_id: i64,
+    pub id: i64,
+    /// `restore` (from a backup) or `revert` (of a finished restore).
+    pub kind: String,
+    pub backup_id: Option<i64>,
+    pub reverts_import: Option<i64>,
+    /// The object type's id.
+    pub object_type: String,
+    pub properties: Vec<String>,
+    /// The change-log sequence the plan was computed at.
+    pub seq: i64,
+    /// Counts and samples, as the review shows them.
+    pub summary: Value,
+    pub created_by: Option<i64>,
+    pub created_by_name: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The import that applied the plan.
+    pub import_id: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPlan<'a> {
+    pub kind: &'a str,
+    pub backup_id: Option<i64>,
+    pub reverts_import: Option<i64>,
+    pub object_type: &'a str,
+    pub properties: &'a [String],
+    pub seq: i64,
+    pub summary: &'a Value,
+    pub created_by: Option<i64>,
+    pub created_by_name: &'a str,
+}
+
+type PlanRow = (
+    i64,
+    i64,
+    String,
+    Option<i64>,
+    Option<i64>,
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+);
+const PLAN_COLS: &str = "account_id, id, kind, backup_id, reverts_import, object_type, properties, seq, summary, created_by, created_by_name, created_at, expires_at, import_id";
+
+fn plan_from(r: PlanRow) -> StoreResult<RestorePlan> {
+    Ok(RestorePlan {
+        account_id: r.0,
+        id: r.1,
+        kind: r.2,
+        backup_id: r.3,
+        reverts_import: r.4,
+        object_type: r.5,
+        properties: serde_json::from_str(&r.6)?,
+        seq: r.7,
+        summary: serde_json::from_str(&r.8)?,
+        created_by: r.9,
+        created_by_name: r.10,
+        created_at: r.11,
+        expires_at: r.12,
+        import_id: r.13,
+    })
+}
+
+/// One record of a restore: the values to put back, in the order of the restore's properties
+/// (`None` clears), and for a revert the values the restore left (anything else there now was
+/// changed since, a conflict).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreItem {
+    pub id: i64,
+    pub target: Vec<Option<String>>,
+    pub expected: Option<Vec<Option<String>>>,
+    /// Positions of properties this record leaves as they are.
+    pub skip: Vec<usize>,
+}
+
+/// A change a restore made, as a revert reads it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreChange {
+    pub seq: i64,
+    pub record_id: i64,
+    /// What the restore wrote.
+    pub set: BTreeMap<String, Option<String>>,
+    /// What it replaced.
+    pub prior: BTreeMap<String, Option<String>>,
+}
+
+/// How a restore applies: which properties, pinned where, and whether newer changes yield.
+#[derive(Debug, Clone)]
+pub struct RestoreSpec {
+    pub properties: Vec<String>,
+    pub plan_seq: i64,
+    pub overwrite_newer: bool,
+}
+
+impl Store {
+    pub async fn create_restore_plan(
+        &self,
+        account: i64,
+        new: &NewPlan<'_>,
+    ) -> StoreResult<RestorePlan> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        let id = allocate(&mut tx, account, "restore_plan", 1).await?;
+        sqlx::query("INSERT INTO restore_plans (account_id, id, kind, backup_id, reverts_import, object_type, properties, seq, summary, created_by, created_by_name, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
+            .bind(account)
+            .bind(id)
+            .bind(new.kind)
+            .bind(new.backup_id)
+            .bind(new.reverts_import)
+            .bind(new.object_type)
+            .bind(serde_json::to_string(new.properties)?)
+            .bind(new.seq)
+            .bind(new.summary.to_string())
+            .bind(new.created_by)
+            .bind(new.created_by_name)
+            .bind(now)
+            .bind(now + PLAN_TTL_MS)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.restore_plan(account, id)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("restore plan {id}")))
+    }
+
+    pub async fn restore_plan(&self, account: i64, id: i64) -> StoreResult<Option<RestorePlan>> {
+        let row: Option<PlanRow> = sqlx::query_as(&format!(
+            "SELECT {PLAN_COLS} FROM restore_plans WHERE account_id = $1 AND id = $2"
+        ))
+        .bind(account)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(plan_from).transpose()
+    }
+
+    /// The changes a restore made, in sequence order, from `after_seq` on.
+    pub async fn restore_changes(
+        &self,
+        imp: &Import,
+        after_seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<RestoreChange>> {
+        let (Some(first), Some(last)) = (imp.first_seq, imp.last_seq) else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<(i64, i64, String, Option<String>)> = sqlx::query_as("SELECT seq, record_id, props, prior FROM changes WHERE account_id = $1 AND seq >= $2 AND seq <= $3 AND seq > $4 AND source = 'RESTORE' AND source_id = $5 AND kind = 'set' ORDER BY seq LIMIT $6")
+            .bind(imp.account_id)
+            .bind(first)
+            .bind(last)
+            .bind(after_seq)
+            .bind(imp.id.to_string())
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(seq, record_id, set, prior)| {
+                Ok(RestoreChange {
+                    seq,
+                    record_id,
+                    set: serde_json::from_str(&set)?,
+                    prior: match prior {
+                        Some(p) => serde_json::from_str(&p)?,
+                        None => BTreeMap::new(),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Applies one batch of a restore in one transaction (see the module's notes). `None` when
+    /// the runner lost the lease or the restore was canceled: nothing was applied.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn restore_batch(
+        &self,
+        imp: &Import,
+        job: &Job,
+        owner: &str,
+        ot: &ObjectType,
+        spec: &RestoreSpec,
+        unique: &[bool],
+        items: Vec<RestoreItem>,
+        first_line: i64,
+        rows_done: i64,
+    ) -> StoreResult<Option<BatchOutcome>> {
+        let account = imp.account_id;
+        let source_id = imp.id.to_string();
+        let now = now_ms();
+        let now_iso = iso(now);
+        let mut out = BatchOutcome::default();
+        let mut tx = self.write().await?;
+        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+
+        let mut current: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id, props FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 AND id IN ({})",
+                in_list(3, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (i64, String)>(&sql)
+                .bind(account)
+                .bind(&ot.type_id);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for (id, props) in q.fetch_all(&mut *tx).await? {
+                current.insert(id, serde_json::from_str(&props)?);
+            }
+        }
+
+        // Values changed after the plan by anyone but this restore.
+        let mut newer: HashMap<(i64, usize), String> = HashMap::new();
+        if !spec.overwrite_newer {
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "SELECT record_id, props, source FROM changes WHERE account_id = $1 AND seq > $2 AND kind = 'set' AND NOT (source = 'RESTORE' AND source_id = $3) AND record_id IN ({})",
+                    in_list(4, chunk.len())
+                );
+                let mut q = sqlx::query_as::<_, (i64, String, String)>(&sql)
+                    .bind(account)
+                    .bind(spec.plan_seq)
+                    .bind(&source_id);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                for (id, props, source) in q.fetch_all(&mut *tx).await? {
+                    let props: BTreeMap<String, Value> = serde_json::from_str(&props)?;
+                    for (k, name) in spec.properties.iter().enumerate() {
+                        if props.contains_key(name) {
+                            newer.insert((id, k), source.clone());
+                        }
+                    }
+                }
+            }
+        }
+
+        // Holders of the unique values the batch puts back.
+        let mut holders: HashMap<(usize, String), i64> = HashMap::new();
+        for (k, name) in spec.properties.iter().enumerate() {
+            if !unique.get(k).copied().unwrap_or(false) {
+                continue;
+            }
+            let wanted: Vec<String> = items
+                .iter()
+                .filter_map(|i| i.target.get(k).cloned().flatten())
+                .map(|v| v.trim().to_lowercase())
+                .collect();
+            for chunk in wanted.chunks(500) {
+                let sql = format!(
+                    "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN ({})",
+                    in_list(4, chunk.len())
+                );
+                let mut q = sqlx::query_as::<_, (String, i64)>(&sql)
+                    .bind(account)
+                    .bind(&ot.type_id)
+                    .bind(name);
+                for v in chunk {
+                    q = q.bind(v);
+                }
+                for (value, record_id) in q.fetch_all(&mut *tx).await? {
+                    holders.insert((k, value), record_id);
+                }
+            }
+        }
+
+        let mut errors: Vec<Rejected> = Vec::new();
+        // (id, new document, changes, prior values)
+        type Write = (
+            i64,
+            String,
+            BTreeMap<String, Option<String>>,
+            BTreeMap<String, Option<String>>,
+        );
+        let mut writes: Vec<Write> = Vec::new();
+        let mut unique_moves: Vec<(i64, usize, Option<String>)> = Vec::new();
+        let mut claimed: HashSet<(usize, String)> = HashSet::new();
+        for (n, item) in items.iter().enumerate() {
+            let line = first_line + n as i64;
+            let data = |item: &RestoreItem| -> Vec<String> {
+                std::iter::once(item.id.to_string())
+                    .chain(item.target.iter().map(|v| v.clone().unwrap_or_default()))
+                    .collect()
+            };
+            let Some(props) = current.get_mut(&item.id) else {
+                errors.push((
+                    line,
+                    Some(item.id),
+                    RowError::new(
+                        "OBJECT_NOT_FOUND",
+                        format!("{} {} no longer exists (deleted after the backup); it was not restored: bring it back from the recycle bin, or with an import that gives its record ID", ot.singular, item.id),
+                    ),
+                    data(item),
+                ));
+                continue;
+            };
+            let mut changes = BTreeMap::new();
+            let mut prior = BTreeMap::new();
+            let mut conflicts = Vec::new();
+            for (k, name) in spec.properties.iter().enumerate() {
+                if item.skip.contains(&k) {
+                    continue;
+                }
+                let target = item.target.get(k).cloned().flatten();
+                let now_value = props.get(name).cloned();
+                if now_value == target {
+                    continue;
+                }
+                let moved = item
+                    .expected
+                    .as_ref()
+                    .is_some_and(|e| e.get(k).cloned().flatten() != now_value);
+                if !spec.overwrite_newer && (moved || newer.contains_key(&(item.id, k))) {
+                    let by = newer
+                        .get(&(item.id, k))
+                        .map(|s| format!(" (by {s})"))
+                        .unwrap_or_default();
+                    conflicts.push(format!(
+                        "{name} was changed after the plan was reviewed{by}; it is now {:?} and was left as it is",
+                        now_value.as_deref().unwrap_or("")
+                    ));
+                    continue;
+                }
+                changes.insert(name.clone(), target);
+                prior.insert(name.clone(), now_value);
+            }
+            // A unique value now held by another record: the record is left as it is.
+            let mut taken = None;
+            for (k, name) in spec.properties.iter().enumerate() {
+                if !unique.get(k).copied().unwrap_or(false) {
+                    continue;
+                }
+                if let Some(Some(v)) = changes.get(name) {
+                    let key = (k, v.trim().to_lowercase());
+                    let other = holders.get(&key).is_some_and(|h| *h != item.id);
+                    if other || claimed.contains(&key) {
+                        taken = Some((name.clone(), v.clone(), holders.get(&key).copied()));
+                    }
+                }
+            }
+            if let Some((name, v, holder)) = taken {
+                let mut e = RowError::new(
+                    "DUPLICATE_VALUE",
+                    format!(
+                        "{name} {v:?} is used by {} {} now; the property requires unique values, so this record was not restored",
+                        ot.singular,
+                        holder.map_or_else(|| "another record".into(), |h| h.to_string())
+                    ),
+                );
+                e.property = Some(name);
+                e.invalid_value = Some(v);
+                errors.push((line, Some(item.id), e, data(item)));
+                continue;
+            }
+            if !conflicts.is_empty() {
+                out.conflicts += 1;
+                let mut e = RowError::new("CONFLICT", conflicts.join("; "));
+                e.property = None;
+                errors.push((line, Some(item.id), e, data(item)));
+            }
+            if changes.is_empty() {
+                if conflicts.is_empty() {
+                    out.unchanged += 1;
+                }
+                continue;
+            }
+            for (k, name) in spec.properties.iter().enumerate() {
+                if unique.get(k).copied().unwrap_or(false) {
+                    if let Some(v) = changes.get(name) {
+                        unique_moves.push((item.id, k, v.clone()));
+                        if let Some(v) = v {
+                            claimed.insert((k, v.trim().to_lowercase()));
+                        }
+                    }
+                }
+            }
+            for (k, v) in &changes {
+                match v {
+                    Some(v) => props.insert(k.clone(), v.clone()),
+                    None => props.remove(k),
+                };
+            }
+            props.insert(ot.last_modified.clone(), now_iso.clone());
+            changes.insert(ot.last_modified.clone(), Some(now_iso.clone()));
+            out.updated += 1;
+            writes.push((item.id, serde_json::to_string(&*props)?, changes, prior));
+        }
+
+        for (id, k, v) in &unique_moves {
+            let name = &spec.properties[*k];
+            sqlx::query("DELETE FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND record_id = $4")
+                .bind(account)
+                .bind(&ot.type_id)
+                .bind(name)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(v) = v {
+                sqlx::query("INSERT INTO unique_values (account_id, object_type, property, value, record_id) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(account)
+                    .bind(&ot.type_id)
+                    .bind(name)
+                    .bind(v.trim().to_lowercase())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for chunk in writes.chunks(300) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(CAST(${} AS BIGINT), ${})", 3 + 2 * i, 4 + 2 * i))
+                .collect();
+            let sql = format!(
+                "UPDATE records SET props = v.column2, updated_at = $1 FROM (VALUES {}) AS v WHERE records.account_id = $2 AND records.id = v.column1",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(now).bind(account);
+            for (id, doc, _, _) in chunk {
+                q = q.bind(*id).bind(doc);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let mut seqs = None;
+        if !writes.is_empty() {
+            let first = allocate(&mut tx, account, "change", writes.len() as i64).await?;
+            seqs = Some((first, first + writes.len() as i64 - 1));
+            for (c, chunk) in writes.chunks(100).enumerate() {
+                let sql = format!(
+                    "INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) VALUES {}",
+                    values_clause(chunk.len(), 11)
+                );
+                let mut q = sqlx::query(&sql);
+                for (i, (id, _, changes, prior)) in chunk.iter().enumerate() {
+                    q = q
+                        .bind(account)
+                        .bind(first + (c * 100 + i) as i64)
+                        .bind(&ot.type_id)
+                        .bind(*id)
+                        .bind("set")
+                        .bind(serde_json::to_string(changes)?)
+                        .bind(ChangeSource::Restore.as_str())
+                        .bind(&source_id)
+                        .bind(imp.created_by)
+                        .bind(now)
+                        .bind(serde_json::to_string(prior)?);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        out.errors = errors.len() as i64 - out.conflicts;
+        record_errors(&mut tx, imp, &errors).await?;
+        if !commit_progress(&mut tx, imp, job, owner, &out, rows_done, seqs).await? {
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some(out))
+    }
+}
