@@ -19,13 +19,14 @@ use kontor_store::{Account, Backup, Store};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// The caller of an admin endpoint, checked to be allowed backups.
-pub struct BackupAdmin {
+/// The caller of an admin endpoint (backups, restores), checked to be an active super admin or
+/// the operator.
+pub struct SuperAdmin {
     pub ctx: Ctx,
     pub who: Requester,
 }
 
-impl axum::extract::FromRequestParts<AppState> for BackupAdmin {
+impl axum::extract::FromRequestParts<AppState> for SuperAdmin {
     type Rejection = ApiError;
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
@@ -48,12 +49,12 @@ impl axum::extract::FromRequestParts<AppState> for BackupAdmin {
                     return Err(ApiError::new(
                         StatusCode::FORBIDDEN,
                         "MISSING_SCOPES",
-                        "Only super admins can manage backups; this token's user is not an active super admin.",
+                        "Only super admins can manage backups and restores; this token's user is not an active super admin.",
                     ))
                 }
             },
         };
-        Ok(BackupAdmin { ctx, who })
+        Ok(SuperAdmin { ctx, who })
     }
 }
 
@@ -81,12 +82,12 @@ pub fn backup_json(b: &Backup) -> Value {
     })
 }
 
-pub async fn create(admin: BackupAdmin) -> Result<Response, ApiError> {
+pub async fn create(admin: SuperAdmin) -> Result<Response, ApiError> {
     let b = kontor_jobs::request_backup(&admin.ctx.store, &admin.ctx.account, &admin.who).await?;
     Ok((StatusCode::ACCEPTED, Json(backup_json(&b))).into_response())
 }
 
-pub async fn list(admin: BackupAdmin) -> Result<Json<Value>, ApiError> {
+pub async fn list(admin: SuperAdmin) -> Result<Json<Value>, ApiError> {
     let all = admin.ctx.store.backups(admin.ctx.id()).await?;
     Ok(Json(json!({
         "results": all.iter().map(backup_json).collect::<Vec<_>>(),
@@ -103,7 +104,7 @@ async fn find(store: &Store, account: i64, id: &str) -> Result<Backup, ApiError>
         .ok_or_else(|| ApiError::not_found(format!("backup {id} does not exist")))
 }
 
-pub async fn get_one(admin: BackupAdmin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_one(admin: SuperAdmin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let b = find(&admin.ctx.store, admin.ctx.id(), &id).await?;
     Ok(Json(backup_json(&b)))
 }
@@ -135,7 +136,7 @@ fn not_downloadable(b: &Backup) -> ApiError {
 /// A signed download link, valid until the file is deleted.
 pub async fn download_link(
     State(state): State<AppState>,
-    admin: BackupAdmin,
+    admin: SuperAdmin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let b = find(&admin.ctx.store, admin.ctx.id(), &id).await?;

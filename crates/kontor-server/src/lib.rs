@@ -5,10 +5,12 @@ mod auth;
 pub mod backups;
 mod console;
 mod error;
+mod imports;
 mod objects;
 mod owners;
 mod params;
 mod properties;
+mod restores;
 mod schemas;
 mod seal;
 mod wire;
@@ -199,6 +201,21 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             get(backups::download_link),
         )
         .route("/kontor/v1/backups/{id}/download", get(backups::download))
+        .route(
+            "/crm/v3/imports",
+            get(imports::list).post(imports::create),
+        )
+        .route("/crm/v3/imports/{id}", get(imports::get_one))
+        .route("/crm/v3/imports/{id}/cancel", post(imports::cancel))
+        .route("/crm/v3/imports/{id}/errors", get(imports::errors))
+        .route(
+            "/kontor/v1/restores",
+            get(restores::list).post(restores::apply),
+        )
+        .route("/kontor/v1/restores/plans", post(restores::plan))
+        .route("/kontor/v1/restores/plans/{id}", get(restores::get_plan))
+        .route("/kontor/v1/restores/{id}", get(restores::get_one))
+        .route("/kontor/v1/restores/{id}/revert", post(restores::revert))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -163,13 +163,13 @@ pub async fn run(config: &Config, command: BackupCommand) -> Result<std::process
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-async fn account_of(dir: &Directory, id: i64) -> Result<Account> {
+pub(crate) async fn account_of(dir: &Directory, id: i64) -> Result<Account> {
     dir.account(id)
         .await?
         .with_context(|| format!("account {id} does not exist"))
 }
 
-async fn find_backup(dir: &Directory, id: i64, account: Option<i64>) -> Result<(Account, Backup)> {
+pub(crate) async fn find_backup(dir: &Directory, id: i64, account: Option<i64>) -> Result<(Account, Backup)> {
     let accounts = match account {
         Some(a) => vec![account_of(dir, a).await?],
         None => dir.accounts().await?,

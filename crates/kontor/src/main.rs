@@ -1,6 +1,7 @@
 //! `kontor`: the server and its administration commands in one binary.
 
 mod backup_cli;
+mod restore_cli;
 mod config;
 mod demo;
 
@@ -38,6 +39,11 @@ enum Command {
     Healthcheck {
         #[arg(long, env = "KONTOR_LISTEN")]
         listen: Option<String>,
+    },
+    /// Restores from backups: plan, apply, revert, list.
+    Restore {
+        #[command(subcommand)]
+        command: restore_cli::RestoreCommand,
     },
     /// Backups: create, list, download and verify.
     Backup {
@@ -175,6 +181,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Backup { command } => {
             let config = Config::load(&cli.global, None)?;
             return backup_cli::run(&config, command).await;
+        }
+        Command::Restore { command } => {
+            let config = Config::load(&cli.global, None)?;
+            return restore_cli::run(&config, command).await;
         }
         Command::Admin { command } => {
             let config = Config::load(&cli.global, None)?;

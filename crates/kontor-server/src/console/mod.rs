@@ -23,6 +23,7 @@ use kontor_store::{Account, Session, Store};
 use maud::{html, Markup};
 
 pub use bin::purge_expired_records;
+pub(crate) use signin::verify_second_factor;
 
 pub const SESSION_COOKIE: &str = "kontor_session";
 /// Double-submit token for the sign-in form, which has no session yet.

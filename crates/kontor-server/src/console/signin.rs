@@ -231,15 +231,16 @@ fn totp_for(secret: &[u8], email: &str) -> Option<TOTP> {
     .ok()
 }
 
-/// Checks a TOTP code (or, when `recovery`, a recovery code) for a user.
-async fn verify_second_factor(
+/// Checks a TOTP code (or, when `recovery`, a recovery code) for a user. A code is accepted
+/// once: the console's sign-in and the confirmation of sensitive operations (a restore) use it.
+pub(crate) async fn verify_second_factor(
     state: &AppState,
     store: &kontor_store::Store,
     account: i64,
     user: &kontor_store::User,
     code: &str,
     allow_recovery: bool,
-) -> Result<bool, PageError> {
+) -> Result<bool, kontor_store::StoreError> {
     let Some(f) = store.second_factor(account, user.id).await? else {
         return Ok(false);
     };

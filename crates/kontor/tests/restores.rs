@@ -1,0 +1,378 @@
+//! Restores through the real server and CLI: plan counts, apply, conflicts with changes made
+//! after the review, revert, one restore at a time, tampered archives, and a restore that
+//! survives repeated `kill -9`.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::*;
+
+async fn add_contacts(s: &Server, token: &str, n: usize, tag: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for start in (0..n).step_by(100) {
+        let inputs: Vec<Value> = (start..(start + 100).min(n))
+            .map(|i| {
+                json!({"properties": {
+                    "email": format!("{tag}{i}@example.com"),
+                    "firstname": format!("First {i}"),
+                    "city": format!("City {}", i % 7),
+                }})
+            })
+            .collect();
+        let (st, v) = s
+            .call(
+                token,
+                "POST",
+                "/crm/v3/objects/contacts/batch/create",
+                Some(json!({"inputs": inputs})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        for r in v["results"].as_array().unwrap() {
+            ids.push(r["id"].as_str().unwrap().to_string());
+        }
+    }
+    ids.sort_by_key(|i| i.parse::<i64>().unwrap());
+    ids
+}
+
+async fn update(s: &Server, token: &str, updates: Vec<(String, Value)>) {
+    for chunk in updates.chunks(100) {
+        let inputs: Vec<Value> = chunk
+            .iter()
+            .map(|(id, p)| json!({"id": id, "properties": p}))
+            .collect();
+        let (st, v) = s
+            .call(
+                token,
+                "POST",
+                "/crm/v3/objects/contacts/batch/update",
+                Some(json!({"inputs": inputs})),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+    }
+}
+
+async fn backup(s: &Server, token: &str) -> String {
+    let (st, b) = s.call(token, "POST", "/kontor/v1/backups", None).await;
+    assert_eq!(st, 202, "{b}");
+    let id = b["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, b) = s
+            .call(token, "GET", &format!("/kontor/v1/backups/{id}"), None)
+            .await;
+        if b["status"] == "COMPLETED" {
+            return id;
+        }
+        assert_ne!(b["status"], "FAILED", "{b}");
+        assert!(Instant::now() < deadline, "backup stuck: {b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_restore(s: &Server, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let (st, r) = s
+            .call(token, "GET", &format!("/kontor/v1/restores/{id}"), None)
+            .await;
+        assert_eq!(st, 200, "{r}");
+        if r["state"] != "STARTED" && r["state"] != "PROCESSING" {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "restore stuck: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every contact's given properties, by id.
+async fn values(
+    s: &Server,
+    token: &str,
+    props: &[&str],
+) -> BTreeMap<String, BTreeMap<String, Option<String>>> {
+    let mut out = BTreeMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut path = format!(
+            "/crm/v3/objects/contacts?limit=100&properties={}",
+            props.join(",")
+        );
+        if let Some(a) = &after {
+            path.push_str(&format!("&after={a}"));
+        }
+        let (st, v) = s.call(token, "GET", &path, None).await;
+        assert_eq!(st, 200, "{v}");
+        for r in v["results"].as_array().unwrap() {
+            let mut m = BTreeMap::new();
+            for p in props {
+                m.insert(
+                    p.to_string(),
+                    r["properties"][p]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                );
+            }
+            out.insert(r["id"].as_str().unwrap().to_string(), m);
+        }
+        match v["paging"]["next"]["after"].as_str() {
+            Some(a) => after = Some(a.to_string()),
+            None => return out,
+        }
+    }
+}
+
+async fn plan(s: &Server, token: &str, backup: &str, props: &[&str]) -> Value {
+    let (st, p) = s
+        .call(
+            token,
+            "POST",
+            "/kontor/v1/restores/plans",
+            Some(json!({"backupId": backup, "objectType": "contacts", "properties": props})),
+        )
+        .await;
+    assert_eq!(st, 201, "{p}");
+    p
+}
+
+async fn apply(s: &Server, token: &str, plan: &Value, overwrite: bool) -> (u16, Value) {
+    s.call(
+        token,
+        "POST",
+        "/kontor/v1/restores",
+        Some(json!({"planId": plan["id"], "acknowledgeChanges": true,
+            "acknowledgeRevertOnly": true, "overwriteNewer": overwrite})),
+    )
+    .await
+}
+
+fn prop_counts(plan: &Value, name: &str) -> (i64, i64) {
+    let p = plan["summary"]["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap();
+    (p["changed"].as_i64().unwrap(), p["cleared"].as_i64().unwrap())
+}
+
+#[tokio::test]
+async fn restore_plan_apply_conflicts_and_revert() {
+    let s = Server::start().await;
+    let (_account, token) = s.account("Restores");
+    let ids = add_contacts(&s, &token, 300, "r").await;
+    let before = values(&s, &token, &["firstname", "city", "email"]).await;
+    let backup_id = backup(&s, &token).await;
+
+    // After the backup: 100 first names changed, 50 cities cleared, 40 cities set to another
+    // value, 5 contacts deleted, 10 created.
+    let mut ups = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        let mut p = serde_json::Map::new();
+        if n < 100 {
+            p.insert("firstname".into(), json!(format!("Changed {n}")));
+        }
+        if (100..150).contains(&n) {
+            p.insert("city".into(), json!(""));
+        }
+        if (150..190).contains(&n) {
+            p.insert("city".into(), json!("Elsewhere"));
+        }
+        if !p.is_empty() {
+            ups.push((id.clone(), Value::Object(p)));
+        }
+    }
+    update(&s, &token, ups).await;
+    for id in &ids[290..295] {
+        let (st, _) = s
+            .call(&token, "DELETE", &format!("/crm/v3/objects/contacts/{id}"), None)
+            .await;
+        assert_eq!(st, 204);
+    }
+    add_contacts(&s, &token, 10, "late").await;
+
+    // A restore is refused for properties kontor maintains, unknown ones, and types it skips.
+    for (body, field) in [
+        (json!({"backupId": backup_id, "objectType": "contacts", "properties": ["createdate"]}), "properties"),
+        (json!({"backupId": backup_id, "objectType": "contacts", "properties": ["nope"]}), "properties"),
+        (json!({"backupId": backup_id, "objectType": "conversations", "properties": ["x"]}), "object"),
+    ] {
+        let (st, e) = s.call(&token, "POST", "/kontor/v1/restores/plans", Some(body)).await;
+        assert_eq!(st, 400, "{e}");
+        assert!(e["message"].as_str().unwrap().len() > 10, "{e} ({field})");
+    }
+
+    let p = plan(&s, &token, &backup_id, &["firstname", "city"]).await;
+    let sum = &p["summary"];
+    assert_eq!(prop_counts(&p, "firstname"), (100, 0), "{p}");
+    // The 50 cleared come back (changed); none of the backup's cities were empty.
+    assert_eq!(prop_counts(&p, "city"), (90, 0), "{p}");
+    assert_eq!(sum["recordsInBackup"], 300);
+    assert_eq!(sum["recordsToChange"], 190);
+    assert_eq!(sum["recordsUnchanged"], 105);
+    assert_eq!(sum["recordsMissing"], 5);
+    assert_eq!(sum["recordsNotInBackup"], 10);
+    assert!(!sum["sample"].as_array().unwrap().is_empty());
+
+    // Someone edits a planned value after the review: a conflict, left alone.
+    update(
+        &s,
+        &token,
+        vec![(ids[0].clone(), json!({"firstname": "Edited after review"}))],
+    )
+    .await;
+    let (st, r) = apply(&s, &token, &p, false).await;
+    assert_eq!(st, 202, "{r}");
+    assert_eq!(r["importName"], "Data Restore - Contact");
+    let rid = r["id"].as_str().unwrap().to_string();
+    // A plan is applied once.
+    let (st, again) = apply(&s, &token, &p, false).await;
+    assert_eq!(st, 409, "{again}");
+    let done = wait_restore(&s, &token, &rid).await;
+    assert_eq!(done["state"], "DONE", "{done}");
+    let c = &done["metadata"]["counters"];
+    // Contact 0's only planned change met the conflict: 189 records changed.
+    assert_eq!(c["UPDATED_OBJECTS"], 189, "{done}");
+    assert_eq!(c["CONFLICTS"], 1, "{done}");
+    assert_eq!(c["ERRORS"], 5, "{done}");
+
+    let after = values(&s, &token, &["firstname", "city", "email"]).await;
+    for (n, id) in ids.iter().enumerate().take(290) {
+        let want = &before[id];
+        let got = &after[id];
+        if n == 0 {
+            assert_eq!(got["firstname"].as_deref(), Some("Edited after review"));
+            assert_eq!(got["city"], want["city"]);
+        } else {
+            assert_eq!(got, want, "contact {id}");
+        }
+    }
+    assert_eq!(after.len(), 300 - 5 + 10);
+
+    // The restore's changes are in the change log with source RESTORE.
+    let (_, one) = s
+        .call(
+            &token,
+            "GET",
+            &format!(
+                "/crm/v3/objects/contacts/{}?propertiesWithHistory=firstname",
+                ids[1]
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        one["propertiesWithHistory"]["firstname"][0]["sourceType"], "RESTORE",
+        "{one}"
+    );
+    // The conflict is listed with its reason, as are the deleted records.
+    let (st, errs) = s
+        .call(&token, "GET", &format!("/crm/v3/imports/{rid}/errors"), None)
+        .await;
+    assert_eq!(st, 200, "{errs}");
+    let errs = errs["results"].as_array().unwrap();
+    assert_eq!(errs.len(), 6);
+    assert!(errs.iter().any(|e| e["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("changed after the plan was reviewed")));
+    assert!(errs.iter().any(|e| e["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("recycle bin")));
+    // It shows among the imports.
+    let (_, list) = s.call(&token, "GET", "/crm/v3/imports", None).await;
+    assert!(list["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["id"] == rid.as_str() && i["state"] == "DONE"));
+
+    // Revert: a change made since the restore is a conflict and stays.
+    update(
+        &s,
+        &token,
+        vec![(ids[2].clone(), json!({"firstname": "Edited after restore"}))],
+    )
+    .await;
+    let (st, rp) = s
+        .call(&token, "POST", &format!("/kontor/v1/restores/{rid}/revert"), None)
+        .await;
+    assert_eq!(st, 201, "{rp}");
+    assert_eq!(rp["summary"]["recordsToChange"], 188, "{rp}");
+    assert_eq!(rp["summary"]["conflicts"], 1, "{rp}");
+    let (st, r2) = apply(&s, &token, &rp, false).await;
+    assert_eq!(st, 202, "{r2}");
+    assert_eq!(r2["importName"], "Data Restore Revert - Contact");
+    let done2 = wait_restore(&s, &token, r2["id"].as_str().unwrap()).await;
+    assert_eq!(done2["state"], "DONE", "{done2}");
+    let reverted = values(&s, &token, &["firstname", "city"]).await;
+    for (n, id) in ids.iter().enumerate().take(290) {
+        let got = &reverted[id];
+        match n {
+            0 => assert_eq!(got["firstname"].as_deref(), Some("Edited after review")),
+            2 => assert_eq!(got["firstname"].as_deref(), Some("Edited after restore")),
+            n if n < 100 => assert_eq!(got["firstname"], Some(format!("Changed {n}"))),
+            _ => assert_eq!(got["firstname"], before[id]["firstname"]),
+        }
+        match n {
+            100..150 => assert_eq!(got["city"], None, "contact {id}"),
+            150..190 => assert_eq!(got["city"].as_deref(), Some("Elsewhere")),
+            _ => assert_eq!(got["city"], before[id]["city"]),
+        }
+    }
+    let (_, orig) = s
+        .call(&token, "GET", &format!("/kontor/v1/restores/{rid}"), None)
+        .await;
+    assert_eq!(orig["state"], "REVERTED", "{orig}");
+    // A reverted restore cannot be reverted again.
+    let (st, _) = s
+        .call(&token, "POST", &format!("/kontor/v1/restores/{rid}/revert"), None)
+        .await;
+    assert_eq!(st, 400);
+}
+
+#[tokio::test]
+async fn tampered_archive_is_refused_before_a_plan() {
+    let s = Server::start().await;
+    let (account, token) = s.account("Tampered");
+    add_contacts(&s, &token, 50, "t").await;
+    let backup_id = backup(&s, &token).await;
+    let path = files_root(&s.data_dir)
+        .join("us/files/backups")
+        .join(&account)
+        .join(format!("backup-{backup_id}.zip"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+    let (st, e) = s
+        .call(
+            &token,
+            "POST",
+            "/kontor/v1/restores/plans",
+            Some(json!({"backupId": backup_id, "objectType": "contacts", "properties": ["firstname"]})),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("failed its check"),
+        "{e}"
+    );
+    // Truncated: refused as well.
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    let (st, e) = s
+        .call(
+            &token,
+            "POST",
+            "/kontor/v1/restores/plans",
+            Some(json!({"backupId": backup_id, "objectType": "contacts", "properties": ["firstname"]})),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+}
