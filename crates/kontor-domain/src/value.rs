@@ -56,6 +56,25 @@ pub fn normalize_str(def: &PropertyDef, text: &str) -> Result<Option<String>, Va
     }
     let name = &def.name;
     match def.kind {
+        // HubSpot checks the contact's e-mail address (the property every import matches on).
+        PropertyType::String if name == "email" && def.hubspot_defined => {
+            let t = text.trim();
+            let valid = t.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+            }) && !t.chars().any(|c| c.is_whitespace() || c.is_control());
+            if valid {
+                Ok(Some(t.to_string()))
+            } else {
+                Err(invalid(
+                    "INVALID_EMAIL",
+                    format!("Email address {t} is invalid"),
+                ))
+            }
+        }
         PropertyType::String => Ok(Some(text.to_string())),
         PropertyType::Number => {
             let t = text.trim();

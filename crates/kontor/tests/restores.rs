@@ -376,3 +376,86 @@ async fn tampered_archive_is_refused_before_a_plan() {
         .await;
     assert_eq!(st, 400, "{e}");
 }
+
+#[tokio::test]
+async fn a_restore_survives_repeated_kill_9() {
+    // A short lease, so a restarted server takes the job over quickly.
+    let env = [("KONTOR_JOB_LEASE_SECONDS", "1")];
+    let mut s = Server::start_with(None, &env).await;
+    let (_account, token) = s.account("Crashy restore");
+    let ids = add_contacts(&s, &token, 30_000, "k").await;
+    let before = values(&s, &token, &["firstname", "city"]).await;
+    let backup_id = backup(&s, &token).await;
+    let ups = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let city = if n % 3 == 0 { json!("") } else { json!("Moved") };
+            (id.clone(), json!({"firstname": format!("Renamed {n}"), "city": city}))
+        })
+        .collect();
+    update(&s, &token, ups).await;
+    let p = plan(&s, &token, &backup_id, &["firstname", "city"]).await;
+    assert_eq!(p["summary"]["recordsToChange"], 30_000, "{p}");
+    let (st, r) = apply(&s, &token, &p, false).await;
+    assert_eq!(st, 202, "{r}");
+    let rid = r["id"].as_str().unwrap().to_string();
+
+    let mut kills = 0;
+    let mut seen = 0;
+    for round in 0..5 {
+        // Wait until the job has made progress beyond what the last runner committed, then
+        // kill at once: mid-batch or between batches.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let now = loop {
+            let (_, now) = s
+                .call(&token, "GET", &format!("/kontor/v1/restores/{rid}"), None)
+                .await;
+            let done = now["progress"]["done"].as_i64().unwrap();
+            if now["state"] == "DONE" || done > seen {
+                seen = done;
+                break now;
+            }
+            assert!(Instant::now() < deadline, "round {round}: no progress: {now}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        if now["state"] == "DONE" {
+            break;
+        }
+        let dir = s.kill9();
+        kills += 1;
+        s = Server::start_with(Some(dir), &env).await;
+        s.keep_dir = false;
+    }
+    assert!(kills >= 2, "the restore finished after {kills} kills");
+    let done = wait_restore(&s, &token, &rid).await;
+    assert_eq!(done["state"], "DONE", "{done}");
+    let c = &done["metadata"]["counters"];
+    // Each record changed exactly once, nothing reported twice.
+    assert_eq!(c["UPDATED_OBJECTS"], 30_000, "{done}");
+    assert_eq!(c["UNCHANGED_OBJECTS"], 0, "{done}");
+    assert_eq!(c["ERRORS"], 0, "{done}");
+    assert_eq!(c["CONFLICTS"], 0, "{done}");
+    // The state an uninterrupted run gives: every value as in the backup.
+    assert_eq!(values(&s, &token, &["firstname", "city"]).await, before);
+    // One RESTORE entry per record in the change log, however often the job was cut off.
+    for id in [&ids[0], &ids[12_345], &ids[29_999]] {
+        let (_, one) = s
+            .call(
+                &token,
+                "GET",
+                &format!("/crm/v3/objects/contacts/{id}?propertiesWithHistory=firstname,city"),
+                None,
+            )
+            .await;
+        for p in ["firstname", "city"] {
+            let restores = one["propertiesWithHistory"][p]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|h| h["sourceType"] == "RESTORE")
+                .count();
+            assert_eq!(restores, 1, "{p} of {id}: {one}");
+        }
+    }
+}
