@@ -22,6 +22,9 @@ pub enum StoreError {
     Config(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// SQLite through its C API (restores).
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("corrupt stored data: {0}")]
     Corrupt(#[from] serde_json::Error),
 }

@@ -135,7 +135,7 @@ impl Store {
     }
 }
 
-fn sqlite_path(url: &str) -> Result<String> {
+pub(crate) fn sqlite_path(url: &str) -> Result<String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))

@@ -591,7 +591,7 @@ impl Store {
         out.errors = errors.len() as i64;
         errors.sort_by_key(|e| e.0);
         record_errors(&mut tx, imp, &errors).await?;
-        if !commit_progress(&mut tx, imp, job, owner, &out, rows_done, None).await? {
+        if !commit_progress(&mut tx, imp, job.id, owner, &out, rows_done, None).await? {
             return Ok(None);
         }
         tx.commit().await?;
@@ -747,7 +747,7 @@ pub(crate) async fn record_errors(
 pub(crate) async fn commit_progress(
     tx: &mut sqlx::AnyConnection,
     imp: &Import,
-    job: &Job,
+    job_id: i64,
     owner: &str,
     out: &BatchOutcome,
     rows_done: i64,
@@ -757,8 +757,8 @@ pub(crate) async fn commit_progress(
     let held = sqlx::query("UPDATE jobs SET progress_done = $1, updated_at = $2 WHERE account_id = $3 AND id = $4 AND state = 'running' AND lease_owner = $5")
         .bind(rows_done)
         .bind(now)
-        .bind(job.account_id)
-        .bind(job.id)
+        .bind(imp.account_id)
+        .bind(job_id)
         .bind(owner)
         .execute(&mut *tx)
         .await?

@@ -15,6 +15,7 @@ mod owners;
 mod properties;
 mod records;
 mod restores;
+mod restores_sqlite;
 mod schemas;
 
 pub use associations::{AssociatedRecord, AssociationInput, AssociationType};
@@ -66,6 +67,8 @@ pub struct Store {
     write_lock: Option<Arc<Mutex<()>>>,
     /// What `open` was given: snapshots open a connection of their own.
     url: Arc<str>,
+    /// SQLite: the connection restore batches write through (see `restores_sqlite.rs`).
+    sqlite_writer: restores_sqlite::Writer,
 }
 
 impl std::fmt::Debug for Store {
@@ -126,6 +129,7 @@ impl Store {
             dialect,
             write_lock: (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(()))),
             url: given,
+            sqlite_writer: Default::default(),
         };
         migrations::run(&store).await?;
         Ok(store)

@@ -218,15 +218,45 @@ impl Store {
         first_line: i64,
         rows_done: i64,
     ) -> StoreResult<Option<BatchOutcome>> {
-        let account = imp.account_id;
-        let source_id = imp.id.to_string();
-        let now = now_ms();
-        let now_iso = iso(now);
-        let mut out = BatchOutcome::default();
-        let mut tx = self.write().await?;
-        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+        let batch = Batch {
+            imp: imp.clone(),
+            job_id: job.id,
+            owner: owner.to_string(),
+            type_id: ot.type_id.clone(),
+            singular: ot.singular.clone(),
+            last_modified: ot.last_modified.clone(),
+            spec: spec.clone(),
+            unique: unique.to_vec(),
+            items,
+            first_line,
+            rows_done,
+        };
+        if self.dialect == crate::Dialect::Sqlite {
+            // SQLite through its C API on a blocking thread (see `restores_sqlite.rs`), under
+            // the store's single-writer lock like every other write.
+            let guard = match &self.write_lock {
+                Some(m) => Some(m.clone().lock_owned().await),
+                None => None,
+            };
+            let writer = self.sqlite_writer.clone();
+            let url = self.url.clone();
+            return tokio::task::spawn_blocking(move || {
+                let _guard = guard;
+                crate::restores_sqlite::apply(&writer, &url, &batch)
+            })
+            .await
+            .map_err(|e| StoreError::Config(format!("restore batch thread: {e}")))?;
+        }
+        self.restore_batch_sqlx(&batch).await
+    }
 
-        let mut current: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+    async fn restore_batch_sqlx(&self, b: &Batch) -> StoreResult<Option<BatchOutcome>> {
+        let account = b.imp.account_id;
+        let source_id = b.imp.id.to_string();
+        let mut tx = self.write().await?;
+        let ids: Vec<i64> = b.items.iter().map(|i| i.id).collect();
+
+        let mut current: HashMap<i64, String> = HashMap::new();
         for chunk in ids.chunks(500) {
             let sql = format!(
                 "SELECT id, props FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 AND id IN ({})",
@@ -234,18 +264,16 @@ impl Store {
             );
             let mut q = sqlx::query_as::<_, (i64, String)>(&sql)
                 .bind(account)
-                .bind(&ot.type_id);
+                .bind(&b.type_id);
             for id in chunk {
                 q = q.bind(id);
             }
             for (id, props) in q.fetch_all(&mut *tx).await? {
-                current.insert(id, serde_json::from_str(&props)?);
+                current.insert(id, props);
             }
         }
-
-        // Values changed after the plan by anyone but this restore.
-        let mut newer: HashMap<(i64, usize), String> = HashMap::new();
-        if !spec.overwrite_newer {
+        let mut newer: Vec<(i64, String, String)> = Vec::new();
+        if !b.spec.overwrite_newer {
             for chunk in ids.chunks(500) {
                 let sql = format!(
                     "SELECT record_id, props, source FROM changes WHERE account_id = $1 AND seq > $2 AND kind = 'set' AND NOT (source = 'RESTORE' AND source_id = $3) AND record_id IN ({})",
@@ -253,33 +281,16 @@ impl Store {
                 );
                 let mut q = sqlx::query_as::<_, (i64, String, String)>(&sql)
                     .bind(account)
-                    .bind(spec.plan_seq)
+                    .bind(b.spec.plan_seq)
                     .bind(&source_id);
                 for id in chunk {
                     q = q.bind(id);
                 }
-                for (id, props, source) in q.fetch_all(&mut *tx).await? {
-                    let props: BTreeMap<String, Value> = serde_json::from_str(&props)?;
-                    for (k, name) in spec.properties.iter().enumerate() {
-                        if props.contains_key(name) {
-                            newer.insert((id, k), source.clone());
-                        }
-                    }
-                }
+                newer.extend(q.fetch_all(&mut *tx).await?);
             }
         }
-
-        // Holders of the unique values the batch puts back.
         let mut holders: HashMap<(usize, String), i64> = HashMap::new();
-        for (k, name) in spec.properties.iter().enumerate() {
-            if !unique.get(k).copied().unwrap_or(false) {
-                continue;
-            }
-            let wanted: Vec<String> = items
-                .iter()
-                .filter_map(|i| i.target.get(k).cloned().flatten())
-                .map(|v| v.trim().to_lowercase())
-                .collect();
+        for (k, wanted) in b.unique_wanted() {
             for chunk in wanted.chunks(500) {
                 let sql = format!(
                     "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN ({})",
@@ -287,8 +298,8 @@ impl Store {
                 );
                 let mut q = sqlx::query_as::<_, (String, i64)>(&sql)
                     .bind(account)
-                    .bind(&ot.type_id)
-                    .bind(name);
+                    .bind(&b.type_id)
+                    .bind(&b.spec.properties[k]);
                 for v in chunk {
                     q = q.bind(v);
                 }
@@ -297,37 +308,185 @@ impl Store {
                 }
             }
         }
+        let d = b.decide(current, &newer, &holders, now_ms())?;
 
+        for (id, k, v) in &d.unique_moves {
+            let name = &b.spec.properties[*k];
+            sqlx::query("DELETE FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND record_id = $4")
+                .bind(account)
+                .bind(&b.type_id)
+                .bind(name)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(v) = v {
+                sqlx::query("INSERT INTO unique_values (account_id, object_type, property, value, record_id) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(account)
+                    .bind(&b.type_id)
+                    .bind(name)
+                    .bind(v)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for chunk in d.writes.chunks(300) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(CAST(${} AS BIGINT), ${})", 3 + 2 * i, 4 + 2 * i))
+                .collect();
+            let sql = format!(
+                "UPDATE records SET props = v.column2, updated_at = $1 FROM (VALUES {}) AS v WHERE records.account_id = $2 AND records.id = v.column1",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(d.now).bind(account);
+            for w in chunk {
+                q = q.bind(w.id).bind(&w.doc);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let mut seqs = None;
+        if !d.writes.is_empty() {
+            let first = allocate(&mut tx, account, "change", d.writes.len() as i64).await?;
+            seqs = Some((first, first + d.writes.len() as i64 - 1));
+            for (c, chunk) in d.writes.chunks(100).enumerate() {
+                let sql = format!(
+                    "INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) VALUES {}",
+                    values_clause(chunk.len(), 11)
+                );
+                let mut q = sqlx::query(&sql);
+                for (i, w) in chunk.iter().enumerate() {
+                    q = q
+                        .bind(account)
+                        .bind(first + (c * 100 + i) as i64)
+                        .bind(&b.type_id)
+                        .bind(w.id)
+                        .bind("set")
+                        .bind(&w.changes)
+                        .bind(ChangeSource::Restore.as_str())
+                        .bind(&source_id)
+                        .bind(b.imp.created_by)
+                        .bind(d.now)
+                        .bind(&w.prior);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        record_errors(&mut tx, &b.imp, &d.errors).await?;
+        if !commit_progress(&mut tx, &b.imp, b.job_id, &b.owner, &d.out, b.rows_done, seqs).await? {
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some(d.out))
+    }
+}
+
+/// One batch of a restore, owned so that it can move to a blocking thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Batch {
+    pub imp: Import,
+    pub job_id: i64,
+    pub owner: String,
+    pub type_id: String,
+    pub singular: String,
+    pub last_modified: String,
+    pub spec: RestoreSpec,
+    pub unique: Vec<bool>,
+    pub items: Vec<RestoreItem>,
+    pub first_line: i64,
+    pub rows_done: i64,
+}
+
+/// A record's new state, as the batch writes it.
+pub(crate) struct Write {
+    pub id: i64,
+    /// The whole properties document.
+    pub doc: String,
+    /// The change-log entry: changed properties, and the values they replaced.
+    pub changes: String,
+    pub prior: String,
+}
+
+/// What a batch does, decided from what the database holds.
+pub(crate) struct Decided {
+    pub now: i64,
+    pub writes: Vec<Write>,
+    /// Unique-value index moves: record, property position, new value (normalized key).
+    pub unique_moves: Vec<(i64, usize, Option<String>)>,
+    pub errors: Vec<Rejected>,
+    pub out: BatchOutcome,
+}
+
+fn unique_key(v: &str) -> String {
+    v.trim().to_lowercase()
+}
+
+impl Batch {
+    pub(crate) fn ids(&self) -> Vec<i64> {
+        self.items.iter().map(|i| i.id).collect()
+    }
+
+    /// The unique values the batch puts back, per property position.
+    pub(crate) fn unique_wanted(&self) -> Vec<(usize, Vec<String>)> {
+        (0..self.spec.properties.len())
+            .filter(|k| self.unique.get(*k).copied().unwrap_or(false))
+            .map(|k| {
+                let wanted = self
+                    .items
+                    .iter()
+                    .filter_map(|i| i.target.get(k).cloned().flatten())
+                    .map(|v| unique_key(&v))
+                    .collect();
+                (k, wanted)
+            })
+            .collect()
+    }
+
+    /// Decides each record: changes (with conflicts left alone), or why it is not restored.
+    /// `current` holds the live records' documents, `newer` the change-log entries after the
+    /// plan (record, changed properties, source), `holders` the unique values' holders.
+    pub(crate) fn decide(
+        &self,
+        current: HashMap<i64, String>,
+        newer: &[(i64, String, String)],
+        holders: &HashMap<(usize, String), i64>,
+        now: i64,
+    ) -> StoreResult<Decided> {
+        let spec = &self.spec;
+        let now_iso = iso(now);
+        let mut changed_after: HashMap<(i64, usize), &str> = HashMap::new();
+        for (id, props, source) in newer {
+            let props: BTreeMap<String, Value> = serde_json::from_str(props)?;
+            for (k, name) in spec.properties.iter().enumerate() {
+                if props.contains_key(name) {
+                    changed_after.insert((*id, k), source);
+                }
+            }
+        }
+        let mut out = BatchOutcome::default();
         let mut errors: Vec<Rejected> = Vec::new();
-        // (id, new document, changes, prior values)
-        type Write = (
-            i64,
-            String,
-            BTreeMap<String, Option<String>>,
-            BTreeMap<String, Option<String>>,
-        );
-        let mut writes: Vec<Write> = Vec::new();
-        let mut unique_moves: Vec<(i64, usize, Option<String>)> = Vec::new();
+        let mut writes = Vec::new();
+        let mut unique_moves = Vec::new();
         let mut claimed: HashSet<(usize, String)> = HashSet::new();
-        for (n, item) in items.iter().enumerate() {
-            let line = first_line + n as i64;
-            let data = |item: &RestoreItem| -> Vec<String> {
-                std::iter::once(item.id.to_string())
-                    .chain(item.target.iter().map(|v| v.clone().unwrap_or_default()))
-                    .collect()
-            };
-            let Some(props) = current.get_mut(&item.id) else {
+        let data = |item: &RestoreItem| -> Vec<String> {
+            std::iter::once(item.id.to_string())
+                .chain(item.target.iter().map(|v| v.clone().unwrap_or_default()))
+                .collect()
+        };
+        for (n, item) in self.items.iter().enumerate() {
+            let line = self.first_line + n as i64;
+            let Some(doc) = current.get(&item.id) else {
                 errors.push((
                     line,
                     Some(item.id),
                     RowError::new(
                         "OBJECT_NOT_FOUND",
-                        format!("{} {} no longer exists (deleted after the backup); it was not restored: bring it back from the recycle bin, or with an import that gives its record ID", ot.singular, item.id),
+                        format!("{} {} no longer exists (deleted after the backup); it was not restored: bring it back from the recycle bin, or with an import that gives its record ID", self.singular, item.id),
                     ),
                     data(item),
                 ));
                 continue;
             };
+            let mut props: BTreeMap<String, String> = serde_json::from_str(doc)?;
             let mut changes = BTreeMap::new();
             let mut prior = BTreeMap::new();
             let mut conflicts = Vec::new();
@@ -344,11 +503,9 @@ impl Store {
                     .expected
                     .as_ref()
                     .is_some_and(|e| e.get(k).cloned().flatten() != now_value);
-                if !spec.overwrite_newer && (moved || newer.contains_key(&(item.id, k))) {
-                    let by = newer
-                        .get(&(item.id, k))
-                        .map(|s| format!(" (by {s})"))
-                        .unwrap_or_default();
+                let after = changed_after.get(&(item.id, k));
+                if !spec.overwrite_newer && (moved || after.is_some()) {
+                    let by = after.map(|s| format!(" (by {s})")).unwrap_or_default();
                     conflicts.push(format!(
                         "{name} was changed after the plan was reviewed{by}; it is now {:?} and was left as it is",
                         now_value.as_deref().unwrap_or("")
@@ -361,11 +518,11 @@ impl Store {
             // A unique value now held by another record: the record is left as it is.
             let mut taken = None;
             for (k, name) in spec.properties.iter().enumerate() {
-                if !unique.get(k).copied().unwrap_or(false) {
+                if !self.unique.get(k).copied().unwrap_or(false) {
                     continue;
                 }
                 if let Some(Some(v)) = changes.get(name) {
-                    let key = (k, v.trim().to_lowercase());
+                    let key = (k, unique_key(v));
                     let other = holders.get(&key).is_some_and(|h| *h != item.id);
                     if other || claimed.contains(&key) {
                         taken = Some((name.clone(), v.clone(), holders.get(&key).copied()));
@@ -377,7 +534,7 @@ impl Store {
                     "DUPLICATE_VALUE",
                     format!(
                         "{name} {v:?} is used by {} {} now; the property requires unique values, so this record was not restored",
-                        ot.singular,
+                        self.singular,
                         holder.map_or_else(|| "another record".into(), |h| h.to_string())
                     ),
                 );
@@ -388,9 +545,12 @@ impl Store {
             }
             if !conflicts.is_empty() {
                 out.conflicts += 1;
-                let mut e = RowError::new("CONFLICT", conflicts.join("; "));
-                e.property = None;
-                errors.push((line, Some(item.id), e, data(item)));
+                errors.push((
+                    line,
+                    Some(item.id),
+                    RowError::new("CONFLICT", conflicts.join("; ")),
+                    data(item),
+                ));
             }
             if changes.is_empty() {
                 if conflicts.is_empty() {
@@ -399,12 +559,13 @@ impl Store {
                 continue;
             }
             for (k, name) in spec.properties.iter().enumerate() {
-                if unique.get(k).copied().unwrap_or(false) {
+                if self.unique.get(k).copied().unwrap_or(false) {
                     if let Some(v) = changes.get(name) {
-                        unique_moves.push((item.id, k, v.clone()));
-                        if let Some(v) = v {
-                            claimed.insert((k, v.trim().to_lowercase()));
+                        let key = v.as_deref().map(unique_key);
+                        if let Some(key) = &key {
+                            claimed.insert((k, key.clone()));
                         }
+                        unique_moves.push((item.id, k, key));
                     }
                 }
             }
@@ -414,79 +575,23 @@ impl Store {
                     None => props.remove(k),
                 };
             }
-            props.insert(ot.last_modified.clone(), now_iso.clone());
-            changes.insert(ot.last_modified.clone(), Some(now_iso.clone()));
+            props.insert(self.last_modified.clone(), now_iso.clone());
+            changes.insert(self.last_modified.clone(), Some(now_iso.clone()));
             out.updated += 1;
-            writes.push((item.id, serde_json::to_string(&*props)?, changes, prior));
-        }
-
-        for (id, k, v) in &unique_moves {
-            let name = &spec.properties[*k];
-            sqlx::query("DELETE FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND record_id = $4")
-                .bind(account)
-                .bind(&ot.type_id)
-                .bind(name)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            if let Some(v) = v {
-                sqlx::query("INSERT INTO unique_values (account_id, object_type, property, value, record_id) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(account)
-                    .bind(&ot.type_id)
-                    .bind(name)
-                    .bind(v.trim().to_lowercase())
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        for chunk in writes.chunks(300) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(CAST(${} AS BIGINT), ${})", 3 + 2 * i, 4 + 2 * i))
-                .collect();
-            let sql = format!(
-                "UPDATE records SET props = v.column2, updated_at = $1 FROM (VALUES {}) AS v WHERE records.account_id = $2 AND records.id = v.column1",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(now).bind(account);
-            for (id, doc, _, _) in chunk {
-                q = q.bind(*id).bind(doc);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        let mut seqs = None;
-        if !writes.is_empty() {
-            let first = allocate(&mut tx, account, "change", writes.len() as i64).await?;
-            seqs = Some((first, first + writes.len() as i64 - 1));
-            for (c, chunk) in writes.chunks(100).enumerate() {
-                let sql = format!(
-                    "INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) VALUES {}",
-                    values_clause(chunk.len(), 11)
-                );
-                let mut q = sqlx::query(&sql);
-                for (i, (id, _, changes, prior)) in chunk.iter().enumerate() {
-                    q = q
-                        .bind(account)
-                        .bind(first + (c * 100 + i) as i64)
-                        .bind(&ot.type_id)
-                        .bind(*id)
-                        .bind("set")
-                        .bind(serde_json::to_string(changes)?)
-                        .bind(ChangeSource::Restore.as_str())
-                        .bind(&source_id)
-                        .bind(imp.created_by)
-                        .bind(now)
-                        .bind(serde_json::to_string(prior)?);
-                }
-                q.execute(&mut *tx).await?;
-            }
+            writes.push(Write {
+                id: item.id,
+                doc: serde_json::to_string(&props)?,
+                changes: serde_json::to_string(&changes)?,
+                prior: serde_json::to_string(&prior)?,
+            });
         }
         out.errors = errors.len() as i64 - out.conflicts;
-        record_errors(&mut tx, imp, &errors).await?;
-        if !commit_progress(&mut tx, imp, job, owner, &out, rows_done, seqs).await? {
-            return Ok(None);
-        }
-        tx.commit().await?;
-        Ok(Some(out))
+        Ok(Decided {
+            now,
+            writes,
+            unique_moves,
+            errors,
+            out,
+        })
     }
 }

@@ -1,0 +1,228 @@
+//! A restore batch on SQLite, through `rusqlite` on a blocking thread: the same reads and
+//! writes as the portable path in `restores.rs`, with prepared statements one row at a time.
+//! sqlx's SQLite driver hands every statement and row across a worker thread, which cost a
+//! restore of a million records more than the writes themselves (see docs/architecture.md).
+//! The caller holds the store's single-writer lock, so this connection writes alone.
+
+use crate::imports::{BatchOutcome, Rejected};
+use crate::restores::{Batch, Decided};
+use crate::{StoreError, StoreResult};
+use kontor_domain::time::now_ms;
+use kontor_domain::ChangeSource;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The writing connection, opened on first use and kept.
+pub(crate) type Writer = Arc<Mutex<Option<Connection>>>;
+
+fn open(url: &str) -> StoreResult<Connection> {
+    let path = crate::export::sqlite_path(url).map_err(|e| StoreError::Config(e.to_string()))?;
+    let conn = Connection::open(&path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    Ok(conn)
+}
+
+/// Takes `n` values from an account's counter, returning the first.
+fn allocate(tx: &rusqlite::Transaction, account: i64, name: &str, n: i64) -> StoreResult<i64> {
+    tx.prepare_cached(
+        "INSERT INTO counters (account_id, name, value) VALUES (?1, ?2, 0) ON CONFLICT (account_id, name) DO NOTHING",
+    )?
+    .execute(params![account, name])?;
+    let last: i64 = tx
+        .prepare_cached(
+            "UPDATE counters SET value = value + ?1 WHERE account_id = ?2 AND name = ?3 RETURNING value",
+        )?
+        .query_row(params![n, account, name], |r| r.get(0))?;
+    Ok(last - n + 1)
+}
+
+pub(crate) fn apply(writer: &Writer, url: &str, b: &Batch) -> StoreResult<Option<BatchOutcome>> {
+    let mut slot = writer.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.is_none() {
+        *slot = Some(open(url)?);
+    }
+    let conn = slot.as_mut().expect("opened");
+    let result = apply_on(conn, b);
+    if result.is_err() {
+        // A connection that failed mid-way is not reused.
+        *slot = None;
+    }
+    result
+}
+
+fn apply_on(conn: &mut Connection, b: &Batch) -> StoreResult<Option<BatchOutcome>> {
+    let account = b.imp.account_id;
+    let source_id = b.imp.id.to_string();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let ids = b.ids();
+    let mut current: HashMap<i64, String> = HashMap::with_capacity(ids.len());
+    {
+        let mut q = tx.prepare_cached(
+            "SELECT props FROM records WHERE account_id = ?1 AND id = ?2 AND object_type = ?3 AND archived = 0",
+        )?;
+        for id in &ids {
+            if let Some(props) = q
+                .query_row(params![account, id, b.type_id], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                current.insert(*id, props);
+            }
+        }
+    }
+    let mut newer: Vec<(i64, String, String)> = Vec::new();
+    if !b.spec.overwrite_newer {
+        let mut q = tx.prepare_cached(
+            "SELECT props, source FROM changes WHERE account_id = ?1 AND record_id = ?2 AND seq > ?3 AND kind = 'set' AND NOT (source = 'RESTORE' AND source_id = ?4)",
+        )?;
+        for id in &ids {
+            let rows = q.query_map(params![account, id, b.spec.plan_seq, source_id], |r| {
+                Ok((*id, r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                newer.push(row?);
+            }
+        }
+    }
+    let mut holders: HashMap<(usize, String), i64> = HashMap::new();
+    {
+        let mut q = tx.prepare_cached(
+            "SELECT record_id FROM unique_values WHERE account_id = ?1 AND object_type = ?2 AND property = ?3 AND value = ?4",
+        )?;
+        for (k, wanted) in b.unique_wanted() {
+            for v in wanted {
+                if let Some(id) = q
+                    .query_row(
+                        params![account, b.type_id, b.spec.properties[k], v],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .optional()?
+                {
+                    holders.insert((k, v), id);
+                }
+            }
+        }
+    }
+    let d: Decided = b.decide(current, &newer, &holders, now_ms())?;
+
+    {
+        let mut del = tx.prepare_cached(
+            "DELETE FROM unique_values WHERE account_id = ?1 AND object_type = ?2 AND property = ?3 AND record_id = ?4",
+        )?;
+        let mut ins = tx.prepare_cached(
+            "INSERT INTO unique_values (account_id, object_type, property, value, record_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (id, k, v) in &d.unique_moves {
+            let name = &b.spec.properties[*k];
+            del.execute(params![account, b.type_id, name, id])?;
+            if let Some(v) = v {
+                ins.execute(params![account, b.type_id, name, v, id])?;
+            }
+        }
+    }
+    {
+        let mut up = tx.prepare_cached(
+            "UPDATE records SET props = ?1, updated_at = ?2 WHERE account_id = ?3 AND id = ?4",
+        )?;
+        for w in &d.writes {
+            up.execute(params![w.doc, d.now, account, w.id])?;
+        }
+    }
+    let mut seqs = None;
+    if !d.writes.is_empty() {
+        let first = allocate(&tx, account, "change", d.writes.len() as i64)?;
+        seqs = Some((first, first + d.writes.len() as i64 - 1));
+        let mut ins = tx.prepare_cached(
+            "INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) VALUES (?1, ?2, ?3, ?4, 'set', ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for (i, w) in d.writes.iter().enumerate() {
+            ins.execute(params![
+                account,
+                first + i as i64,
+                b.type_id,
+                w.id,
+                w.changes,
+                ChangeSource::Restore.as_str(),
+                source_id,
+                b.imp.created_by,
+                d.now,
+                w.prior
+            ])?;
+        }
+    }
+    record_errors(&tx, b, &d.errors)?;
+    if !commit_progress(&tx, b, &d.out, seqs)? {
+        // Dropping the transaction rolls the batch back.
+        return Ok(None);
+    }
+    tx.commit()?;
+    Ok(Some(d.out))
+}
+
+fn record_errors(tx: &rusqlite::Transaction, b: &Batch, errors: &[Rejected]) -> StoreResult<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let account = b.imp.account_id;
+    let first = allocate(
+        tx,
+        account,
+        &format!("import_error:{}", b.imp.id),
+        errors.len() as i64,
+    )?;
+    let now = now_ms();
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO import_errors (account_id, import_id, id, line, record_id, error_type, message, property, invalid_value, row_data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for (i, (line, record_id, e, data)) in errors.iter().enumerate() {
+        ins.execute(params![
+            account,
+            b.imp.id,
+            first + i as i64,
+            line,
+            record_id,
+            e.error_type,
+            e.message,
+            e.property,
+            e.invalid_value,
+            serde_json::to_string(data)?,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
+/// As `imports::commit_progress`: `false` if the runner lost the lease or the import ended.
+fn commit_progress(
+    tx: &rusqlite::Transaction,
+    b: &Batch,
+    out: &BatchOutcome,
+    seqs: Option<(i64, i64)>,
+) -> StoreResult<bool> {
+    let now = now_ms();
+    let account = b.imp.account_id;
+    let held = tx
+        .prepare_cached("UPDATE jobs SET progress_done = ?1, updated_at = ?2 WHERE account_id = ?3 AND id = ?4 AND state = 'running' AND lease_owner = ?5")?
+        .execute(params![b.rows_done, now, account, b.job_id, b.owner])?;
+    if held != 1 {
+        return Ok(false);
+    }
+    let (first, last) = seqs.map_or((None, None), |(a, z)| (Some(a), Some(z)));
+    let n = tx
+        .prepare_cached("UPDATE imports SET state = 'PROCESSING', rows_done = ?1, created_count = created_count + ?2, updated_count = updated_count + ?3, unchanged_count = unchanged_count + ?4, error_count = error_count + ?5, conflict_count = conflict_count + ?6, first_seq = COALESCE(first_seq, ?7), last_seq = COALESCE(?8, last_seq), updated_at = ?9 WHERE account_id = ?10 AND id = ?11 AND state IN ('STARTED', 'PROCESSING')")?
+        .execute(params![
+            b.rows_done,
+            out.created,
+            out.updated,
+            out.unchanged,
+            out.errors,
+            out.conflicts,
+            first,
+            last,
+            now,
+            account,
+            b.imp.id
+        ])?;
+    Ok(n == 1)
+}
