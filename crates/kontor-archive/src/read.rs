@@ -185,9 +185,10 @@ where
     let at: Vec<usize> = columns
         .iter()
         .map(|c| {
-            record.iter().position(|h| h == c).ok_or_else(|| {
-                ArchiveError::invalid(format!("{file} has no column {c:?}"))
-            })
+            record
+                .iter()
+                .position(|h| h == c)
+                .ok_or_else(|| ArchiveError::invalid(format!("{file} has no column {c:?}")))
         })
         .collect::<ArchiveResult<_>>()?;
     while csv.read_record(&mut record)? {

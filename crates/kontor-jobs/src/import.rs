@@ -77,7 +77,12 @@ impl ImportSpec {
             .get("files")
             .and_then(Value::as_array)
             .filter(|f| !f.is_empty())
-            .ok_or_else(|| bad("files is required: one entry describing the CSV file", "files"))?;
+            .ok_or_else(|| {
+                bad(
+                    "files is required: one entry describing the CSV file",
+                    "files",
+                )
+            })?;
         if files.len() != 1 || uploaded.len() != 1 {
             return Err(bad(
                 format!(
@@ -128,24 +133,23 @@ impl ImportSpec {
         type_ids.extend(ops.iter().flat_map(|o| o.keys().cloned()));
         type_ids.sort();
         type_ids.dedup();
-        let type_id = match type_ids.as_slice() {
-            [one] => one.clone(),
-            [] => {
-                return Err(bad(
+        let type_id =
+            match type_ids.as_slice() {
+                [one] => one.clone(),
+                [] => return Err(bad(
                     "no object type: give columnObjectTypeId in the mappings or importOperations",
                     "importOperations",
-                ))
-            }
-            _ => {
-                return Err(bad(
-                    format!(
-                        "an import fills one object type; this one names {}",
-                        type_ids.join(", ")
-                    ),
-                    "importOperations",
-                ))
-            }
-        };
+                )),
+                _ => {
+                    return Err(bad(
+                        format!(
+                            "an import fills one object type; this one names {}",
+                            type_ids.join(", ")
+                        ),
+                        "importOperations",
+                    ))
+                }
+            };
         let object_type = store
             .object_type(account, &type_id)
             .await?
@@ -159,7 +163,9 @@ impl ImportSpec {
                 )
             })?,
         };
-        let defs = store.properties(account, &object_type.type_id, false).await?;
+        let defs = store
+            .properties(account, &object_type.type_id, false)
+            .await?;
         let by_name: HashMap<&str, &PropertyDef> =
             defs.iter().map(|d| (d.name.as_str(), d)).collect();
         let mut columns = Vec::new();
@@ -223,7 +229,10 @@ impl ImportSpec {
                     ));
                 }
             }
-            columns.push(Column { name: column, property });
+            columns.push(Column {
+                name: column,
+                property,
+            });
         }
         if operation == Operation::Update && matcher == Matcher::None {
             return Err(bad(
@@ -256,7 +265,8 @@ pub fn console_request(
     let mappings: Vec<Value> = columns
         .iter()
         .map(|(c, p)| {
-            let mut m = json!({ "columnObjectTypeId": type_id, "columnName": c, "propertyName": p });
+            let mut m =
+                json!({ "columnObjectTypeId": type_id, "columnName": c, "propertyName": p });
             if p.is_some() && p.as_deref() == key {
                 m["idColumnType"] = json!(if key == Some("hs_object_id") {
                     "HUBSPOT_OBJECT_ID"
@@ -361,7 +371,10 @@ impl<'a> DataRows<'a> {
                 continue;
             }
             let line = self.record.position().map_or(0, |p| p.line() as i64);
-            return Ok(Some((line, self.record.iter().map(str::to_string).collect())));
+            return Ok(Some((
+                line,
+                self.record.iter().map(str::to_string).collect(),
+            )));
         }
         Ok(None)
     }
@@ -473,15 +486,13 @@ pub async fn decide(
                 )),
                 None => RowOp::Create { id: None, props },
             },
-            (Matcher::Unique(_, p), None, Operation::Update) => {
-                RowOp::Reject(RowError::new(
-                    "OBJECT_NOT_FOUND",
-                    match key {
-                        Some(k) => format!("there is no {} with {p} {k:?}", ot.singular),
-                        None => format!("{p} is empty, and this import only updates records"),
-                    },
-                ))
-            }
+            (Matcher::Unique(_, p), None, Operation::Update) => RowOp::Reject(RowError::new(
+                "OBJECT_NOT_FOUND",
+                match key {
+                    Some(k) => format!("there is no {} with {p} {k:?}", ot.singular),
+                    None => format!("{p} is empty, and this import only updates records"),
+                },
+            )),
             (Matcher::Unique(_, p), None, _) => {
                 if let Some(k) = key {
                     props.insert(p.clone(), Value::String(k));
@@ -673,7 +684,10 @@ pub(crate) async fn run(jobs: &Jobs, store: &Store, job: &Job) -> Result<()> {
     match result {
         Ok(true) => finish(jobs, store, job, &account, &imp, None).await,
         Ok(false) => {
-            tracing::info!(import = imp.id, "import stopped: canceled, or its lease was lost");
+            tracing::info!(
+                import = imp.id,
+                "import stopped: canceled, or its lease was lost"
+            );
             Ok(())
         }
         Err(e) => {
@@ -698,7 +712,10 @@ async fn finish(
     {
         return Ok(());
     }
-    let done = store.import(account.id, imp.id).await?.unwrap_or(imp.clone());
+    let done = store
+        .import(account.id, imp.id)
+        .await?
+        .unwrap_or(imp.clone());
     let summary = format!(
         "{} created, {} updated, {} unchanged, {} conflicts, {} rows rejected",
         done.created, done.updated, done.unchanged, done.conflicts, done.errors

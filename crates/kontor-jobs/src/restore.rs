@@ -89,7 +89,10 @@ async fn resolve(
     }
     let defs = store.properties(account, &ot.type_id, false).await?;
     if properties.is_empty() {
-        return Err(invalid("choose at least one property to restore", "properties"));
+        return Err(invalid(
+            "choose at least one property to restore",
+            "properties",
+        ));
     }
     let mut chosen = Vec::new();
     for p in properties {
@@ -140,7 +143,13 @@ impl Tally {
     }
 
     /// One record: what it holds now and what the plan would put there.
-    fn record(&mut self, props: &[String], id: i64, now: &[Option<String>], then: &[Option<String>]) {
+    fn record(
+        &mut self,
+        props: &[String],
+        id: i64,
+        now: &[Option<String>],
+        then: &[Option<String>],
+    ) {
         let mut any = false;
         for k in 0..props.len() {
             if now[k] == then[k] {
@@ -349,7 +358,9 @@ async fn checked_archive(
         .map_err(internal)?
         .map_err(|e| {
             invalid(
-                format!("backup {backup_id}'s archive failed its check and cannot be restored: {e}"),
+                format!(
+                    "backup {backup_id}'s archive failed its check and cannot be restored: {e}"
+                ),
                 "backupId",
             )
         })?;
@@ -392,13 +403,7 @@ pub async fn plan_restore(
             ));
         }
     }
-    let (rx, reader) = spawn_reader(
-        path,
-        file.name.clone(),
-        r.properties.clone(),
-        0,
-        BATCH,
-    );
+    let (rx, reader) = spawn_reader(path, file.name.clone(), r.properties.clone(), 0, BATCH);
     let sink = PlanSink {
         type_id: r.ot.type_id.clone(),
         properties: r.properties.clone(),
@@ -475,7 +480,10 @@ pub async fn plan_revert(
     }
     if imp.state != DONE {
         return Err(invalid(
-            format!("restore {import_id} is {}: only a finished restore can be reverted", imp.state),
+            format!(
+                "restore {import_id} is {}: only a finished restore can be reverted",
+                imp.state
+            ),
             "importId",
         ));
     }
@@ -503,7 +511,8 @@ pub async fn plan_revert(
                 continue;
             };
             let item = revert_item(&r.properties, c);
-            let now: Vec<Option<String>> = r.properties.iter().map(|p| props.get(p).cloned()).collect();
+            let now: Vec<Option<String>> =
+                r.properties.iter().map(|p| props.get(p).cloned()).collect();
             let expected = item.expected.clone().unwrap_or_default();
             // Values changed since the restore are conflicts; the rest go back.
             let mut target = now.clone();
@@ -663,7 +672,11 @@ pub async fn apply_plan(
             account.id,
             who.user_id,
             &who.name,
-            if revert { "restore.revert" } else { "restore.apply" },
+            if revert {
+                "restore.revert"
+            } else {
+                "restore.apply"
+            },
             &format!("import {}", imp.id),
             &what,
         )
@@ -692,7 +705,9 @@ pub(crate) async fn apply(
         .collect();
     let spec = RestoreSpec {
         properties: properties.clone(),
-        plan_seq: imp.request["planSeq"].as_i64().context("restore without planSeq")?,
+        plan_seq: imp.request["planSeq"]
+            .as_i64()
+            .context("restore without planSeq")?,
         overwrite_newer: imp.request["overwriteNewer"].as_bool().unwrap_or(false),
     };
     store.import_started(imp, imp.rows_total).await?;
@@ -726,10 +741,23 @@ pub(crate) async fn apply(
                 continue;
             }
             let n = changes.len() as i64;
-            let items = changes.iter().map(|c| revert_item(&properties, c)).collect();
+            let items = changes
+                .iter()
+                .map(|c| revert_item(&properties, c))
+                .collect();
             // A revert must not count its own restore's changes as newer than its plan.
             if store
-                .restore_batch(imp, job, &jobs.node, &ot, &spec, &unique, items, done + 1, done + n)
+                .restore_batch(
+                    imp,
+                    job,
+                    &jobs.node,
+                    &ot,
+                    &spec,
+                    &unique,
+                    items,
+                    done + 1,
+                    done + n,
+                )
                 .await?
                 .is_none()
             {
@@ -737,13 +765,18 @@ pub(crate) async fn apply(
             }
             done += n;
             if let Some(d) = renew(done) {
-                if !store.renew_job(job, &jobs.node, jobs.lease_ms, d, imp.rows_total).await? {
+                if !store
+                    .renew_job(job, &jobs.node, jobs.lease_ms, d, imp.rows_total)
+                    .await?
+                {
                     return Ok(false);
                 }
             }
         }
     }
-    let backup_id = imp.request["backupId"].as_i64().context("restore without backupId")?;
+    let backup_id = imp.request["backupId"]
+        .as_i64()
+        .context("restore without backupId")?;
     let (path, manifest) = checked_archive(jobs, store, account, backup_id)
         .await
         .map_err(|e| anyhow!("{e}"))?;
@@ -752,12 +785,18 @@ pub(crate) async fn apply(
         .iter()
         .find(|f| f.object_type_id == ot.type_id)
         .context("the backup holds no such object")?;
-    let (rx, reader) = spawn_reader(path, file.name.clone(), properties.clone(), done as u64, BATCH);
+    let (rx, reader) = spawn_reader(
+        path,
+        file.name.clone(),
+        properties.clone(),
+        done as u64,
+        BATCH,
+    );
     let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
     loop {
         let rx2 = rx.clone();
-        let batch = tokio::task::spawn_blocking(move || rx2.lock().expect("reader").recv().ok())
-            .await?;
+        let batch =
+            tokio::task::spawn_blocking(move || rx2.lock().expect("reader").recv().ok()).await?;
         let Some(batch) = batch else { break };
         let n = batch.len() as i64;
         let items = batch
@@ -770,7 +809,17 @@ pub(crate) async fn apply(
             })
             .collect();
         if store
-            .restore_batch(imp, job, &jobs.node, &ot, &spec, &unique, items, done + 1, done + n)
+            .restore_batch(
+                imp,
+                job,
+                &jobs.node,
+                &ot,
+                &spec,
+                &unique,
+                items,
+                done + 1,
+                done + n,
+            )
             .await?
             .is_none()
         {
@@ -780,7 +829,10 @@ pub(crate) async fn apply(
         }
         done += n;
         if let Some(d) = renew(done) {
-            if !store.renew_job(job, &jobs.node, jobs.lease_ms, d, imp.rows_total).await? {
+            if !store
+                .renew_job(job, &jobs.node, jobs.lease_ms, d, imp.rows_total)
+                .await?
+            {
                 return Ok(false);
             }
         }

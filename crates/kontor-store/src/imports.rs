@@ -382,10 +382,7 @@ impl Store {
             .ok_or_else(|| StoreError::not_found(format!("import {id} does not exist")))?;
         if n == 0 && imp.state != CANCELED {
             return Err(StoreError::Conflict {
-                message: format!(
-                    "import {id} is {} and can no longer be canceled",
-                    imp.state
-                ),
+                message: format!("import {id} is {} and can no longer be canceled", imp.state),
                 existing_id: None,
             });
         }
@@ -439,6 +436,7 @@ impl Store {
     /// (a rejected row becomes an error with its reason), then the counters and the job's
     /// progress. `None` when the runner lost the job's lease or the import was canceled:
     /// nothing of the batch was applied and the runner must stop.
+    #[allow(clippy::too_many_arguments)]
     pub async fn import_batch(
         &self,
         imp: &Import,
@@ -555,7 +553,9 @@ impl Store {
             None => {
                 for (i, op) in ready {
                     let row = &rows[i];
-                    let pre = self.pre_allocate(account, std::slice::from_ref(&op)).await?;
+                    let pre = self
+                        .pre_allocate(account, std::slice::from_ref(&op))
+                        .await?;
                     let id = match &op {
                         WriteOp::Create { id, .. } => *id,
                         WriteOp::Update { id, .. } => Some(*id),

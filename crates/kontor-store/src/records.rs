@@ -1187,13 +1187,20 @@ async fn check_given_ids(
         }
         if let Some((id, type_id, archived)) = q.fetch_all(&mut *tx).await?.into_iter().next() {
             let message = if archived != 0 && type_id == ot.type_id {
-                format!("{} {id} is in the recycle bin: restore it from there", ot.singular)
+                format!(
+                    "{} {id} is in the recycle bin: restore it from there",
+                    ot.singular
+                )
             } else if type_id == ot.type_id {
                 format!("{} {id} already exists", ot.singular)
             } else {
                 format!("record ID {id} belongs to a record of another object type")
             };
-            return Err(StoreError::validation("OBJECT_ALREADY_EXISTS", message, Some("hs_object_id".into())));
+            return Err(StoreError::validation(
+                "OBJECT_ALREADY_EXISTS",
+                message,
+                Some("hs_object_id".into()),
+            ));
         }
     }
     Ok(())

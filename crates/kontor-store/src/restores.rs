@@ -372,7 +372,17 @@ impl Store {
             }
         }
         record_errors(&mut tx, &b.imp, &d.errors).await?;
-        if !commit_progress(&mut tx, &b.imp, b.job_id, &b.owner, &d.out, b.rows_done, seqs).await? {
+        if !commit_progress(
+            &mut tx,
+            &b.imp,
+            b.job_id,
+            &b.owner,
+            &d.out,
+            b.rows_done,
+            seqs,
+        )
+        .await?
+        {
             return Ok(None);
         }
         tx.commit().await?;

@@ -93,10 +93,9 @@ fn apply_on(conn: &mut Connection, b: &Batch) -> StoreResult<Option<BatchOutcome
         for (k, wanted) in b.unique_wanted() {
             for v in wanted {
                 if let Some(id) = q
-                    .query_row(
-                        params![account, b.type_id, b.spec.properties[k], v],
-                        |r| r.get::<_, i64>(0),
-                    )
+                    .query_row(params![account, b.type_id, b.spec.properties[k], v], |r| {
+                        r.get::<_, i64>(0)
+                    })
                     .optional()?
                 {
                     holders.insert((k, v), id);

@@ -169,7 +169,11 @@ pub(crate) async fn account_of(dir: &Directory, id: i64) -> Result<Account> {
         .with_context(|| format!("account {id} does not exist"))
 }
 
-pub(crate) async fn find_backup(dir: &Directory, id: i64, account: Option<i64>) -> Result<(Account, Backup)> {
+pub(crate) async fn find_backup(
+    dir: &Directory,
+    id: i64,
+    account: Option<i64>,
+) -> Result<(Account, Backup)> {
     let accounts = match account {
         Some(a) => vec![account_of(dir, a).await?],
         None => dir.accounts().await?,

@@ -1,9 +1,9 @@
 //! `kontor`: the server and its administration commands in one binary.
 
 mod backup_cli;
-mod restore_cli;
 mod config;
 mod demo;
+mod restore_cli;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};

@@ -87,7 +87,10 @@ pub async fn run(config: &Config, command: RestoreCommand) -> Result<std::proces
         }
         RestoreCommand::Revert { restore, account } => {
             let a = find_account(&dir, account, |store, a| async move {
-                Ok(store.import(a, restore).await?.is_some_and(|i| i.is_restore()))
+                Ok(store
+                    .import(a, restore)
+                    .await?
+                    .is_some_and(|i| i.is_restore()))
             })
             .await
             .with_context(|| format!("restore {restore}"))?;
@@ -237,9 +240,11 @@ async fn follow(jobs: &kontor_jobs::Jobs, a: &Account, imp: Import) -> Result<Im
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} records ({eta})")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} records ({eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             bar
         });

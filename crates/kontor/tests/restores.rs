@@ -158,7 +158,10 @@ fn prop_counts(plan: &Value, name: &str) -> (i64, i64) {
         .iter()
         .find(|p| p["name"] == name)
         .unwrap();
-    (p["changed"].as_i64().unwrap(), p["cleared"].as_i64().unwrap())
+    (
+        p["changed"].as_i64().unwrap(),
+        p["cleared"].as_i64().unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -190,7 +193,12 @@ async fn restore_plan_apply_conflicts_and_revert() {
     update(&s, &token, ups).await;
     for id in &ids[290..295] {
         let (st, _) = s
-            .call(&token, "DELETE", &format!("/crm/v3/objects/contacts/{id}"), None)
+            .call(
+                &token,
+                "DELETE",
+                &format!("/crm/v3/objects/contacts/{id}"),
+                None,
+            )
             .await;
         assert_eq!(st, 204);
     }
@@ -198,11 +206,22 @@ async fn restore_plan_apply_conflicts_and_revert() {
 
     // A restore is refused for properties kontor maintains, unknown ones, and types it skips.
     for (body, field) in [
-        (json!({"backupId": backup_id, "objectType": "contacts", "properties": ["createdate"]}), "properties"),
-        (json!({"backupId": backup_id, "objectType": "contacts", "properties": ["nope"]}), "properties"),
-        (json!({"backupId": backup_id, "objectType": "conversations", "properties": ["x"]}), "object"),
+        (
+            json!({"backupId": backup_id, "objectType": "contacts", "properties": ["createdate"]}),
+            "properties",
+        ),
+        (
+            json!({"backupId": backup_id, "objectType": "contacts", "properties": ["nope"]}),
+            "properties",
+        ),
+        (
+            json!({"backupId": backup_id, "objectType": "conversations", "properties": ["x"]}),
+            "object",
+        ),
     ] {
-        let (st, e) = s.call(&token, "POST", "/kontor/v1/restores/plans", Some(body)).await;
+        let (st, e) = s
+            .call(&token, "POST", "/kontor/v1/restores/plans", Some(body))
+            .await;
         assert_eq!(st, 400, "{e}");
         assert!(e["message"].as_str().unwrap().len() > 10, "{e} ({field})");
     }
@@ -272,7 +291,12 @@ async fn restore_plan_apply_conflicts_and_revert() {
     );
     // The conflict is listed with its reason, as are the deleted records.
     let (st, errs) = s
-        .call(&token, "GET", &format!("/crm/v3/imports/{rid}/errors"), None)
+        .call(
+            &token,
+            "GET",
+            &format!("/crm/v3/imports/{rid}/errors"),
+            None,
+        )
         .await;
     assert_eq!(st, 200, "{errs}");
     let errs = errs["results"].as_array().unwrap();
@@ -281,10 +305,9 @@ async fn restore_plan_apply_conflicts_and_revert() {
         .as_str()
         .unwrap()
         .contains("changed after the plan was reviewed")));
-    assert!(errs.iter().any(|e| e["errorMessage"]
-        .as_str()
-        .unwrap()
-        .contains("recycle bin")));
+    assert!(errs
+        .iter()
+        .any(|e| e["errorMessage"].as_str().unwrap().contains("recycle bin")));
     // It shows among the imports.
     let (_, list) = s.call(&token, "GET", "/crm/v3/imports", None).await;
     assert!(list["results"]
@@ -301,7 +324,12 @@ async fn restore_plan_apply_conflicts_and_revert() {
     )
     .await;
     let (st, rp) = s
-        .call(&token, "POST", &format!("/kontor/v1/restores/{rid}/revert"), None)
+        .call(
+            &token,
+            "POST",
+            &format!("/kontor/v1/restores/{rid}/revert"),
+            None,
+        )
         .await;
     assert_eq!(st, 201, "{rp}");
     assert_eq!(rp["summary"]["recordsToChange"], 188, "{rp}");
@@ -332,7 +360,12 @@ async fn restore_plan_apply_conflicts_and_revert() {
     assert_eq!(orig["state"], "REVERTED", "{orig}");
     // A reverted restore cannot be reverted again.
     let (st, _) = s
-        .call(&token, "POST", &format!("/kontor/v1/restores/{rid}/revert"), None)
+        .call(
+            &token,
+            "POST",
+            &format!("/kontor/v1/restores/{rid}/revert"),
+            None,
+        )
         .await;
     assert_eq!(st, 400);
 }
@@ -390,8 +423,15 @@ async fn a_restore_survives_repeated_kill_9() {
         .iter()
         .enumerate()
         .map(|(n, id)| {
-            let city = if n % 3 == 0 { json!("") } else { json!("Moved") };
-            (id.clone(), json!({"firstname": format!("Renamed {n}"), "city": city}))
+            let city = if n % 3 == 0 {
+                json!("")
+            } else {
+                json!("Moved")
+            };
+            (
+                id.clone(),
+                json!({"firstname": format!("Renamed {n}"), "city": city}),
+            )
         })
         .collect();
     update(&s, &token, ups).await;
@@ -416,7 +456,10 @@ async fn a_restore_survives_repeated_kill_9() {
                 seen = done;
                 break now;
             }
-            assert!(Instant::now() < deadline, "round {round}: no progress: {now}");
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no progress: {now}"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         if now["state"] == "DONE" {

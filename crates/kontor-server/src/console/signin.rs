@@ -258,7 +258,7 @@ pub(crate) async fn verify_second_factor(
             if code.len() == 6
                 && super::constant_time_eq(totp.generate(at).as_bytes(), code.as_bytes())
             {
-                return Ok(store.consume_totp_step(account, user.id, s).await?);
+                return store.consume_totp_step(account, user.id, s).await;
             }
         }
     }
