@@ -13,7 +13,7 @@
 mod read;
 mod write;
 
-pub use read::{read_rows, verify, verify_reader, Verified};
+pub use read::{read_manifest, read_rows, verify, verify_reader, Verified};
 pub use write::{ArchiveWriter, CsvEntry, CsvRows, EntrySummary, RowFormatter, WriterOptions};
 
 use serde::{Deserialize, Serialize};

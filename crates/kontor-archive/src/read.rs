@@ -24,8 +24,14 @@ pub fn verify(path: &Path) -> ArchiveResult<Verified> {
     verify_reader(std::fs::File::open(path)?)
 }
 
-pub fn verify_reader<R: Read + Seek>(r: R) -> ArchiveResult<Verified> {
-    let mut zip = zip::ZipArchive::new(r)?;
+/// Reads an archive's manifest and checks its format, without reading the CSV files (for an
+/// archive whose bytes are known to be intact, e.g. by their SHA-256).
+pub fn read_manifest(path: &Path) -> ArchiveResult<Manifest> {
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(std::fs::File::open(path)?))?;
+    manifest_of(&mut zip)
+}
+
+fn manifest_of<R: Read + Seek>(zip: &mut zip::ZipArchive<R>) -> ArchiveResult<Manifest> {
     let manifest: Manifest = {
         let entry = zip
             .by_name(MANIFEST_NAME)
@@ -47,6 +53,12 @@ pub fn verify_reader<R: Read + Seek>(r: R) -> ArchiveResult<Verified> {
             manifest.format_version
         )));
     }
+    Ok(manifest)
+}
+
+pub fn verify_reader<R: Read + Seek>(r: R) -> ArchiveResult<Verified> {
+    let mut zip = zip::ZipArchive::new(r)?;
+    let manifest = manifest_of(&mut zip)?;
     let mut listed = HashSet::new();
     for f in &manifest.files {
         if !f.name.ends_with(".csv") || f.name.contains('/') || !listed.insert(f.name.as_str()) {

@@ -131,6 +131,7 @@ impl RowFormatter for PropsToCsv {
             // and search only when a name comes out of order.
             let mut at = 0;
             for_each_prop(props, |name, value| {
+                let name: &str = &name;
                 while at < lookup.len() && lookup[at].0.as_str() < name {
                     at += 1;
                 }

@@ -8,15 +8,17 @@
 
 use crate::auth::Ctx;
 use crate::error::ApiError;
+use crate::params::QueryParams;
 use crate::AppState;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use kontor_domain::time::iso;
 use kontor_jobs::import::{request_import, ImportSpec};
 use kontor_jobs::Requester;
 use kontor_store::imports::{SOURCE_API, SOURCE_RESTORE};
 use kontor_store::{Import, ImportError};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// HubSpot's `objectType` of an import error for a built-in type.
@@ -104,11 +106,39 @@ pub fn import_json(i: &Import) -> Value {
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::BAD_REQUEST,
-        "VALIDATION_ERROR",
-        message,
-    )
+    ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+}
+
+/// A multipart body that could not be read, in the error envelope (axum answers plain text):
+/// 413 when it is larger than the server takes, 400 otherwise.
+fn multipart_error(what: &str, e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "VALIDATION_ERROR",
+            "the request body is larger than this server accepts",
+        )
+    } else {
+        bad_request(format!("{what} could not be read: {}", e.body_text()))
+    }
+}
+
+/// The paging cursor `after` of the list and the errors (an id this server issued).
+fn cursor(q: &QueryParams) -> Result<Option<i64>, ApiError> {
+    match q.first("after").filter(|s| !s.is_empty()) {
+        Some(a) => a.parse::<i64>().map(Some).map_err(|_| {
+            ApiError::validation(format!("after {a:?} is not a paging cursor"), "after")
+        }),
+        None => Ok(None),
+    }
+}
+
+/// A boolean query parameter that may be left out (the clients send `True`/`true`).
+fn flag(q: &QueryParams, key: &str, default: bool) -> Result<bool, ApiError> {
+    match q.first(key) {
+        None | Some("") => Ok(default),
+        Some(_) => q.bool(key),
+    }
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
@@ -135,22 +165,28 @@ fn requester(ctx: &Ctx) -> Requester {
 pub async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let bad = bad_request;
+    let mut form = form.map_err(|e| {
+        bad(format!(
+            "send the import as multipart/form-data with the parts importRequest and files: {}",
+            e.body_text()
+        ))
+    })?;
     let mut request: Option<Value> = None;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     while let Some(field) = form
         .next_field()
         .await
-        .map_err(|e| bad(format!("the multipart body could not be read: {e}")))?
+        .map_err(|e| multipart_error("the multipart body", e))?
     {
         match field.name().unwrap_or("") {
             "importRequest" => {
                 let text = field
                     .text()
                     .await
-                    .map_err(|e| bad(format!("importRequest could not be read: {e}")))?;
+                    .map_err(|e| multipart_error("importRequest", e))?;
                 request = Some(
                     serde_json::from_str(&text)
                         .map_err(|e| bad(format!("importRequest is not valid JSON: {e}")))?,
@@ -161,7 +197,7 @@ pub async fn create(
                 let bytes = field
                     .bytes()
                     .await
-                    .map_err(|e| bad(format!("the file could not be read: {e}")))?;
+                    .map_err(|e| multipart_error("the file", e))?;
                 files.push((name, bytes.to_vec()));
             }
             _ => {}
@@ -188,21 +224,9 @@ pub async fn create(
     Ok(Json(import_json(&imp)))
 }
 
-#[derive(Deserialize)]
-pub struct ListQuery {
-    after: Option<String>,
-    limit: Option<usize>,
-}
-
-pub async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let before = match q.after.as_deref().filter(|s| !s.is_empty()) {
-        Some(a) => Some(
-            a.parse::<i64>()
-                .map_err(|_| bad_request(format!("after {a:?} is not a paging cursor")))?,
-        ),
-        None => None,
-    };
+pub async fn list(ctx: Ctx, q: QueryParams) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit(100, 500)?;
+    let before = cursor(&q)?;
     let mut page = ctx.store.imports(ctx.id(), before, limit + 1).await?;
     let more = page.len() > limit;
     page.truncate(limit);
@@ -245,22 +269,28 @@ pub async fn cancel(ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Api
     })))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorsQuery {
-    after: Option<String>,
-    limit: Option<usize>,
-    include_error_message: Option<bool>,
-    include_row_data: Option<bool>,
+/// The 1-based column of the file that a property is mapped from (the mappings are in file
+/// column order).
+fn column_number(imp: &Import, property: &str) -> Option<usize> {
+    imp.request
+        .pointer("/files/0/fileImportPage/columnMappings")?
+        .as_array()?
+        .iter()
+        .position(|m| m.get("propertyName").and_then(Value::as_str) == Some(property))
+        .map(|i| i + 1)
 }
 
-/// One rejected row as HubSpot's `PublicImportError`.
+/// One rejected row as HubSpot's `PublicImportError`. `sourceData.rowData` is required by the
+/// clients' model, so it is always there: empty unless the row's values were asked for.
 pub fn error_json(imp: &Import, e: &ImportError, message: bool, row: bool) -> Value {
+    let row_data: &[String] = if row { &e.row_data } else { &[] };
     let mut v = json!({
         "id": e.id.to_string(),
         "errorType": wire_error_type(e, &imp.operation),
         "createdAt": e.created_at,
+        "objectTypeId": imp.object_type,
         "sourceData": {
+            "rowData": row_data,
             "lineNumber": e.line,
             "fileId": imp.id,
             "containsEncryptedProperties": false,
@@ -270,22 +300,20 @@ pub fn error_json(imp: &Import, e: &ImportError, message: bool, row: bool) -> Va
         v["objectType"] = json!(t);
     }
     if let Some(p) = &e.property {
-        v["knownColumnNumber"] = json!(0);
+        if let Some(n) = column_number(imp, p) {
+            v["knownColumnNumber"] = json!(n);
+        }
         v["propertyName"] = json!(p);
     }
     if let Some(x) = &e.invalid_value {
         v["invalidValue"] = json!(x);
     }
     if let Some(id) = e.record_id {
-        v["objectTypeId"] = json!(imp.object_type);
         v["recordId"] = json!(id.to_string());
     }
     if message {
         v["errorMessage"] = json!(e.message);
         v["reason"] = json!(e.error_type);
-    }
-    if row {
-        v["sourceData"]["rowData"] = json!(e.row_data);
     }
     v
 }
@@ -293,24 +321,19 @@ pub fn error_json(imp: &Import, e: &ImportError, message: bool, row: bool) -> Va
 pub async fn errors(
     ctx: Ctx,
     Path(id): Path<String>,
-    Query(q): Query<ErrorsQuery>,
+    q: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
     let imp = find(&ctx, &id).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let after = match q.after.as_deref().filter(|s| !s.is_empty()) {
-        Some(a) => a
-            .parse::<i64>()
-            .map_err(|_| bad_request(format!("after {a:?} is not a paging cursor")))?,
-        None => 0,
-    };
+    let limit = q.limit(100, 500)?;
+    let after = cursor(&q)?.unwrap_or(0);
+    let message = flag(&q, "includeErrorMessage", true)?;
+    let row = flag(&q, "includeRowData", true)?;
     let mut rows = ctx
         .store
         .import_errors(ctx.id(), imp.id, after, limit + 1)
         .await?;
     let more = rows.len() > limit;
     rows.truncate(limit);
-    let message = q.include_error_message.unwrap_or(true);
-    let row = q.include_row_data.unwrap_or(true);
     let mut body = json!({
         "results": rows.iter().map(|e| error_json(&imp, e, message, row)).collect::<Vec<_>>(),
     });

@@ -203,7 +203,12 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/kontor/v1/backups/{id}/download", get(backups::download))
         .route(
             "/crm/v3/imports",
-            get(imports::list).post(imports::create),
+            get(imports::list)
+                .post(imports::create)
+                .layer(DefaultBodyLimit::max(
+                    // The file, plus room for the request and the multipart framing.
+                    kontor_jobs::import::MAX_FILE_BYTES + (1 << 20),
+                )),
         )
         .route("/crm/v3/imports/{id}", get(imports::get_one))
         .route("/crm/v3/imports/{id}/cancel", post(imports::cancel))

@@ -328,7 +328,7 @@ fn unescape_copy(field: &[u8]) -> Result<Cow<'_, str>> {
 /// back to `serde_json`, in which case `f` may see a name twice: the later call wins.
 pub fn for_each_prop<'a>(
     json: &'a str,
-    mut f: impl FnMut(&str, Cow<'a, str>),
+    mut f: impl FnMut(Cow<'a, str>, Cow<'a, str>),
 ) -> Result<(), serde_json::Error> {
     if fast_props(json, &mut f).is_some() {
         return Ok(());
@@ -337,15 +337,15 @@ pub fn for_each_prop<'a>(
     for (k, v) in map {
         match v {
             serde_json::Value::Null => {}
-            serde_json::Value::String(s) => f(&k, Cow::Owned(s)),
-            other => f(&k, Cow::Owned(other.to_string())),
+            serde_json::Value::String(s) => f(Cow::Owned(k), Cow::Owned(s)),
+            other => f(Cow::Owned(k), Cow::Owned(other.to_string())),
         }
     }
     Ok(())
 }
 
 /// `None` when `json` is not in the compact form (the caller then parses it fully).
-fn fast_props<'a>(json: &'a str, f: &mut impl FnMut(&str, Cow<'a, str>)) -> Option<()> {
+fn fast_props<'a>(json: &'a str, f: &mut impl FnMut(Cow<'a, str>, Cow<'a, str>)) -> Option<()> {
     let b = json.as_bytes();
     if b.first() != Some(&b'{') {
         return None;
@@ -374,7 +374,7 @@ fn fast_props<'a>(json: &'a str, f: &mut impl FnMut(&str, Cow<'a, str>)) -> Opti
         } else {
             Cow::Borrowed(&json[i + 1..vend])
         };
-        f(key, value);
+        f(Cow::Borrowed(key), value);
         i = vend + 1;
         match b.get(i) {
             Some(b',') => i += 1,

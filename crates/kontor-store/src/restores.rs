@@ -496,7 +496,11 @@ impl Batch {
                 ));
                 continue;
             };
-            let mut props: BTreeMap<String, String> = serde_json::from_str(doc)?;
+            // The stored document, borrowed where it can be (no escapes to undo).
+            let mut props: BTreeMap<std::borrow::Cow<str>, std::borrow::Cow<str>> = BTreeMap::new();
+            crate::export::for_each_prop(doc, |k, v| {
+                props.insert(k, v);
+            })?;
             let mut changes = BTreeMap::new();
             let mut prior = BTreeMap::new();
             let mut conflicts = Vec::new();
@@ -505,7 +509,7 @@ impl Batch {
                     continue;
                 }
                 let target = item.target.get(k).cloned().flatten();
-                let now_value = props.get(name).cloned();
+                let now_value = props.get(name.as_str()).map(|v| v.to_string());
                 if now_value == target {
                     continue;
                 }
@@ -581,16 +585,24 @@ impl Batch {
             }
             for (k, v) in &changes {
                 match v {
-                    Some(v) => props.insert(k.clone(), v.clone()),
-                    None => props.remove(k),
+                    Some(v) => props.insert(
+                        std::borrow::Cow::Borrowed(k.as_str()),
+                        std::borrow::Cow::Borrowed(v.as_str()),
+                    ),
+                    None => props.remove(k.as_str()),
                 };
             }
-            props.insert(self.last_modified.clone(), now_iso.clone());
+            props.insert(
+                std::borrow::Cow::Borrowed(self.last_modified.as_str()),
+                std::borrow::Cow::Borrowed(now_iso.as_str()),
+            );
+            let doc = serde_json::to_string(&props)?;
+            drop(props);
             changes.insert(self.last_modified.clone(), Some(now_iso.clone()));
             out.updated += 1;
             writes.push(Write {
                 id: item.id,
-                doc: serde_json::to_string(&props)?,
+                doc,
                 changes: serde_json::to_string(&changes)?,
                 prior: serde_json::to_string(&prior)?,
             });
