@@ -10,7 +10,6 @@
 use crate::imports::{commit_progress, record_errors, BatchOutcome, Import, Rejected, RowError};
 use crate::jobs::Job;
 use crate::objects::ObjectType;
-use crate::records::{in_list, values_clause};
 use crate::{allocate, Store, StoreError, StoreResult};
 use kontor_domain::time::{iso, now_ms};
 use kontor_domain::ChangeSource;
@@ -247,65 +246,54 @@ impl Store {
             .await
             .map_err(|e| StoreError::Config(format!("restore batch thread: {e}")))?;
         }
-        self.restore_batch_sqlx(&batch).await
+        self.restore_batch_pg(&batch).await
     }
 
-    async fn restore_batch_sqlx(&self, b: &Batch) -> StoreResult<Option<BatchOutcome>> {
+    /// PostgreSQL: a few set-based statements per batch. The batch's rows travel as one JSON
+    /// text parameter each (`json_to_recordset`), as arrays would with `unnest`: sqlx's
+    /// engine-neutral driver binds no arrays.
+    async fn restore_batch_pg(&self, b: &Batch) -> StoreResult<Option<BatchOutcome>> {
         let account = b.imp.account_id;
         let source_id = b.imp.id.to_string();
         let mut tx = self.write().await?;
-        let ids: Vec<i64> = b.items.iter().map(|i| i.id).collect();
+        let ids = serde_json::to_string(&b.ids())?;
 
-        let mut current: HashMap<i64, String> = HashMap::new();
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT id, props FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 AND id IN ({})",
-                in_list(3, chunk.len())
-            );
-            let mut q = sqlx::query_as::<_, (i64, String)>(&sql)
-                .bind(account)
-                .bind(&b.type_id);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for (id, props) in q.fetch_all(&mut *tx).await? {
-                current.insert(id, props);
-            }
-        }
-        let mut newer: Vec<(i64, String, String)> = Vec::new();
-        if !b.spec.overwrite_newer {
-            for chunk in ids.chunks(500) {
-                let sql = format!(
-                    "SELECT record_id, props, source FROM changes WHERE account_id = $1 AND seq > $2 AND kind = 'set' AND NOT (source = 'RESTORE' AND source_id = $3) AND record_id IN ({})",
-                    in_list(4, chunk.len())
-                );
-                let mut q = sqlx::query_as::<_, (i64, String, String)>(&sql)
-                    .bind(account)
-                    .bind(b.spec.plan_seq)
-                    .bind(&source_id);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                newer.extend(q.fetch_all(&mut *tx).await?);
-            }
-        }
+        let current: HashMap<i64, String> = sqlx::query_as(
+            "SELECT id, props FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 AND id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST($3 AS JSON)))",
+        )
+        .bind(account)
+        .bind(&b.type_id)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let newer: Vec<(i64, String, String)> = if b.spec.overwrite_newer {
+            Vec::new()
+        } else {
+            sqlx::query_as(
+                "SELECT record_id, props, source FROM changes WHERE account_id = $1 AND record_id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST($2 AS JSON))) AND seq > $3 AND kind = 'set' AND NOT (source = 'RESTORE' AND source_id = $4)",
+            )
+            .bind(account)
+            .bind(&ids)
+            .bind(b.spec.plan_seq)
+            .bind(&source_id)
+            .fetch_all(&mut *tx)
+            .await?
+        };
         let mut holders: HashMap<(usize, String), i64> = HashMap::new();
         for (k, wanted) in b.unique_wanted() {
-            for chunk in wanted.chunks(500) {
-                let sql = format!(
-                    "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN ({})",
-                    in_list(4, chunk.len())
-                );
-                let mut q = sqlx::query_as::<_, (String, i64)>(&sql)
-                    .bind(account)
-                    .bind(&b.type_id)
-                    .bind(&b.spec.properties[k]);
-                for v in chunk {
-                    q = q.bind(v);
-                }
-                for (value, record_id) in q.fetch_all(&mut *tx).await? {
-                    holders.insert((k, value), record_id);
-                }
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN (SELECT json_array_elements_text(CAST($4 AS JSON)))",
+            )
+            .bind(account)
+            .bind(&b.type_id)
+            .bind(&b.spec.properties[k])
+            .bind(serde_json::to_string(&wanted)?)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (value, record_id) in rows {
+                holders.insert((k, value), record_id);
             }
         }
         let d = b.decide(current, &newer, &holders, now_ms())?;
@@ -330,46 +318,47 @@ impl Store {
                     .await?;
             }
         }
-        for chunk in d.writes.chunks(300) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(CAST(${} AS BIGINT), ${})", 3 + 2 * i, 4 + 2 * i))
-                .collect();
-            let sql = format!(
-                "UPDATE records SET props = v.column2, updated_at = $1 FROM (VALUES {}) AS v WHERE records.account_id = $2 AND records.id = v.column1",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(d.now).bind(account);
-            for w in chunk {
-                q = q.bind(w.id).bind(&w.doc);
-            }
-            q.execute(&mut *tx).await?;
-        }
         let mut seqs = None;
         if !d.writes.is_empty() {
+            #[derive(serde::Serialize)]
+            struct Row<'a> {
+                id: i64,
+                seq: i64,
+                doc: &'a str,
+                changes: &'a str,
+                prior: &'a str,
+            }
             let first = allocate(&mut tx, account, "change", d.writes.len() as i64).await?;
             seqs = Some((first, first + d.writes.len() as i64 - 1));
-            for (c, chunk) in d.writes.chunks(100).enumerate() {
-                let sql = format!(
-                    "INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) VALUES {}",
-                    values_clause(chunk.len(), 11)
-                );
-                let mut q = sqlx::query(&sql);
-                for (i, w) in chunk.iter().enumerate() {
-                    q = q
-                        .bind(account)
-                        .bind(first + (c * 100 + i) as i64)
-                        .bind(&b.type_id)
-                        .bind(w.id)
-                        .bind("set")
-                        .bind(&w.changes)
-                        .bind(ChangeSource::Restore.as_str())
-                        .bind(&source_id)
-                        .bind(b.imp.created_by)
-                        .bind(d.now)
-                        .bind(&w.prior);
-                }
-                q.execute(&mut *tx).await?;
-            }
+            let rows: Vec<Row> = d
+                .writes
+                .iter()
+                .enumerate()
+                .map(|(i, w)| Row {
+                    id: w.id,
+                    seq: first + i as i64,
+                    doc: &w.doc,
+                    changes: &w.changes,
+                    prior: &w.prior,
+                })
+                .collect();
+            let rows = serde_json::to_string(&rows)?;
+            sqlx::query("UPDATE records SET props = u.doc, updated_at = $1 FROM json_to_recordset(CAST($2 AS JSON)) AS u(id BIGINT, doc TEXT) WHERE records.account_id = $3 AND records.id = u.id")
+                .bind(d.now)
+                .bind(&rows)
+                .bind(account)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) SELECT $1, x.seq, $2, x.id, 'set', x.changes, $3, $4, $5, $6, x.prior FROM json_to_recordset(CAST($7 AS JSON)) AS x(id BIGINT, seq BIGINT, changes TEXT, prior TEXT)")
+                .bind(account)
+                .bind(&b.type_id)
+                .bind(ChangeSource::Restore.as_str())
+                .bind(&source_id)
+                .bind(b.imp.created_by)
+                .bind(d.now)
+                .bind(&rows)
+                .execute(&mut *tx)
+                .await?;
         }
         record_errors(&mut tx, &b.imp, &d.errors).await?;
         if !commit_progress(

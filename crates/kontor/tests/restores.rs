@@ -502,3 +502,75 @@ async fn a_restore_survives_repeated_kill_9() {
         }
     }
 }
+
+#[tokio::test]
+async fn restoring_a_unique_property_keeps_values_unique() {
+    let s = Server::start().await;
+    let (_account, token) = s.account("Unique restore");
+    let ids = add_contacts(&s, &token, 3, "u").await;
+    let backup_id = backup(&s, &token).await;
+    // Contact 0 gets a new address and someone new takes its old one; contact 1 only moves.
+    update(
+        &s,
+        &token,
+        vec![
+            (ids[0].clone(), json!({"email": "moved0@example.com"})),
+            (ids[1].clone(), json!({"email": "moved1@example.com"})),
+        ],
+    )
+    .await;
+    let (st, taker) = s
+        .call(
+            &token,
+            "POST",
+            "/crm/v3/objects/contacts",
+            Some(json!({"properties": {"email": "u0@example.com"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{taker}");
+    let p = plan(&s, &token, &backup_id, &["email"]).await;
+    assert_eq!(prop_counts(&p, "email"), (2, 0), "{p}");
+    let (st, r) = apply(&s, &token, &p, false).await;
+    assert_eq!(st, 202, "{r}");
+    let rid = r["id"].as_str().unwrap().to_string();
+    let done = wait_restore(&s, &token, &rid).await;
+    assert_eq!(done["metadata"]["counters"]["UPDATED_OBJECTS"], 1, "{done}");
+    assert_eq!(done["metadata"]["counters"]["ERRORS"], 1, "{done}");
+    let (_, errs) = s
+        .call(
+            &token,
+            "GET",
+            &format!("/crm/v3/imports/{rid}/errors"),
+            None,
+        )
+        .await;
+    let e = &errs["results"][0];
+    assert_eq!(e["errorType"], "DUPLICATE_UNIQUE_PROPERTY_VALUE", "{errs}");
+    assert!(e["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains(taker["id"].as_str().unwrap()));
+    let now = values(&s, &token, &["email"]).await;
+    assert_eq!(now[&ids[0]]["email"].as_deref(), Some("moved0@example.com"));
+    assert_eq!(now[&ids[1]]["email"].as_deref(), Some("u1@example.com"));
+    // The unique index moved with the value: the old address is free, the restored one taken.
+    let create = |email: &str| json!({"properties": {"email": email}});
+    let (st, _) = s
+        .call(
+            &token,
+            "POST",
+            "/crm/v3/objects/contacts",
+            Some(create("moved1@example.com")),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let (st, e) = s
+        .call(
+            &token,
+            "POST",
+            "/crm/v3/objects/contacts",
+            Some(create("U1@example.com")),
+        )
+        .await;
+    assert_eq!(st, 409, "{e}");
+}
