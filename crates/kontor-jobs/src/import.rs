@@ -346,9 +346,13 @@ pub fn inspect_csv(bytes: &[u8], spec: &ImportSpec) -> StoreResult<i64> {
 
 /// The data rows of a file (blank rows skipped) with their 1-based line numbers.
 struct DataRows<'a> {
+    text: &'a [u8],
     reader: csv::Reader<&'a [u8]>,
     header_pending: bool,
     record: csv::StringRecord,
+    /// Lines before `counted` (the csv crate's own line count is off after CRLF endings).
+    counted: usize,
+    lines: i64,
 }
 
 impl<'a> DataRows<'a> {
@@ -356,9 +360,12 @@ impl<'a> DataRows<'a> {
         let text = std::str::from_utf8(bytes)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         Ok(Self {
+            text: text.as_bytes(),
             reader: csv_reader(text.as_bytes()),
             header_pending: has_header,
             record: csv::StringRecord::new(),
+            counted: 0,
+            lines: 1,
         })
     }
 
@@ -370,9 +377,21 @@ impl<'a> DataRows<'a> {
             if self.record.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }
-            let line = self.record.position().map_or(0, |p| p.line() as i64);
+            // The 1-based line the record starts on, counted here: the csv crate's own count
+            // is one short after CRLF line ends.
+            let mut at = self
+                .record
+                .position()
+                .map_or(self.counted, |p| p.byte() as usize)
+                .clamp(self.counted, self.text.len());
+            // A record's position may be where the blank lines before it begin.
+            while matches!(self.text.get(at), Some(b'\r' | b'\n')) {
+                at += 1;
+            }
+            self.lines += memchr::memchr_iter(b'\n', &self.text[self.counted..at]).count() as i64;
+            self.counted = at;
             return Ok(Some((
-                line,
+                self.lines,
                 self.record.iter().map(str::to_string).collect(),
             )));
         }
@@ -808,5 +827,41 @@ async fn apply_csv(
                 return Ok(false);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DataRows;
+
+    fn lines(text: &str, header: bool) -> Vec<(i64, Vec<String>)> {
+        let mut r = DataRows::new(text.as_bytes(), header).unwrap();
+        let mut out = Vec::new();
+        while let Some(row) = r.next_row().unwrap() {
+            out.push(row);
+        }
+        out
+    }
+
+    #[test]
+    fn rows_know_their_lines_whatever_the_line_ends() {
+        for nl in ["\n", "\r\n"] {
+            let text = format!(
+                "\u{feff}email,note{nl}a@x.io,one{nl}{nl}b@x.io,\"two{nl}lines\"{nl}c@x.io,three{nl}"
+            );
+            let got = lines(&text, true);
+            let at: Vec<i64> = got.iter().map(|r| r.0).collect();
+            // Line 3 is blank; the quoted field spans lines 4 and 5.
+            assert_eq!(at, [2, 4, 6], "line ends {nl:?}");
+            assert_eq!(got[0].1, ["a@x.io", "one"]);
+            assert_eq!(got[1].1[1], format!("two{nl}lines"));
+        }
+        assert_eq!(
+            lines("a,b\nc,d", false)
+                .iter()
+                .map(|r| r.0)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
     }
 }

@@ -224,6 +224,30 @@ class Kontor {
     return { status: res.status, body: json, text };
   }
 
+  /**
+   * Asks for a backup through the API and waits until it is completed (the server's job
+   * runner takes it up); returns its id.
+   */
+  async backup(token, timeoutMs = 60_000) {
+    const r = await this.api(token, 'POST', '/kontor/v1/backups');
+    if (r.status !== 202) throw new Error(`asking for a backup answered ${r.status}: ${r.text}`);
+    const { id } = r.body;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const b = await this.api(token, 'GET', `/kontor/v1/backups/${id}`);
+      if (b.body?.status === 'COMPLETED') return String(id);
+      if (b.body?.status === 'FAILED' || Date.now() > deadline) throw new Error(`backup ${id}: ${b.text}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  /** Changes a contact's properties through the API (an empty string clears a value). */
+  async updateContact(token, id, properties) {
+    const r = await this.api(token, 'PATCH', `/crm/v3/objects/contacts/${id}`, { properties });
+    if (r.status !== 200) throw new Error(`updating contact ${id} answered ${r.status}: ${r.text}`);
+    return r.body;
+  }
+
   /** Creates a contact through the API; returns its id. */
   async contact(token, properties) {
     const r = await this.api(token, 'POST', '/crm/v3/objects/contacts', { properties });

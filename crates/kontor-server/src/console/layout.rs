@@ -76,6 +76,32 @@ table.backups tr:target { background:#fffbea; box-shadow:inset 3px 0 0 #d97706; 
 .menu:hover .menu-items, .menu:focus-within .menu-items { display:block; }
 .menu-items a, .menu-items button { display:block; width:100%; text-align:left; padding:6px 14px; background:none; border:0; border-radius:0; color:var(--ink); font-weight:400; text-decoration:none; white-space:nowrap; }
 .menu-items a:hover, .menu-items a:focus { background:#e3f8ef; color:var(--brand); }
+table.imports td { vertical-align:middle; }
+table.counts th, td.num { white-space:nowrap; }
+table.imports th, table.imports td { padding:8px 8px; }
+td.num, table.counts td { font-variant-numeric:tabular-nums; }
+.state progress, #import-progress progress { width:100px; height:10px; vertical-align:middle; margin-right:6px; }
+fieldset.choices, fieldset#restore-properties { border:0; padding:0; margin:12px 0 0; min-width:0; }
+fieldset.choices legend, fieldset#restore-properties > legend { font-weight:600; padding:0; margin-bottom:4px; }
+.choice, .check, .prop-choice { display:flex; gap:8px; align-items:baseline; margin:4px 0; }
+.choice label, .check label, .prop-choice label { display:inline; margin:0; font-weight:400; }
+.check { margin-top:12px; }
+table.mapping td, table.mapping th { vertical-align:middle; }
+table.mapping select { max-width:320px; }
+.sample { display:inline-block; background:#f0f4f8; border-radius:4px; padding:0 6px; margin:1px 0; font-size:13px; max-width:16em; overflow:hidden; text-overflow:ellipsis; white-space:nowrap; vertical-align:middle; }
+.scroll { overflow-x:auto; }
+tr.rejected td.what { color:var(--danger); }
+fieldset.prop-group { border:1px solid var(--line); border-radius:6px; padding:6px 12px; margin:10px 0; }
+fieldset.prop-group legend { font-size:13px; text-transform:uppercase; color:var(--muted); padding:0 4px; }
+#property-filter { margin:8px 0 4px; }
+dialog.panel { margin:0 0 0 auto; height:100vh; max-height:100vh; width:min(560px, 100%); max-width:100%; border:0; border-left:1px solid var(--line); padding:0; box-shadow:-12px 0 40px rgba(16,42,67,.25); overflow:auto; }
+dialog.panel::backdrop { background:rgba(16,42,67,.35); }
+dialog.panel .panel-head { position:sticky; top:0; display:flex; align-items:center; gap:12px; background:#fff; border-bottom:1px solid var(--line); padding:14px 20px; z-index:1; }
+dialog.panel .panel-head h2 { margin:0; flex:1; font-size:18px; }
+dialog.panel .panel-body { padding:16px 20px 24px; }
+dialog.panel[aria-busy=true] .panel-body { opacity:.6; }
+.prop-choice[hidden], fieldset.prop-group[hidden], .js-hide[hidden] { display:none; }
+#review-properties, #review-records { margin-top:16px; }
 "#;
 
 fn head(title: &str) -> Markup {
@@ -140,6 +166,9 @@ pub fn page_with_head(
                             (nav_link(href, label))
                         }
                         (nav_link("/app/recycle-bin", "Recycle bin"))
+                        @if c.session.user.role != kontor_domain::Role::User {
+                            (nav_link("/app/imports", "Imports"))
+                        }
                         @if c.session.user.role != kontor_domain::Role::User {
                             h2 { "Settings" }
                             (nav_link("/app/settings/users", "Users"))

@@ -6,6 +6,7 @@
 
 mod bin;
 mod edit;
+mod imports;
 mod layout;
 mod records;
 mod settings;
@@ -104,6 +105,38 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/app/settings/backups/{id}/download",
             get(settings::download_page).post(settings::download),
+        )
+        .route(
+            "/app/settings/backups/{id}/restore",
+            get(imports::restore_page).post(imports::plan_restore_post),
+        )
+        .route(
+            "/app/settings/backups/{id}/restore/{plan}",
+            get(imports::restore_review).post(imports::apply_restore),
+        )
+        .route("/app/imports", get(imports::list))
+        .route(
+            "/app/imports/new",
+            get(imports::new_page).post(imports::upload).layer(
+                axum::extract::DefaultBodyLimit::max(
+                    kontor_jobs::import::MAX_FILE_BYTES + (1 << 20),
+                ),
+            ),
+        )
+        .route(
+            "/app/imports/new/{token}",
+            get(imports::mapping_page).post(imports::mapping_post),
+        )
+        .route("/app/imports/{id}", get(imports::detail))
+        .route("/app/imports/{id}/cancel", post(imports::cancel))
+        .route(
+            "/app/imports/{id}/rejected-rows",
+            get(imports::rejected_rows),
+        )
+        .route("/app/imports/{id}/revert", post(imports::revert))
+        .route(
+            "/app/imports/{id}/revert/{plan}",
+            get(imports::revert_review).post(imports::apply_revert),
         )
 }
 

@@ -3,9 +3,12 @@
 //! that repeats that sensitive property values are included.
 //!
 //! Everything works without JavaScript: "Create backup" is a link to a confirmation page, which
-//! a few lines of inline script turn into a `<dialog>` on the list page.
+//! a few lines of inline script turn into a `<dialog>` on the list page. A completed backup's
+//! Actions → Restore opens the restore panel (`console::imports::restore`) on the right side of
+//! the list, or its page without JavaScript.
 
 use super::*;
+use crate::console::imports::restore;
 use crate::console::layout;
 use crate::console::{Console, PageError};
 use crate::params::QueryParams;
@@ -210,16 +213,20 @@ fn row(b: &Backup) -> Markup {
             td { (maybe_instant(b.snapshot_at)) }
             td.status { (status(b)) }
             td {
-                div.menu {
-                    button.secondary type="button" aria-label=(menu_label) { "Actions" }
-                    ul.menu-items {
-                        @if downloadable(b) {
+                // Only a backup whose file is still there can be downloaded or restored from.
+                @if downloadable(b) {
+                    div.menu {
+                        button.secondary type="button" aria-label=(menu_label) { "Actions" }
+                        ul.menu-items {
                             li { a href=(format!("{PAGE}/{}/download", b.id)) { "Download" } }
-                        }
-                        li {
-                            button type="button" aria-disabled="true" title="Restore arrives in a later version" { "Restore" }
+                            li {
+                                a href=(format!("{PAGE}/{}/restore", b.id)) data-restore
+                                    data-title=(format!("Restore from backup {}", b.id)) { "Restore" }
+                            }
                         }
                     }
+                } @else {
+                    span.muted { "—" }
                 }
             }
         }
@@ -253,6 +260,17 @@ async fn backups_view(c: &Console, top: Markup, refresh_url: &str) -> Result<Mar
                 (confirm_create(c, true))
             }
             script { (PreEscaped(DIALOG_SCRIPT)) }
+        }
+        @if list.iter().any(downloadable) {
+            // The restore panel: the Restore action fills it with the page it links to.
+            dialog.panel #restore-dialog aria-labelledby="restore-dialog-title" {
+                div.panel-head {
+                    h2 #restore-dialog-title { "Restore" }
+                    button.secondary.panel-close type="button" { "Close" }
+                }
+                div.panel-body {}
+            }
+            script { (PreEscaped(restore::panel_script())) }
         }
         h2 { "Backups" }
         @if list.is_empty() {
