@@ -398,11 +398,132 @@ fn string_end(b: &[u8], mut from: usize) -> Option<(usize, bool)> {
     }
 }
 
+/// Rewrites a stored properties document: `set` holds new values (`None` removes the
+/// property), sorted by name. Properties not in `set` keep their bytes as stored, so only the
+/// new values are encoded. The compact, name-ordered form the store writes is spliced without
+/// parsing; anything else goes through `serde_json`.
+pub(crate) fn splice_props(doc: &str, set: &[(&str, Option<&str>)]) -> serde_json::Result<String> {
+    if let Some(out) = splice_fast(doc, set) {
+        return Ok(out);
+    }
+    let mut map: std::collections::BTreeMap<String, serde_json::Value> = serde_json::from_str(doc)?;
+    for (k, v) in set {
+        match v {
+            Some(v) => map.insert(k.to_string(), serde_json::Value::String(v.to_string())),
+            None => map.remove(*k),
+        };
+    }
+    serde_json::to_string(&map)
+}
+
+fn splice_fast(doc: &str, set: &[(&str, Option<&str>)]) -> Option<String> {
+    fn emit(out: &mut String, first: &mut bool, k: &str, v: &str) {
+        if !std::mem::take(first) {
+            out.push(',');
+        }
+        // Writing JSON strings into a String cannot fail.
+        out.push_str(&serde_json::to_string(k).unwrap_or_default());
+        out.push(':');
+        out.push_str(&serde_json::to_string(v).unwrap_or_default());
+    }
+    let b = doc.as_bytes();
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut out = String::with_capacity(doc.len() + 64);
+    out.push('{');
+    let mut first = true;
+    let mut j = 0;
+    let mut i = 1;
+    let mut last_key: &str = "";
+    if b.get(i) != Some(&b'}') {
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let start = i;
+            let (kend, kesc) = string_end(b, i + 1)?;
+            let key = &doc[i + 1..kend];
+            if kesc || key <= last_key && !last_key.is_empty() {
+                return None;
+            }
+            last_key = key;
+            i = kend + 1;
+            if b.get(i) != Some(&b':') || b.get(i + 1) != Some(&b'"') {
+                return None;
+            }
+            let (vend, _) = string_end(b, i + 2)?;
+            let pair = &doc[start..=vend];
+            i = vend + 1;
+            while j < set.len() && set[j].0 < key {
+                if let Some(v) = set[j].1 {
+                    emit(&mut out, &mut first, set[j].0, v);
+                }
+                j += 1;
+            }
+            if j < set.len() && set[j].0 == key {
+                if let Some(v) = set[j].1 {
+                    emit(&mut out, &mut first, key, v);
+                }
+                j += 1;
+            } else {
+                if !std::mem::take(&mut first) {
+                    out.push(',');
+                }
+                out.push_str(pair);
+            }
+            match b.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') if i + 1 == b.len() => break,
+                _ => return None,
+            }
+        }
+    } else if i + 1 != b.len() {
+        return None;
+    }
+    for (k, v) in &set[j..] {
+        if let Some(v) = v {
+            emit(&mut out, &mut first, k, v);
+        }
+    }
+    out.push('}');
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn splices_like_a_map_would() {
+        let doc = r#"{"a":"1","city":"K\u00f6ln \"x\"","m":"2","z":"3"}"#;
+        let set = [
+            ("b", Some("new")),
+            ("city", Some("Bonn")),
+            ("m", None),
+            ("zz", Some("q\"uote")),
+        ];
+        let got: BTreeMap<String, String> =
+            serde_json::from_str(&super::splice_props(doc, &set).unwrap()).unwrap();
+        let mut want: BTreeMap<String, String> = serde_json::from_str(doc).unwrap();
+        want.insert("b".into(), "new".into());
+        want.insert("city".into(), "Bonn".into());
+        want.remove("m");
+        want.insert("zz".into(), "q\"uote".into());
+        assert_eq!(got, want);
+        // Unchanged properties keep their bytes; other forms go through serde_json.
+        assert!(super::splice_props(doc, &[]).unwrap() == doc);
+        let spaced = r#"{ "b": "2", "a": "1" }"#;
+        let got: BTreeMap<String, String> =
+            serde_json::from_str(&super::splice_props(spaced, &[("a", None)]).unwrap()).unwrap();
+        assert_eq!(got, BTreeMap::from([("b".to_string(), "2".to_string())]));
+        assert_eq!(
+            super::splice_props("{}", &[("a", Some("1"))]).unwrap(),
+            r#"{"a":"1"}"#
+        );
+    }
 
     fn collect(json: &str) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
@@ -439,6 +560,26 @@ mod tests {
         fn agrees_with_serde_json(m in proptest::collection::btree_map("[a-z_\"\\\\]{1,8}", "\\PC{0,12}", 0..10)) {
             let json = serde_json::to_string(&m).unwrap();
             prop_assert_eq!(collect(&json), m);
+        }
+
+        #[test]
+        fn splice_agrees_with_a_map(
+            m in proptest::collection::btree_map("[a-e\"]{1,3}", "\\PC{0,8}", 0..8),
+            set in proptest::collection::btree_map("[a-e\"]{1,3}", proptest::option::of("\\PC{0,8}"), 0..5),
+        ) {
+            let json = serde_json::to_string(&m).unwrap();
+            let pairs: Vec<(&str, Option<&str>)> =
+                set.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+            let mut want = m.clone();
+            for (k, v) in &set {
+                match v {
+                    Some(v) => want.insert(k.clone(), v.clone()),
+                    None => want.remove(k),
+                };
+            }
+            let got: BTreeMap<String, String> =
+                serde_json::from_str(&splice_props(&json, &pairs).unwrap()).unwrap();
+            prop_assert_eq!(got, want);
         }
     }
 }

@@ -485,10 +485,12 @@ impl Batch {
                 ));
                 continue;
             };
-            // The stored document, borrowed where it can be (no escapes to undo).
-            let mut props: BTreeMap<std::borrow::Cow<str>, std::borrow::Cow<str>> = BTreeMap::new();
+            // The restored properties' present values, borrowed from the document.
+            let mut present: Vec<Option<std::borrow::Cow<str>>> = vec![None; spec.properties.len()];
             crate::export::for_each_prop(doc, |k, v| {
-                props.insert(k, v);
+                if let Some(at) = spec.properties.iter().position(|p| *p == *k) {
+                    present[at] = Some(v);
+                }
             })?;
             let mut changes = BTreeMap::new();
             let mut prior = BTreeMap::new();
@@ -498,7 +500,7 @@ impl Batch {
                     continue;
                 }
                 let target = item.target.get(k).cloned().flatten();
-                let now_value = props.get(name.as_str()).map(|v| v.to_string());
+                let now_value = present[k].as_deref().map(str::to_string);
                 if now_value == target {
                     continue;
                 }
@@ -572,22 +574,13 @@ impl Batch {
                     }
                 }
             }
-            for (k, v) in &changes {
-                match v {
-                    Some(v) => props.insert(
-                        std::borrow::Cow::Borrowed(k.as_str()),
-                        std::borrow::Cow::Borrowed(v.as_str()),
-                    ),
-                    None => props.remove(k.as_str()),
-                };
-            }
-            props.insert(
-                std::borrow::Cow::Borrowed(self.last_modified.as_str()),
-                std::borrow::Cow::Borrowed(now_iso.as_str()),
-            );
-            let doc = serde_json::to_string(&props)?;
-            drop(props);
             changes.insert(self.last_modified.clone(), Some(now_iso.clone()));
+            // `changes` is ordered by name, as the splice needs.
+            let set: Vec<(&str, Option<&str>)> = changes
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_deref()))
+                .collect();
+            let doc = crate::export::splice_props(doc, &set)?;
             out.updated += 1;
             writes.push(Write {
                 id: item.id,
