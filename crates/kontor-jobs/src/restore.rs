@@ -458,38 +458,25 @@ pub async fn plan_restore(
         &r,
         json!({"backupId": backup_id.to_string(), "snapshotAt": manifest.snapshot_at}),
     );
-    let plan = store
-        .create_restore_plan(
-            account.id,
-            &NewPlan {
-                kind: PLAN_RESTORE,
-                backup_id: Some(backup_id),
-                reverts_import: None,
-                object_type: &r.ot.type_id,
-                properties: &r.properties,
-                seq,
-                summary: &summary,
-                created_by: who.user_id,
-                created_by_name: &who.name,
-            },
-        )
-        .await?;
-    store
-        .audit(
-            account.id,
-            who.user_id,
-            &who.name,
-            "restore.plan",
-            &format!("restore plan {}", plan.id),
-            &format!(
-                "Reviewed restoring {} of {} from backup {backup_id}: {} records would change",
-                r.properties.join(", "),
-                r.ot.name,
-                tally.records_to_change
-            ),
-        )
-        .await?;
-    Ok(plan)
+    let what = format!(
+        "Reviewed restoring {} of {} from backup {backup_id}: {} records would change",
+        r.properties.join(", "),
+        r.ot.name,
+        tally.records_to_change
+    );
+    save_plan(
+        store,
+        account,
+        who,
+        &r,
+        PLAN_RESTORE,
+        Some(backup_id),
+        None,
+        seq,
+        &summary,
+        &what,
+    )
+    .await
 }
 
 /// Computes and stores the plan of reverting a finished restore: the values it replaced go
@@ -568,17 +555,51 @@ pub async fn plan_revert(
         &r,
         json!({"revertsImport": import_id.to_string(), "restoreName": imp.name}),
     );
+    let what = format!(
+        "Reviewed reverting restore {import_id}: {} records would change back",
+        tally.records_to_change
+    );
+    let backup_id = imp.request.get("backupId").and_then(Value::as_i64);
+    save_plan(
+        store,
+        account,
+        who,
+        &r,
+        PLAN_REVERT,
+        backup_id,
+        Some(import_id),
+        seq,
+        &summary,
+        &what,
+    )
+    .await
+}
+
+/// Stores a plan and records in the audit log that it was reviewed.
+#[allow(clippy::too_many_arguments)]
+async fn save_plan(
+    store: &Store,
+    account: &Account,
+    who: &Requester,
+    r: &Resolved,
+    kind: &str,
+    backup_id: Option<i64>,
+    reverts_import: Option<i64>,
+    seq: i64,
+    summary: &Value,
+    what: &str,
+) -> PlanResult<RestorePlan> {
     let plan = store
         .create_restore_plan(
             account.id,
             &NewPlan {
-                kind: PLAN_REVERT,
-                backup_id: imp.request.get("backupId").and_then(Value::as_i64),
-                reverts_import: Some(import_id),
+                kind,
+                backup_id,
+                reverts_import,
                 object_type: &r.ot.type_id,
                 properties: &r.properties,
                 seq,
-                summary: &summary,
+                summary,
                 created_by: who.user_id,
                 created_by_name: &who.name,
             },
@@ -591,10 +612,7 @@ pub async fn plan_revert(
             &who.name,
             "restore.plan",
             &format!("restore plan {}", plan.id),
-            &format!(
-                "Reviewed reverting restore {import_id}: {} records would change back",
-                tally.records_to_change
-            ),
+            what,
         )
         .await?;
     Ok(plan)

@@ -8,10 +8,8 @@ use clap::Subcommand;
 use kontor_domain::time::iso;
 use kontor_jobs::Requester;
 use kontor_store::{Account, Backup, Directory};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -205,78 +203,18 @@ fn summary(b: &Backup) -> String {
 /// Runs the backup's job here if nobody has claimed it, and follows its progress until it ends.
 async fn follow(jobs: &kontor_jobs::Jobs, a: &Account, b: Backup) -> Result<Backup> {
     let store = jobs.dir.cell(a)?.clone();
-    let key = (a.id, b.job_id);
-    let runner = async {
-        // Claims the job unless a server did; then keeps trying in case that server dies.
-        loop {
-            if jobs.run_next(Some(key)).await? {
-                return anyhow::Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+    let look = || async {
+        let now = store
+            .backup(a.id, b.id)
+            .await?
+            .context("the backup vanished")?;
+        Ok(crate::follow::Look {
+            label: format!("backup {} {}", now.id, now.state),
+            done: now.progress_done,
+            total: now.progress_total,
+            finished: matches!(now.state.as_str(), "completed" | "failed" | "expired"),
+            value: now,
+        })
     };
-    let watcher = async {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {pos}/{len} records ({eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar
-        });
-        let mut last_line = String::new();
-        loop {
-            let now = store
-                .backup(a.id, b.id)
-                .await?
-                .context("the backup vanished")?;
-            if let Some(bar) = &bar {
-                bar.set_length(now.progress_total.max(0) as u64);
-                bar.set_position(now.progress_done.max(0) as u64);
-                bar.set_message(format!("backup {} {}", now.id, now.state));
-            } else {
-                let line = format!(
-                    "backup {} {} {}% ({}/{} records)",
-                    now.id,
-                    now.state,
-                    now.percent(),
-                    now.progress_done,
-                    now.progress_total
-                );
-                if line != last_line {
-                    eprintln!("{line}");
-                    last_line = line;
-                }
-            }
-            if matches!(now.state.as_str(), "completed" | "failed" | "expired") {
-                if let Some(bar) = bar {
-                    bar.finish_and_clear();
-                }
-                eprintln!("{}", summary(&now));
-                return anyhow::Ok(now);
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    };
-    tokio::pin!(runner);
-    tokio::pin!(watcher);
-    let mut ran = false;
-    loop {
-        tokio::select! {
-            r = &mut runner, if !ran => {
-                r?;
-                ran = true;
-                // The job ran here: report at once rather than at the watcher's next look.
-                let now = store.backup(a.id, b.id).await?.context("the backup vanished")?;
-                if matches!(now.state.as_str(), "completed" | "failed") {
-                    eprintln!("{}", summary(&now));
-                    return Ok(now);
-                }
-            }
-            w = &mut watcher => return w,
-        }
-    }
+    crate::follow::follow(jobs, (a.id, b.job_id), look, summary).await
 }

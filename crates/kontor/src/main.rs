@@ -3,6 +3,7 @@
 mod backup_cli;
 mod config;
 mod demo;
+mod follow;
 mod restore_cli;
 
 use anyhow::{bail, Context, Result};

@@ -12,7 +12,6 @@ use kontor_jobs::Requester;
 use kontor_store::{Account, Directory, Import, RestorePlan};
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Debug, Subcommand)]
 pub enum RestoreCommand {
@@ -227,78 +226,20 @@ where
 /// Runs the restore's job here unless a server's runner has it, and follows it to its end.
 async fn follow(jobs: &kontor_jobs::Jobs, a: &Account, imp: Import) -> Result<Import> {
     let store = jobs.dir.cell(a)?.clone();
-    let key = (a.id, imp.job_id);
-    let runner = async {
-        loop {
-            if jobs.run_next(Some(key)).await? {
-                return anyhow::Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+    let look = || async {
+        let now = store
+            .import(a.id, imp.id)
+            .await?
+            .context("the restore vanished")?;
+        Ok(crate::follow::Look {
+            label: format!("restore {} {}", now.id, now.state),
+            done: now.rows_done,
+            total: now.rows_total,
+            finished: !now.is_open(),
+            value: now,
+        })
     };
-    let watcher = async {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {pos}/{len} records ({eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar
-        });
-        let mut last_line = String::new();
-        loop {
-            let now = store
-                .import(a.id, imp.id)
-                .await?
-                .context("the restore vanished")?;
-            if let Some(bar) = &bar {
-                bar.set_length(now.rows_total.max(0) as u64);
-                bar.set_position(now.rows_done.max(0) as u64);
-                bar.set_message(format!("restore {} {}", now.id, now.state));
-            } else {
-                let line = format!(
-                    "restore {} {} {}% ({}/{} records)",
-                    now.id,
-                    now.state,
-                    now.percent(),
-                    now.rows_done,
-                    now.rows_total
-                );
-                if line != last_line {
-                    eprintln!("{line}");
-                    last_line = line;
-                }
-            }
-            if !now.is_open() {
-                if let Some(bar) = bar {
-                    bar.finish_and_clear();
-                }
-                eprintln!("{}", summary(&now));
-                return anyhow::Ok(now);
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    };
-    tokio::pin!(runner);
-    tokio::pin!(watcher);
-    let mut ran = false;
-    loop {
-        tokio::select! {
-            r = &mut runner, if !ran => {
-                r?;
-                ran = true;
-                let now = store.import(a.id, imp.id).await?.context("the restore vanished")?;
-                if !now.is_open() {
-                    eprintln!("{}", summary(&now));
-                    return Ok(now);
-                }
-            }
-            w = &mut watcher => return w,
-        }
-    }
+    crate::follow::follow(jobs, (a.id, imp.job_id), look, summary).await
 }
 
 fn summary(i: &Import) -> String {

@@ -574,3 +574,80 @@ async fn restoring_a_unique_property_keeps_values_unique() {
         .await;
     assert_eq!(st, 409, "{e}");
 }
+
+#[tokio::test]
+async fn the_operator_restores_on_the_command_line() {
+    let s = Server::start().await;
+    let (account, token) = s.account("CLI restore");
+    let ids = add_contacts(&s, &token, 120, "cli").await;
+    let before = values(&s, &token, &["firstname", "city"]).await;
+    let backup_id = backup(&s, &token).await;
+    update(
+        &s,
+        &token,
+        ids.iter()
+            .take(40)
+            .map(|id| (id.clone(), json!({"firstname": "Oops", "city": "Nowhere"})))
+            .collect(),
+    )
+    .await;
+    let plan_id = s.cli(&[
+        "restore",
+        "plan",
+        "--backup",
+        &backup_id,
+        "--object",
+        "contacts",
+        "--properties",
+        "firstname",
+    ]);
+    let (st, p) = s
+        .call(
+            &token,
+            "GET",
+            &format!("/kontor/v1/restores/plans/{plan_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(p["summary"]["recordsToChange"], 40);
+    assert_eq!(p["createdBy"], "operator");
+    // Without a terminal, applying needs --yes.
+    let out = kontor(&s.data_dir)
+        .args(["restore", "apply", &plan_id, "--account", &account])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    let restore_id = s.cli(&["restore", "apply", &plan_id, "--account", &account, "--yes"]);
+    let done = wait_restore(&s, &token, &restore_id).await;
+    assert_eq!(done["state"], "DONE", "{done}");
+    assert_eq!(done["createdBy"], "operator");
+    assert_eq!(done["metadata"]["counters"]["UPDATED_OBJECTS"], 40);
+    let now = values(&s, &token, &["firstname", "city"]).await;
+    for id in &ids[..40] {
+        assert_eq!(now[id]["firstname"], before[id]["firstname"]);
+        assert_eq!(
+            now[id]["city"].as_deref(),
+            Some("Nowhere"),
+            "not restored: city"
+        );
+    }
+    let listed = s.cli(&["restore", "list", "--account", &account]);
+    assert!(
+        listed.starts_with(&format!("{restore_id}\tData Restore - Contact\tDONE\t40\t")),
+        "{listed}"
+    );
+    // The revert plan, from the command line too.
+    let revert_plan = s.cli(&["restore", "revert", &restore_id, "--account", &account]);
+    let (_, rp) = s
+        .call(
+            &token,
+            "GET",
+            &format!("/kontor/v1/restores/plans/{revert_plan}"),
+            None,
+        )
+        .await;
+    assert_eq!(rp["kind"], "revert");
+    assert_eq!(rp["summary"]["recordsToChange"], 40);
+}
