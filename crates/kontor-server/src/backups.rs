@@ -33,28 +33,32 @@ impl axum::extract::FromRequestParts<AppState> for SuperAdmin {
         state: &AppState,
     ) -> Result<Self, ApiError> {
         let ctx = Ctx::from_request_parts(parts, state).await?;
-        let who = match ctx.token.created_by {
-            None => Requester {
-                user_id: None,
-                name: format!("operator token {}", ctx.token.name),
-                operator_override: false,
-            },
-            Some(uid) => match ctx.store.users(ctx.id()).await?.into_iter().find(|u| u.id == uid) {
-                Some(u) if u.active && u.role == Role::SuperAdmin => Requester {
-                    user_id: Some(u.id),
-                    name: u.email,
-                    operator_override: false,
-                },
-                _ => {
-                    return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "MISSING_SCOPES",
-                        "Only super admins can manage backups and restores; this token's user is not an active super admin.",
-                    ))
-                }
-            },
-        };
+        let who = super_admin(&ctx).await?;
         Ok(SuperAdmin { ctx, who })
+    }
+}
+
+/// Who the token acts for, if that is an active super admin of its account or the operator
+/// (a token made on the command line); 403 otherwise.
+pub async fn super_admin(ctx: &Ctx) -> Result<Requester, ApiError> {
+    match ctx.token.created_by {
+        None => Ok(Requester {
+            user_id: None,
+            name: format!("operator token {}", ctx.token.name),
+            operator_override: false,
+        }),
+        Some(uid) => match ctx.store.users(ctx.id()).await?.into_iter().find(|u| u.id == uid) {
+            Some(u) if u.active && u.role == Role::SuperAdmin => Ok(Requester {
+                user_id: Some(u.id),
+                name: u.email,
+                operator_override: false,
+            }),
+            _ => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "MISSING_SCOPES",
+                "Only super admins can manage backups and restores; this token's user is not an active super admin.",
+            )),
+        },
     }
 }
 

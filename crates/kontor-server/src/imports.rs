@@ -246,8 +246,13 @@ pub async fn get_one(ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Ap
 
 pub async fn cancel(ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let imp = find(&ctx, &id).await?;
+    // A restore is a super admin's to stop, as it was theirs to start.
+    let who = if imp.is_restore() {
+        crate::backups::super_admin(&ctx).await?
+    } else {
+        requester(&ctx)
+    };
     let done = ctx.store.cancel_import(ctx.id(), imp.id).await?;
-    let who = requester(&ctx);
     ctx.store
         .audit(
             ctx.id(),
