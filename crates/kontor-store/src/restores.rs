@@ -256,10 +256,20 @@ impl Store {
         let account = b.imp.account_id;
         let source_id = b.imp.id.to_string();
         let mut tx = self.write().await?;
-        let ids = serde_json::to_string(&b.ids())?;
+        // The ids as an array literal: `{1,2,3}`. Each statement walks them and looks each one
+        // up by index; left to itself the planner may scan the account's records (or all
+        // changes since the plan, this restore's own among them) once per batch.
+        let ids = format!(
+            "{{{}}}",
+            b.ids()
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
 
         let current: HashMap<i64, String> = sqlx::query_as(
-            "SELECT id, props FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 AND id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST($3 AS JSON)))",
+            "SELECT r.id, r.props FROM unnest(CAST($3 AS BIGINT[])) AS w(id) JOIN LATERAL (SELECT id, props FROM records WHERE account_id = $1 AND id = w.id AND object_type = $2 AND archived = 0) r ON true",
         )
         .bind(account)
         .bind(&b.type_id)
@@ -272,7 +282,7 @@ impl Store {
             Vec::new()
         } else {
             sqlx::query_as(
-                "SELECT record_id, props, source FROM changes WHERE account_id = $1 AND record_id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST($2 AS JSON))) AND seq > $3 AND kind = 'set' AND NOT (source = 'RESTORE' AND source_id = $4)",
+                "SELECT c.record_id, c.props, c.source FROM unnest(CAST($2 AS BIGINT[])) AS w(id) JOIN LATERAL (SELECT record_id, props, source, source_id, kind FROM changes WHERE account_id = $1 AND record_id = w.id AND seq > $3) c ON true WHERE c.kind = 'set' AND NOT (c.source = 'RESTORE' AND c.source_id = $4)",
             )
             .bind(account)
             .bind(&ids)

@@ -600,6 +600,9 @@ async fn the_operator_restores_on_the_command_line() {
         "contacts",
         "--properties",
         "firstname",
+        // Other tests' accounts have backups with the same id when they share a database.
+        "--account",
+        &account,
     ]);
     let (st, p) = s
         .call(
