@@ -30,7 +30,7 @@ pub const RESTORABLE: &[&str] = &[
     "tasks",
 ];
 /// Records per restore batch (one transaction each).
-pub const BATCH: usize = 2000;
+pub const BATCH: usize = 10_000;
 /// Before → after examples a plan keeps.
 const SAMPLE: usize = 20;
 

@@ -257,8 +257,9 @@ impl Store {
         let source_id = b.imp.id.to_string();
         let mut tx = self.write().await?;
         // The ids as an array literal: `{1,2,3}`. Each statement walks them and looks each one
-        // up by index; left to itself the planner may scan the account's records (or all
-        // changes since the plan, this restore's own among them) once per batch.
+        // up by index; left to itself the planner may scan the account's records, or all
+        // changes since the plan (this restore's own among them) once per batch: `seq + 0`
+        // keeps it from reading `seq > plan` off the primary key.
         let ids = format!(
             "{{{}}}",
             b.ids()
@@ -282,7 +283,7 @@ impl Store {
             Vec::new()
         } else {
             sqlx::query_as(
-                "SELECT c.record_id, c.props, c.source FROM unnest(CAST($2 AS BIGINT[])) AS w(id) JOIN LATERAL (SELECT record_id, props, source, source_id, kind FROM changes WHERE account_id = $1 AND record_id = w.id AND seq > $3) c ON true WHERE c.kind = 'set' AND NOT (c.source = 'RESTORE' AND c.source_id = $4)",
+                "SELECT c.record_id, c.props, c.source FROM unnest(CAST($2 AS BIGINT[])) AS w(id) JOIN LATERAL (SELECT record_id, props, source, source_id, kind FROM changes WHERE account_id = $1 AND record_id = w.id AND seq + 0 > $3) c ON true WHERE c.kind = 'set' AND NOT (c.source = 'RESTORE' AND c.source_id = $4)",
             )
             .bind(account)
             .bind(&ids)
