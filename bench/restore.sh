@@ -374,6 +374,16 @@ run_baseline() { # size run
         fail "run $r baseline: $changed rows updated, $left contacts still changed (expected $n and 0)"
     fi
     log "  run $r baseline: $changed rows in $secs s (loop), process $T_WALL s, peak RSS $((T_RSS / 1024)) MiB, CPU $T_CPU s, machine busy $T_BUSY %"
+    # For information: the same UPDATE plus one change-log row per record (what a restore must
+    # write at the least), right after; it writes the same documents again.
+    if "$PY" "$BENCH_DIR/restore_baseline.py" "${src[@]}" --account "$ACCOUNT" \
+        --batch "$BASELINE_BATCH" --with-change-log >"$out.log" 2>"$out.log.err"; then
+        secs=$(sed -n 's/^baseline_s=//p' "$out.log")
+        put "n${n}_baselinelog_loop_s_$r" "$secs"
+        log "  run $r baseline with change log: $secs s (loop)"
+    else
+        log "  run $r baseline with change log failed: $(tail -3 "$out.log.err" | tr '\n' ' ')"
+    fi
 }
 
 # `kontor restore plan` then `kontor restore apply` on the changed state.

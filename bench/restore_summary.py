@@ -90,6 +90,7 @@ def stats_of(d, n):
             "n_runs": len(runs(d, n, f"{step}_ok")),
         }
     s["baseline"]["loop"] = ok_runs(d, n, "baseline", "loop_s")
+    s["baselinelog_loop"] = [v for v in runs(d, n, "baselinelog_loop_s") if v is not None]
     s["apply"]["job_ms"] = ok_runs(d, n, "apply", "job_ms")
     changed = ok_runs(d, n, "apply", "changed")
     s["changed"] = median(changed) if changed else None
@@ -102,6 +103,7 @@ def stats_of(d, n):
     s["apply_rps"] = rps(s["changed"], median(s["apply"]["wall"]))
     s["apply_job_rps"] = rps(s["changed"], median(s["apply"]["job_ms"]) / 1000 if s["apply"]["job_ms"] else None)
     s["base_rps"] = rps(N, median(s["baseline"]["loop"]))
+    s["baselog_rps"] = rps(N, median(s["baselinelog_loop"])) if s["baselinelog_loop"] else None
     s["plan_ratio"] = s["plan_rps"] / s["backup_rps"] if s["plan_rps"] and s["backup_rps"] else None
     s["apply_ratio"] = s["apply_rps"] / s["base_rps"] if s["apply_rps"] and s["base_rps"] else None
     # An apply stopped at the time limit: its rate was below what it had done by then.
@@ -176,6 +178,10 @@ def backend_table(name, d):
     row("baseline rows/s", lambda n: f(stats[n]["base_rps"], ",.0f"))
     row(f"apply ÷ baseline rows/s (≥ {APPLY_TARGET:g})",
         lambda n: apply_ratio_txt(stats[n]))
+    row("baseline + change-log INSERT rows/s (informative)", lambda n: f(stats[n]["baselog_rps"], ",.0f"))
+    row("  apply ÷ that",
+        lambda n: f(stats[n]["apply_rps"] / stats[n]["baselog_rps"]
+                    if stats[n]["apply_rps"] and stats[n]["baselog_rps"] else None, ".2f"))
     for step in ("backup", "plan", "apply", "baseline"):
         row(f"{step} peak RSS MiB, median", lambda n, s=step: f(mib(median(stats[n][s]["rss"])), ".1f"))
     row("CPU s, median (backup/plan/apply/baseline)",
