@@ -354,13 +354,8 @@ impl Store {
                 })
                 .collect();
             let rows = serde_json::to_string(&rows)?;
-            sqlx::query("UPDATE records SET props = u.doc, updated_at = $1 FROM json_to_recordset(CAST($2 AS JSON)) AS u(id BIGINT, doc TEXT) WHERE records.account_id = $3 AND records.id = u.id")
-                .bind(d.now)
-                .bind(&rows)
-                .bind(account)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) SELECT $1, x.seq, $2, x.id, 'set', x.changes, $3, $4, $5, $6, x.prior FROM json_to_recordset(CAST($7 AS JSON)) AS x(id BIGINT, seq BIGINT, changes TEXT, prior TEXT)")
+            // One statement: the rows are parsed once, and both writes travel together.
+            sqlx::query("WITH u AS (SELECT * FROM json_to_recordset(CAST($7 AS JSON)) AS x(id BIGINT, seq BIGINT, doc TEXT, changes TEXT, prior TEXT)), w AS (UPDATE records SET props = u.doc, updated_at = $6 FROM u WHERE records.account_id = $1 AND records.id = u.id) INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) SELECT $1, u.seq, $2, u.id, 'set', u.changes, $3, $4, $5, $6, u.prior FROM u")
                 .bind(account)
                 .bind(&b.type_id)
                 .bind(ChangeSource::Restore.as_str())
