@@ -761,14 +761,16 @@ pub(crate) async fn apply(
         overwrite_newer: imp.request["overwriteNewer"].as_bool().unwrap_or(false),
     };
     store.import_started(imp, imp.rows_total).await?;
-    let mut done = imp.rows_done;
-    let mut last_renew = std::time::Instant::now();
-    let mut renew = |done: i64| {
-        let due = last_renew.elapsed() >= jobs.heartbeat();
-        if due {
-            last_renew = std::time::Instant::now();
-        }
-        due.then_some(done)
+    let mut run = Batches {
+        jobs,
+        store,
+        job,
+        imp,
+        ot: &ot,
+        spec: &spec,
+        unique: &unique,
+        done: imp.rows_done,
+        renewed: std::time::Instant::now(),
     };
     if let Some(reverts) = imp.request.get("revertsImport").and_then(Value::as_i64) {
         let original = store
@@ -777,7 +779,7 @@ pub(crate) async fn apply(
             .context("the reverted restore no longer exists")?;
         // Resume: skip the changes already handled.
         let mut after = 0;
-        let mut skip = done;
+        let mut skip = run.done;
         loop {
             let mut changes = store.restore_changes(&original, after, BATCH).await?;
             let Some(last) = changes.last() else {
@@ -790,37 +792,12 @@ pub(crate) async fn apply(
             if changes.is_empty() {
                 continue;
             }
-            let n = changes.len() as i64;
             let items = changes
                 .iter()
                 .map(|c| revert_item(&properties, c))
                 .collect();
-            // A revert must not count its own restore's changes as newer than its plan.
-            if store
-                .restore_batch(
-                    imp,
-                    job,
-                    &jobs.node,
-                    &ot,
-                    &spec,
-                    &unique,
-                    items,
-                    done + 1,
-                    done + n,
-                )
-                .await?
-                .is_none()
-            {
+            if !run.apply(items).await? {
                 return Ok(false);
-            }
-            done += n;
-            if let Some(d) = renew(done) {
-                if !store
-                    .renew_job(job, &jobs.node, jobs.lease_ms, d, imp.rows_total)
-                    .await?
-                {
-                    return Ok(false);
-                }
             }
         }
     }
@@ -839,7 +816,7 @@ pub(crate) async fn apply(
         path,
         file.name.clone(),
         properties.clone(),
-        done as u64,
+        run.done as u64,
         BATCH,
     );
     let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
@@ -848,7 +825,6 @@ pub(crate) async fn apply(
         let batch =
             tokio::task::spawn_blocking(move || rx2.lock().expect("reader").recv().ok()).await?;
         let Some(batch) = batch else { break };
-        let n = batch.len() as i64;
         let items = batch
             .into_iter()
             .map(|(id, target)| RestoreItem {
@@ -858,33 +834,10 @@ pub(crate) async fn apply(
                 skip: Vec::new(),
             })
             .collect();
-        if store
-            .restore_batch(
-                imp,
-                job,
-                &jobs.node,
-                &ot,
-                &spec,
-                &unique,
-                items,
-                done + 1,
-                done + n,
-            )
-            .await?
-            .is_none()
-        {
+        if !run.apply(items).await? {
             drop(rx);
             let _ = reader.join();
             return Ok(false);
-        }
-        done += n;
-        if let Some(d) = renew(done) {
-            if !store
-                .renew_job(job, &jobs.node, jobs.lease_ms, d, imp.rows_total)
-                .await?
-            {
-                return Ok(false);
-            }
         }
     }
     reader
@@ -892,6 +845,56 @@ pub(crate) async fn apply(
         .map_err(|_| anyhow!("archive reader panicked"))?
         .map_err(|e| anyhow!("reading the archive: {e}"))?;
     Ok(true)
+}
+
+/// A restore's batches, applied one after the other, with the job's lease renewed as they go.
+struct Batches<'a> {
+    jobs: &'a Jobs,
+    store: &'a Store,
+    job: &'a Job,
+    imp: &'a Import,
+    ot: &'a ObjectType,
+    spec: &'a RestoreSpec,
+    unique: &'a [bool],
+    /// Rows committed so far.
+    done: i64,
+    renewed: std::time::Instant,
+}
+
+impl Batches<'_> {
+    /// One batch; `false` when the job was taken away or canceled.
+    async fn apply(&mut self, items: Vec<RestoreItem>) -> Result<bool> {
+        let n = items.len() as i64;
+        let committed = self
+            .store
+            .restore_batch(
+                self.imp,
+                self.job,
+                &self.jobs.node,
+                self.ot,
+                self.spec,
+                self.unique,
+                items,
+                self.done + 1,
+                self.done + n,
+            )
+            .await?;
+        if committed.is_none() {
+            return Ok(false);
+        }
+        self.done += n;
+        if self.renewed.elapsed() >= self.jobs.heartbeat() {
+            self.renewed = std::time::Instant::now();
+            let total = self.imp.rows_total;
+            let node = &self.jobs.node;
+            let lease = self.jobs.lease_ms;
+            return Ok(self
+                .store
+                .renew_job(self.job, node, lease, self.done, total)
+                .await?);
+        }
+        Ok(true)
+    }
 }
 
 /// Prints a plan's summary in a few lines (CLI and logs).
