@@ -12,9 +12,9 @@ use kontor_domain::property::PropertyDef;
 use kontor_domain::time::iso;
 use kontor_store::imports::{DONE, SOURCE_RESTORE};
 use kontor_store::{
-    for_each_prop, Account, Import, Job, NewImport, NewPlan, ObjectType, Operation, RestoreItem,
-    RestorePlan, RestoreSpec, SnapshotInfo, SnapshotSink, SnapshotType, Store, StoreError,
-    PLAN_RESTORE, PLAN_REVERT,
+    for_each_prop, Account, Import, Job, NewImport, NewPlan, ObjectType, Operation, OwnChanges,
+    PreparedBatch, RestoreItem, RestorePlan, RestoreSpec, SnapshotInfo, SnapshotSink, SnapshotType,
+    Store, StoreError, PLAN_RESTORE, PLAN_REVERT,
 };
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -771,6 +771,8 @@ pub(crate) async fn apply(
         unique: &unique,
         done: imp.rows_done,
         renewed: std::time::Instant::now(),
+        pending: None,
+        own: OwnChanges::default(),
     };
     if let Some(reverts) = imp.request.get("revertsImport").and_then(Value::as_i64) {
         let original = store
@@ -783,7 +785,7 @@ pub(crate) async fn apply(
         loop {
             let mut changes = store.restore_changes(&original, after, BATCH).await?;
             let Some(last) = changes.last() else {
-                return Ok(true);
+                return run.finish().await;
             };
             after = last.seq;
             let drop = (skip as usize).min(changes.len());
@@ -796,7 +798,7 @@ pub(crate) async fn apply(
                 .iter()
                 .map(|c| revert_item(&properties, c))
                 .collect();
-            if !run.apply(items).await? {
+            if !run.push(items).await? {
                 return Ok(false);
             }
         }
@@ -834,11 +836,14 @@ pub(crate) async fn apply(
                 skip: Vec::new(),
             })
             .collect();
-        if !run.apply(items).await? {
+        if !run.push(items).await? {
             drop(rx);
             let _ = reader.join();
             return Ok(false);
         }
+    }
+    if !run.finish().await? {
+        return Ok(false);
     }
     reader
         .join()
@@ -847,7 +852,8 @@ pub(crate) async fn apply(
     Ok(true)
 }
 
-/// A restore's batches, applied one after the other, with the job's lease renewed as they go.
+/// A restore's batches, with the job's lease renewed as they go. Each batch is read and decided
+/// while the one before it is written (see `Store::prepare_restore_batch`).
 struct Batches<'a> {
     jobs: &'a Jobs,
     store: &'a Store,
@@ -859,31 +865,67 @@ struct Batches<'a> {
     /// Rows committed so far.
     done: i64,
     renewed: std::time::Instant,
+    /// The batch read and decided, not yet written, and its number of rows.
+    pending: Option<(PreparedBatch, i64)>,
+    own: OwnChanges,
 }
 
 impl Batches<'_> {
-    /// One batch; `false` when the job was taken away or canceled.
-    async fn apply(&mut self, items: Vec<RestoreItem>) -> Result<bool> {
+    /// Prepares `items` while the pending batch is written; `false` when the job was taken
+    /// away or canceled.
+    async fn push(&mut self, items: Vec<RestoreItem>) -> Result<bool> {
         let n = items.len() as i64;
-        let committed = self
-            .store
-            .restore_batch(
-                self.imp,
-                self.job,
-                &self.jobs.node,
-                self.ot,
-                self.spec,
-                self.unique,
-                items,
-                self.done + 1,
-                self.done + n,
-            )
-            .await?;
-        if committed.is_none() {
+        let queued = self.pending.as_ref().map_or(0, |p| p.1);
+        let (first_line, rows_done) = (self.done + queued + 1, self.done + queued + n);
+        let pending = self.pending.take();
+        let store = self.store;
+        let prepare = store.prepare_restore_batch(
+            self.imp,
+            self.job,
+            &self.jobs.node,
+            self.ot,
+            self.spec,
+            self.unique,
+            items,
+            first_line,
+            rows_done,
+        );
+        let (prepared, committed) =
+            tokio::join!(prepare, Self::commit(store, pending, &mut self.own));
+        if !self.committed(committed?).await? {
             return Ok(false);
         }
+        self.pending = Some((prepared?, n));
+        Ok(true)
+    }
+
+    /// Writes the last pending batch.
+    async fn finish(&mut self) -> Result<bool> {
+        let pending = self.pending.take();
+        let committed = Self::commit(self.store, pending, &mut self.own).await?;
+        self.committed(committed).await
+    }
+
+    /// `Some(rows)` once the batch is written, `None` if it was not; no batch: `Some(0)`.
+    async fn commit(
+        store: &Store,
+        pending: Option<(PreparedBatch, i64)>,
+        own: &mut OwnChanges,
+    ) -> Result<Option<i64>> {
+        let Some((p, n)) = pending else {
+            return Ok(Some(0));
+        };
+        Ok(store.commit_restore_batch(p, own).await?.map(|_| n))
+    }
+
+    /// Counts a written batch's rows and renews the lease when due; `false` when the batch was
+    /// not written or the lease is lost.
+    async fn committed(&mut self, rows: Option<i64>) -> Result<bool> {
+        let Some(n) = rows else {
+            return Ok(false);
+        };
         self.done += n;
-        if self.renewed.elapsed() >= self.jobs.heartbeat() {
+        if n > 0 && self.renewed.elapsed() >= self.jobs.heartbeat() {
             self.renewed = std::time::Instant::now();
             let total = self.imp.rows_total;
             let node = &self.jobs.node;

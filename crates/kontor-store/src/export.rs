@@ -417,14 +417,23 @@ pub(crate) fn splice_props(doc: &str, set: &[(&str, Option<&str>)]) -> serde_jso
 }
 
 fn splice_fast(doc: &str, set: &[(&str, Option<&str>)]) -> Option<String> {
+    fn quoted(out: &mut String, s: &str) {
+        if s.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20) {
+            // Writing a JSON string into a String cannot fail.
+            out.push_str(&serde_json::to_string(s).unwrap_or_default());
+        } else {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+    }
     fn emit(out: &mut String, first: &mut bool, k: &str, v: &str) {
         if !std::mem::take(first) {
             out.push(',');
         }
-        // Writing JSON strings into a String cannot fail.
-        out.push_str(&serde_json::to_string(k).unwrap_or_default());
+        quoted(out, k);
         out.push(':');
-        out.push_str(&serde_json::to_string(v).unwrap_or_default());
+        quoted(out, v);
     }
     let b = doc.as_bytes();
     if b.first() != Some(&b'{') {

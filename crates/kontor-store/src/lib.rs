@@ -40,8 +40,8 @@ pub use records::{
     Actor, CreateInput, HistoryEntry, ListPage, Record, UpdateInput, RECYCLE_BIN_DAYS,
 };
 pub use restores::{
-    NewPlan, RestoreChange, RestoreItem, RestorePlan, RestoreSpec, PLAN_RESTORE, PLAN_REVERT,
-    PLAN_TTL_MS,
+    NewPlan, OwnChanges, PreparedBatch, RestoreChange, RestoreItem, RestorePlan, RestoreSpec,
+    PLAN_RESTORE, PLAN_REVERT, PLAN_TTL_MS,
 };
 pub use schemas::{CustomSchema, SchemaInput};
 
@@ -67,8 +67,9 @@ pub struct Store {
     write_lock: Option<Arc<Mutex<()>>>,
     /// What `open` was given: snapshots open a connection of their own.
     url: Arc<str>,
-    /// SQLite: the connection restore batches write through (see `restores_sqlite.rs`).
-    sqlite_writer: restores_sqlite::Writer,
+    /// SQLite: the connections restore batches read and write through (see
+    /// `restores_sqlite.rs`).
+    sqlite_restore: restores_sqlite::Connections,
 }
 
 impl std::fmt::Debug for Store {
@@ -129,7 +130,7 @@ impl Store {
             dialect,
             write_lock: (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(()))),
             url: given,
-            sqlite_writer: Default::default(),
+            sqlite_restore: Default::default(),
         };
         migrations::run(&store).await?;
         Ok(store)

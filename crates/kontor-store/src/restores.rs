@@ -202,10 +202,12 @@ impl Store {
             .collect()
     }
 
-    /// Applies one batch of a restore in one transaction (see the module's notes). `None` when
-    /// the runner lost the lease or the restore was canceled: nothing was applied.
+    /// Reads and decides one batch of a restore, outside any write transaction, so that it can
+    /// run while the batch before it is written. The decisions hold while nothing but this
+    /// restore enters the change log; [`Store::commit_restore_batch`] checks that, and decides
+    /// the batch again inside its transaction when something else did.
     #[allow(clippy::too_many_arguments)]
-    pub async fn restore_batch(
+    pub async fn prepare_restore_batch(
         &self,
         imp: &Import,
         job: &Job,
@@ -216,7 +218,7 @@ impl Store {
         items: Vec<RestoreItem>,
         first_line: i64,
         rows_done: i64,
-    ) -> StoreResult<Option<BatchOutcome>> {
+    ) -> StoreResult<PreparedBatch> {
         let batch = Batch {
             imp: imp.clone(),
             job_id: job.id,
@@ -230,6 +232,35 @@ impl Store {
             first_line,
             rows_done,
         };
+        let (batch, (decided, snap)) = if self.dialect == crate::Dialect::Sqlite {
+            let conns = self.sqlite_restore.clone();
+            let url = self.url.clone();
+            let (b, prepared) = tokio::task::spawn_blocking(move || {
+                let prepared = conns.prepare(&url, &batch);
+                (batch, prepared)
+            })
+            .await
+            .map_err(|e| StoreError::Config(format!("restore reader thread: {e}")))?;
+            (b, prepared?)
+        } else {
+            let prepared = self.prepare_pg(&batch).await?;
+            (batch, prepared)
+        };
+        Ok(PreparedBatch {
+            batch,
+            decided,
+            snap,
+        })
+    }
+
+    /// Writes a prepared batch in one transaction (see the module's notes). `None` when the
+    /// runner lost the lease or the restore was canceled: nothing was applied. `own` follows
+    /// the change-log entries this restore wrote, batch after batch.
+    pub async fn commit_restore_batch(
+        &self,
+        p: PreparedBatch,
+        own: &mut OwnChanges,
+    ) -> StoreResult<Option<BatchOutcome>> {
         if self.dialect == crate::Dialect::Sqlite {
             // SQLite through its C API on a blocking thread (see `restores_sqlite.rs`), under
             // the store's single-writer lock like every other write.
@@ -237,77 +268,50 @@ impl Store {
                 Some(m) => Some(m.clone().lock_owned().await),
                 None => None,
             };
-            let writer = self.sqlite_writer.clone();
+            let conns = self.sqlite_restore.clone();
             let url = self.url.clone();
-            return tokio::task::spawn_blocking(move || {
+            let mut mine = own.clone();
+            let (out, mine) = tokio::task::spawn_blocking(move || {
                 let _guard = guard;
-                crate::restores_sqlite::apply(&writer, &url, &batch)
+                let out = conns.commit(&url, &p.batch, (p.decided, p.snap), &mut mine);
+                (out, mine)
             })
             .await
-            .map_err(|e| StoreError::Config(format!("restore batch thread: {e}")))?;
+            .map_err(|e| StoreError::Config(format!("restore writer thread: {e}")))?;
+            *own = mine;
+            return out;
         }
-        self.restore_batch_pg(&batch).await
+        self.commit_pg(p, own).await
     }
 
-    /// PostgreSQL: a few set-based statements per batch. The batch's rows travel as one JSON
-    /// text parameter each (`json_to_recordset`), as arrays would with `unnest`: sqlx's
-    /// engine-neutral driver binds no arrays.
-    async fn restore_batch_pg(&self, b: &Batch) -> StoreResult<Option<BatchOutcome>> {
-        let account = b.imp.account_id;
-        let source_id = b.imp.id.to_string();
-        let mut tx = self.write().await?;
-        // The ids as an array literal: `{1,2,3}`. Each statement walks them and looks each one
-        // up by index; left to itself the planner may scan the account's records, or all
-        // changes since the plan (this restore's own among them) once per batch: `seq + 0`
-        // keeps it from reading `seq > plan` off the primary key.
-        let ids = format!(
-            "{{{}}}",
-            b.ids()
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-
-        let current: HashMap<i64, String> = sqlx::query_as(
-            "SELECT r.id, r.props FROM unnest(CAST($3 AS BIGINT[])) AS w(id) JOIN LATERAL (SELECT id, props FROM records WHERE account_id = $1 AND id = w.id AND object_type = $2 AND archived = 0) r ON true",
-        )
-        .bind(account)
-        .bind(&b.type_id)
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-        let newer: Vec<(i64, String, String)> = if b.spec.overwrite_newer {
-            Vec::new()
-        } else {
-            sqlx::query_as(
-                "SELECT c.record_id, c.props, c.source FROM unnest(CAST($2 AS BIGINT[])) AS w(id) JOIN LATERAL (SELECT record_id, props, source, source_id, kind FROM changes WHERE account_id = $1 AND record_id = w.id AND seq + 0 > $3) c ON true WHERE c.kind = 'set' AND NOT (c.source = 'RESTORE' AND c.source_id = $4)",
-            )
-            .bind(account)
-            .bind(&ids)
-            .bind(b.spec.plan_seq)
-            .bind(&source_id)
-            .fetch_all(&mut *tx)
-            .await?
-        };
-        let mut holders: HashMap<(usize, String), i64> = HashMap::new();
-        for (k, wanted) in b.unique_wanted() {
-            let rows: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN (SELECT json_array_elements_text(CAST($4 AS JSON)))",
-            )
-            .bind(account)
-            .bind(&b.type_id)
-            .bind(&b.spec.properties[k])
-            .bind(serde_json::to_string(&wanted)?)
-            .fetch_all(&mut *tx)
+    /// PostgreSQL: the reads in one read-only snapshot, with the change log's sequence.
+    async fn prepare_pg(&self, b: &Batch) -> StoreResult<(Decided, i64)> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
             .await?;
-            for (value, record_id) in rows {
-                holders.insert((k, value), record_id);
-            }
+        let snap = change_seq_pg(&mut tx, b.imp.account_id, false).await?;
+        let inputs = read_inputs_pg(&mut tx, b).await?;
+        tx.commit().await?;
+        Ok((b.decide(inputs, now_ms())?, snap))
+    }
+
+    /// PostgreSQL: a few set-based statements. The change-log counter's row is locked first:
+    /// a writer that logs a change must wait for this batch, so the check that nothing else
+    /// entered the change log holds until the commit.
+    async fn commit_pg(
+        &self,
+        p: PreparedBatch,
+        own: &mut OwnChanges,
+    ) -> StoreResult<Option<BatchOutcome>> {
+        let b = &p.batch;
+        let account = b.imp.account_id;
+        let mut tx = self.write().await?;
+        let now_seq = change_seq_pg(&mut tx, account, true).await?;
+        let mut d = p.decided;
+        if !own.still_valid(b, p.snap, now_seq) {
+            d = b.decide(read_inputs_pg(&mut tx, b).await?, now_ms())?;
         }
-        let d = b.decide(current, &newer, &holders, now_ms())?;
 
         for (id, k, v) in &d.unique_moves {
             let name = &b.spec.properties[*k];
@@ -331,40 +335,9 @@ impl Store {
         }
         let mut seqs = None;
         if !d.writes.is_empty() {
-            #[derive(serde::Serialize)]
-            struct Row<'a> {
-                id: i64,
-                seq: i64,
-                doc: &'a str,
-                changes: &'a str,
-                prior: &'a str,
-            }
             let first = allocate(&mut tx, account, "change", d.writes.len() as i64).await?;
             seqs = Some((first, first + d.writes.len() as i64 - 1));
-            let rows: Vec<Row> = d
-                .writes
-                .iter()
-                .enumerate()
-                .map(|(i, w)| Row {
-                    id: w.id,
-                    seq: first + i as i64,
-                    doc: &w.doc,
-                    changes: &w.changes,
-                    prior: &w.prior,
-                })
-                .collect();
-            let rows = serde_json::to_string(&rows)?;
-            // One statement: the rows are parsed once, and both writes travel together.
-            sqlx::query("WITH u AS (SELECT * FROM json_to_recordset(CAST($7 AS JSON)) AS x(id BIGINT, seq BIGINT, doc TEXT, changes TEXT, prior TEXT)), w AS (UPDATE records SET props = u.doc, updated_at = $6 FROM u WHERE records.account_id = $1 AND records.id = u.id) INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) SELECT $1, u.seq, $2, u.id, 'set', u.changes, $3, $4, $5, $6, u.prior FROM u")
-                .bind(account)
-                .bind(&b.type_id)
-                .bind(ChangeSource::Restore.as_str())
-                .bind(&source_id)
-                .bind(b.imp.created_by)
-                .bind(d.now)
-                .bind(&rows)
-                .execute(&mut *tx)
-                .await?;
+            write_rows_pg(&mut tx, b, &d, first).await?;
         }
         record_errors(&mut tx, &b.imp, &d.errors).await?;
         if !commit_progress(
@@ -381,8 +354,277 @@ impl Store {
             return Ok(None);
         }
         tx.commit().await?;
+        if let Some(s) = seqs {
+            own.push(s);
+        }
         Ok(Some(d.out))
     }
+}
+
+/// PostgreSQL: the records' new documents and their change-log entries, each written by one
+/// statement over `unnest` of arrays. sqlx's engine-neutral driver binds no arrays, so the
+/// columns travel as text split on the server with `string_to_array`: ids and sequences joined
+/// by commas, documents and entries by the ASCII unit separator (U+001F), which JSON never
+/// holds raw (control characters are escaped in JSON strings). Two statements rather than one
+/// with a common table expression: an expression used twice is materialized, and 10,000
+/// documents outgrow `work_mem` and spill to a temporary file. Should a value hold U+001F all
+/// the same, the batch travels as one JSON array (`json_to_recordset`, three times the
+/// server's parsing work).
+async fn write_rows_pg(
+    tx: &mut sqlx::AnyConnection,
+    b: &Batch,
+    d: &Decided,
+    first_seq: i64,
+) -> StoreResult<()> {
+    const SEP: char = '\u{1f}';
+    let account = b.imp.account_id;
+    let source_id = b.imp.id.to_string();
+    let seqs = (0..d.writes.len()).map(|i| first_seq + i as i64);
+    let log = "INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) SELECT $1, u.seq, $2, u.id, 'set', u.changes, $3, $4, $5, $6, u.prior FROM";
+    let clean = d
+        .writes
+        .iter()
+        .all(|w| !(w.doc.contains(SEP) || w.changes.contains(SEP) || w.prior.contains(SEP)));
+    if clean {
+        let join = |f: &dyn Fn(&Write) -> &str| {
+            let mut out = String::with_capacity(d.writes.iter().map(|w| f(w).len() + 1).sum());
+            for (i, w) in d.writes.iter().enumerate() {
+                if i > 0 {
+                    out.push(SEP);
+                }
+                out.push_str(f(w));
+            }
+            out
+        };
+        let ids = d
+            .writes
+            .iter()
+            .map(|w| w.id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        sqlx::query("UPDATE records SET props = u.doc, updated_at = $2 FROM unnest(CAST(string_to_array($3, ',') AS BIGINT[]), string_to_array($4, chr(31))) AS u(id, doc) WHERE records.account_id = $1 AND records.id = u.id")
+            .bind(account)
+            .bind(d.now)
+            .bind(&ids)
+            .bind(join(&|w| &w.doc))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("{log} unnest(CAST(string_to_array($7, ',') AS BIGINT[]), CAST(string_to_array($8, ',') AS BIGINT[]), string_to_array($9, chr(31)), string_to_array($10, chr(31))) AS u(id, seq, changes, prior)"))
+            .bind(account)
+            .bind(&b.type_id)
+            .bind(ChangeSource::Restore.as_str())
+            .bind(source_id)
+            .bind(b.imp.created_by)
+            .bind(d.now)
+            .bind(ids)
+            .bind(seqs.map(|s| s.to_string()).collect::<Vec<_>>().join(","))
+            .bind(join(&|w| &w.changes))
+            .bind(join(&|w| &w.prior))
+            .execute(&mut *tx)
+            .await?;
+        return Ok(());
+    }
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        id: i64,
+        seq: i64,
+        doc: &'a str,
+        changes: &'a str,
+        prior: &'a str,
+    }
+    let rows: Vec<Row> = d
+        .writes
+        .iter()
+        .zip(seqs)
+        .map(|(w, seq)| Row {
+            id: w.id,
+            seq,
+            doc: &w.doc,
+            changes: &w.changes,
+            prior: &w.prior,
+        })
+        .collect();
+    sqlx::query(&format!("WITH u AS (SELECT * FROM json_to_recordset(CAST($7 AS JSON)) AS x(id BIGINT, seq BIGINT, doc TEXT, changes TEXT, prior TEXT)), w AS (UPDATE records SET props = u.doc, updated_at = $6 FROM u WHERE records.account_id = $1 AND records.id = u.id) {log} u"))
+        .bind(account)
+        .bind(&b.type_id)
+        .bind(ChangeSource::Restore.as_str())
+        .bind(source_id)
+        .bind(b.imp.created_by)
+        .bind(d.now)
+        .bind(serde_json::to_string(&rows)?)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The account's last change-log sequence; with `lock`, the counter's row stays locked until
+/// the transaction ends.
+async fn change_seq_pg(
+    conn: &mut sqlx::AnyConnection,
+    account: i64,
+    lock: bool,
+) -> StoreResult<i64> {
+    if lock {
+        sqlx::query("INSERT INTO counters (account_id, name, value) VALUES ($1, 'change', 0) ON CONFLICT (account_id, name) DO NOTHING")
+            .bind(account)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let sql = if lock {
+        "SELECT value FROM counters WHERE account_id = $1 AND name = 'change' FOR UPDATE"
+    } else {
+        "SELECT value FROM counters WHERE account_id = $1 AND name = 'change'"
+    };
+    let v: Option<(i64,)> = sqlx::query_as(sql)
+        .bind(account)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(v.map_or(0, |v| v.0))
+}
+
+/// PostgreSQL: what a batch's decisions depend on. For the newer changes the ids travel as an
+/// array literal (`{1,2,3}`) and each one is looked up by index. Left to itself the planner may
+/// read all changes since the plan (this restore's own among them) once per batch: `seq + 0`
+/// keeps it from reading `seq > plan` off the primary key.
+async fn read_inputs_pg(conn: &mut sqlx::AnyConnection, b: &Batch) -> StoreResult<Inputs> {
+    let account = b.imp.account_id;
+    // The batch's records with one range scan of the type's index (restore batches come in
+    // ascending id order), fewer pages than a look-up per record.
+    let wanted: HashSet<i64> = b.ids().into_iter().collect();
+    let (lo, hi) = (
+        wanted.iter().copied().min().unwrap_or(0),
+        wanted.iter().copied().max().unwrap_or(-1),
+    );
+    let current: HashMap<i64, String> = sqlx::query_as(
+        "SELECT id, props FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 AND id BETWEEN $3 AND $4",
+    )
+    .bind(account)
+    .bind(&b.type_id)
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .filter(|(id, _): &(i64, String)| wanted.contains(id))
+    .collect();
+    let (restored,): (i64,) =
+        sqlx::query_as("SELECT updated_count FROM imports WHERE account_id = $1 AND id = $2")
+            .bind(account)
+            .bind(b.imp.id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let seq = change_seq_pg(&mut *conn, account, false).await?;
+    let newer: Vec<(i64, String, String)> = if !b.others_since_plan(seq, restored) {
+        Vec::new()
+    } else {
+        let ids = format!(
+            "{{{}}}",
+            b.ids()
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        sqlx::query_as(
+            "SELECT c.record_id, c.props, c.source FROM unnest(CAST($2 AS BIGINT[])) AS w(id) JOIN LATERAL (SELECT record_id, props, source, source_id, kind FROM changes WHERE account_id = $1 AND record_id = w.id AND seq + 0 > $3) c ON true WHERE c.kind = 'set' AND NOT (c.source = 'RESTORE' AND c.source_id = $4)",
+        )
+        .bind(account)
+        .bind(&ids)
+        .bind(b.spec.plan_seq)
+        .bind(b.imp.id.to_string())
+        .fetch_all(&mut *conn)
+        .await?
+    };
+    let mut holders: HashMap<(usize, String), i64> = HashMap::new();
+    for (k, wanted) in b.unique_wanted() {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN (SELECT json_array_elements_text(CAST($4 AS JSON)))",
+        )
+        .bind(account)
+        .bind(&b.type_id)
+        .bind(&b.spec.properties[k])
+        .bind(serde_json::to_string(&wanted)?)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (value, record_id) in rows {
+            holders.insert((k, value), record_id);
+        }
+    }
+    Ok(Inputs {
+        current,
+        rowids: HashMap::new(),
+        newer,
+        holders,
+    })
+}
+
+/// A batch read and decided, waiting to be written.
+pub struct PreparedBatch {
+    batch: Batch,
+    decided: Decided,
+    /// The change log's last sequence when the batch was read.
+    snap: i64,
+}
+
+impl std::fmt::Debug for PreparedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedBatch")
+            .field("first_line", &self.batch.first_line)
+            .field("records", &self.batch.items.len())
+            .field("snap", &self.snap)
+            .finish()
+    }
+}
+
+/// The change-log sequences a restore has written so far (the last few batches' ranges).
+#[derive(Debug, Clone, Default)]
+pub struct OwnChanges {
+    ranges: Vec<(i64, i64)>,
+}
+
+impl OwnChanges {
+    pub(crate) fn push(&mut self, range: (i64, i64)) {
+        // A batch is read at most one commit before it is written: a few ranges suffice.
+        if self.ranges.len() == 8 {
+            self.ranges.remove(0);
+        }
+        self.ranges.push(range);
+    }
+
+    /// Whether decisions read at change-log sequence `snap` still hold at `now`: nothing
+    /// entered the change log since, or only this restore's own entries, for other records
+    /// (batches never share a record). With a unique property, the restore's own entries
+    /// also count: an earlier batch may have taken or freed a value this one wants.
+    pub(crate) fn still_valid(&self, b: &Batch, snap: i64, now: i64) -> bool {
+        self.only_ours(b.unique.iter().any(|u| *u), snap, now)
+    }
+
+    fn only_ours(&self, unique: bool, snap: i64, now: i64) -> bool {
+        if now == snap {
+            return true;
+        }
+        if now < snap || unique {
+            return false;
+        }
+        let covered: i64 = self
+            .ranges
+            .iter()
+            .map(|&(lo, hi)| (hi.min(now) - lo.max(snap + 1) + 1).max(0))
+            .sum();
+        covered == now - snap
+    }
+}
+
+/// What a batch's decisions depend on.
+pub(crate) struct Inputs {
+    /// The live records' documents.
+    pub current: HashMap<i64, String>,
+    /// SQLite: the live records' rowids.
+    pub rowids: HashMap<i64, i64>,
+    /// The change-log entries after the plan: record, changed properties, source.
+    pub newer: Vec<(i64, String, String)>,
+    /// The holders of the unique values the batch puts back.
+    pub holders: HashMap<(usize, String), i64>,
 }
 
 /// One batch of a restore, owned so that it can move to a blocking thread.
@@ -404,6 +646,8 @@ pub(crate) struct Batch {
 /// A record's new state, as the batch writes it.
 pub(crate) struct Write {
     pub id: i64,
+    /// SQLite: where the record was read (its rowid), to update it without the key lookup.
+    pub rowid: Option<i64>,
     /// The whole properties document.
     pub doc: String,
     /// The change-log entry: changed properties, and the values they replaced.
@@ -446,20 +690,28 @@ impl Batch {
             .collect()
     }
 
+    /// Whether anything but this restore may have entered the change log since the plan, seen
+    /// at change-log sequence `seq` when the restore had written `restored` entries (its
+    /// import's `updated_count`, committed with them). Each sequence is taken by exactly one
+    /// entry, so when the sequences since the plan are all the restore's own, nobody else
+    /// changed a value and the per-record look-ups for newer changes are skipped. An overwrite
+    /// does not look at newer changes at all.
+    pub(crate) fn others_since_plan(&self, seq: i64, restored: i64) -> bool {
+        !self.spec.overwrite_newer && seq - self.spec.plan_seq != restored
+    }
+
     /// Decides each record: changes (with conflicts left alone), or why it is not restored.
-    /// `current` holds the live records' documents, `newer` the change-log entries after the
-    /// plan (record, changed properties, source), `holders` the unique values' holders.
-    pub(crate) fn decide(
-        &self,
-        current: HashMap<i64, String>,
-        newer: &[(i64, String, String)],
-        holders: &HashMap<(usize, String), i64>,
-        now: i64,
-    ) -> StoreResult<Decided> {
+    pub(crate) fn decide(&self, inputs: Inputs, now: i64) -> StoreResult<Decided> {
+        let Inputs {
+            current,
+            rowids,
+            newer,
+            holders,
+        } = inputs;
         let spec = &self.spec;
         let now_iso = iso(now);
         let mut changed_after: HashMap<(i64, usize), &str> = HashMap::new();
-        for (id, props, source) in newer {
+        for (id, props, source) in &newer {
             let props: BTreeMap<String, Value> = serde_json::from_str(props)?;
             for (k, name) in spec.properties.iter().enumerate() {
                 if props.contains_key(name) {
@@ -498,33 +750,35 @@ impl Batch {
                     present[at] = Some(v);
                 }
             })?;
-            let mut changes = BTreeMap::new();
-            let mut prior = BTreeMap::new();
+            // Borrowed from the item and the document: a record costs three allocations, the
+            // new document and its two change-log texts.
+            let mut changes: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+            let mut prior: BTreeMap<&str, Option<&str>> = BTreeMap::new();
             let mut conflicts = Vec::new();
             for (k, name) in spec.properties.iter().enumerate() {
                 if item.skip.contains(&k) {
                     continue;
                 }
-                let target = item.target.get(k).cloned().flatten();
-                let now_value = present[k].as_deref().map(str::to_string);
+                let target = item.target.get(k).and_then(|v| v.as_deref());
+                let now_value = present[k].as_deref();
                 if now_value == target {
                     continue;
                 }
                 let moved = item
                     .expected
                     .as_ref()
-                    .is_some_and(|e| e.get(k).cloned().flatten() != now_value);
+                    .is_some_and(|e| e.get(k).and_then(|v| v.as_deref()) != now_value);
                 let after = changed_after.get(&(item.id, k));
                 if !spec.overwrite_newer && (moved || after.is_some()) {
                     let by = after.map(|s| format!(" (by {s})")).unwrap_or_default();
                     conflicts.push(format!(
                         "{name} was changed after the plan was reviewed{by}; it is now {:?} and was left as it is",
-                        now_value.as_deref().unwrap_or("")
+                        now_value.unwrap_or("")
                     ));
                     continue;
                 }
-                changes.insert(name.clone(), target);
-                prior.insert(name.clone(), now_value);
+                changes.insert(name, target);
+                prior.insert(name, now_value);
             }
             // A unique value now held by another record: the record is left as it is.
             let mut taken = None;
@@ -532,11 +786,11 @@ impl Batch {
                 if !self.unique.get(k).copied().unwrap_or(false) {
                     continue;
                 }
-                if let Some(Some(v)) = changes.get(name) {
+                if let Some(Some(v)) = changes.get(name.as_str()) {
                     let key = (k, unique_key(v));
                     let other = holders.get(&key).is_some_and(|h| *h != item.id);
                     if other || claimed.contains(&key) {
-                        taken = Some((name.clone(), v.clone(), holders.get(&key).copied()));
+                        taken = Some((name.clone(), v.to_string(), holders.get(&key).copied()));
                     }
                 }
             }
@@ -571,8 +825,8 @@ impl Batch {
             }
             for (k, name) in spec.properties.iter().enumerate() {
                 if self.unique.get(k).copied().unwrap_or(false) {
-                    if let Some(v) = changes.get(name) {
-                        let key = v.as_deref().map(unique_key);
+                    if let Some(v) = changes.get(name.as_str()) {
+                        let key = v.map(unique_key);
                         if let Some(key) = &key {
                             claimed.insert((k, key.clone()));
                         }
@@ -580,16 +834,14 @@ impl Batch {
                     }
                 }
             }
-            changes.insert(self.last_modified.clone(), Some(now_iso.clone()));
+            changes.insert(&self.last_modified, Some(&now_iso));
             // `changes` is ordered by name, as the splice needs.
-            let set: Vec<(&str, Option<&str>)> = changes
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_deref()))
-                .collect();
+            let set: Vec<(&str, Option<&str>)> = changes.iter().map(|(k, v)| (*k, *v)).collect();
             let doc = crate::export::splice_props(doc, &set)?;
             out.updated += 1;
             writes.push(Write {
                 id: item.id,
+                rowid: rowids.get(&item.id).copied(),
                 doc,
                 changes: serde_json::to_string(&changes)?,
                 prior: serde_json::to_string(&prior)?,
@@ -603,5 +855,31 @@ impl Batch {
             errors,
             out,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OwnChanges;
+
+    #[test]
+    fn decisions_hold_while_only_the_restore_wrote() {
+        let mut own = OwnChanges::default();
+        assert!(own.only_ours(false, 10, 10), "nothing written since");
+        assert!(!own.only_ours(false, 10, 11), "someone else wrote seq 11");
+        own.push((11, 20));
+        assert!(own.only_ours(false, 10, 20), "only the restore's batch");
+        assert!(
+            !own.only_ours(true, 10, 20),
+            "a unique property: own writes count"
+        );
+        assert!(!own.only_ours(false, 10, 21), "seq 21 is someone else's");
+        own.push((22, 30));
+        assert!(
+            !own.only_ours(false, 10, 30),
+            "seq 21 lies between the restore's batches"
+        );
+        assert!(own.only_ours(false, 21, 30));
+        assert!(!own.only_ours(false, 12, 11), "a sequence never goes back");
     }
 }

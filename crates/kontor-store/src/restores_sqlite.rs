@@ -1,20 +1,35 @@
-//! A restore batch on SQLite, through `rusqlite` on a blocking thread: the same reads and
-//! writes as the portable path in `restores.rs`, with prepared statements one row at a time.
-//! sqlx's SQLite driver hands every statement and row across a worker thread, which cost a
-//! restore of a million records more than the writes themselves (see docs/architecture.md).
-//! The caller holds the store's single-writer lock, so this connection writes alone.
+//! A restore batch on SQLite, through `rusqlite` on blocking threads: the same reads and writes
+//! as the portable path in `restores.rs`, with prepared statements one row at a time. sqlx's
+//! SQLite driver hands every statement and row across a worker thread, which cost a restore of
+//! a million records more than the writes themselves (see docs/architecture.md).
+//!
+//! Three connections, each on its own thread while a restore runs:
+//! - the reader reads and decides the next batch, in a read transaction, while
+//! - the writer writes the batch before it (the caller holds the store's single-writer lock),
+//!   checking first that nothing but this restore entered the change log since the reader's
+//!   snapshot (else it decides the batch again inside its own transaction);
+//! - the checkpointer copies the write-ahead log back into the database after each commit.
+//!   The writer does not checkpoint (`wal_autocheckpoint = 0`): SQLite's automatic checkpoint
+//!   runs inside the commit that crosses 1,000 pages, which for 10,000-record batches is every
+//!   commit, and it took a sixth of a restore's time on the writer's thread.
 
 use crate::imports::{BatchOutcome, Rejected};
-use crate::restores::{Batch, Decided};
+use crate::restores::{Batch, Decided, Inputs, OwnChanges};
 use crate::{StoreError, StoreResult};
 use kontor_domain::time::now_ms;
 use kontor_domain::ChangeSource;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
-/// The writing connection, opened on first use and kept.
-pub(crate) type Writer = Arc<Mutex<Option<Connection>>>;
+/// The restore connections, opened on first use and kept for the store's life.
+#[derive(Clone, Default)]
+pub(crate) struct Connections {
+    writer: Arc<Mutex<Option<Connection>>>,
+    reader: Arc<Mutex<Option<Connection>>>,
+    /// Wakes the checkpointer thread; dropping the last store drops it, and the thread ends.
+    checkpoints: Arc<Mutex<Option<mpsc::SyncSender<()>>>>,
+}
 
 fn open(url: &str) -> StoreResult<Connection> {
     let path = crate::export::sqlite_path(url).map_err(|e| StoreError::Config(e.to_string()))?;
@@ -27,6 +42,117 @@ fn open(url: &str) -> StoreResult<Connection> {
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824;",
     )?;
     Ok(conn)
+}
+
+/// Runs `f` on the connection in `slot`, opening it first if needed. A connection that failed
+/// mid-way is not reused.
+fn with<T>(
+    slot: &Mutex<Option<Connection>>,
+    url: &str,
+    setup: &str,
+    f: impl FnOnce(&mut Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.is_none() {
+        let conn = open(url)?;
+        conn.execute_batch(setup)?;
+        *slot = Some(conn);
+    }
+    let result = f(slot.as_mut().expect("opened"));
+    if result.is_err() {
+        *slot = None;
+    }
+    result
+}
+
+impl Connections {
+    /// The reader's part: the batch's inputs and decisions, and the change log's sequence they
+    /// were read at.
+    pub(crate) fn prepare(&self, url: &str, b: &Batch) -> StoreResult<(Decided, i64)> {
+        with(&self.reader, url, "PRAGMA query_only = ON;", |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let snap = change_seq(&tx, b.imp.account_id)?;
+            let inputs = read_inputs(&tx, b)?;
+            tx.commit()?;
+            Ok((b.decide(inputs, now_ms())?, snap))
+        })
+    }
+
+    /// The writer's part. `None` when the runner lost the lease or the import ended.
+    pub(crate) fn commit(
+        &self,
+        url: &str,
+        b: &Batch,
+        prepared: (Decided, i64),
+        own: &mut OwnChanges,
+    ) -> StoreResult<Option<BatchOutcome>> {
+        let result = with(
+            &self.writer,
+            url,
+            "PRAGMA wal_autocheckpoint = 0;",
+            |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let (mut d, snap) = prepared;
+                if !own.still_valid(b, snap, change_seq(&tx, b.imp.account_id)?) {
+                    d = b.decide(read_inputs(&tx, b)?, now_ms())?;
+                }
+                let Some(seqs) = write(&tx, b, &d)? else {
+                    // Dropping the transaction rolls the batch back.
+                    return Ok(None);
+                };
+                tx.commit()?;
+                if let Some(s) = seqs {
+                    own.push(s);
+                }
+                Ok(Some(d.out))
+            },
+        );
+        self.checkpoint_soon(url);
+        result
+    }
+
+    /// Asks the checkpointer thread (started on first use) for a passive checkpoint; a request
+    /// already pending covers this one.
+    fn checkpoint_soon(&self, url: &str) {
+        let mut slot = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            let (tx, rx) = mpsc::sync_channel::<()>(1);
+            let url = url.to_string();
+            let spawned = std::thread::Builder::new()
+                .name("kontor-checkpoint".into())
+                .spawn(move || {
+                    let Ok(conn) = open(&url) else { return };
+                    while rx.recv().is_ok() {
+                        // PASSIVE never waits for the writer: what it cannot copy now, the
+                        // next request copies.
+                        if let Err(e) =
+                            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                        {
+                            tracing::warn!(error = %e, "checkpoint of the restore's writes failed");
+                        }
+                    }
+                });
+            match spawned {
+                Ok(_) => *slot = Some(tx),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not start the checkpoint thread");
+                    return;
+                }
+            }
+        }
+        if let Some(tx) = slot.as_ref() {
+            let _ = tx.try_send(());
+        }
+    }
+}
+
+/// The account's last change-log sequence.
+fn change_seq(conn: &Connection, account: i64) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM counters WHERE account_id = ?1 AND name = 'change'")?
+        .query_row(params![account], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
 }
 
 /// Takes `n` values from an account's counter, returning the first.
@@ -43,24 +169,10 @@ fn allocate(tx: &rusqlite::Transaction, account: i64, name: &str, n: i64) -> Sto
     Ok(last - n + 1)
 }
 
-pub(crate) fn apply(writer: &Writer, url: &str, b: &Batch) -> StoreResult<Option<BatchOutcome>> {
-    let mut slot = writer.lock().unwrap_or_else(|e| e.into_inner());
-    if slot.is_none() {
-        *slot = Some(open(url)?);
-    }
-    let conn = slot.as_mut().expect("opened");
-    let result = apply_on(conn, b);
-    if result.is_err() {
-        // A connection that failed mid-way is not reused.
-        *slot = None;
-    }
-    result
-}
-
-fn apply_on(conn: &mut Connection, b: &Batch) -> StoreResult<Option<BatchOutcome>> {
+/// What the batch's decisions depend on, read on `conn` (inside a transaction).
+fn read_inputs(conn: &Connection, b: &Batch) -> StoreResult<Inputs> {
     let account = b.imp.account_id;
     let source_id = b.imp.id.to_string();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // The batch's records and their changes since the plan, each read with one range scan
     // (restore batches come in ascending id order) rather than a lookup per record.
     let ids = b.ids();
@@ -70,21 +182,26 @@ fn apply_on(conn: &mut Connection, b: &Batch) -> StoreResult<Option<BatchOutcome
         ids.iter().copied().max().unwrap_or(-1),
     );
     let mut current: HashMap<i64, String> = HashMap::with_capacity(ids.len());
+    let mut rowids: HashMap<i64, i64> = HashMap::with_capacity(ids.len());
     {
-        let mut q = tx.prepare_cached(
-            "SELECT id, props FROM records WHERE account_id = ?1 AND object_type = ?2 AND archived = 0 AND id BETWEEN ?3 AND ?4",
+        let mut q = conn.prepare_cached(
+            "SELECT id, props, rowid FROM records WHERE account_id = ?1 AND object_type = ?2 AND archived = 0 AND id BETWEEN ?3 AND ?4",
         )?;
         let mut rows = q.query(params![account, b.type_id, lo, hi])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
             if wanted.contains(&id) {
                 current.insert(id, r.get(1)?);
+                rowids.insert(id, r.get(2)?);
             }
         }
     }
     let mut newer: Vec<(i64, String, String)> = Vec::new();
-    if !b.spec.overwrite_newer {
-        let mut q = tx.prepare_cached(
+    let restored: i64 = conn
+        .prepare_cached("SELECT updated_count FROM imports WHERE account_id = ?1 AND id = ?2")?
+        .query_row(params![account, b.imp.id], |r| r.get(0))?;
+    if b.others_since_plan(change_seq(conn, account)?, restored) {
+        let mut q = conn.prepare_cached(
             "SELECT record_id, props, source FROM changes WHERE account_id = ?1 AND record_id BETWEEN ?2 AND ?3 AND seq > ?4 AND kind = 'set' AND NOT (source = 'RESTORE' AND source_id = ?5)",
         )?;
         let mut rows = q.query(params![account, lo, hi, b.spec.plan_seq, source_id])?;
@@ -97,7 +214,7 @@ fn apply_on(conn: &mut Connection, b: &Batch) -> StoreResult<Option<BatchOutcome
     }
     let mut holders: HashMap<(usize, String), i64> = HashMap::new();
     {
-        let mut q = tx.prepare_cached(
+        let mut q = conn.prepare_cached(
             "SELECT record_id FROM unique_values WHERE account_id = ?1 AND object_type = ?2 AND property = ?3 AND value = ?4",
         )?;
         for (k, wanted) in b.unique_wanted() {
@@ -113,8 +230,24 @@ fn apply_on(conn: &mut Connection, b: &Batch) -> StoreResult<Option<BatchOutcome
             }
         }
     }
-    let d: Decided = b.decide(current, &newer, &holders, now_ms())?;
+    Ok(Inputs {
+        current,
+        rowids,
+        newer,
+        holders,
+    })
+}
 
+/// Writes a decided batch: records, unique values, change log, rejected rows and progress.
+/// `None` when the runner lost the lease or the import ended (the caller rolls back); else the
+/// change-log sequences written, if any.
+fn write(
+    tx: &rusqlite::Transaction,
+    b: &Batch,
+    d: &Decided,
+) -> StoreResult<Option<Option<(i64, i64)>>> {
+    let account = b.imp.account_id;
+    let source_id = b.imp.id.to_string();
     {
         let mut del = tx.prepare_cached(
             "DELETE FROM unique_values WHERE account_id = ?1 AND object_type = ?2 AND property = ?3 AND record_id = ?4",
@@ -131,57 +264,80 @@ fn apply_on(conn: &mut Connection, b: &Batch) -> StoreResult<Option<BatchOutcome
         }
     }
     {
+        // By the rowid the reader found the record at, which spares a lookup in the primary
+        // key's index per record; by the key if the row has moved since (a VACUUM renumbers).
+        let mut at = tx.prepare_cached(
+            "UPDATE records SET props = ?1, updated_at = ?2 WHERE rowid = ?5 AND account_id = ?3 AND id = ?4",
+        )?;
         let mut up = tx.prepare_cached(
             "UPDATE records SET props = ?1, updated_at = ?2 WHERE account_id = ?3 AND id = ?4",
         )?;
         for w in &d.writes {
-            up.execute(params![w.doc, d.now, account, w.id])?;
+            let done = match w.rowid {
+                Some(rowid) => at.execute(params![w.doc, d.now, account, w.id, rowid])?,
+                None => 0,
+            };
+            if done == 0 {
+                up.execute(params![w.doc, d.now, account, w.id])?;
+            }
         }
     }
     let mut seqs = None;
     if !d.writes.is_empty() {
-        let first = allocate(&tx, account, "change", d.writes.len() as i64)?;
+        let first = allocate(tx, account, "change", d.writes.len() as i64)?;
         seqs = Some((first, first + d.writes.len() as i64 - 1));
         // Several rows a statement: SQLite's cost per statement, not per row, dominates here.
+        // What all rows share is bound once (?1 to ?6), four values per row after that.
         const ROWS: usize = 50;
         let insert = |n: usize| {
-            let one = "(?, ?, ?, ?, 'set', ?, ?, ?, ?, ?, ?)";
+            let rows: Vec<String> = (0..n)
+                .map(|r| {
+                    let p = 7 + 4 * r;
+                    format!(
+                        "(?1, ?{}, ?2, ?{}, 'set', ?{}, ?3, ?4, ?5, ?6, ?{})",
+                        p,
+                        p + 1,
+                        p + 2,
+                        p + 3
+                    )
+                })
+                .collect();
             format!(
                 "INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) VALUES {}",
-                vec![one; n].join(", ")
+                rows.join(", ")
             )
         };
         let source = ChangeSource::Restore.as_str();
+        let full = insert(ROWS);
         for (c, chunk) in d.writes.chunks(ROWS).enumerate() {
-            let mut stmt = tx.prepare_cached(&insert(chunk.len()))?;
-            let mut p: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 10);
+            let mut stmt = if chunk.len() == ROWS {
+                tx.prepare_cached(&full)?
+            } else {
+                tx.prepare_cached(&insert(chunk.len()))?
+            };
             let seqs: Vec<i64> = (0..chunk.len())
                 .map(|i| first + (c * ROWS + i) as i64)
                 .collect();
+            let mut p: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(6 + chunk.len() * 4);
+            p.extend_from_slice(&[
+                &account,
+                &b.type_id,
+                &source,
+                &source_id,
+                &b.imp.created_by,
+                &d.now,
+            ]);
             for (i, w) in chunk.iter().enumerate() {
-                p.extend_from_slice(&[
-                    &account,
-                    &seqs[i],
-                    &b.type_id,
-                    &w.id,
-                    &w.changes,
-                    &source,
-                    &source_id,
-                    &b.imp.created_by,
-                    &d.now,
-                    &w.prior,
-                ]);
+                p.extend_from_slice(&[&seqs[i], &w.id, &w.changes, &w.prior]);
             }
             stmt.execute(p.as_slice())?;
         }
     }
-    record_errors(&tx, b, &d.errors)?;
-    if !commit_progress(&tx, b, &d.out, seqs)? {
-        // Dropping the transaction rolls the batch back.
+    record_errors(tx, b, &d.errors)?;
+    if !commit_progress(tx, b, &d.out, seqs)? {
         return Ok(None);
     }
-    tx.commit()?;
-    Ok(Some(d.out))
+    Ok(Some(seqs))
 }
 
 fn record_errors(tx: &rusqlite::Transaction, b: &Batch, errors: &[Rejected]) -> StoreResult<()> {
