@@ -121,7 +121,13 @@ impl Connections {
             let spawned = std::thread::Builder::new()
                 .name("kontor-checkpoint".into())
                 .spawn(move || {
-                    let Ok(conn) = open(&url) else { return };
+                    let conn = match open(&url) {
+                        Ok(conn) => conn,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the checkpoint thread could not open the database");
+                            return;
+                        }
+                    };
                     while rx.recv().is_ok() {
                         // PASSIVE never waits for the writer: what it cannot copy now, the
                         // next request copies.
@@ -141,7 +147,11 @@ impl Connections {
             }
         }
         if let Some(tx) = slot.as_ref() {
-            let _ = tx.try_send(());
+            if let Err(mpsc::TrySendError::Disconnected(())) = tx.try_send(()) {
+                // The thread ended: the next commit starts another. Meanwhile the store's other
+                // connections still checkpoint as they commit.
+                *slot = None;
+            }
         }
     }
 }
