@@ -663,8 +663,11 @@ impl Store {
             None => 0,
         };
 
-        // Current state of updated records, read inside the transaction.
-        let update_ids: Vec<i64> = ops
+        // Current state of updated records, read inside the transaction. On PostgreSQL the
+        // rows are locked as they are read (in id order, so that two writers cannot deadlock
+        // on them): a writer that read a document another then changed would write back the
+        // stale copy of the other's properties. SQLite writers hold the store's write lock.
+        let mut update_ids: Vec<i64> = ops
             .iter()
             .filter_map(|o| {
                 if let WriteOp::Update { id, .. } = o {
@@ -674,9 +677,14 @@ impl Store {
                 }
             })
             .collect();
+        update_ids.sort_unstable();
+        let lock = match self.dialect {
+            crate::Dialect::Postgres => " ORDER BY id FOR UPDATE",
+            crate::Dialect::Sqlite => "",
+        };
         let mut current: HashMap<i64, Record> = HashMap::new();
         for chunk in update_ids.chunks(500) {
-            let sql = format!("SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND archived = 0 AND id IN ({})", in_list(2, chunk.len()));
+            let sql = format!("SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND archived = 0 AND id IN ({}){lock}", in_list(2, chunk.len()));
             let mut q = sqlx::query_as::<_, RecordRow>(&sql).bind(account);
             for id in chunk {
                 q = q.bind(id);

@@ -75,6 +75,7 @@ conformance!(
     users_and_tokens,
     concurrent_writers_get_distinct_ids_and_sequences,
     concurrent_duplicates_conflict_cleanly,
+    concurrent_updates_of_one_record_keep_every_property,
     recycle_bin_restore_and_purge,
     sessions_second_factors_and_sign_in_throttling,
     import_rows_are_whole_or_rejected,
@@ -956,6 +957,52 @@ async fn concurrent_writers_get_distinct_ids_and_sequences(d: Directory) {
     ids.sort_unstable();
     assert_eq!(ids, (1..=80).collect::<Vec<i64>>());
     assert_eq!(s.last_change_seq(a).await.unwrap(), 80);
+}
+
+/// Two writers change different properties of the same record at the same time: neither
+/// writes back a stale copy of the other's property.
+async fn concurrent_updates_of_one_record_keep_every_property(d: Directory) {
+    let (a, s) = account(&d, "same record").await;
+    let contacts = ot(&s, a, "contacts").await;
+    let id = s
+        .create_records(
+            a,
+            &contacts,
+            vec![CreateInput {
+                properties: props(json!({"email": "both@example.com"})),
+                associations: vec![],
+            }],
+            &actor(),
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    let mut tasks = Vec::new();
+    for prop in ["firstname", "lastname", "city", "jobtitle"] {
+        let (s, contacts) = (s.clone(), contacts.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                s.update_records(
+                    a,
+                    &contacts,
+                    vec![UpdateInput {
+                        id,
+                        properties: props(json!({ prop: format!("{prop}{i}") })),
+                    }],
+                    &actor(),
+                )
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let r = &s.records_by_ids(a, &contacts, &[id], false).await.unwrap()[0];
+    for prop in ["firstname", "lastname", "city", "jobtitle"] {
+        assert_eq!(r.props[prop], format!("{prop}24"), "{prop}: {:?}", r.props);
+    }
 }
 
 async fn concurrent_duplicates_conflict_cleanly(d: Directory) {
