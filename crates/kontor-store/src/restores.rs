@@ -296,9 +296,13 @@ impl Store {
         Ok((b.decide(inputs, now_ms())?, snap))
     }
 
-    /// PostgreSQL: a few set-based statements. The change-log counter's row is locked first:
-    /// a writer that logs a change must wait for this batch, so the check that nothing else
-    /// entered the change log holds until the commit.
+    /// PostgreSQL: a few set-based statements. The records are written first, which locks
+    /// their rows, then the unique values, then the change-log counter's row is locked: the
+    /// order every writer takes them in, so that a restore and a user's edit of the same record
+    /// cannot deadlock. From then on no other change can commit before this batch does. If one
+    /// committed since the batch was read, the writes are rolled back to a savepoint; the
+    /// batch's rows and the counter are locked, and the batch is read, decided and written
+    /// again, now with nothing able to change under it.
     async fn commit_pg(
         &self,
         p: PreparedBatch,
@@ -307,37 +311,54 @@ impl Store {
         let b = &p.batch;
         let account = b.imp.account_id;
         let mut tx = self.write().await?;
-        let now_seq = change_seq_pg(&mut tx, account, true).await?;
         let mut d = p.decided;
-        if !own.still_valid(b, p.snap, now_seq) {
-            d = b.decide(read_inputs_pg(&mut tx, b).await?, now_ms())?;
-        }
-
-        for (id, k, v) in &d.unique_moves {
-            let name = &b.spec.properties[*k];
-            sqlx::query("DELETE FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND record_id = $4")
-                .bind(account)
-                .bind(&b.type_id)
-                .bind(name)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            if let Some(v) = v {
-                sqlx::query("INSERT INTO unique_values (account_id, object_type, property, value, record_id) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("SAVEPOINT restore_batch")
+            .execute(&mut *tx)
+            .await?;
+        let mut locked = false;
+        loop {
+            write_records_pg(&mut tx, b, &d).await?;
+            for (id, k, v) in &d.unique_moves {
+                let name = &b.spec.properties[*k];
+                sqlx::query("DELETE FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND record_id = $4")
                     .bind(account)
                     .bind(&b.type_id)
                     .bind(name)
-                    .bind(v)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                if let Some(v) = v {
+                    sqlx::query("INSERT INTO unique_values (account_id, object_type, property, value, record_id) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(account)
+                        .bind(&b.type_id)
+                        .bind(name)
+                        .bind(v)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
+            let now_seq = change_seq_pg(&mut tx, account, true).await?;
+            if locked || own.still_valid(b, p.snap, now_seq) {
+                break;
+            }
+            sqlx::query("ROLLBACK TO SAVEPOINT restore_batch")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("SELECT id FROM records WHERE account_id = $1 AND id IN (SELECT unnest(CAST(string_to_array($2, ',') AS BIGINT[]))) ORDER BY id FOR UPDATE")
+                .bind(account)
+                .bind(listed(b.ids().into_iter()))
+                .execute(&mut *tx)
+                .await?;
+            change_seq_pg(&mut tx, account, true).await?;
+            d = b.decide(read_inputs_pg(&mut tx, b).await?, now_ms())?;
+            locked = true;
         }
         let mut seqs = None;
         if !d.writes.is_empty() {
             let first = allocate(&mut tx, account, "change", d.writes.len() as i64).await?;
             seqs = Some((first, first + d.writes.len() as i64 - 1));
-            write_rows_pg(&mut tx, b, &d, first).await?;
+            write_changes_pg(&mut tx, b, &d, first).await?;
         }
         record_errors(&mut tx, &b.imp, &d.errors).await?;
         if !commit_progress(
@@ -361,99 +382,99 @@ impl Store {
     }
 }
 
-/// PostgreSQL: the records' new documents and their change-log entries, each written by one
-/// statement over `unnest` of arrays. sqlx's engine-neutral driver binds no arrays, so the
-/// columns travel as text split on the server with `string_to_array`: ids and sequences joined
-/// by commas, documents and entries by the ASCII unit separator (U+001F), which JSON never
-/// holds raw (control characters are escaped in JSON strings). Two statements rather than one
-/// with a common table expression: an expression used twice is materialized, and 10,000
-/// documents outgrow `work_mem` and spill to a temporary file. Should a value hold U+001F all
-/// the same, the batch travels as one JSON array (`json_to_recordset`, three times the
-/// server's parsing work).
-async fn write_rows_pg(
+/// PostgreSQL: how a batch's columns travel. sqlx's engine-neutral driver binds no arrays, so
+/// they travel as text split on the server with `string_to_array`: ids and sequences joined by
+/// commas, documents and entries by the ASCII unit separator (U+001F), which JSON never holds
+/// raw (control characters are escaped in JSON strings). Should a value hold it all the same,
+/// the batch travels as one JSON array (`json_to_recordset`, three times the server's parsing).
+const SEP: char = '\u{1f}';
+
+fn separable(d: &Decided) -> bool {
+    d.writes
+        .iter()
+        .all(|w| !(w.doc.contains(SEP) || w.changes.contains(SEP) || w.prior.contains(SEP)))
+}
+
+/// One text field of every write, joined by U+001F.
+fn joined<'a>(d: &'a Decided, f: impl Fn(&'a Write) -> &'a str) -> String {
+    let mut out = String::with_capacity(d.writes.iter().map(|w| f(w).len() + 1).sum());
+    for (i, w) in d.writes.iter().enumerate() {
+        if i > 0 {
+            out.push(SEP);
+        }
+        out.push_str(f(w));
+    }
+    out
+}
+
+/// Numbers joined by commas.
+fn listed(values: impl Iterator<Item = i64>) -> String {
+    values.map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// PostgreSQL: the records' new documents, in one statement over `unnest`.
+async fn write_records_pg(tx: &mut sqlx::AnyConnection, b: &Batch, d: &Decided) -> StoreResult<()> {
+    if d.writes.is_empty() {
+        return Ok(());
+    }
+    let q = if separable(d) {
+        sqlx::query("UPDATE records SET props = u.doc, updated_at = $2 FROM unnest(CAST(string_to_array($3, ',') AS BIGINT[]), string_to_array($4, chr(31))) AS u(id, doc) WHERE records.account_id = $1 AND records.id = u.id")
+            .bind(b.imp.account_id)
+            .bind(d.now)
+            .bind(listed(d.writes.iter().map(|w| w.id)))
+            .bind(joined(d, |w| &w.doc))
+    } else {
+        let rows: Vec<Value> = d
+            .writes
+            .iter()
+            .map(|w| serde_json::json!({"id": w.id, "doc": w.doc}))
+            .collect();
+        sqlx::query("UPDATE records SET props = u.doc, updated_at = $2 FROM json_to_recordset(CAST($3 AS JSON)) AS u(id BIGINT, doc TEXT) WHERE records.account_id = $1 AND records.id = u.id")
+            .bind(b.imp.account_id)
+            .bind(d.now)
+            .bind(serde_json::to_string(&rows)?)
+    };
+    q.execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// PostgreSQL: the batch's change-log entries, with sequences from `first_seq` on.
+async fn write_changes_pg(
     tx: &mut sqlx::AnyConnection,
     b: &Batch,
     d: &Decided,
     first_seq: i64,
 ) -> StoreResult<()> {
-    const SEP: char = '\u{1f}';
-    let account = b.imp.account_id;
-    let source_id = b.imp.id.to_string();
-    let seqs = (0..d.writes.len()).map(|i| first_seq + i as i64);
     let log = "INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) SELECT $1, u.seq, $2, u.id, 'set', u.changes, $3, $4, $5, $6, u.prior FROM";
-    let clean = d
-        .writes
-        .iter()
-        .all(|w| !(w.doc.contains(SEP) || w.changes.contains(SEP) || w.prior.contains(SEP)));
-    if clean {
-        let join = |f: &dyn Fn(&Write) -> &str| {
-            let mut out = String::with_capacity(d.writes.iter().map(|w| f(w).len() + 1).sum());
-            for (i, w) in d.writes.iter().enumerate() {
-                if i > 0 {
-                    out.push(SEP);
-                }
-                out.push_str(f(w));
-            }
-            out
-        };
-        let ids = d
-            .writes
-            .iter()
-            .map(|w| w.id.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        sqlx::query("UPDATE records SET props = u.doc, updated_at = $2 FROM unnest(CAST(string_to_array($3, ',') AS BIGINT[]), string_to_array($4, chr(31))) AS u(id, doc) WHERE records.account_id = $1 AND records.id = u.id")
-            .bind(account)
-            .bind(d.now)
-            .bind(&ids)
-            .bind(join(&|w| &w.doc))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(&format!("{log} unnest(CAST(string_to_array($7, ',') AS BIGINT[]), CAST(string_to_array($8, ',') AS BIGINT[]), string_to_array($9, chr(31)), string_to_array($10, chr(31))) AS u(id, seq, changes, prior)"))
-            .bind(account)
-            .bind(&b.type_id)
-            .bind(ChangeSource::Restore.as_str())
-            .bind(source_id)
-            .bind(b.imp.created_by)
-            .bind(d.now)
-            .bind(ids)
-            .bind(seqs.map(|s| s.to_string()).collect::<Vec<_>>().join(","))
-            .bind(join(&|w| &w.changes))
-            .bind(join(&|w| &w.prior))
-            .execute(&mut *tx)
-            .await?;
-        return Ok(());
-    }
-    #[derive(serde::Serialize)]
-    struct Row<'a> {
-        id: i64,
-        seq: i64,
-        doc: &'a str,
-        changes: &'a str,
-        prior: &'a str,
-    }
-    let rows: Vec<Row> = d
-        .writes
-        .iter()
-        .zip(seqs)
-        .map(|(w, seq)| Row {
-            id: w.id,
-            seq,
-            doc: &w.doc,
-            changes: &w.changes,
-            prior: &w.prior,
-        })
-        .collect();
-    sqlx::query(&format!("WITH u AS (SELECT * FROM json_to_recordset(CAST($7 AS JSON)) AS x(id BIGINT, seq BIGINT, doc TEXT, changes TEXT, prior TEXT)), w AS (UPDATE records SET props = u.doc, updated_at = $6 FROM u WHERE records.account_id = $1 AND records.id = u.id) {log} u"))
-        .bind(account)
+    let seq = |i: usize| first_seq + i as i64;
+    let sql = if separable(d) {
+        format!("{log} unnest(CAST(string_to_array($7, ',') AS BIGINT[]), CAST(string_to_array($8, ',') AS BIGINT[]), string_to_array($9, chr(31)), string_to_array($10, chr(31))) AS u(id, seq, changes, prior)")
+    } else {
+        format!("{log} json_to_recordset(CAST($7 AS JSON)) AS u(id BIGINT, seq BIGINT, changes TEXT, prior TEXT)")
+    };
+    let mut q = sqlx::query(&sql)
+        .bind(b.imp.account_id)
         .bind(&b.type_id)
         .bind(ChangeSource::Restore.as_str())
-        .bind(source_id)
+        .bind(b.imp.id.to_string())
         .bind(b.imp.created_by)
-        .bind(d.now)
-        .bind(serde_json::to_string(&rows)?)
-        .execute(&mut *tx)
-        .await?;
+        .bind(d.now);
+    if separable(d) {
+        q = q
+            .bind(listed(d.writes.iter().map(|w| w.id)))
+            .bind(listed((0..d.writes.len()).map(seq)))
+            .bind(joined(d, |w| &w.changes))
+            .bind(joined(d, |w| &w.prior));
+    } else {
+        let rows: Vec<serde_json::Value> = d
+            .writes
+            .iter()
+            .enumerate()
+            .map(|(i, w)| serde_json::json!({"id": w.id, "seq": seq(i), "changes": w.changes, "prior": w.prior}))
+            .collect();
+        q = q.bind(serde_json::to_string(&rows)?);
+    }
+    q.execute(&mut *tx).await?;
     Ok(())
 }
 
