@@ -291,7 +291,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let snap = change_seq_pg(&mut tx, b.imp.account_id, false).await?;
-        let inputs = read_inputs_pg(&mut tx, b).await?;
+        let inputs = read_inputs_pg(&mut tx, b, snap).await?;
         tx.commit().await?;
         Ok((b.decide(inputs, now_ms())?, snap))
     }
@@ -316,8 +316,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let mut locked = false;
+        let mut sep;
         loop {
-            write_records_pg(&mut tx, b, &d).await?;
+            sep = separable(&d);
+            write_records_pg(&mut tx, b, &d, sep).await?;
             for (id, k, v) in &d.unique_moves {
                 let name = &b.spec.properties[*k];
                 sqlx::query("DELETE FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND record_id = $4")
@@ -350,15 +352,15 @@ impl Store {
                 .bind(listed(b.ids().into_iter()))
                 .execute(&mut *tx)
                 .await?;
-            change_seq_pg(&mut tx, account, true).await?;
-            d = b.decide(read_inputs_pg(&mut tx, b).await?, now_ms())?;
+            let seq = change_seq_pg(&mut tx, account, true).await?;
+            d = b.decide(read_inputs_pg(&mut tx, b, seq).await?, now_ms())?;
             locked = true;
         }
         let mut seqs = None;
         if !d.writes.is_empty() {
             let first = allocate(&mut tx, account, "change", d.writes.len() as i64).await?;
             seqs = Some((first, first + d.writes.len() as i64 - 1));
-            write_changes_pg(&mut tx, b, &d, first).await?;
+            write_changes_pg(&mut tx, b, &d, first, sep).await?;
         }
         record_errors(&mut tx, &b.imp, &d.errors).await?;
         if !commit_progress(
@@ -413,11 +415,16 @@ fn listed(values: impl Iterator<Item = i64>) -> String {
 }
 
 /// PostgreSQL: the records' new documents, in one statement over `unnest`.
-async fn write_records_pg(tx: &mut sqlx::AnyConnection, b: &Batch, d: &Decided) -> StoreResult<()> {
+async fn write_records_pg(
+    tx: &mut sqlx::AnyConnection,
+    b: &Batch,
+    d: &Decided,
+    separable: bool,
+) -> StoreResult<()> {
     if d.writes.is_empty() {
         return Ok(());
     }
-    let q = if separable(d) {
+    let q = if separable {
         sqlx::query("UPDATE records SET props = u.doc, updated_at = $2 FROM unnest(CAST(string_to_array($3, ',') AS BIGINT[]), string_to_array($4, chr(31))) AS u(id, doc) WHERE records.account_id = $1 AND records.id = u.id")
             .bind(b.imp.account_id)
             .bind(d.now)
@@ -444,10 +451,11 @@ async fn write_changes_pg(
     b: &Batch,
     d: &Decided,
     first_seq: i64,
+    separable: bool,
 ) -> StoreResult<()> {
     let log = "INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at, prior) SELECT $1, u.seq, $2, u.id, 'set', u.changes, $3, $4, $5, $6, u.prior FROM";
     let seq = |i: usize| first_seq + i as i64;
-    let sql = if separable(d) {
+    let sql = if separable {
         format!("{log} unnest(CAST(string_to_array($7, ',') AS BIGINT[]), CAST(string_to_array($8, ',') AS BIGINT[]), string_to_array($9, chr(31)), string_to_array($10, chr(31))) AS u(id, seq, changes, prior)")
     } else {
         format!("{log} json_to_recordset(CAST($7 AS JSON)) AS u(id BIGINT, seq BIGINT, changes TEXT, prior TEXT)")
@@ -459,7 +467,7 @@ async fn write_changes_pg(
         .bind(b.imp.id.to_string())
         .bind(b.imp.created_by)
         .bind(d.now);
-    if separable(d) {
+    if separable {
         q = q
             .bind(listed(d.writes.iter().map(|w| w.id)))
             .bind(listed((0..d.writes.len()).map(seq)))
@@ -507,7 +515,12 @@ async fn change_seq_pg(
 /// array literal (`{1,2,3}`) and each one is looked up by index. Left to itself the planner may
 /// read all changes since the plan (this restore's own among them) once per batch: `seq + 0`
 /// keeps it from reading `seq > plan` off the primary key.
-async fn read_inputs_pg(conn: &mut sqlx::AnyConnection, b: &Batch) -> StoreResult<Inputs> {
+/// `seq` is the change log's last sequence, read in the same snapshot.
+async fn read_inputs_pg(
+    conn: &mut sqlx::AnyConnection,
+    b: &Batch,
+    seq: i64,
+) -> StoreResult<Inputs> {
     let account = b.imp.account_id;
     // The batch's records with one range scan of the type's index (restore batches come in
     // ascending id order), fewer pages than a look-up per record.
@@ -534,7 +547,6 @@ async fn read_inputs_pg(conn: &mut sqlx::AnyConnection, b: &Batch) -> StoreResul
             .bind(b.imp.id)
             .fetch_one(&mut *conn)
             .await?;
-    let seq = change_seq_pg(&mut *conn, account, false).await?;
     let newer: Vec<(i64, String, String)> = if !b.others_since_plan(seq, restored) {
         Vec::new()
     } else {

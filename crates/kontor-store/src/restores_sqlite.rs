@@ -72,7 +72,7 @@ impl Connections {
         with(&self.reader, url, "PRAGMA query_only = ON;", |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let snap = change_seq(&tx, b.imp.account_id)?;
-            let inputs = read_inputs(&tx, b)?;
+            let inputs = read_inputs(&tx, b, snap)?;
             tx.commit()?;
             Ok((b.decide(inputs, now_ms())?, snap))
         })
@@ -93,8 +93,9 @@ impl Connections {
             |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let (mut d, snap) = prepared;
-                if !own.still_valid(b, snap, change_seq(&tx, b.imp.account_id)?) {
-                    d = b.decide(read_inputs(&tx, b)?, now_ms())?;
+                let now = change_seq(&tx, b.imp.account_id)?;
+                if !own.still_valid(b, snap, now) {
+                    d = b.decide(read_inputs(&tx, b, now)?, now_ms())?;
                 }
                 let Some(seqs) = write(&tx, b, &d)? else {
                     // Dropping the transaction rolls the batch back.
@@ -180,7 +181,8 @@ fn allocate(tx: &rusqlite::Transaction, account: i64, name: &str, n: i64) -> Sto
 }
 
 /// What the batch's decisions depend on, read on `conn` (inside a transaction).
-fn read_inputs(conn: &Connection, b: &Batch) -> StoreResult<Inputs> {
+/// `seq` is the change log's last sequence, read in the same transaction.
+fn read_inputs(conn: &Connection, b: &Batch, seq: i64) -> StoreResult<Inputs> {
     let account = b.imp.account_id;
     let source_id = b.imp.id.to_string();
     // The batch's records and their changes since the plan, each read with one range scan
@@ -210,7 +212,7 @@ fn read_inputs(conn: &Connection, b: &Batch) -> StoreResult<Inputs> {
     let restored: i64 = conn
         .prepare_cached("SELECT updated_count FROM imports WHERE account_id = ?1 AND id = ?2")?
         .query_row(params![account, b.imp.id], |r| r.get(0))?;
-    if b.others_since_plan(change_seq(conn, account)?, restored) {
+    if b.others_since_plan(seq, restored) {
         let mut q = conn.prepare_cached(
             "SELECT record_id, props, source FROM changes WHERE account_id = ?1 AND record_id BETWEEN ?2 AND ?3 AND seq > ?4 AND kind = 'set' AND NOT (source = 'RESTORE' AND source_id = ?5)",
         )?;
