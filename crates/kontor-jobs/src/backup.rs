@@ -43,11 +43,11 @@ pub async fn request_backup(
             &who.name,
             "backup.create",
             &format!("backup {}", backup.id),
-            if who.operator_override {
+            serde_json::json!({"message": if who.operator_override {
                 "A backup of all records was requested (sensitive property values included); the operator skipped the tier's interval."
             } else {
                 "A backup of all records was requested (sensitive property values included)."
-            },
+            }}),
         )
         .await?;
     Ok(backup)
@@ -281,7 +281,7 @@ pub(crate) async fn run(jobs: &Jobs, store: &Store, job: &Job) -> Result<Option<
                     "kontor",
                     "backup.complete",
                     &format!("backup {backup_id}"),
-                    &format!(
+                    serde_json::json!({"message": format!(
                         "{} record{} as of change {} ({}), {} bytes, SHA-256 {}",
                         done.rows,
                         if done.rows == 1 { "" } else { "s" },
@@ -289,7 +289,7 @@ pub(crate) async fn run(jobs: &Jobs, store: &Store, job: &Job) -> Result<Option<
                         iso(done.snapshot_at),
                         done.size_bytes,
                         done.sha256
-                    ),
+                    )}),
                 )
                 .await?;
             crate::notify::backup_ready(jobs, store, &account, &backup).await;

@@ -647,13 +647,13 @@ pub async fn request_import(
             &who.name,
             "import.create",
             &format!("import {}", imp.id),
-            &format!(
+            serde_json::json!({"message": format!(
                 "{:?}: {rows} rows of {} into {} ({})",
                 imp.name,
                 spec.file_name,
                 spec.object_type.name,
                 spec.operation.as_str()
-            ),
+            )}),
         )
         .await?;
     Ok(imp)
@@ -751,10 +751,10 @@ async fn finish(
             "kontor",
             action,
             &format!("import {}", done.id),
-            &match &error {
+            serde_json::json!({"message": match &error {
                 Some(e) => format!("{:?} failed: {e}", done.name),
                 None => format!("{:?} finished: {summary}", done.name),
-            },
+            }}),
         )
         .await?;
     crate::notify::import_finished(jobs, store, account, &done).await;

@@ -173,7 +173,7 @@ impl Jobs {
                         "kontor",
                         "backup.expire",
                         &format!("backup {}", b.id),
-                        "The download period of 14 days ended; the archive was deleted.",
+                        serde_json::json!({"message": "The download period of 14 days ended; the archive was deleted."}),
                     )
                     .await?;
                 n += 1;

@@ -612,7 +612,7 @@ async fn save_plan(
             &who.name,
             "restore.plan",
             &format!("restore plan {}", plan.id),
-            what,
+            serde_json::json!({"message": what}),
         )
         .await?;
     Ok(plan)
@@ -728,7 +728,7 @@ pub async fn apply_plan(
                 "restore.apply"
             },
             &format!("import {}", imp.id),
-            &what,
+            serde_json::json!({"message": what}),
         )
         .await?;
     Ok(imp)

@@ -157,7 +157,7 @@ pub async fn download_link(
             &admin.who.name,
             "backup.link",
             &format!("backup {}", b.id),
-            "A download link was issued through the API.",
+            serde_json::json!({"message": "A download link was issued through the API."}),
         )
         .await?;
     Ok(Json(json!({
@@ -226,7 +226,7 @@ pub async fn serve_archive(
             via,
             "backup.download",
             &format!("backup {}", b.id),
-            &format!("{len} bytes downloaded (sensitive property values included)"),
+            serde_json::json!({"message": format!("{len} bytes downloaded (sensitive property values included)")}),
         )
         .await?;
     let stream = futures_util::stream::unfold(file, |mut f| async move {

@@ -260,10 +260,10 @@ pub async fn cancel(ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Api
             &who.name,
             "import.cancel",
             &format!("import {}", imp.id),
-            &format!(
+            serde_json::json!({"message": format!(
                 "{:?} canceled after {} of {} rows",
                 done.name, done.rows_done, done.rows_total
-            ),
+            )}),
         )
         .await?;
     Ok(Json(json!({

@@ -86,7 +86,7 @@ pub async fn create(ctx: Ctx, JsonBody(body): JsonBody) -> Result<Response, ApiE
             &format!("token:{}", ctx.token.name),
             "schema.create",
             &s.object_type_id,
-            &format!("{{\"name\":{:?}}}", s.name),
+            serde_json::json!({"name": s.name}),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(full(&ctx, &s).await?)).into_response())
@@ -116,7 +116,7 @@ pub async fn archive(ctx: Ctx, Path(key): Path<String>) -> Result<StatusCode, Ap
             &format!("token:{}", ctx.token.name),
             "schema.archive",
             &s.object_type_id,
-            "{}",
+            serde_json::json!({}),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -233,7 +233,7 @@ impl Store {
             "system",
             "token.create",
             &format!("token:{id}"),
-            &format!("{{\"name\":{name:?}}}"),
+            serde_json::json!({"name": name}),
         )
         .await?;
         Ok((
@@ -311,12 +311,13 @@ impl Store {
             "system",
             "token.revoke",
             &format!("token:{id}"),
-            "{}",
+            serde_json::json!({}),
         )
         .await
     }
 
-    /// Appends to the account's audit log.
+    /// Appends to the account's audit log. `details` is a JSON object (prose goes in its
+    /// `message`), stored as serialized JSON so that it always reads back as JSON.
     pub async fn audit(
         &self,
         account: i64,
@@ -324,7 +325,7 @@ impl Store {
         actor: &str,
         action: &str,
         target: &str,
-        details: &str,
+        details: serde_json::Value,
     ) -> StoreResult<()> {
         let mut tx = self.write().await?;
         let id = allocate(&mut tx, account, "audit", 1).await?;
@@ -336,7 +337,7 @@ impl Store {
             .bind(actor)
             .bind(action)
             .bind(target)
-            .bind(details)
+            .bind(details.to_string())
             .execute(&mut *tx)
             .await?;
         tx.commit().await
@@ -385,7 +386,7 @@ impl Store {
             "system",
             "user.password_reset",
             &format!("user:{user_id}"),
-            "{}",
+            serde_json::json!({}),
         )
         .await
     }

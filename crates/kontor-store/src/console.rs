@@ -331,7 +331,7 @@ impl Store {
             "user",
             "user.2fa_enabled",
             &format!("user:{user_id}"),
-            "{}",
+            serde_json::json!({}),
         )
         .await?;
         Ok(codes)

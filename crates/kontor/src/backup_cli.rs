@@ -149,7 +149,7 @@ pub async fn run(config: &Config, command: BackupCommand) -> Result<std::process
                     "operator",
                     "backup.download",
                     &format!("backup {id}"),
-                    "Copied by the operator on the command line (sensitive property values included).",
+                    serde_json::json!({"message": "Copied by the operator on the command line (sensitive property values included)."}),
                 )
                 .await?;
             eprintln!(

@@ -229,11 +229,7 @@ async fn admin(dir: &kontor_store::Directory, command: AdminCommand) -> Result<(
                 .with_context(|| format!("account {account} does not exist"))?;
             let state = kontor_store::LifecycleState::parse(&state);
             dir.set_state(a.id, state).await?;
-            let details = format!(
-                "{{\"from\":\"{}\",\"to\":\"{}\"}}",
-                a.state.as_str(),
-                state.as_str()
-            );
+            let details = serde_json::json!({"from": a.state.as_str(), "to": state.as_str()});
             dir.cell(&a)?
                 .audit(
                     a.id,
@@ -241,7 +237,7 @@ async fn admin(dir: &kontor_store::Directory, command: AdminCommand) -> Result<(
                     "cli",
                     "account.state",
                     &format!("account:{}", a.id),
-                    &details,
+                    details,
                 )
                 .await?;
             println!("{}\t{}", a.id, state.as_str());
@@ -278,11 +274,7 @@ async fn admin(dir: &kontor_store::Directory, command: AdminCommand) -> Result<(
             let user = dir
                 .create_user(&a, &email, &first_name, &last_name, role, &password)
                 .await?;
-            let details = format!(
-                "{{\"email\":{:?},\"role\":\"{}\"}}",
-                user.email,
-                role.as_str()
-            );
+            let details = serde_json::json!({"email": user.email, "role": role.as_str()});
             dir.cell(&a)?
                 .audit(
                     a.id,
@@ -290,7 +282,7 @@ async fn admin(dir: &kontor_store::Directory, command: AdminCommand) -> Result<(
                     "cli",
                     "user.create",
                     &format!("user:{}", user.id),
-                    &details,
+                    details,
                 )
                 .await?;
             println!("{}", user.id);

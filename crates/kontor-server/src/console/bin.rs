@@ -123,7 +123,7 @@ pub async fn act(
                         &user.email,
                         "record.restore",
                         &format!("{}:{list}", ot.type_id),
-                        "{}",
+                        serde_json::json!({}),
                     )
                     .await?;
                 Ok(back(
@@ -154,7 +154,7 @@ pub async fn act(
                     &user.email,
                     "record.purge",
                     &format!("{}:{list}", ot.type_id),
-                    "{}",
+                    serde_json::json!({}),
                 )
                 .await?;
             Ok(back(
@@ -189,7 +189,7 @@ pub async fn purge_expired_records(dir: std::sync::Arc<kontor_store::Directory>)
                     Ok(done) if done.iter().all(|(_, n)| *n == 0) => break,
                     Ok(done) => {
                         for (account, n) in done {
-                            let details = format!("{{\"records\":{n}}}");
+                            let details = serde_json::json!({"records": n});
                             let _ = store
                                 .audit(
                                     account,
@@ -197,7 +197,7 @@ pub async fn purge_expired_records(dir: std::sync::Arc<kontor_store::Directory>)
                                     "system",
                                     "record.purge_expired",
                                     "recycle-bin",
-                                    &details,
+                                    details,
                                 )
                                 .await;
                         }

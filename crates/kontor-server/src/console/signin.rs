@@ -128,7 +128,7 @@ pub async fn login(
                         &email,
                         "login.failed",
                         &format!("email:{email}"),
-                        "{}",
+                        serde_json::json!({}),
                     )
                     .await?;
             }
@@ -155,7 +155,7 @@ pub async fn login(
                 &user.email,
                 "login.success",
                 &format!("user:{}", user.id),
-                "{\"method\":\"password\"}",
+                serde_json::json!({"method": "password"}),
             )
             .await?;
     }
@@ -294,7 +294,7 @@ pub async fn second_factor(
                 &user.email,
                 "login.success",
                 &format!("user:{}", user.id),
-                "{\"method\":\"password+totp\"}",
+                serde_json::json!({"method": "password+totp"}),
             )
             .await?;
         return Ok(Redirect::to("/app").into_response());
@@ -307,7 +307,7 @@ pub async fn second_factor(
             &user.email,
             "login.failed",
             &format!("user:{}", user.id),
-            "{\"step\":\"second factor\"}",
+            serde_json::json!({"step": "second factor"}),
         )
         .await?;
     tokio::time::sleep(FAILURE_DELAY).await;
@@ -345,7 +345,7 @@ pub async fn logout(
             &c.session.user.email,
             "logout",
             &format!("user:{}", c.session.user.id),
-            "{}",
+            serde_json::json!({}),
         )
         .await?;
     Ok((

@@ -560,7 +560,7 @@ pub async fn cancel(
                     &me.email,
                     "import.cancel",
                     &format!("import {}", done.id),
-                    &format!("{:?} canceled after {} rows", done.name, done.rows_done),
+                    serde_json::json!({"message": format!("{:?} canceled after {} rows", done.name, done.rows_done)}),
                 )
                 .await?;
             Ok(Redirect::to(&format!("{PAGE}/{}?done=canceled", done.id)).into_response())

@@ -787,7 +787,7 @@ async fn check_code(state: &AppState, c: &Console, code: &str) -> Result<Code, P
             &user.email,
             "restore.code_failed",
             &format!("user:{}", user.id),
-            "A wrong two-factor code was given to start a restore",
+            serde_json::json!({"message": "A wrong two-factor code was given to start a restore"}),
         )
         .await?;
     tokio::time::sleep(FAILURE_DELAY).await;

@@ -101,7 +101,7 @@ pub async fn audit(c: Console, q: QueryParams) -> Result<Response, PageError> {
                                 td { (actor(e)) }
                                 td { code { (e.action) } }
                                 td { (e.target) }
-                                td { @if e.details == "{}" { span.muted { "—" } } @else { code { (e.details) } } }
+                                td { (details(&e.details)) }
                             }
                         }
                     }
@@ -115,4 +115,22 @@ pub async fn audit(c: Console, q: QueryParams) -> Result<Response, PageError> {
         StatusCode::BAD_REQUEST
     };
     Ok(reply(status, page))
+}
+
+/// An entry's details: its `message` as text, any other fields as compact JSON.
+fn details(stored: &str) -> Markup {
+    let mut v: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(stored).unwrap_or_default();
+    let message = v
+        .remove("message")
+        .and_then(|m| m.as_str().map(str::to_string));
+    let rest = (!v.is_empty()).then(|| serde_json::Value::Object(v).to_string());
+    html! {
+        @if let Some(m) = &message { (m) }
+        @if let Some(rest) = &rest {
+            @if message.is_some() { " " }
+            code { (rest) }
+        }
+        @if message.is_none() && rest.is_none() { span.muted { "—" } }
+    }
 }

@@ -104,14 +104,7 @@ pub(super) async fn log_action(
 ) -> Result<(), PageError> {
     let me = &c.session.user;
     c.store
-        .audit(
-            c.id(),
-            Some(me.id),
-            &me.email,
-            action,
-            target,
-            &details.to_string(),
-        )
+        .audit(c.id(), Some(me.id), &me.email, action, target, details)
         .await?;
     Ok(())
 }
