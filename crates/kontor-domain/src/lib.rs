@@ -26,6 +26,17 @@ impl Role {
             Role::User => "user",
         }
     }
+    /// Whether this role holds every permission of `other`.
+    pub fn includes(self, other: Role) -> bool {
+        self.rank() >= other.rank()
+    }
+    fn rank(self) -> u8 {
+        match self {
+            Role::SuperAdmin => 3,
+            Role::Admin => 2,
+            Role::User => 1,
+        }
+    }
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "super-admin" | "super_admin" => Some(Role::SuperAdmin),

@@ -5,8 +5,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
-use kontor_store::{token_account, Account, Actor, LifecycleState, ObjectType, Store, Token};
+use kontor_store::{token_account, Account, Actor, ObjectType, Store, Token};
 
 /// The authenticated caller of a CRM API request.
 pub struct Ctx {
@@ -56,20 +55,7 @@ impl FromRequestParts<AppState> for Ctx {
             .verify_token(account.id, token)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        match account.state {
-            LifecycleState::Active => {}
-            LifecycleState::Migrating => {
-                return Err(ApiError {
-                    retry_after: Some(3600),
-                    ..ApiError::new(
-                        StatusCode::from_u16(477).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                        "MIGRATION_IN_PROGRESS",
-                        "Migration in progress: this account's data is moving to another data-hosting location. Retry later.",
-                    )
-                })
-            }
-            LifecycleState::Suspended => return Err(ApiError::new(StatusCode::FORBIDDEN, "ACCOUNT_SUSPENDED", "this account is suspended")),
-        }
+        crate::lifecycle::admit(&account)?;
         Ok(Ctx {
             account,
             store,

@@ -199,6 +199,7 @@ pub async fn download(
         return Err(forbidden());
     }
     let account: Account = state.dir.account(q.account).await?.ok_or_else(forbidden)?;
+    crate::lifecycle::admit(&account)?;
     let store = state.dir.cell(&account)?.clone();
     let b = store.backup(account.id, id).await?.ok_or_else(forbidden)?;
     serve_archive(&state, &store, &account, &b, None, "signed link").await

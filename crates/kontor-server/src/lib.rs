@@ -6,6 +6,7 @@ pub mod backups;
 mod console;
 mod error;
 mod imports;
+mod lifecycle;
 mod objects;
 mod owners;
 mod params;
@@ -21,7 +22,7 @@ pub use error::ApiError;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
 use kontor_store::Directory;
 use std::sync::Arc;
@@ -42,8 +43,57 @@ pub struct AppState {
     pub jobs: Arc<kontor_jobs::Jobs>,
 }
 
+/// A router that remembers the paths it serves, so that the permission matrix test can hold
+/// every route to an expectation (`route_paths`).
+pub struct Routes {
+    router: Router<AppState>,
+    paths: Vec<&'static str>,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self {
+            router: Router::new(),
+            paths: Vec::new(),
+        }
+    }
+    pub fn route(mut self, path: &'static str, method_router: MethodRouter<AppState>) -> Self {
+        self.paths.push(path);
+        self.router = self.router.route(path, method_router);
+        self
+    }
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.paths.extend(other.paths);
+        self.router = self.router.merge(other.router);
+        self
+    }
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Every path the server routes, as registered (with `{param}` placeholders).
+pub fn route_paths() -> Vec<&'static str> {
+    routes().paths
+}
+
 pub fn router(state: AppState, body_limit: usize) -> Router {
-    let objects = Router::new()
+    routes()
+        .router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("the server failed to handle this request").into_response()
+        }))
+        .with_state(state)
+}
+
+fn routes() -> Routes {
+    let objects = Routes::new()
         .route(
             "/crm/v3/objects/{object_type}",
             get(objects::list).post(objects::create),
@@ -221,13 +271,6 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/kontor/v1/restores/plans/{id}", get(restores::get_plan))
         .route("/kontor/v1/restores/{id}", get(restores::get_one))
         .route("/kontor/v1/restores/{id}/revert", post(restores::revert))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            ApiError::internal("the server failed to handle this request").into_response()
-        }))
-        .with_state(state)
 }
 
 /// The router behind a layer that drops a trailing slash before routing (the official

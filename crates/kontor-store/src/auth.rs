@@ -33,8 +33,19 @@ pub struct Token {
     pub name: String,
     /// The user who made it; `None` for a token the operator issued on the command line.
     pub created_by: Option<i64>,
+    /// The role its creator held when making it. The token works only while the creator is
+    /// active and still holds at least this role.
+    pub created_role: Option<Role>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+impl Token {
+    /// Who may revoke it: a user whose role includes the one the token was made with (the
+    /// operator's tokens, made on the command line, only by super admins).
+    pub fn revocable_by(&self, role: Role) -> bool {
+        role.includes(self.created_role.unwrap_or(Role::SuperAdmin))
+    }
 }
 
 impl std::fmt::Debug for Token {
@@ -216,14 +227,35 @@ impl Store {
         let token = format!("kontor-pat-{account}-{hex}");
         let now = now_ms();
         let mut tx = self.write().await?;
+        let created_role = match created_by {
+            None => None,
+            Some(uid) => {
+                let row: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT role, active FROM users WHERE account_id = $1 AND id = $2",
+                )
+                .bind(account)
+                .bind(uid)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match row {
+                    Some((role, 1)) => Role::parse(&role),
+                    _ => {
+                        return Err(StoreError::not_found(format!(
+                            "user {uid} does not exist or is deactivated"
+                        )))
+                    }
+                }
+            }
+        };
         let id = allocate(&mut tx, account, "token", 1).await?;
-        sqlx::query("INSERT INTO tokens (account_id, id, name, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO tokens (account_id, id, name, token_hash, created_by, created_at, created_role) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(account)
             .bind(id)
             .bind(name)
             .bind(token_hash(&token))
             .bind(created_by)
             .bind(now)
+            .bind(created_role.map(Role::as_str))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -242,6 +274,7 @@ impl Store {
                 account_id: account,
                 name: name.into(),
                 created_by,
+                created_role,
                 created_at: now,
                 revoked_at: None,
             },
@@ -249,40 +282,58 @@ impl Store {
         ))
     }
 
-    /// The live token matching `token` in `account`, if any.
+    /// The live token matching `token` in `account`, if any. A token made by a user lives only
+    /// while that user exists, is active and still holds the role the token was made with:
+    /// deactivating, demoting or removing the user ends their tokens without touching them.
     pub async fn verify_token(&self, account: i64, token: &str) -> StoreResult<Option<Token>> {
-        let row: Option<(i64, i64, String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, account_id, name, created_at, created_by FROM tokens WHERE token_hash = $1 AND account_id = $2 AND revoked_at IS NULL",
+        let row: Option<(i64, i64, String, i64, Option<i64>, Option<String>, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT t.id, t.account_id, t.name, t.created_at, t.created_by, t.created_role, u.role, u.active \
+             FROM tokens t LEFT JOIN users u ON u.account_id = t.account_id AND u.id = t.created_by \
+             WHERE t.token_hash = $1 AND t.account_id = $2 AND t.revoked_at IS NULL",
         )
         .bind(token_hash(token))
         .bind(account)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(
-            row.map(|(id, account_id, name, created_at, created_by)| Token {
-                id,
-                account_id,
-                name,
-                created_by,
-                created_at,
-                revoked_at: None,
-            }),
-        )
+        let Some((id, account_id, name, created_at, created_by, created_role, role, active)) = row
+        else {
+            return Ok(None);
+        };
+        let created_role = created_role.as_deref().and_then(Role::parse);
+        if created_by.is_some() {
+            let holds = match (role.as_deref().and_then(Role::parse), created_role) {
+                (Some(now), Some(made_with)) => now.includes(made_with),
+                _ => false,
+            };
+            if active != Some(1) || !holds {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Token {
+            id,
+            account_id,
+            name,
+            created_by,
+            created_role,
+            created_at,
+            revoked_at: None,
+        }))
     }
 
     pub async fn tokens(&self, account: i64) -> StoreResult<Vec<Token>> {
-        let rows: Vec<(i64, i64, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as("SELECT id, account_id, name, created_at, revoked_at, created_by FROM tokens WHERE account_id = $1 ORDER BY id")
+        let rows: Vec<(i64, i64, String, i64, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as("SELECT id, account_id, name, created_at, revoked_at, created_by, created_role FROM tokens WHERE account_id = $1 ORDER BY id")
             .bind(account)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
             .into_iter()
             .map(
-                |(id, account_id, name, created_at, revoked_at, created_by)| Token {
+                |(id, account_id, name, created_at, revoked_at, created_by, created_role)| Token {
                     id,
                     account_id,
                     name,
                     created_by,
+                    created_role: created_role.as_deref().and_then(Role::parse),
                     created_at,
                     revoked_at,
                 },

@@ -325,6 +325,16 @@ CREATE TABLE restore_plans (
 )
 "#,
     ),
+    (
+        6,
+        // The role a token's creator held when making it: the token works only while its
+        // creator is active and still holds that role. Existing tokens take their creator's
+        // present role.
+        r#"
+ALTER TABLE tokens ADD COLUMN created_role TEXT;
+UPDATE tokens SET created_role = (SELECT role FROM users WHERE users.account_id = tokens.account_id AND users.id = tokens.created_by) WHERE created_by IS NOT NULL
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {

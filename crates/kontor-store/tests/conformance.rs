@@ -73,6 +73,7 @@ conformance!(
     custom_objects,
     upsert_by_unique_property,
     users_and_tokens,
+    tokens_live_only_while_their_creator_holds_the_role,
     concurrent_writers_get_distinct_ids_and_sequences,
     concurrent_duplicates_conflict_cleanly,
     concurrent_updates_of_one_record_keep_every_property,
@@ -924,6 +925,64 @@ async fn users_and_tokens(d: Directory) {
         actions.contains(&"token.revoke".to_string())
             && actions.contains(&"token.create".to_string())
     );
+}
+
+async fn tokens_live_only_while_their_creator_holds_the_role(d: Directory) {
+    let (a, s) = account(&d, "token-life").await;
+    let boss = s
+        .create_user(
+            a,
+            "boss@example.com",
+            "",
+            "",
+            Role::SuperAdmin,
+            "long enough pw",
+        )
+        .await
+        .unwrap();
+    let (t, secret) = s.create_token(a, "sync", Some(boss.id)).await.unwrap();
+    assert_eq!(t.created_role, Some(Role::SuperAdmin));
+    let live = |s: Store, secret: String| async move {
+        s.verify_token(a, &secret).await.unwrap().is_some()
+    };
+    assert!(live(s.clone(), secret.clone()).await);
+    s.set_role(a, boss.id, Role::Admin).await.unwrap();
+    assert!(
+        !live(s.clone(), secret.clone()).await,
+        "demoted below the role it was made with"
+    );
+    s.set_role(a, boss.id, Role::SuperAdmin).await.unwrap();
+    assert!(live(s.clone(), secret.clone()).await);
+    s.set_active(a, boss.id, false).await.unwrap();
+    assert!(
+        !live(s.clone(), secret.clone()).await,
+        "its creator is deactivated"
+    );
+    assert!(
+        s.create_token(a, "again", Some(boss.id)).await.is_err(),
+        "a deactivated user makes no tokens"
+    );
+    // An admin's token survives a promotion, and the operator's tokens have no creator.
+    let admin = s
+        .create_user(
+            a,
+            "admin@example.com",
+            "",
+            "",
+            Role::Admin,
+            "long enough pw",
+        )
+        .await
+        .unwrap();
+    let (t2, secret2) = s.create_token(a, "admin's", Some(admin.id)).await.unwrap();
+    s.set_role(a, admin.id, Role::SuperAdmin).await.unwrap();
+    assert!(live(s.clone(), secret2.clone()).await);
+    let (op, op_secret) = s.create_token(a, "operator's", None).await.unwrap();
+    assert!(live(s.clone(), op_secret).await);
+    // Who may revoke: at least the role the token was made with.
+    assert!(!t.revocable_by(Role::Admin) && t.revocable_by(Role::SuperAdmin));
+    assert!(t2.revocable_by(Role::Admin) && !t2.revocable_by(Role::User));
+    assert!(!op.revocable_by(Role::Admin) && op.revocable_by(Role::SuperAdmin));
 }
 
 async fn concurrent_writers_get_distinct_ids_and_sequences(d: Directory) {

@@ -7,22 +7,6 @@ use std::time::{Duration, Instant};
 mod common;
 use common::*;
 
-async fn wait_for(s: &Server, token: &str, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (st, b) = s
-            .call(token, "GET", &format!("/kontor/v1/backups/{id}"), None)
-            .await;
-        assert_eq!(st, 200, "{b}");
-        if b["status"] == want {
-            return b;
-        }
-        assert_ne!(b["status"], "FAILED", "{b}");
-        assert!(Instant::now() < deadline, "backup stuck: {b}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn add_contacts(s: &Server, token: &str, n: usize, tag: &str) {
     for start in (0..n).step_by(100) {
         let inputs: Vec<Value> = (start..(start + 100).min(n))
@@ -116,7 +100,7 @@ async fn backup_via_api_download_and_verify() {
         // ...unless it already finished, and then the tier's week applies.
         assert_eq!(st, 429, "{v}");
     }
-    let done = wait_for(&s, &token, &id, "COMPLETED").await;
+    let done = wait_for_backup(&s, &token, &id, "COMPLETED").await;
     assert_eq!(done["records"], 251);
     assert!(done["snapshotAt"].is_string() && done["sizeBytes"].as_i64().unwrap() > 0);
     assert_eq!(done["progress"]["percent"], 100);
@@ -314,7 +298,7 @@ async fn a_backup_survives_repeated_kill_9() {
             s = Server::start_with(Some(dir), &env).await;
             s.keep_dir = false;
         }
-        let done = wait_for(&s, &token, &id, "COMPLETED").await;
+        let done = wait_for_backup(&s, &token, &id, "COMPLETED").await;
         assert_eq!(done["records"], 30_000);
         // Each kill that landed while the job ran cost one attempt.
         let attempts = done["attempts"].as_i64().unwrap();

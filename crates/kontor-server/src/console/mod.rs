@@ -18,7 +18,6 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use kontor_domain::Role;
 use kontor_store::{Account, Session, Store};
 use maud::{html, Markup};
@@ -30,8 +29,8 @@ pub const SESSION_COOKIE: &str = "kontor_session";
 /// Double-submit token for the sign-in form, which has no session yet.
 pub const LOGIN_CSRF_COOKIE: &str = "kontor_login_csrf";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> crate::Routes {
+    crate::Routes::new()
         .route("/app", get(home))
         .route("/app/assets/app.css", get(css))
         .route("/app/login", get(signin::login_page).post(signin::login))
@@ -259,12 +258,7 @@ impl Console {
     }
     /// Refuses unless the user's role is at least `role`.
     pub fn require(&self, role: Role) -> Result<(), PageError> {
-        let rank = |r: Role| match r {
-            Role::SuperAdmin => 3,
-            Role::Admin => 2,
-            Role::User => 1,
-        };
-        if rank(self.role()) >= rank(role) {
+        if self.role().includes(role) {
             Ok(())
         } else {
             Err(PageError::forbidden())
@@ -322,11 +316,16 @@ pub async fn session_of(
         return Ok(None);
     };
     let store = state.dir.cell(&account)?.clone();
-    Ok(store
+    let found = store
         .session(&token)
         .await?
-        .filter(|s| s.account_id == account.id)
-        .map(|s| (account, store, s, token)))
+        .filter(|s| s.account_id == account.id);
+    // A session of a closed account opens nothing; it is not ended, so work resumes when
+    // the account opens again.
+    if found.is_some() {
+        crate::lifecycle::admit(&account)?;
+    }
+    Ok(found.map(|s| (account, store, s, token)))
 }
 
 impl FromRequestParts<AppState> for Console {

@@ -46,7 +46,8 @@ pub async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    if let Some((_, _, s, _)) = session_of(&state, &headers).await? {
+    // A session of a closed (suspended, migrating) account does not keep anyone from the form.
+    if let Some((_, _, s, _)) = session_of(&state, &headers).await.ok().flatten() {
         return Ok(Redirect::to(if s.pending_second_factor {
             "/app/login/second-factor"
         } else {

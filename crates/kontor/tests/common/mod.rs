@@ -182,3 +182,20 @@ impl Server {
         )
     }
 }
+
+/// Polls a backup through the admin API until it reaches `want` (failing on FAILED).
+pub async fn wait_for_backup(s: &Server, token: &str, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (st, b) = s
+            .call(token, "GET", &format!("/kontor/v1/backups/{id}"), None)
+            .await;
+        assert_eq!(st, 200, "{b}");
+        if b["status"] == want {
+            return b;
+        }
+        assert_ne!(b["status"], "FAILED", "{b}");
+        assert!(Instant::now() < deadline, "backup stuck: {b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -39,7 +39,9 @@ async fn tokens_view(
                             td { (when(t.created_at)) }
                             td { @match t.revoked_at { Some(at) => { "Revoked " (when(at)) }, None => { "Live" } } }
                             td {
-                                @if t.revoked_at.is_none() {
+                                @if t.revoked_at.is_none() && !t.revocable_by(c.role()) {
+                                    span.muted { "A super admin's token" }
+                                } @else if t.revoked_at.is_none() {
                                     form method="post" action=(format!("/app/settings/tokens/{}/revoke", t.id)) {
                                         (csrf(c))
                                         button.danger type="submit" aria-label=(format!("Revoke {}", t.name)) { "Revoke" }
@@ -114,6 +116,13 @@ pub async fn revoke_token(
         .into_iter()
         .find(|t| t.id == id)
         .ok_or_else(PageError::not_found)?;
+    if !token.revocable_by(c.role()) {
+        return Err(PageError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "Not allowed",
+            "This token was made by a super admin (or the operator); only a super admin can revoke it.",
+        ));
+    }
     if token.revoked_at.is_some() {
         return Ok(Redirect::to("/app/settings/tokens?done=unchanged"));
     }
