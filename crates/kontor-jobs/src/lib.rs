@@ -163,6 +163,12 @@ impl Jobs {
                 if let Err(e) = self.expire_backups().await {
                     tracing::warn!(error = %e, "expiring backups");
                 }
+                // Delivered events are kept a while for looking into, then dropped.
+                for store in self.stores() {
+                    if let Err(e) = store.purge_outbox(now_ms() - 30 * 24 * 3600 * 1000).await {
+                        tracing::warn!(error = %e, "purging delivered notifications");
+                    }
+                }
             }
             if let Err(e) = self.dispatch_outbox().await {
                 tracing::warn!(error = %e, "delivering notifications");
@@ -177,12 +183,17 @@ impl Jobs {
         }
     }
 
-    /// Delivers what finished jobs have to tell (see `notify`). Returns how many events were
-    /// looked at.
+    /// Delivers what finished jobs have to tell (see `notify`), in every account. Returns how
+    /// many events were looked at.
     pub async fn dispatch_outbox(&self) -> anyhow::Result<usize> {
+        self.dispatch(None).await
+    }
+
+    /// Delivers the pending events of `account`, or of every account.
+    async fn dispatch(&self, account: Option<i64>) -> anyhow::Result<usize> {
         let mut n = 0;
         for store in self.stores() {
-            for ev in store.pending_outbox(100).await? {
+            for ev in store.pending_outbox(account, 100).await? {
                 n += 1;
                 if let Err(e) = notify::deliver(self, store, &ev).await {
                     tracing::warn!(account = ev.account_id, event = ev.id, error = %e, "delivering a notification");
@@ -230,7 +241,9 @@ impl Jobs {
             if let Some(job) = store.claim_fair(&self.node, self.lease_ms, &filter).await? {
                 tracing::info!(account = job.account_id, job = job.id, kind = %job.kind, attempt = job.attempts, "job claimed");
                 self.run_job(store, &job).await?;
-                self.dispatch_outbox().await?;
+                // A runner for one job (`kontor backup create --wait`) tells about that
+                // account's jobs; the servers' housekeeping delivers everything else.
+                self.dispatch(Some(job.account_id)).await?;
                 return Ok(true);
             }
         }

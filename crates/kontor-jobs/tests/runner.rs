@@ -288,7 +288,7 @@ async fn jobs_of_an_account_that_is_not_active_wait() {
 
     // Running when the account starts migrating: the job stops at its next heartbeat, goes
     // back to the queue without failing, and finishes once the account is active again.
-    let imp = queue_csv_import(&node, &s, &a, 0, 200_000).await;
+    let imp = queue_csv_import(&node, &s, &a, 0, 60_000).await;
     let job_id = s.import(a.id, imp).await.unwrap().unwrap().job_id;
     let (stop, rx) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(node.clone().run(rx));
@@ -312,14 +312,14 @@ async fn jobs_of_an_account_that_is_not_active_wait() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let job = s.job(a.id, job_id).await.unwrap().unwrap();
     assert_eq!(job.state, "queued");
-    assert!(job.progress_done < 200_000);
+    assert!(job.progress_done < 60_000);
     dir.set_state(a.id, LifecycleState::Active).await.unwrap();
     until("the import to finish", 300, || async {
         s.import(a.id, imp).await.unwrap().unwrap().state == "DONE"
     })
     .await;
     let done = s.import(a.id, imp).await.unwrap().unwrap();
-    assert_eq!(done.created, 200_000, "{done:?}");
+    assert_eq!(done.created, 60_000, "{done:?}");
     assert!(s.job(a.id, job_id).await.unwrap().unwrap().attempts <= 2);
     stop.send(true).unwrap();
     runner.await.unwrap();

@@ -151,12 +151,32 @@ impl Store {
         filter: &ClaimFilter<'_>,
     ) -> StoreResult<Option<Job>> {
         let now = now_ms();
-        // Claimable jobs per account, the longest-waiting account first. Kinds and accounts
-        // are filtered in Rust: the lists are short, and the statement stays the same on
-        // both engines.
-        let accounts: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT account_id, MIN(created_at) FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < $1) GROUP BY account_id ORDER BY MIN(created_at), account_id LIMIT 1000",
-        )
+        // Claimable jobs per account, the longest-waiting account first.
+        // The account lists go into the statement as integer literals (sqlx's engine-neutral
+        // driver binds no arrays), so skipped accounts never crowd others out of the limit.
+        let list = |ids: &[i64]| {
+            ids.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut only_accounts: Option<Vec<i64>> = filter.accounts.map(<[i64]>::to_vec);
+        if let Some((a, _)) = filter.only {
+            only_accounts = Some(vec![a]);
+        }
+        let mut cond = String::new();
+        if !filter.skip.is_empty() {
+            cond.push_str(&format!(" AND account_id NOT IN ({})", list(filter.skip)));
+        }
+        if let Some(ids) = &only_accounts {
+            if ids.is_empty() {
+                return Ok(None);
+            }
+            cond.push_str(&format!(" AND account_id IN ({})", list(ids)));
+        }
+        let accounts: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            "SELECT account_id, MIN(created_at) FROM jobs WHERE (state = 'queued' OR (state = 'running' AND lease_until < $1)){cond} GROUP BY account_id ORDER BY MIN(created_at), account_id LIMIT 1000",
+        ))
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
@@ -170,9 +190,13 @@ impl Store {
             {
                 continue;
             }
-            let candidates: Vec<(i64, String)> = sqlx::query_as(
-                "SELECT id, kind FROM jobs WHERE account_id = $1 AND (state = 'queued' OR (state = 'running' AND lease_until < $2)) ORDER BY created_at, id LIMIT 50",
-            )
+            let only_job = match filter.only {
+                Some((_, id)) => format!(" AND id = {id}"),
+                None => String::new(),
+            };
+            let candidates: Vec<(i64, String)> = sqlx::query_as(&format!(
+                "SELECT id, kind FROM jobs WHERE account_id = $1 AND (state = 'queued' OR (state = 'running' AND lease_until < $2)){only_job} ORDER BY created_at, id LIMIT 50",
+            ))
             .bind(account)
             .bind(now)
             .fetch_all(&self.pool)

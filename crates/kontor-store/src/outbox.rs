@@ -74,11 +74,20 @@ impl Store {
         Ok(())
     }
 
-    /// Events not yet fully delivered, oldest first, in every account of this cell.
-    pub async fn pending_outbox(&self, limit: i64) -> StoreResult<Vec<OutboxItem>> {
+    /// Events not yet fully delivered, oldest first, in every account of this cell; an event
+    /// whose e-mail another dispatcher holds (or one that failed, until its claim lapses) only
+    /// if its in-app part is pending.
+    /// `account` limits them to one account's.
+    pub async fn pending_outbox(
+        &self,
+        account: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxItem>> {
         let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLS} FROM job_outbox WHERE mailed_at IS NULL OR in_app_at IS NULL ORDER BY created_at, account_id, id LIMIT $1"
+            "SELECT {COLS} FROM job_outbox WHERE ($1 = 0 OR account_id = $1) AND (in_app_at IS NULL OR (mailed_at IS NULL AND (mail_claimed_until IS NULL OR mail_claimed_until < $2))) ORDER BY created_at, account_id, id LIMIT $3"
         ))
+        .bind(account.unwrap_or(0))
+        .bind(now_ms())
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -159,5 +168,17 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Deletes events delivered before `before`. Returns how many.
+    pub async fn purge_outbox(&self, before: i64) -> StoreResult<u64> {
+        let _w = self.lock_writes().await;
+        Ok(sqlx::query(
+            "DELETE FROM job_outbox WHERE in_app_at IS NOT NULL AND mailed_at IS NOT NULL AND mailed_at < $1",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 }

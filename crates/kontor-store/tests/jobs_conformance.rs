@@ -234,7 +234,7 @@ async fn only_the_lease_holder_ends_a_job_and_queues_its_notification(d: Directo
     assert_eq!(events[0].kind, OUTBOX_BACKUP_READY);
     assert_eq!(events[0].target_id, backup.id);
     assert!(s
-        .pending_outbox(10_000)
+        .pending_outbox(Some(a), 10)
         .await
         .unwrap()
         .iter()
@@ -252,13 +252,30 @@ async fn only_the_lease_holder_ends_a_job_and_queues_its_notification(d: Directo
     // The e-mail is claimed by one dispatcher at a time, and not again once sent.
     assert!(s.claim_outbox_mail(&events[0], 60_000).await.unwrap());
     assert!(!s.claim_outbox_mail(&events[0], 60_000).await.unwrap());
-    s.outbox_mailed(&events[0]).await.unwrap();
+    // While another dispatcher holds the e-mail, the event is not handed out again.
     assert!(!s
-        .pending_outbox(10_000)
+        .pending_outbox(Some(a), 10)
         .await
         .unwrap()
         .iter()
         .any(|e| e.account_id == a));
+    s.outbox_mailed(&events[0]).await.unwrap();
+    assert_eq!(
+        s.purge_outbox(kontor_domain::time::now_ms() - 60_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(!s
+        .pending_outbox(Some(a), 10)
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.account_id == a));
+    s.purge_outbox(kontor_domain::time::now_ms() + 1)
+        .await
+        .unwrap();
+    assert!(s.outbox(a).await.unwrap().is_empty());
 }
 
 async fn a_released_job_waits_without_an_attempt(d: Directory) {
