@@ -255,12 +255,11 @@ pub(crate) async fn run(jobs: &Jobs, store: &Store, job: &Job) -> Result<Option<
     if job.attempts > MAX_ATTEMPTS {
         // It was taken up again and again and never finished: something kills its runner.
         let msg = format!("gave up after {MAX_ATTEMPTS} attempts that did not finish");
+        // Its notification goes out with the job's end, and only if this runner still
+        // held the lease.
         store
             .backup_failed(job, &jobs.node, backup_id, &msg)
             .await?;
-        if let Ok(Some(backup)) = store.backup(account.id, backup_id).await {
-            crate::notify::backup_failed(jobs, store, &account, &backup).await;
-        }
         return Ok(None);
     }
     store.backup_started(account.id, backup_id).await?;
@@ -292,18 +291,20 @@ pub(crate) async fn run(jobs: &Jobs, store: &Store, job: &Job) -> Result<Option<
                     )}),
                 )
                 .await?;
-            crate::notify::backup_ready(jobs, store, &account, &backup).await;
             Ok(Some(backup))
         }
         Ok(None) => Ok(None),
         Err(e) => {
             let msg = format!("{e:#}");
-            tracing::error!(backup_id, error = %msg, "backup failed");
-            store
+            // Another runner may own the backup now (this one lost its lease while failing):
+            // then nothing is recorded and nobody is told; the owner reports the outcome.
+            if store
                 .backup_failed(job, &jobs.node, backup_id, &msg)
-                .await?;
-            if let Ok(Some(backup)) = store.backup(account.id, backup_id).await {
-                crate::notify::backup_failed(jobs, store, &account, &backup).await;
+                .await?
+            {
+                tracing::error!(backup_id, error = %msg, "backup failed");
+            } else {
+                tracing::warn!(backup_id, error = %msg, "backup attempt failed after losing its lease");
             }
             Ok(None)
         }
@@ -323,14 +324,20 @@ async fn produce(
     let final_path = root.join(&key);
     let dir = final_path.parent().context("archive path")?.to_path_buf();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    // Leftovers of an attempt that died are never published: clear them.
+    // Leftovers of an attempt that died are never published: clear them. A file another
+    // attempt still writes is left alone: a runner that lost its lease writes until its next
+    // heartbeat and then deletes its own file, so only files untouched for a whole lease
+    // belong to attempts that are over.
     let prefix = format!(".backup-{backup_id}.");
+    let temp = dir.join(temp_name(backup_id, job.attempts, &jobs.node));
     for e in std::fs::read_dir(&dir)?.flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
+        if e.file_name().to_string_lossy().starts_with(&prefix)
+            && e.path() != temp
+            && lapsed(&e.path(), jobs.lease_ms)
+        {
             let _ = std::fs::remove_file(e.path());
         }
     }
-    let temp = dir.join(format!("{prefix}{}.partial", uuid::Uuid::new_v4().simple()));
     let file = File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
     let progress = Arc::new(AtomicI64::new(0));
     let total = Arc::new(AtomicI64::new(0));
@@ -371,7 +378,7 @@ async fn produce(
             _ = tick.tick() => {
                 let done = progress.load(Ordering::Relaxed);
                 let total = total.load(Ordering::Relaxed).max(done);
-                if !store.renew_job(job, &jobs.node, jobs.lease_ms, done, total).await? {
+                if !jobs.renew(store, job, done, total).await? {
                     cancel.store(true, Ordering::Relaxed);
                 }
             }
@@ -392,18 +399,34 @@ async fn produce(
     file.sync_all()?;
     let synced = started.elapsed();
     drop(file);
-    let (size, sha256) = match check_written(&temp, &manifest) {
+    // The check reads the whole file: on a blocking thread, while the lease is renewed.
+    let check = {
+        let (temp, manifest) = (temp.clone(), manifest.clone());
+        tokio::task::spawn_blocking(move || check_written(&temp, &manifest))
+    };
+    tokio::pin!(check);
+    let done = progress.load(Ordering::Relaxed);
+    let checked = loop {
+        tokio::select! {
+            r = &mut check => break r.context("the archive check")?,
+            _ = tick.tick() => {
+                if !jobs.renew(store, job, done, done).await? {
+                    // Lost, or paused: the check's thread ends on its own, then the file goes.
+                    let _ = check.await;
+                    let _ = std::fs::remove_file(&temp);
+                    return Ok(None);
+                }
+            }
+        }
+    };
+    let (size, sha256) = match checked {
         Ok(r) => r,
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
             return Err(e.context("the written archive failed verification"));
         }
     };
-    let done = progress.load(Ordering::Relaxed);
-    if !store
-        .renew_job(job, &jobs.node, jobs.lease_ms, done, done)
-        .await?
-    {
+    if !jobs.renew(store, job, done, done).await? {
         let _ = std::fs::remove_file(&temp);
         return Ok(None);
     }
@@ -433,6 +456,31 @@ async fn produce(
         sha256,
         file_key: key,
     }))
+}
+
+/// The temporary file of one attempt: the backup, the attempt and the runner, so that no two
+/// attempts ever write, or delete, the same file.
+pub(crate) fn temp_name(backup_id: i64, attempt: i64, node: &str) -> String {
+    let node: String = node
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(".backup-{backup_id}.{attempt}-{node}.partial")
+}
+
+/// Whether a temporary file was left untouched for longer than a lease (its attempt is over).
+fn lapsed(path: &Path, lease_ms: i64) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_millis() as i64 > lease_ms)
 }
 
 /// Reads the written file back before it is published: every byte is read (SHA-256 of the

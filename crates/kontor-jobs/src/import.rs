@@ -757,7 +757,6 @@ async fn finish(
             }}),
         )
         .await?;
-    crate::notify::import_finished(jobs, store, account, &done).await;
     if !done.is_restore() {
         // The uploaded file is kept with a failed import so that it can be looked into.
         if error.is_none() {
@@ -820,10 +819,7 @@ async fn apply_csv(
         done += n;
         if last_renew.elapsed() >= jobs.heartbeat() {
             last_renew = std::time::Instant::now();
-            if !store
-                .renew_job(job, &jobs.node, jobs.lease_ms, done, total)
-                .await?
-            {
+            if !jobs.renew(store, job, done, total).await? {
                 return Ok(false);
             }
         }

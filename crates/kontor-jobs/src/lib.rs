@@ -8,16 +8,23 @@ pub mod import;
 pub mod links;
 mod notify;
 pub mod restore;
+mod runner;
 
 use kontor_domain::time::now_ms;
 use kontor_domain::Region;
-use kontor_store::{Directory, Job, Store, JOB_KIND_BACKUP, JOB_KIND_IMPORT};
+use kontor_store::{
+    ClaimFilter, Directory, Job, LifecycleState, Store, JOB_KIND_BACKUP, JOB_KIND_IMPORT,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use backup::{archive_key, archive_path, download_name, request_backup};
+pub use runner::Health;
+
+/// The kinds of job this crate runs.
+const KINDS: &[&str] = &[JOB_KIND_BACKUP, JOB_KIND_IMPORT];
 
 /// Who asks for something: a user of the account, or the operator of the installation.
 #[derive(Debug, Clone)]
@@ -53,6 +60,12 @@ pub struct Jobs {
     pub node: String,
     pub lease_ms: i64,
     pub compression_level: u32,
+    /// Jobs this node runs at once (`[jobs] workers`).
+    pub workers: usize,
+    /// Jobs of one account this node runs at once (`[jobs] per_account`).
+    pub per_account: usize,
+    /// Whether the runner's workers are up, for `/healthz`.
+    pub health: Arc<Health>,
 }
 
 impl Jobs {
@@ -87,8 +100,62 @@ impl Jobs {
         regions.into_iter().map(|(_, s)| s).collect()
     }
 
-    /// Claims and runs jobs until `stop` fires; deletes expired backups every few minutes.
-    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    /// Runs this node's workers (`workers` of them, each under a supervisor that restarts it
+    /// after a panic) and the housekeeping loop (outbox delivery, expiry) until `stop` fires.
+    pub async fn run(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
+        let node = Arc::new(runner::NodeState::default());
+        let mut tasks = Vec::new();
+        for w in 0..self.workers.max(1) {
+            let (jobs, node, stop2) = (self.clone(), node.clone(), stop.clone());
+            tasks.push(tokio::spawn(runner::supervise(
+                format!("worker {w}"),
+                self.health.clone(),
+                stop.clone(),
+                move || {
+                    let (jobs, node, stop) = (jobs.clone(), node.clone(), stop2.clone());
+                    async move { jobs.work(&node, stop).await }
+                },
+            )));
+        }
+        let (jobs, stop2) = (self.clone(), stop.clone());
+        tasks.push(tokio::spawn(runner::supervise(
+            "housekeeping".into(),
+            self.health.clone(),
+            stop,
+            move || {
+                let (jobs, stop) = (jobs.clone(), stop2.clone());
+                async move { jobs.housekeeping(stop).await }
+            },
+        )));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// One worker: claims and runs jobs until `stop` fires.
+    async fn work(&self, node: &runner::NodeState, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let ran = match self.run_fair(node).await {
+                Ok(ran) => ran,
+                Err(e) => {
+                    tracing::warn!(error = %e, "job runner");
+                    false
+                }
+            };
+            if *stop.borrow() {
+                return;
+            }
+            if !ran {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+    }
+
+    /// Delivers the outbox and deletes expired backups, until `stop` fires.
+    async fn housekeeping(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut last_sweep = 0i64;
         loop {
             if now_ms() - last_sweep > 5 * 60 * 1000 {
@@ -96,19 +163,19 @@ impl Jobs {
                 if let Err(e) = self.expire_backups().await {
                     tracing::warn!(error = %e, "expiring backups");
                 }
+                // Delivered events are kept a while for looking into, then dropped.
+                for store in self.stores() {
+                    if let Err(e) = store.purge_outbox(now_ms() - 30 * 24 * 3600 * 1000).await {
+                        tracing::warn!(error = %e, "purging delivered notifications");
+                    }
+                }
             }
-            let ran = match self.run_next(None).await {
-                Ok(ran) => ran,
-                Err(e) => {
-                    tracing::warn!(error = %e, "job runner");
-                    false
-                }
-            };
-            if !ran {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = stop.changed() => return,
-                }
+            if let Err(e) = self.dispatch_outbox().await {
+                tracing::warn!(error = %e, "delivering notifications");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop.changed() => return,
             }
             if *stop.borrow() {
                 return;
@@ -116,18 +183,43 @@ impl Jobs {
         }
     }
 
-    /// Claims one job (or the given one) and runs it. `true` if a job ran.
-    pub async fn run_next(&self, only: Option<(i64, i64)>) -> anyhow::Result<bool> {
+    /// Delivers what finished jobs have to tell (see `notify`), in every account. Returns how
+    /// many events were looked at.
+    pub async fn dispatch_outbox(&self) -> anyhow::Result<usize> {
+        self.dispatch(None).await
+    }
+
+    /// Delivers the pending events of `account`, or of every account.
+    async fn dispatch(&self, account: Option<i64>) -> anyhow::Result<usize> {
+        let mut n = 0;
         for store in self.stores() {
-            if let Some(job) = store
-                .claim_job(
-                    &self.node,
-                    self.lease_ms,
-                    &[JOB_KIND_BACKUP, JOB_KIND_IMPORT],
-                    only,
-                )
-                .await?
-            {
+            for ev in store.pending_outbox(account, 100).await? {
+                n += 1;
+                if let Err(e) = notify::deliver(self, store, &ev).await {
+                    tracing::warn!(account = ev.account_id, event = ev.id, error = %e, "delivering a notification");
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Claims one job the fair way (see `Store::claim_fair`) and runs it. `true` if a job ran.
+    async fn run_fair(&self, node: &runner::NodeState) -> anyhow::Result<bool> {
+        let claim = node.claim_lock.lock().await;
+        let mut skip = self.dir.inactive_accounts().await?;
+        skip.extend(node.busy_accounts(self.per_account.max(1)));
+        let recent = node.recent();
+        for store in self.stores() {
+            let filter = ClaimFilter {
+                kinds: KINDS,
+                skip: &skip,
+                recent: &recent,
+                ..ClaimFilter::default()
+            };
+            if let Some(job) = store.claim_fair(&self.node, self.lease_ms, &filter).await? {
+                // Counted before the next claim may look; uncounted even if the job panics.
+                let _busy = node.enter(job.account_id);
+                drop(claim);
                 tracing::info!(account = job.account_id, job = job.id, kind = %job.kind, attempt = job.attempts, "job claimed");
                 self.run_job(store, &job).await?;
                 return Ok(true);
@@ -136,7 +228,31 @@ impl Jobs {
         Ok(false)
     }
 
+    /// Claims one job (or the given one) and runs it. `true` if a job ran.
+    pub async fn run_next(&self, only: Option<(i64, i64)>) -> anyhow::Result<bool> {
+        let skip = self.dir.inactive_accounts().await?;
+        for store in self.stores() {
+            let filter = ClaimFilter {
+                kinds: KINDS,
+                only,
+                skip: &skip,
+                ..ClaimFilter::default()
+            };
+            if let Some(job) = store.claim_fair(&self.node, self.lease_ms, &filter).await? {
+                tracing::info!(account = job.account_id, job = job.id, kind = %job.kind, attempt = job.attempts, "job claimed");
+                self.run_job(store, &job).await?;
+                // A runner for one job (`kontor backup create --wait`) tells about that
+                // account's jobs; the servers' housekeeping delivers everything else.
+                self.dispatch(Some(job.account_id)).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     async fn run_job(&self, store: &Store, job: &Job) -> anyhow::Result<()> {
+        #[cfg(test)]
+        runner::test_hooks::maybe_panic(job);
         match job.kind.as_str() {
             JOB_KIND_BACKUP => {
                 backup::run(self, store, job).await?;
@@ -145,6 +261,34 @@ impl Jobs {
             other => anyhow::bail!("unknown job kind {other}"),
         }
         Ok(())
+    }
+
+    /// Renews the lease of a running job and stores its progress. `false` means stop now:
+    /// the lease was lost, or the account is no longer active (suspended, migrating), in which
+    /// case the job goes back to the queue, not failed, and resumes once the account is active.
+    pub(crate) async fn renew(
+        &self,
+        store: &Store,
+        job: &Job,
+        done: i64,
+        total: i64,
+    ) -> anyhow::Result<bool> {
+        if let Some(a) = self.dir.account(job.account_id).await? {
+            if a.state != LifecycleState::Active {
+                if store.release_job(job, &self.node).await? {
+                    tracing::info!(
+                        account = a.id,
+                        job = job.id,
+                        state = a.state.as_str(),
+                        "job paused: the account is not active"
+                    );
+                }
+                return Ok(false);
+            }
+        }
+        Ok(store
+            .renew_job(job, &self.node, self.lease_ms, done, total)
+            .await?)
     }
 
     /// Deletes the files of backups whose 14 days are over and marks them expired.

@@ -1,105 +1,87 @@
-//! Telling the super admin who asked that their backup is ready (or failed): in the console's
-//! notifications and by e-mail. A failure to send mail is logged; it never fails the backup.
+//! Telling whoever asked that their job finished: in the console's notifications and by
+//! e-mail. The event itself is an outbox row written with the job's end (see
+//! `kontor_store::OutboxItem`); this module turns it into words and delivers it. The in-app
+//! notification appears exactly once; the e-mail is sent at least once (twice only if the
+//! process dies between sending it and recording that it was sent). A failure to send mail is
+//! logged and retried; it never fails the job.
 
 use crate::Jobs;
-use kontor_domain::time::iso;
-use kontor_store::{Account, Backup, Store};
+use kontor_domain::time::{iso, now_ms};
+use kontor_store::{
+    Account, Backup, InApp, OutboxItem, Store, OUTBOX_BACKUP_FAILED, OUTBOX_BACKUP_READY,
+    OUTBOX_IMPORT_FINISHED,
+};
 
-async fn recipient(store: &Store, account: &Account, backup: &Backup) -> Option<(i64, String)> {
-    let user_id = backup.requested_by?;
-    let users = store.users(account.id).await.ok()?;
+/// How long one dispatcher holds an e-mail before another may send it.
+const MAIL_CLAIM_MS: i64 = 60_000;
+/// An e-mail that could not be sent for this long is given up (the in-app one stays).
+const MAIL_GIVE_UP_MS: i64 = 24 * 3600 * 1000;
+
+/// What to tell one user.
+struct Message {
+    user_id: i64,
+    email: String,
+    title: String,
+    body: String,
+    link: String,
+    /// Subject and text of the e-mail, if one goes out.
+    mail: Option<(String, String)>,
+}
+
+async fn user(store: &Store, account: i64, user_id: Option<i64>) -> Option<(i64, String)> {
+    let user_id = user_id?;
+    let users = store.users(account).await.ok()?;
     let u = users.into_iter().find(|u| u.id == user_id && u.active)?;
     Some((u.id, u.email))
 }
 
-pub(crate) async fn backup_ready(jobs: &Jobs, store: &Store, account: &Account, backup: &Backup) {
-    let Some((user_id, email)) = recipient(store, account, backup).await else {
-        return;
-    };
+fn backup_ready(jobs: &Jobs, account: &Account, backup: &Backup, to: (i64, String)) -> Message {
     let console = format!("/app/settings/backups#backup-{}", backup.id);
     let expires = backup.expires_at.map(iso).unwrap_or_default();
-    if let Err(e) = store
-        .notify(
-            account.id,
-            user_id,
-            "Your backup is ready",
-            &format!(
-                "Backup {} of {} is ready to download until {expires}. It includes sensitive property values.",
-                backup.id, account.name
+    let mail = jobs.download_url(account.id, backup).map(|url| {
+        (
+            format!("Your kontor backup of {} is ready", account.name),
+            format!(
+                "Hello,\n\nthe backup you asked for ({} records of {}, as of {}) is ready.\n\nDownload it here until {expires}:\n{url}\n\nThe archive includes the values of sensitive properties. Anyone with this link can download it until then: do not forward it. After {expires} the file is deleted.\n\nYou can also download it from Settings > Data Management > Backup:\n{}{console}\n\n-- kontor\n",
+                backup.rows.unwrap_or(0),
+                account.name,
+                backup.snapshot_at.map(iso).unwrap_or_default(),
+                jobs.public_url.trim_end_matches('/'),
             ),
-            Some(&console),
         )
-        .await
-    {
-        tracing::warn!(error = %e, "in-app notification");
-    }
-    let (Some(mailer), Some(url)) = (&jobs.mailer, jobs.download_url(account.id, backup)) else {
-        return;
-    };
-    let body = format!(
-        "Hello,\n\nthe backup you asked for ({} records of {}, as of {}) is ready.\n\nDownload it here until {expires}:\n{url}\n\nThe archive includes the values of sensitive properties. Anyone with this link can download it until then: do not forward it. After {expires} the file is deleted.\n\nYou can also download it from Settings > Data Management > Backup:\n{}{console}\n\n-- kontor\n",
-        backup.rows.unwrap_or(0),
-        account.name,
-        backup.snapshot_at.map(iso).unwrap_or_default(),
-        jobs.public_url.trim_end_matches('/'),
-    );
-    if let Err(e) = mailer
-        .send(
-            &email,
-            &format!("Your kontor backup of {} is ready", account.name),
-            &body,
-        )
-        .await
-    {
-        tracing::warn!(error = %e, to = %email, "backup e-mail");
+    });
+    Message {
+        user_id: to.0,
+        email: to.1,
+        title: "Your backup is ready".into(),
+        body: format!(
+            "Backup {} of {} is ready to download until {expires}. It includes sensitive property values.",
+            backup.id, account.name
+        ),
+        link: console,
+        mail,
     }
 }
 
-pub(crate) async fn backup_failed(jobs: &Jobs, store: &Store, account: &Account, backup: &Backup) {
-    let Some((user_id, email)) = recipient(store, account, backup).await else {
-        return;
-    };
+fn backup_failed(account: &Account, backup: &Backup, to: (i64, String)) -> Message {
     let reason = backup.error.clone().unwrap_or_default();
-    let _ = store
-        .notify(
-            account.id,
-            user_id,
-            "Your backup failed",
-            &format!(
-                "Backup {} failed: {reason}. You can ask for a new one now.",
-                backup.id
-            ),
-            Some("/app/settings/backups"),
-        )
-        .await;
-    if let Some(mailer) = &jobs.mailer {
-        let _ = mailer
-            .send(
-                &email,
-                &format!("Your kontor backup of {} failed", account.name),
-                &format!("Hello,\n\nbackup {} failed: {reason}\n\nA failed backup does not count against your backup allowance: you can ask for a new one now.\n\n-- kontor\n", backup.id),
-            )
-            .await;
+    Message {
+        user_id: to.0,
+        email: to.1,
+        title: "Your backup failed".into(),
+        body: format!(
+            "Backup {} failed: {reason}. You can ask for a new one now.",
+            backup.id
+        ),
+        link: "/app/settings/backups".into(),
+        mail: Some((
+            format!("Your kontor backup of {} failed", account.name),
+            format!("Hello,\n\nbackup {} failed: {reason}\n\nA failed backup does not count against your backup allowance: you can ask for a new one now.\n\n-- kontor\n", backup.id),
+        )),
     }
 }
 
-/// Tells whoever started an import (or a restore) that it finished, in the console and by
-/// e-mail.
-pub(crate) async fn import_finished(
-    jobs: &Jobs,
-    store: &Store,
-    account: &Account,
-    imp: &kontor_store::Import,
-) {
-    let Some(user_id) = imp.created_by else {
-        return;
-    };
-    let Ok(users) = store.users(account.id).await else {
-        return;
-    };
-    let Some(user) = users.into_iter().find(|u| u.id == user_id && u.active) else {
-        return;
-    };
+fn import_finished(jobs: &Jobs, imp: &kontor_store::Import, to: (i64, String)) -> Message {
     let failed = imp.state == kontor_store::imports::FAILED;
     let title = match (imp.is_restore(), failed) {
         (true, false) => "Your restore finished",
@@ -120,22 +102,87 @@ pub(crate) async fn import_finished(
         )
     };
     let link = format!("/app/imports/{}", imp.id);
-    if let Err(e) = store
-        .notify(account.id, user_id, title, &body, Some(&link))
-        .await
-    {
-        tracing::warn!(error = %e, "in-app notification");
+    let text = format!(
+        "Hello,\n\n{body}\n\nSee the details, and any rejected rows, here:\n{}{link}\n\n-- kontor\n",
+        jobs.public_url.trim_end_matches('/')
+    );
+    Message {
+        user_id: to.0,
+        email: to.1,
+        title: title.into(),
+        mail: Some((format!("{title}: {}", imp.name), text)),
+        body,
+        link,
     }
-    if let Some(mailer) = &jobs.mailer {
-        let text = format!(
-            "Hello,\n\n{body}\n\nSee the details, and any rejected rows, here:\n{}{link}\n\n-- kontor\n",
-            jobs.public_url.trim_end_matches('/')
-        );
-        if let Err(e) = mailer
-            .send(&user.email, &format!("{title}: {}", imp.name), &text)
-            .await
-        {
-            tracing::warn!(error = %e, to = %user.email, "import e-mail");
+}
+
+/// The words of an event, or `None` when there is nobody to tell (no requester, or they
+/// left the account).
+async fn render(jobs: &Jobs, store: &Store, ev: &OutboxItem) -> anyhow::Result<Option<Message>> {
+    let Some(account) = jobs.dir.account(ev.account_id).await? else {
+        return Ok(None);
+    };
+    Ok(match ev.kind.as_str() {
+        OUTBOX_BACKUP_READY | OUTBOX_BACKUP_FAILED => {
+            let Some(b) = store.backup(account.id, ev.target_id).await? else {
+                return Ok(None);
+            };
+            let Some(to) = user(store, account.id, b.requested_by).await else {
+                return Ok(None);
+            };
+            Some(if ev.kind == OUTBOX_BACKUP_READY {
+                backup_ready(jobs, &account, &b, to)
+            } else {
+                backup_failed(&account, &b, to)
+            })
         }
+        OUTBOX_IMPORT_FINISHED => {
+            let Some(imp) = store.import(account.id, ev.target_id).await? else {
+                return Ok(None);
+            };
+            let Some(to) = user(store, account.id, imp.created_by).await else {
+                return Ok(None);
+            };
+            Some(import_finished(jobs, &imp, to))
+        }
+        other => {
+            tracing::warn!(kind = other, "an outbox event of an unknown kind");
+            None
+        }
+    })
+}
+
+/// Delivers one event: whichever of its in-app and e-mail parts is not done yet.
+pub(crate) async fn deliver(jobs: &Jobs, store: &Store, ev: &OutboxItem) -> anyhow::Result<()> {
+    let msg = render(jobs, store, ev).await?;
+    if ev.in_app_at.is_none() {
+        let note = msg.as_ref().map(|m| InApp {
+            user_id: m.user_id,
+            title: &m.title,
+            body: &m.body,
+            link: Some(&m.link),
+        });
+        store.deliver_in_app(ev, note).await?;
     }
+    if ev.mailed_at.is_some() {
+        return Ok(());
+    }
+    let mail = msg.as_ref().and_then(|m| Some((m, m.mail.as_ref()?)));
+    let (Some(mailer), Some((m, (subject, text)))) = (&jobs.mailer, mail) else {
+        store.outbox_mailed(ev).await?;
+        return Ok(());
+    };
+    if !store.claim_outbox_mail(ev, MAIL_CLAIM_MS).await? {
+        return Ok(());
+    }
+    match mailer.send(&m.email, subject, text).await {
+        Ok(()) => store.outbox_mailed(ev).await?,
+        Err(e) if now_ms() - ev.created_at > MAIL_GIVE_UP_MS => {
+            tracing::error!(error = %e, to = %m.email, kind = %ev.kind, "giving up an e-mail");
+            store.outbox_mailed(ev).await?;
+        }
+        // The claim lapses and a later round tries again.
+        Err(e) => tracing::warn!(error = %e, to = %m.email, kind = %ev.kind, "job e-mail"),
+    }
+    Ok(())
 }

@@ -928,12 +928,10 @@ impl Batches<'_> {
         if n > 0 && self.renewed.elapsed() >= self.jobs.heartbeat() {
             self.renewed = std::time::Instant::now();
             let total = self.imp.rows_total;
-            let node = &self.jobs.node;
-            let lease = self.jobs.lease_ms;
-            return Ok(self
-                .store
-                .renew_job(self.job, node, lease, self.done, total)
-                .await?);
+            return self
+                .jobs
+                .renew(self.store, self.job, self.done, total)
+                .await;
         }
         Ok(true)
     }

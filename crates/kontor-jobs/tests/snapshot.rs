@@ -97,6 +97,9 @@ async fn consistent_under_concurrent_writes(pg: Option<&str>) {
         node: "test".into(),
         lease_ms: 30_000,
         compression_level: 1,
+        workers: 1,
+        per_account: 1,
+        health: Default::default(),
     };
     // Writers: updates of random batches, creations and archivals, as fast as they go.
     let stop = Arc::new(AtomicBool::new(false));

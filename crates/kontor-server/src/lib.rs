@@ -287,12 +287,19 @@ async fn healthz(State(state): State<AppState>) -> Response {
     for store in state.dir.regions.values() {
         ok &= store.ping().await.is_ok();
     }
-    if ok {
-        (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response()
+    // A job runner that panicked and has not come back means no backups, imports or
+    // notifications: the node is not healthy even though it answers requests.
+    let jobs = state.jobs.health.status();
+    if ok && jobs == "ok" {
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ok", "jobs": jobs})),
+        )
+            .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "unavailable"})),
+            Json(serde_json::json!({"status": "unavailable", "jobs": jobs})),
         )
             .into_response()
     }

@@ -284,7 +284,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records a published archive and ends its job, in one transaction. `false` if the
+    /// Records a published archive, ends its job and queues its notification, in one
+    /// transaction. `false` if the
     /// job's lease was lost meanwhile (another runner owns the backup now).
     pub async fn backup_completed(
         &self,
@@ -310,11 +311,20 @@ impl Store {
             .bind(done.backup_id)
             .execute(&mut *tx)
             .await?;
+        Store::enqueue_outbox(
+            &mut tx,
+            job.account_id,
+            crate::OUTBOX_BACKUP_READY,
+            done.backup_id,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    /// Ends a backup's job as failed. Failed backups do not count against the interval.
+    /// Ends a backup's job as failed, with its notification in the outbox. `false` if the
+    /// job's lease was lost meanwhile. Failed backups do not count against the interval.
     pub async fn backup_failed(
         &self,
         job: &Job,
@@ -334,6 +344,14 @@ impl Store {
             .bind(backup_id)
             .execute(&mut *tx)
             .await?;
+        Store::enqueue_outbox(
+            &mut tx,
+            job.account_id,
+            crate::OUTBOX_BACKUP_FAILED,
+            backup_id,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

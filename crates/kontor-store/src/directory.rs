@@ -91,6 +91,15 @@ impl Directory {
         row.map(account_from).transpose()
     }
 
+    /// Accounts that are not active (suspended, migrating): their jobs wait.
+    pub async fn inactive_accounts(&self) -> StoreResult<Vec<i64>> {
+        let rows: Vec<(i64,)> =
+            sqlx::query_as("SELECT id FROM accounts WHERE state <> 'active' ORDER BY id")
+                .fetch_all(&self.directory.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     pub async fn accounts(&self) -> StoreResult<Vec<Account>> {
         let rows: Vec<AccountRow> = sqlx::query_as(
             "SELECT id, name, region, tier, state, created_at FROM accounts ORDER BY id",

@@ -631,6 +631,14 @@ impl Store {
                     .await?;
             }
         }
+        Store::enqueue_outbox(
+            &mut tx,
+            imp.account_id,
+            crate::OUTBOX_IMPORT_FINISHED,
+            imp.id,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -28,6 +28,22 @@ pub struct Job {
     pub finished_at: Option<i64>,
 }
 
+/// Which jobs a runner may claim.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClaimFilter<'a> {
+    /// The kinds the runner runs.
+    pub kinds: &'a [&'a str],
+    /// Just this job (`account`, `id`).
+    pub only: Option<(i64, i64)>,
+    /// Accounts whose jobs must wait: busy on this node, or not active.
+    pub skip: &'a [i64],
+    /// Only these accounts' jobs (a runner bound to some accounts; tests).
+    pub accounts: Option<&'a [i64]>,
+    /// Accounts whose jobs this node started lately, the least recent first: they come after
+    /// every other account, in this order (round-robin between accounts with queued work).
+    pub recent: &'a [i64],
+}
+
 pub const JOB_QUEUED: &str = "queued";
 pub const JOB_RUNNING: &str = "running";
 pub const JOB_SUCCEEDED: &str = "succeeded";
@@ -109,32 +125,121 @@ impl Store {
         kinds: &[&str],
         only: Option<(i64, i64)>,
     ) -> StoreResult<Option<Job>> {
-        let now = now_ms();
-        let candidates: Vec<(i64, i64, String)> = sqlx::query_as(
-            "SELECT account_id, id, kind FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < $1) ORDER BY created_at, id LIMIT 50",
+        self.claim_fair(
+            owner,
+            lease_ms,
+            &ClaimFilter {
+                kinds,
+                only,
+                ..ClaimFilter::default()
+            },
         )
+        .await
+    }
+
+    /// Claims one job, fairly between accounts: accounts this node did not start a job for
+    /// lately go first (`filter.recent`), then the account whose oldest claimable job has
+    /// waited longest; an account in `filter.skip` (one that already runs as
+    /// many jobs on this node as it may, or is not active) is passed over whatever it has
+    /// queued. So one account's long queue delays another account's job by at most the jobs
+    /// already running. The claim itself stays a compare-and-set on the row: of several
+    /// runners (or nodes) racing for one job, exactly one gets it.
+    pub async fn claim_fair(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Option<Job>> {
+        let now = now_ms();
+        // Claimable jobs per account, the longest-waiting account first.
+        // The account lists go into the statement as integer literals (sqlx's engine-neutral
+        // driver binds no arrays), so skipped accounts never crowd others out of the limit.
+        let list = |ids: &[i64]| {
+            ids.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut only_accounts: Option<Vec<i64>> = filter.accounts.map(<[i64]>::to_vec);
+        if let Some((a, _)) = filter.only {
+            only_accounts = Some(vec![a]);
+        }
+        let mut cond = String::new();
+        if !filter.skip.is_empty() {
+            cond.push_str(&format!(" AND account_id NOT IN ({})", list(filter.skip)));
+        }
+        if let Some(ids) = &only_accounts {
+            if ids.is_empty() {
+                return Ok(None);
+            }
+            cond.push_str(&format!(" AND account_id IN ({})", list(ids)));
+        }
+        let accounts: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            "SELECT account_id, MIN(created_at) FROM jobs WHERE (state = 'queued' OR (state = 'running' AND lease_until < $1)){cond} GROUP BY account_id ORDER BY MIN(created_at), account_id LIMIT 1000",
+        ))
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        for (account, id, kind) in candidates {
-            if !kinds.contains(&kind.as_str()) || only.is_some_and(|o| o != (account, id)) {
+        let mut accounts = accounts;
+        // Stable: among accounts with no recent start, the longest-waiting stays first.
+        accounts.sort_by_key(|(a, _)| filter.recent.iter().position(|r| r == a));
+        for (account, _) in accounts {
+            if filter.skip.contains(&account)
+                || filter.only.is_some_and(|o| o.0 != account)
+                || filter.accounts.is_some_and(|a| !a.contains(&account))
+            {
                 continue;
             }
-            let _w = self.lock_writes().await;
-            let claimed = sqlx::query("UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 WHERE account_id = $4 AND id = $5 AND (state = 'queued' OR (state = 'running' AND lease_until < $3))")
-                .bind(owner)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(account)
-                .bind(id)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            if claimed == 1 {
-                return self.job(account, id).await;
+            let only_job = match filter.only {
+                Some((_, id)) => format!(" AND id = {id}"),
+                None => String::new(),
+            };
+            let candidates: Vec<(i64, String)> = sqlx::query_as(&format!(
+                "SELECT id, kind FROM jobs WHERE account_id = $1 AND (state = 'queued' OR (state = 'running' AND lease_until < $2)){only_job} ORDER BY created_at, id LIMIT 50",
+            ))
+            .bind(account)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+            for (id, kind) in candidates {
+                if !filter.kinds.contains(&kind.as_str())
+                    || filter.only.is_some_and(|o| o != (account, id))
+                {
+                    continue;
+                }
+                let _w = self.lock_writes().await;
+                let claimed = sqlx::query("UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 WHERE account_id = $4 AND id = $5 AND (state = 'queued' OR (state = 'running' AND lease_until < $3))")
+                    .bind(owner)
+                    .bind(now + lease_ms)
+                    .bind(now)
+                    .bind(account)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                if claimed == 1 {
+                    return self.job(account, id).await;
+                }
             }
         }
         Ok(None)
+    }
+
+    /// Gives a job the caller holds back to the queue without failing it and without counting
+    /// the attempt (its account was suspended or is migrating: it resumes once active again).
+    /// `false` if the lease was lost meanwhile.
+    pub async fn release_job(&self, job: &Job, owner: &str) -> StoreResult<bool> {
+        let now = now_ms();
+        let _w = self.lock_writes().await;
+        let n = sqlx::query("UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $1 WHERE account_id = $2 AND id = $3 AND state = 'running' AND lease_owner = $4")
+            .bind(now)
+            .bind(job.account_id)
+            .bind(job.id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
     }
 
     /// Renews the lease and records progress. `false` means the lease was lost (another runner

@@ -11,6 +11,7 @@ pub mod imports;
 mod jobs;
 mod migrations;
 mod objects;
+mod outbox;
 mod owners;
 mod properties;
 mod records;
@@ -32,8 +33,11 @@ pub use imports::{
     BatchOutcome, Import, ImportError, ImportRow, NewImport, Operation, RowError, RowOp,
     JOB_KIND_IMPORT,
 };
-pub use jobs::{Change, Job, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED};
+pub use jobs::{Change, ClaimFilter, Job, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED};
 pub use objects::ObjectType;
+pub use outbox::{
+    InApp, OutboxItem, OUTBOX_BACKUP_FAILED, OUTBOX_BACKUP_READY, OUTBOX_IMPORT_FINISHED,
+};
 pub use owners::Owner;
 pub use properties::{OptionInput, PropertyGroup, PropertyInput};
 pub use records::{

@@ -335,6 +335,25 @@ ALTER TABLE tokens ADD COLUMN created_role TEXT;
 UPDATE tokens SET created_role = (SELECT role FROM users WHERE users.account_id = tokens.account_id AND users.id = tokens.created_by) WHERE created_by IS NOT NULL
 "#,
     ),
+    (
+        8,
+        // What a finished job has to tell its requester, written in the transaction that ends
+        // the job; a dispatcher delivers it (in-app, then e-mail) and marks each part done.
+        r#"
+CREATE TABLE job_outbox (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    target_id BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    in_app_at BIGINT,
+    mail_claimed_until BIGINT,
+    mailed_at BIGINT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE INDEX job_outbox_pending ON job_outbox (mailed_at, created_at)
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {

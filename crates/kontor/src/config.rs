@@ -118,6 +118,8 @@ struct MailFileConfig {
 struct JobsFileConfig {
     lease_seconds: Option<u64>,
     compression_level: Option<u32>,
+    workers: Option<usize>,
+    per_account: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,6 +149,10 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub job_lease_ms: i64,
     pub compression_level: u32,
+    /// Jobs this node runs at once.
+    pub job_workers: usize,
+    /// Jobs of one account this node runs at once.
+    pub job_per_account: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -229,6 +235,16 @@ impl Config {
             compression_level <= 9,
             "jobs.compression_level must be 0 to 9"
         );
+        let job_workers = match std::env::var("KONTOR_JOB_WORKERS") {
+            Ok(v) => v.parse().context("KONTOR_JOB_WORKERS")?,
+            Err(_) => file.jobs.workers.unwrap_or(3),
+        };
+        let job_per_account = file.jobs.per_account.unwrap_or(1);
+        anyhow::ensure!(
+            (1..=64).contains(&job_workers),
+            "jobs.workers must be 1 to 64"
+        );
+        anyhow::ensure!(job_per_account >= 1, "jobs.per_account must be at least 1");
         let files_dir = std::env::var_os("KONTOR_FILES_DIR")
             .map(PathBuf::from)
             .or(file.files_dir)
@@ -240,6 +256,8 @@ impl Config {
             smtp_url,
             job_lease_ms: (lease_s.max(1) * 1000) as i64,
             compression_level,
+            job_workers,
+            job_per_account,
             secret_key_file: file
                 .secret_key_file
                 .unwrap_or_else(|| data_dir.join("secret.key")),
@@ -282,6 +300,9 @@ impl Config {
             ),
             lease_ms: self.job_lease_ms,
             compression_level: self.compression_level,
+            workers: self.job_workers,
+            per_account: self.job_per_account,
+            health: Default::default(),
         })
     }
 

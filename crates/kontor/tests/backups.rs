@@ -33,6 +33,17 @@ async fn add_contacts(s: &Server, token: &str, n: usize, tag: &str) {
 #[tokio::test]
 async fn backup_via_api_download_and_verify() {
     let s = Server::start().await;
+    // The job runner's health is part of the node's.
+    let health: Value = s
+        .http
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({"status": "ok", "jobs": "ok"}));
     let (account, token) = s.account("Backups");
     add_contacts(&s, &token, 250, "c").await;
     // A sensitive property, flagged in the manifest.
