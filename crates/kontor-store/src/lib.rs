@@ -17,6 +17,7 @@ mod records;
 mod restores;
 mod restores_sqlite;
 mod schemas;
+mod sso;
 
 pub use associations::{AssociatedRecord, AssociationInput, AssociationType};
 pub use auth::{hash_password, token_account, verify_password, AuditEntry, Token, User};
@@ -44,6 +45,7 @@ pub use restores::{
     PLAN_RESTORE, PLAN_REVERT, PLAN_TTL_MS,
 };
 pub use schemas::{CustomSchema, SchemaInput};
+pub use sso::{SsoConfig, SsoFlow, SSO_FLOW_TTL_MS};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
