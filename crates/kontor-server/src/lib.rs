@@ -7,6 +7,7 @@ mod console;
 mod error;
 mod imports;
 mod objects;
+mod oidc;
 mod owners;
 mod params;
 mod properties;
