@@ -45,7 +45,7 @@ pub use restores::{
     PLAN_RESTORE, PLAN_REVERT, PLAN_TTL_MS,
 };
 pub use schemas::{CustomSchema, SchemaInput};
-pub use sso::{SsoConfig, SsoFlow, SSO_FLOW_TTL_MS};
+pub use sso::{SsoConfig, SsoFlow, MAX_SSO_FLOWS, SSO_FLOW_TTL_MS};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 
 /// How long a sign-in may take at the provider before its state expires.
 pub const SSO_FLOW_TTL_MS: i64 = 10 * 60 * 1000;
+/// Sign-ins in flight per account. Starting one needs no session, so without a bound anyone
+/// could fill the table; beyond it new sign-ins wait until older states expire.
+pub const MAX_SSO_FLOWS: i64 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SsoConfig {
@@ -140,6 +143,17 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        let (live,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM sso_flows WHERE account_id = $1")
+                .bind(account)
+                .fetch_one(&mut *tx)
+                .await?;
+        if live >= MAX_SSO_FLOWS {
+            return Err(StoreError::Conflict {
+                message: "too many single sign-ons are in progress".into(),
+                existing_id: None,
+            });
+        }
         sqlx::query("INSERT INTO sso_flows (state_hash, account_id, nonce, verifier, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(sha256_hex(state))
             .bind(account)

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 #[path = "conformance/sso.rs"]
 mod sso;
-use sso::sso_settings_and_single_use_states;
+use sso::{sso_settings_and_single_use_states, sso_states_in_flight_are_bounded};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -87,6 +87,7 @@ conformance!(
     one_restore_at_a_time,
     restore_batches_read_ahead_see_later_writes,
     sso_settings_and_single_use_states,
+    sso_states_in_flight_are_bounded,
 );
 
 fn actor() -> Actor {

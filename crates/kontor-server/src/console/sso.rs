@@ -99,11 +99,17 @@ async fn failed(
     message: &str,
     status: StatusCode,
 ) -> Result<Response, PageError> {
+    // Before the provider has answered, nobody is known: the actor is the sign-in itself.
+    let actor = if who.is_empty() {
+        "single sign-on"
+    } else {
+        who
+    };
     store
         .audit(
             account,
             None,
-            who,
+            actor,
             "login.sso_failed",
             &format!("account:{account}"),
             json!({"message": message}),
@@ -163,9 +169,17 @@ pub async fn start(
         Ok(u) => u,
         Err(m) => return failed(&store, account.id, &who, &m, StatusCode::BAD_GATEWAY).await,
     };
-    store
+    match store
         .begin_sso_flow(account.id, &flow_state, &nonce, &verifier)
-        .await?;
+        .await
+    {
+        Ok(()) => {}
+        Err(kontor_store::StoreError::Conflict { .. }) => {
+            let m = "Too many single sign-ons of this account are in progress. Try again in a few minutes.";
+            return failed(&store, account.id, &who, m, StatusCode::TOO_MANY_REQUESTS).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
     let mut resp = Redirect::to(&to).into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,

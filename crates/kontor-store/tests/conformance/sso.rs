@@ -74,3 +74,32 @@ pub async fn sso_settings_and_single_use_states(d: Directory) {
     s.delete_sso_config(a.id).await.unwrap();
     assert!(s.sso_config(a.id).await.unwrap().is_none());
 }
+
+pub async fn sso_states_in_flight_are_bounded(d: Directory) {
+    let a = d
+        .create_account("sso bound", Region::Us, Tier::Starter)
+        .await
+        .unwrap();
+    let s = d.cell(&a).unwrap().clone();
+    for i in 0..kontor_store::MAX_SSO_FLOWS {
+        s.begin_sso_flow(a.id, &format!("{}.{i}", a.id), "n", "v")
+            .await
+            .unwrap();
+    }
+    let over = s
+        .begin_sso_flow(a.id, &format!("{}.over", a.id), "n", "v")
+        .await;
+    assert!(
+        matches!(over, Err(kontor_store::StoreError::Conflict { .. })),
+        "{over:?}"
+    );
+    // Taking one frees a place.
+    assert!(s
+        .take_sso_flow(a.id, &format!("{}.0", a.id))
+        .await
+        .unwrap()
+        .is_some());
+    s.begin_sso_flow(a.id, &format!("{}.over", a.id), "n", "v")
+        .await
+        .unwrap();
+}
