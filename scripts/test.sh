@@ -88,6 +88,10 @@ step "web console in headless Chromium"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm test)
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
+step "single sign-on through a real OpenID provider"
+(cd tests/sso && npm ci --no-audit --no-fund --loglevel=error && npm test)
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
 cd "$ROOT"
 step "summary"
 echo "suites: $SUITES_PASSED passed, 0 failed"

@@ -8,6 +8,7 @@ mod error;
 mod imports;
 mod lifecycle;
 mod objects;
+mod oidc;
 mod owners;
 mod params;
 mod properties;

@@ -18,6 +18,7 @@ mod records;
 mod restores;
 mod restores_sqlite;
 mod schemas;
+mod sso;
 
 pub use associations::{AssociatedRecord, AssociationInput, AssociationType};
 pub use auth::{hash_password, token_account, verify_password, AuditEntry, Token, User};
@@ -48,6 +49,7 @@ pub use restores::{
     PLAN_RESTORE, PLAN_REVERT, PLAN_TTL_MS,
 };
 pub use schemas::{CustomSchema, SchemaInput};
+pub use sso::{SsoConfig, SsoFlow, MAX_SSO_FLOWS, SSO_FLOW_TTL_MS};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

@@ -354,6 +354,29 @@ CREATE TABLE job_outbox (
 CREATE INDEX job_outbox_pending ON job_outbox (mailed_at, created_at)
 "#,
     ),
+    (
+        10,
+        r#"
+CREATE TABLE sso_configs (
+    account_id BIGINT PRIMARY KEY,
+    issuer TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    client_secret_sealed TEXT NOT NULL,
+    domains TEXT NOT NULL,
+    required BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by BIGINT
+);
+CREATE TABLE sso_flows (
+    state_hash TEXT PRIMARY KEY,
+    account_id BIGINT NOT NULL,
+    nonce TEXT NOT NULL,
+    verifier TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+)
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {

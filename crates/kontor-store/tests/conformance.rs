@@ -14,6 +14,10 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[path = "conformance/sso.rs"]
+mod sso;
+use sso::{sso_settings_and_single_use_states, sso_states_in_flight_are_bounded};
+
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 async fn sqlite() -> Directory {
@@ -83,6 +87,8 @@ conformance!(
     import_batches_need_the_lease,
     one_restore_at_a_time,
     restore_batches_read_ahead_see_later_writes,
+    sso_settings_and_single_use_states,
+    sso_states_in_flight_are_bounded,
 );
 
 fn actor() -> Actor {

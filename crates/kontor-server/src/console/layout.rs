@@ -181,6 +181,7 @@ pub fn page_with_head(
                         @if c.session.user.role == kontor_domain::Role::SuperAdmin {
                             h2 { "Data Management" }
                             (nav_link("/app/settings/backups", "Backup"))
+                            (nav_link("/app/settings/sso", "Single sign-on"))
                         }
                         h2 { "You" }
                         (nav_link("/app/account/security", "Sign-in & security"))

@@ -11,6 +11,7 @@ mod layout;
 mod records;
 mod settings;
 mod signin;
+pub(crate) mod sso;
 
 use crate::AppState;
 use axum::extract::FromRequestParts;
@@ -38,6 +39,8 @@ pub fn routes() -> crate::Routes {
             "/app/login/second-factor",
             get(signin::second_factor_page).post(signin::second_factor),
         )
+        .route("/app/login/sso", get(sso::page).post(sso::start))
+        .route("/app/login/sso/callback", get(sso::callback))
         .route("/app/logout", post(signin::logout))
         .route("/app/account/security", get(signin::security_page))
         .route("/app/account/security/totp", post(signin::totp_begin))
@@ -96,6 +99,10 @@ pub fn routes() -> crate::Routes {
             get(settings::account).post(settings::update_account),
         )
         .route("/app/settings/audit", get(settings::audit))
+        .route(
+            "/app/settings/sso",
+            get(settings::sso).post(settings::update_sso),
+        )
         .route(
             "/app/settings/backups",
             get(settings::backups).post(settings::create_backup),

@@ -37,6 +37,7 @@ fn login_form(csrf: &str, email: &str, error: Option<&str>) -> Markup {
                     @if let Some(e) = error { p.error #login-error role="alert" { (e) } }
                     p { button type="submit" { "Sign in" } }
                 }
+                p { a #sso-link href="/app/login/sso" { "Sign in with SSO" } }
             }
         },
     )
@@ -141,6 +142,23 @@ pub async fn login(
         ));
     };
     state.dir.clear_login_failures(&email).await?;
+    // The password was right, so saying why it is refused tells nothing to a guesser.
+    if super::sso::password_refused(&store, account.id, user.role).await? {
+        store
+            .audit(
+                account.id,
+                Some(user.id),
+                &user.email,
+                "login.refused",
+                &format!("user:{}", user.id),
+                serde_json::json!({"message": "Password sign-in refused: the account requires single sign-on"}),
+            )
+            .await?;
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            "Your account signs in with single sign-on. Use “Sign in with SSO”.",
+        ));
+    }
     let needs_totp = store
         .second_factor(account.id, user.id)
         .await?

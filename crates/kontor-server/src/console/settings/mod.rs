@@ -7,6 +7,7 @@ mod audit;
 mod backups;
 mod objects;
 mod properties;
+mod sso;
 mod tokens;
 mod users;
 
@@ -17,6 +18,7 @@ pub use objects::{create_object, objects};
 pub use properties::{
     archive_property, create_property, properties, property_page, update_property,
 };
+pub use sso::{sso, update_sso};
 pub use tokens::{create_token, revoke_token, tokens};
 pub use users::{add_user, change_user, users};
 
@@ -126,6 +128,8 @@ pub(super) fn notice(q: &QueryParams) -> Markup {
         Some("object") => "Custom object created.",
         Some("renamed") => "Account renamed.",
         Some("unchanged") => "Nothing was changed.",
+        Some("sso") => "Single sign-on settings saved.",
+        Some("sso-off") => "Single sign-on turned off. Everyone signs in with a password.",
         _ => return html! {},
     };
     html! { p.flash role="status" { (message) } }
