@@ -163,6 +163,9 @@ impl Jobs {
                 if let Err(e) = self.expire_backups().await {
                     tracing::warn!(error = %e, "expiring backups");
                 }
+                if let Err(e) = self.sweep(now_ms()).await {
+                    tracing::warn!(error = %e, "housekeeping");
+                }
                 // Delivered events are kept a while for looking into, then dropped.
                 for store in self.stores() {
                     if let Err(e) = store.purge_outbox(now_ms() - 30 * 24 * 3600 * 1000).await {
@@ -181,6 +184,39 @@ impl Jobs {
                 return;
             }
         }
+    }
+
+    /// Deletes what is past its retention (see README, "Housekeeping"): records in the recycle
+    /// bin for `RECYCLE_BIN_DAYS` (audited per account), expired sessions, restore plans that
+    /// expired unapplied, and sign-in failures whose window is over.
+    pub async fn sweep(&self, now: i64) -> anyhow::Result<()> {
+        let cutoff = now - kontor_store::RECYCLE_BIN_DAYS * 86_400_000;
+        // Regions that share one database simply find nothing left on the second pass.
+        for store in self.stores() {
+            // At most 10,000 records per pass; repeat until the bin holds nothing expired.
+            loop {
+                let done = store.purge_expired(cutoff, None).await?;
+                if done.iter().all(|(_, n)| *n == 0) {
+                    break;
+                }
+                for (account, n) in done {
+                    store
+                        .audit(
+                            account,
+                            None,
+                            "system",
+                            "record.purge_expired",
+                            "recycle-bin",
+                            serde_json::json!({"records": n, "message": format!("{n} records had been in the recycle bin for {} days and were deleted permanently.", kontor_store::RECYCLE_BIN_DAYS)}),
+                        )
+                        .await?;
+                }
+            }
+            store.purge_expired_sessions(now).await?;
+            store.purge_expired_restore_plans(now).await?;
+        }
+        self.dir.purge_old_login_failures(now).await?;
+        Ok(())
     }
 
     /// Delivers what finished jobs have to tell (see `notify`), in every account. Returns how

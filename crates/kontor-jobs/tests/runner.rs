@@ -368,3 +368,94 @@ async fn an_attempt_deletes_only_temporary_files_of_attempts_that_are_over() {
         vec![live.file_name().unwrap().to_string_lossy().into_owned()]
     );
 }
+
+/// The housekeeping sweep deletes what is past its retention and keeps the rest: records in the
+/// recycle bin (audited), expired sessions, expired unapplied restore plans, old sign-in failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_deletes_only_what_is_past_its_retention() {
+    let tmp = temp_dir("sweep");
+    let dir = Arc::new(directory(&tmp).await);
+    let j = jobs(&dir, &tmp, "sweeper", 1, 30_000);
+    let (a, s) = account(&dir, "sweep").await;
+    let user = s
+        .create_user(
+            a.id,
+            "sweep@example.com",
+            "",
+            "",
+            Role::Admin,
+            "long enough pw",
+        )
+        .await
+        .unwrap();
+    let session = s
+        .create_session(a.id, user.id, kontor_store::AuthMethod::Password, false)
+        .await
+        .unwrap();
+    let ot = s.object_type(a.id, "contacts").await.unwrap().unwrap();
+    let actor = kontor_store::Actor {
+        source: kontor_domain::ChangeSource::Api,
+        source_id: None,
+        user_id: None,
+    };
+    let input = |email: &str| kontor_store::CreateInput {
+        properties: json!({"email": email}).as_object().unwrap().clone(),
+        associations: Vec::new(),
+    };
+    let made = s
+        .create_records(
+            a.id,
+            &ot,
+            vec![input("gone@example.com"), input("kept@example.com")],
+            &actor,
+        )
+        .await
+        .unwrap();
+    s.archive_records(a.id, &ot, &[made[0].id], &actor)
+        .await
+        .unwrap();
+    dir.record_login_failure("someone@example.com")
+        .await
+        .unwrap();
+    let now = kontor_domain::time::now_ms();
+
+    // Nothing is past its retention yet.
+    j.sweep(now).await.unwrap();
+    assert!(s.session(&session).await.unwrap().is_some());
+    assert!(s
+        .record(a.id, &ot, made[0].id, true)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(dir.purge_old_login_failures(now).await.unwrap(), 0);
+    assert_eq!(s.purge_expired_sessions(now).await.unwrap(), 0);
+
+    // Past every retention: the bin's record and the rest go; the live record stays.
+    let later = now + (kontor_store::RECYCLE_BIN_DAYS + 1) * 86_400_000;
+    j.sweep(later).await.unwrap();
+    assert!(s
+        .record(a.id, &ot, made[0].id, true)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .record(a.id, &ot, made[1].id, false)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        s.purge_expired_sessions(later).await.unwrap(),
+        0,
+        "already swept"
+    );
+    assert_eq!(
+        dir.purge_old_login_failures(later).await.unwrap(),
+        0,
+        "already swept"
+    );
+    let audit = s.audit_entries(a.id, 10).await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.4 == "record.purge_expired"),
+        "the purge is audited: {audit:?}"
+    );
+}

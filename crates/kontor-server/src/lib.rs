@@ -17,7 +17,6 @@ mod schemas;
 mod seal;
 mod wire;
 
-pub use console::purge_expired_records;
 pub use error::ApiError;
 
 use axum::extract::{DefaultBodyLimit, State};

@@ -7,6 +7,7 @@ mod console;
 mod directory;
 mod error;
 mod export;
+mod housekeeping;
 pub mod imports;
 mod jobs;
 mod migrations;

@@ -7,7 +7,7 @@ use crate::params::QueryParams;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use kontor_domain::time::{iso, now_ms};
+use kontor_domain::time::iso;
 use kontor_domain::{ChangeSource, Role};
 use kontor_store::{Actor, StoreError, RECYCLE_BIN_DAYS};
 use maud::html;
@@ -171,44 +171,6 @@ pub async fn act(
             "Bad request",
             "Unknown action.",
         )),
-    }
-}
-
-/// Purges records that have been in the recycle bin longer than the retention period, in
-/// every region; each purge is in the account's audit log. Runs until the process ends.
-pub async fn purge_expired_records(dir: std::sync::Arc<kontor_store::Directory>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        let cutoff = now_ms() - RECYCLE_BIN_DAYS * 86_400_000;
-        // Regions that share one database simply find nothing left on the second pass.
-        for store in dir.regions.values() {
-            // At most 10,000 records per pass; repeat until the bin holds nothing expired.
-            loop {
-                match store.purge_expired(cutoff, None).await {
-                    Ok(done) if done.iter().all(|(_, n)| *n == 0) => break,
-                    Ok(done) => {
-                        for (account, n) in done {
-                            let details = serde_json::json!({"records": n});
-                            let _ = store
-                                .audit(
-                                    account,
-                                    None,
-                                    "system",
-                                    "record.purge_expired",
-                                    "recycle-bin",
-                                    details,
-                                )
-                                .await;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "recycle bin purge failed; will retry");
-                        break;
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -23,7 +23,6 @@ use kontor_domain::Role;
 use kontor_store::{Account, Session, Store};
 use maud::{html, Markup};
 
-pub use bin::purge_expired_records;
 pub(crate) use signin::verify_second_factor;
 
 pub const SESSION_COOKIE: &str = "kontor_session";
