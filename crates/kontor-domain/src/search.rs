@@ -14,6 +14,17 @@ pub const MAX_RESULTS: usize = 10_000;
 pub const MAX_GROUPS: usize = 5;
 pub const MAX_FILTERS_PER_GROUP: usize = 10;
 pub const MAX_FILTERS: usize = 25;
+/// HubSpot applies one sort rule; more are refused rather than silently dropped.
+pub const MAX_SORTS: usize = 1;
+/// Values of one `IN` / `NOT_IN` filter.
+pub const MAX_VALUES: usize = 100;
+/// Characters of `query`, and the words of it that are matched.
+pub const MAX_QUERY_CHARS: usize = 3_000;
+pub const MAX_QUERY_WORDS: usize = 20;
+/// Characters of one filter value.
+pub const MAX_VALUE_CHARS: usize = 65_536;
+/// Names in `properties`.
+pub const MAX_PROPERTIES: usize = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operator {
@@ -162,6 +173,12 @@ impl SearchRequest {
             let s = s
                 .as_array()
                 .ok_or_else(|| err("sorts", "must be an array"))?;
+            if s.len() > MAX_SORTS {
+                return Err(err(
+                    "sorts",
+                    format!("at most {MAX_SORTS} sort is allowed, got {}", s.len()),
+                ));
+            }
             for (i, item) in s.iter().enumerate() {
                 sorts.push(Sort::parse(item, &format!("sorts[{i}]"))?);
             }
@@ -169,11 +186,29 @@ impl SearchRequest {
         let query = match obj.get("query") {
             None | Some(Value::Null) => None,
             Some(Value::String(q)) if q.trim().is_empty() => None,
+            Some(Value::String(q)) if q.chars().count() > MAX_QUERY_CHARS => {
+                return Err(err(
+                    "query",
+                    format!("must be at most {MAX_QUERY_CHARS} characters"),
+                ))
+            }
+            Some(Value::String(q)) if q.split_whitespace().count() > MAX_QUERY_WORDS => {
+                return Err(err(
+                    "query",
+                    format!("must be at most {MAX_QUERY_WORDS} words"),
+                ))
+            }
             Some(Value::String(q)) => Some(q.trim().to_string()),
             Some(_) => return Err(err("query", "must be a string")),
         };
         let properties = match obj.get("properties") {
             None | Some(Value::Null) => None,
+            Some(Value::Array(a)) if a.len() > MAX_PROPERTIES => {
+                return Err(err(
+                    "properties",
+                    format!("at most {MAX_PROPERTIES} properties can be asked for"),
+                ))
+            }
             Some(Value::Array(a)) => Some(
                 a.iter()
                     .enumerate()
@@ -270,9 +305,28 @@ impl Filter {
         let high_value = v.get("highValue").and_then(scalar);
         let values = match v.get("values") {
             None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) if a.len() > MAX_VALUES => {
+                return Err(err(
+                    format!("{path}.values"),
+                    format!("at most {MAX_VALUES} values are allowed, got {}", a.len()),
+                ))
+            }
             Some(Value::Array(a)) => a.iter().filter_map(scalar).collect(),
             Some(_) => return Err(err(format!("{path}.values"), "must be an array")),
         };
+        let too_long = |x: &Option<String>| {
+            x.as_ref()
+                .is_some_and(|x| x.chars().count() > MAX_VALUE_CHARS)
+        };
+        if too_long(&value)
+            || too_long(&high_value)
+            || values.iter().any(|x| x.chars().count() > MAX_VALUE_CHARS)
+        {
+            return Err(err(
+                path,
+                format!("a filter value must be at most {MAX_VALUE_CHARS} characters"),
+            ));
+        }
         match operator {
             Operator::Between if value.is_none() || high_value.is_none() => {
                 return Err(err(path, "BETWEEN needs value and highValue"));
@@ -479,10 +533,53 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn parses_the_three_sort_forms() {
-        let r = SearchRequest::parse(&json!({"sorts": ["email", "-createdate", {"propertyName": "x", "direction": "DESCENDING"}]})).unwrap();
+    fn every_cap_admits_its_limit_and_refuses_one_more() {
+        let ok = |v: Value| SearchRequest::parse(&v).map(|_| ()).map_err(|e| e.field);
+        let words = |n: usize| vec!["w"; n].join(" ");
+        let values = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>();
+        let inf = |vals: Vec<String>| json!({"filterGroups": [{"filters": [{"propertyName": "a", "operator": "IN", "values": vals}]}]});
+        let eqf = |v: String| json!({"filterGroups": [{"filters": [{"propertyName": "a", "operator": "EQ", "value": v}]}]});
+        assert_eq!(ok(json!({"sorts": ["a"]})), Ok(()));
+        assert_eq!(ok(json!({"sorts": ["a", "b"]})), Err("sorts".into()));
+        assert_eq!(ok(json!({"query": words(MAX_QUERY_WORDS)})), Ok(()));
         assert_eq!(
-            r.sorts,
+            ok(json!({"query": words(MAX_QUERY_WORDS + 1)})),
+            Err("query".into())
+        );
+        assert_eq!(ok(json!({"query": "x".repeat(MAX_QUERY_CHARS)})), Ok(()));
+        assert_eq!(
+            ok(json!({"query": "x".repeat(MAX_QUERY_CHARS + 1)})),
+            Err("query".into())
+        );
+        assert_eq!(ok(inf(values(MAX_VALUES))), Ok(()));
+        assert_eq!(
+            ok(inf(values(MAX_VALUES + 1))),
+            Err("filterGroups[0].filters[0].values".into())
+        );
+        assert_eq!(ok(eqf("é".repeat(MAX_VALUE_CHARS))), Ok(()));
+        assert_eq!(
+            ok(eqf("é".repeat(MAX_VALUE_CHARS + 1))),
+            Err("filterGroups[0].filters[0]".into())
+        );
+        assert_eq!(ok(json!({"properties": vec!["p"; MAX_PROPERTIES]})), Ok(()));
+        assert_eq!(
+            ok(json!({"properties": vec!["p"; MAX_PROPERTIES + 1]})),
+            Err("properties".into())
+        );
+    }
+
+    #[test]
+    fn parses_the_three_sort_forms() {
+        let r: Vec<Sort> = [
+            json!("email"),
+            json!("-createdate"),
+            json!({"propertyName": "x", "direction": "DESCENDING"}),
+        ]
+        .into_iter()
+        .flat_map(|s| SearchRequest::parse(&json!({"sorts": [s]})).unwrap().sorts)
+        .collect();
+        assert_eq!(
+            r,
             vec![
                 Sort {
                     property: "email".into(),

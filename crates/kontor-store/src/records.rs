@@ -1060,14 +1060,42 @@ impl Store {
                 .map(|s| props.get(&s.property).cloned())
                 .collect()
         };
+        // Only the page's worth of the best matches is kept: past twice that, the list is
+        // sorted and cut back, so a search holds at most 2 × (after + limit) sort keys however
+        // many records match, and `total` is counted on the side.
+        let order = |(ka, ia): &(Vec<Option<String>>, i64),
+                     (kb, ib): &(Vec<Option<String>>, i64)| {
+            for (i, s) in req.sorts.iter().enumerate() {
+                let o = search::sort_order(
+                    kinds[s.property.as_str()],
+                    ka[i].as_deref(),
+                    kb[i].as_deref(),
+                );
+                let o = if s.descending { o.reverse() } else { o };
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+            }
+            ia.cmp(ib)
+        };
+        let keep = req.after.saturating_add(req.limit).max(1);
+        let mut total = 0usize;
         let mut matched: Vec<(Vec<Option<String>>, i64)> = Vec::new();
+        let mut push = |entry: (Vec<Option<String>>, i64)| {
+            total += 1;
+            matched.push(entry);
+            if matched.len() >= 2 * keep {
+                matched.sort_by(order);
+                matched.truncate(keep);
+            }
+        };
         match candidates {
             Some(mut ids) => {
                 ids.sort_unstable();
                 ids.dedup();
                 for r in self.records_by_ids(account, ot, &ids, false).await? {
                     if matches(r.id, &r.props) {
-                        matched.push((key(&r.props), r.id));
+                        push((key(&r.props), r.id));
                     }
                 }
             }
@@ -1081,26 +1109,12 @@ impl Store {
                 while let Some((id, props)) = rows.try_next().await? {
                     let props: BTreeMap<String, String> = serde_json::from_str(&props)?;
                     if matches(id, &props) {
-                        matched.push((key(&props), id));
+                        push((key(&props), id));
                     }
                 }
             }
         }
-        matched.sort_by(|(ka, ia), (kb, ib)| {
-            for (i, s) in req.sorts.iter().enumerate() {
-                let o = search::sort_order(
-                    kinds[s.property.as_str()],
-                    ka[i].as_deref(),
-                    kb[i].as_deref(),
-                );
-                let o = if s.descending { o.reverse() } else { o };
-                if o != std::cmp::Ordering::Equal {
-                    return o;
-                }
-            }
-            ia.cmp(ib)
-        });
-        let total = matched.len();
+        matched.sort_by(order);
         let page_ids: Vec<i64> = matched
             .into_iter()
             .skip(req.after)

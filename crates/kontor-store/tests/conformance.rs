@@ -72,6 +72,7 @@ conformance!(
     ids_are_allocated_per_account,
     accounts_are_isolated,
     search_filters_sorts_and_pages,
+    search_pages_equal_the_full_sort,
     associations_both_ways,
     property_definitions,
     custom_objects,
@@ -418,6 +419,44 @@ async fn accounts_are_isolated(d: Directory) {
         .await
         .unwrap()
         .is_some());
+}
+
+/// A search keeps only a page's worth of matches while it scans; every page must still be the
+/// slice of the fully sorted result, ties broken by id.
+async fn search_pages_equal_the_full_sort(d: Directory) {
+    let (a, s) = account(&d, "top-k").await;
+    let contacts = ot(&s, a, "contacts").await;
+    let inputs: Vec<CreateInput> = (0..60)
+        .map(|i| CreateInput {
+            properties: props(json!({"firstname": format!("n{}", (i * 37) % 13), "city": if i % 4 == 0 { "" } else { "x" }})),
+            associations: vec![],
+        })
+        .collect();
+    let made = s
+        .create_records(a, &contacts, inputs, &actor())
+        .await
+        .unwrap();
+    let mut expected: Vec<(String, i64)> = made
+        .iter()
+        .map(|r| (r.props.get("firstname").cloned().unwrap_or_default(), r.id))
+        .collect();
+    expected.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    let want: Vec<i64> = expected.iter().map(|e| e.1).collect();
+    for limit in [1, 3, 7] {
+        let mut got = Vec::new();
+        let mut after = 0;
+        while after < want.len() {
+            let req = SearchRequest::parse(
+                &json!({"sorts": ["-firstname"], "limit": limit, "after": after}),
+            )
+            .unwrap();
+            let (total, page) = s.search(a, &contacts, &req).await.unwrap();
+            assert_eq!(total, 60);
+            got.extend(page.iter().map(|r| r.id));
+            after += limit;
+        }
+        assert_eq!(got, want, "pages of {limit}");
+    }
 }
 
 async fn search_filters_sorts_and_pages(d: Directory) {
