@@ -149,6 +149,10 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         if live >= MAX_SSO_FLOWS {
+            // End the transaction here rather than by dropping it: a dropped transaction rolls
+            // back only when its connection is next used, and on SQLite it would keep the
+            // write lock past the in-process writer lock meanwhile.
+            tx.commit().await?;
             return Err(StoreError::Conflict {
                 message: "too many single sign-ons are in progress".into(),
                 existing_id: None,
