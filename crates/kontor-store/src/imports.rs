@@ -360,6 +360,14 @@ impl Store {
     pub async fn cancel_import(&self, account: i64, id: i64) -> StoreResult<Import> {
         let now = now_ms();
         let mut tx = self.write().await?;
+        // The job's row first, then the import's: the order in which a batch and the end of
+        // an import lock them, so that a cancel racing either cannot deadlock on PostgreSQL.
+        sqlx::query("UPDATE jobs SET state = 'canceled', lease_owner = NULL, lease_until = NULL, updated_at = $1, finished_at = $1 WHERE account_id = $2 AND id = (SELECT job_id FROM imports WHERE account_id = $2 AND id = $3 AND state IN ('STARTED', 'PROCESSING')) AND state IN ('queued', 'running')")
+            .bind(now)
+            .bind(account)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let n = sqlx::query("UPDATE imports SET state = 'CANCELED', updated_at = $1, finished_at = $1 WHERE account_id = $2 AND id = $3 AND state IN ('STARTED', 'PROCESSING')")
             .bind(now)
             .bind(account)
@@ -367,14 +375,6 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n == 1 {
-            sqlx::query("UPDATE jobs SET state = 'canceled', lease_owner = NULL, lease_until = NULL, updated_at = $1, finished_at = $1 WHERE account_id = $2 AND id = (SELECT job_id FROM imports WHERE account_id = $2 AND id = $3) AND state IN ('queued', 'running')")
-                .bind(now)
-                .bind(account)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
         tx.commit().await?;
         let imp = self
             .import(account, id)
