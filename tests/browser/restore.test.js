@@ -33,8 +33,9 @@ async function windowShot(page, name) {
 }
 
 /** Turns two-factor authentication on for the signed-in user; returns {secret, usedAt}. */
-async function setUpTotp(page) {
+async function setUpTotp(page, user) {
   await page.goto(kontor.url('/app/account/security'));
+  await page.locator('#totp-password').fill(user.password);
   await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
   await assertHeading(page, 'Set up two-factor authentication');
   const secret = (await page.locator('#totp-secret').innerText()).trim();
@@ -110,7 +111,7 @@ btest('a super admin restores contacts from a backup through the panel, then rev
   const newer = await kontor.contact(token, { email: `${unique('new')}@example.com`, firstname: 'New', lastname: 'Person', jobtitle: 'Intern' });
 
   await signIn(page, kontor, user);
-  const { secret, usedAt } = await setUpTotp(page);
+  const { secret, usedAt } = await setUpTotp(page, user);
 
   // Backup → Actions → Restore opens the panel on the list page.
   await page.goto(kontor.url('/app/settings/backups'));
@@ -261,7 +262,7 @@ btest('the restore page works as a page of its own, and a restore keeps newer ch
   const { user, token, ids, backupId } = await setUp();
   await kontor.updateContact(token, ids.ada, { firstname: 'Augusta' });
   await signIn(page, kontor, user);
-  const { secret, usedAt } = await setUpTotp(page);
+  const { secret, usedAt } = await setUpTotp(page, user);
 
   // Without the panel: the page, whose object choice reloads it with the properties.
   await page.goto(kontor.url(`/app/settings/backups/${backupId}/restore`));
@@ -354,7 +355,7 @@ btest('only one restore runs at a time: a second one started meanwhile is refuse
     const secrets = [];
     for (let k = 0; k < 2; k++) {
       await signIn(pages[k], kontor, users[k]);
-      secrets.push(await setUpTotp(pages[k]));
+      secrets.push(await setUpTotp(pages[k], users[k]));
       await pages[k].goto(kontor.url(`/app/settings/backups/${backupId}/restore?object=contacts`));
       await pages[k].locator('#prop-firstname').check();
       await pages[k].getByRole('button', { name: 'Review' }).click();

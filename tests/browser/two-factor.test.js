@@ -46,10 +46,11 @@ test('the TOTP generator matches the RFC 6238 test vectors (SHA-1, 6 digits)', (
 });
 
 /** Turns two-factor authentication on for the signed-in user; returns {secret, recovery}. */
-async function setUpTotp(page) {
+async function setUpTotp(page, user) {
   await page.goto(kontor.url('/app/account/security'));
   await assertHeading(page, 'Sign-in & security');
   assert.match(await page.locator('main').innerText(), /Two-factor authentication is off/);
+  await page.locator('#totp-password').fill(user.password);
   await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
   await assertHeading(page, 'Set up two-factor authentication');
   const secret = (await page.locator('#totp-secret').innerText()).trim();
@@ -61,7 +62,7 @@ async function setUpTotp(page) {
 btest('sets up TOTP, then signs in with a generated code; a wrong code is refused', async ({ page }) => {
   const user = await kontor.user(account.id, { role: 'admin' });
   await signIn(page, kontor, user);
-  const secret = await setUpTotp(page);
+  const secret = await setUpTotp(page, user);
 
   // The QR code is there, is an SVG of real size, and is labelled.
   const qr = page.getByRole('img', { name: 'QR code of the two-factor secret' });
@@ -133,7 +134,7 @@ btest('sets up TOTP, then signs in with a generated code; a wrong code is refuse
 btest('a recovery code signs in once', async ({ page }) => {
   const user = await kontor.user(account.id, { role: 'user' });
   await signIn(page, kontor, user);
-  const secret = await setUpTotp(page);
+  const secret = await setUpTotp(page, user);
   await page.locator('#code').fill(totp(secret));
   await page.getByRole('button', { name: 'Turn on' }).click();
   await assertHeading(page, 'Two-factor authentication is on');
@@ -172,7 +173,7 @@ browserTest(
   async ({ page }) => {
     const user = await kontor.user(account.id, { role: 'user' });
     await signIn(page, kontor, user);
-    const secret = await setUpTotp(page);
+    const secret = await setUpTotp(page, user);
     const turnedOnAt = Date.now();
     await page.locator('#code').fill(totp(secret, { at: turnedOnAt }));
     await page.getByRole('button', { name: 'Turn on' }).click();
@@ -196,3 +197,43 @@ browserTest(
     assert.match(await page.locator('#code-error').innerText(), /That code is not right/);
   },
 );
+
+btest('the security page asks for the password before changing two-factor authentication or the password', async ({ page }) => {
+  const user = await kontor.user(account.id, { role: 'user' });
+  await signIn(page, kontor, user);
+
+  // A wrong password does not start the set-up.
+  await page.goto(kontor.url('/app/account/security'));
+  await page.locator('#totp-password').fill('not-the-password');
+  await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+  await assertHeading(page, 'Sign-in & security');
+  assert.match(await page.locator('#totp-error').innerText(), /not your current password/);
+
+  // Turned on, then off again with the password and a code.
+  const secret = await setUpTotp(page, user);
+  const turnedOnAt = Date.now();
+  await page.locator('#code').fill(totp(secret, { at: turnedOnAt }));
+  await page.getByRole('button', { name: 'Turn on' }).click();
+  await assertHeading(page, 'Two-factor authentication is on');
+  await page.goto(kontor.url('/app/account/security'));
+  await page.locator('#totp-off-password').fill(user.password);
+  await page.locator('#totp-off-code').fill(await nextTotp(secret, turnedOnAt));
+  await page.getByRole('button', { name: 'Turn off two-factor authentication' }).click();
+  assert.match(await page.locator('#security-notice').innerText(), /Two-factor authentication is off/);
+  assert.match(await page.locator('main').innerText(), /Two-factor authentication is off/);
+
+  // Changing the password: the old one stops working, the new one signs in.
+  const newPassword = `new-${user.password}`;
+  await page.locator('#current-password').fill(user.password);
+  await page.locator('#new-password').fill(newPassword);
+  await page.locator('#repeat-password').fill(newPassword);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  assert.match(await page.locator('#security-notice').innerText(), /Your password was changed/);
+  await screenshot(page, 'security-page');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(kontor.url('/app/login'));
+  const old = await submitSignIn(page, kontor, user);
+  assert.equal(old.status(), 401, 'the old password is refused');
+  await submitSignIn(page, kontor, user, newPassword);
+  await page.waitForURL(kontor.url('/app/objects/contacts'));
+});

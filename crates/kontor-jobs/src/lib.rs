@@ -188,7 +188,8 @@ impl Jobs {
 
     /// Deletes what is past its retention (see README, "Housekeeping"): records in the recycle
     /// bin for `RECYCLE_BIN_DAYS` (audited per account), expired sessions, restore plans that
-    /// expired unapplied, and sign-in failures whose window is over.
+    /// expired unapplied, password-reset links past their hour, and counts of guesses whose
+    /// window is over.
     pub async fn sweep(&self, now: i64) -> anyhow::Result<()> {
         let cutoff = now - kontor_store::RECYCLE_BIN_DAYS * 86_400_000;
         // Regions that share one database simply find nothing left on the second pass.
@@ -214,8 +215,9 @@ impl Jobs {
             }
             store.purge_expired_sessions(now).await?;
             store.purge_expired_restore_plans(now).await?;
+            store.purge_expired_password_resets(now).await?;
         }
-        self.dir.purge_old_login_failures(now).await?;
+        self.dir.purge_old_attempts(now).await?;
         Ok(())
     }
 

@@ -414,9 +414,13 @@ async fn the_sweep_deletes_only_what_is_past_its_retention() {
     s.archive_records(a.id, &ot, &[made[0].id], &actor)
         .await
         .unwrap();
-    dir.record_login_failure("someone@example.com")
-        .await
-        .unwrap();
+    let guessed = kontor_store::email_subject("someone@example.com");
+    for _ in 0..kontor_store::MAX_ATTEMPTS {
+        dir.reserve_attempt(&guessed, kontor_store::Factor::Password)
+            .await
+            .unwrap()
+            .unwrap();
+    }
     let now = kontor_domain::time::now_ms();
 
     // Nothing is past its retention yet.
@@ -427,7 +431,7 @@ async fn the_sweep_deletes_only_what_is_past_its_retention() {
         .await
         .unwrap()
         .is_some());
-    assert_eq!(dir.purge_old_login_failures(now).await.unwrap(), 0);
+    assert_eq!(dir.purge_old_attempts(now).await.unwrap(), 0);
     assert_eq!(s.purge_expired_sessions(now).await.unwrap(), 0);
 
     // Past every retention: the bin's record and the rest go; the live record stays.
@@ -449,7 +453,7 @@ async fn the_sweep_deletes_only_what_is_past_its_retention() {
         "already swept"
     );
     assert_eq!(
-        dir.purge_old_login_failures(later).await.unwrap(),
+        dir.purge_old_attempts(later).await.unwrap(),
         0,
         "already swept"
     );

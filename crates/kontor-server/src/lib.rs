@@ -15,9 +15,11 @@ mod properties;
 mod restores;
 mod schemas;
 mod seal;
+mod throttle;
 mod wire;
 
 pub use error::ApiError;
+pub use throttle::ClientLimiter;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -41,6 +43,8 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// Background jobs (backups): file stores, signed links, mail.
     pub jobs: Arc<kontor_jobs::Jobs>,
+    /// Sign-in requests per client address.
+    pub sign_in_limiter: Arc<ClientLimiter>,
 }
 
 /// A router that remembers the paths it serves, so that the permission matrix test can hold

@@ -11,6 +11,7 @@
 //!   like any plan.
 
 use crate::backups::SuperAdmin;
+use crate::console::CodeCheck;
 use crate::error::ApiError;
 use crate::imports::import_json;
 use crate::AppState;
@@ -142,14 +143,24 @@ pub async fn apply(
             ));
         }
         let code = b.totp_code.as_deref().unwrap_or("");
-        if !crate::console::verify_second_factor(&state, store, admin.ctx.id(), &user, code, false)
+        match crate::console::verify_second_factor(&state, store, admin.ctx.id(), &user, code, false)
             .await?
         {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "TWO_FACTOR_REQUIRED",
-                "totpCode is missing, wrong, or already used: send the current code of the authenticator app.",
-            ));
+            CodeCheck::Accepted => {}
+            CodeCheck::Refused => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "TWO_FACTOR_REQUIRED",
+                    "totpCode is missing, wrong, or already used: send the current code of the authenticator app.",
+                ))
+            }
+            CodeCheck::Locked(until) => {
+                return Err(kontor_store::StoreError::TooSoon {
+                    message: "Too many wrong two-factor codes for this user: wait before trying again.".into(),
+                    retry_at: until,
+                }
+                .into())
+            }
         }
     }
     let imp = apply_plan(

@@ -66,6 +66,35 @@ pub fn hash_password(password: &str) -> StoreResult<String> {
         .map_err(|e| StoreError::Config(format!("password hashing failed: {e}")))
 }
 
+/// Checks a password off the async workers (argon2 takes tens of milliseconds of CPU). With
+/// no hash (no such user) a stand-in hash is checked instead, so that the answer takes as
+/// long as for a real user and timing does not tell which addresses exist.
+pub async fn check_password(hash: Option<String>, password: &str) -> bool {
+    static STAND_IN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let stand_in =
+            STAND_IN.get_or_init(|| hash_password("a password nobody has").unwrap_or_default());
+        match hash {
+            Some(h) => verify_password(&h, &password),
+            None => {
+                verify_password(stand_in, &password);
+                false
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Hashes a password off the async workers.
+pub async fn hash_password_blocking(password: &str) -> StoreResult<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| StoreError::Config(format!("password hashing failed: {e}")))?
+}
+
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| {
         Argon2::default()
@@ -134,7 +163,7 @@ impl Store {
                 Some("password".into()),
             ));
         }
-        let hash = hash_password(password)?;
+        let hash = hash_password_blocking(password).await?;
         let now = now_ms();
         let mut tx = self.write().await?;
         let exists: Option<(i64,)> =
@@ -197,13 +226,15 @@ impl Store {
             .bind(email.trim().to_lowercase())
             .fetch_optional(&self.pool)
             .await?;
-        let Some((id, hash)) = row else {
-            return Ok(None);
-        };
-        if !verify_password(&hash, password) {
+        let (id, hash) = row.unzip();
+        if !check_password(hash, password).await {
             return Ok(None);
         }
-        Ok(self.users(account).await?.into_iter().find(|u| u.id == id))
+        Ok(self
+            .users(account)
+            .await?
+            .into_iter()
+            .find(|u| Some(u.id) == id))
     }
 
     /// Creates an API token; the secret is returned once and only its hash is kept.
@@ -421,7 +452,7 @@ impl Store {
                 Some("password".into()),
             ));
         }
-        let hash = hash_password(password)?;
+        let hash = hash_password_blocking(password).await?;
         let mut tx = self.write().await?;
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE account_id = $3 AND id = $4")
             .bind(hash)

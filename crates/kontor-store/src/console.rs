@@ -8,21 +8,17 @@ use kontor_domain::Role;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-/// Failed sign-ins allowed for one e-mail address within the window before it is locked.
-pub const MAX_LOGIN_FAILURES: i64 = 5;
-/// The failure window, and how long an address stays locked after the last failure.
-pub const LOGIN_LOCK_MS: i64 = 15 * 60 * 1000;
 /// A session lasts this long without being renewed.
 pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
 
-fn sha256_hex(s: &str) -> String {
+pub(crate) fn sha256_hex(s: &str) -> String {
     Sha256::digest(s.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buf);
     buf.iter().map(|b| format!("{b:02x}")).collect()
@@ -45,7 +41,7 @@ impl AuthMethod {
             Self::Sso => "sso",
         }
     }
-    fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "password+totp" => Self::PasswordTotp,
             "sso" => Self::Sso,
@@ -71,7 +67,77 @@ pub struct Session {
 pub struct SecondFactor {
     pub sealed_secret: String,
     pub enabled: bool,
-    pub recovery_code_hashes: Vec<String>,
+    pub recovery_codes_left: usize,
+}
+
+/// Recovery codes carry 80 random bits each (16 base-32 characters, shown in groups of four).
+const RECOVERY_CODES: usize = 10;
+
+/// A user's unused recovery codes as stored: a per-set random salt and the salted SHA-256 of
+/// each code. The codes are random, so a fast hash is enough; the salt keeps equal codes of
+/// two users (or a precomputed table) from matching.
+struct RecoveryCodes {
+    salt: String,
+    hashes: Vec<String>,
+}
+
+impl RecoveryCodes {
+    fn parse(stored: &str) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Salted {
+            salt: String,
+            hashes: Vec<String>,
+        }
+        match serde_json::from_str::<Salted>(stored) {
+            Ok(s) => Self {
+                salt: s.salt,
+                hashes: s.hashes,
+            },
+            // Sets made before codes were salted: a plain list of unsalted hashes.
+            Err(_) => Self {
+                salt: String::new(),
+                hashes: serde_json::from_str(stored).unwrap_or_default(),
+            },
+        }
+    }
+    fn to_stored(&self) -> String {
+        serde_json::json!({"salt": self.salt, "hashes": self.hashes}).to_string()
+    }
+    /// The stored form of a code as typed: case, spaces and dashes do not matter.
+    fn hash(&self, code: &str) -> String {
+        let code: String = code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        sha256_hex(&format!("{}{code}", self.salt))
+    }
+}
+
+/// Fresh recovery codes, and their stored form.
+fn new_recovery_codes() -> (Vec<String>, String) {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut set = RecoveryCodes {
+        salt: random_hex(16),
+        hashes: Vec::new(),
+    };
+    let codes: Vec<String> = (0..RECOVERY_CODES)
+        .map(|_| {
+            let mut raw = [0u8; 16];
+            rand::rngs::OsRng.fill_bytes(&mut raw);
+            let chars: Vec<char> = raw
+                .iter()
+                .map(|b| ALPHABET[(*b & 31) as usize] as char)
+                .collect();
+            chars
+                .chunks(4)
+                .map(|c| c.iter().collect::<String>())
+                .collect::<Vec<_>>()
+                .join("-")
+        })
+        .collect();
+    set.hashes = codes.iter().map(|c| set.hash(c)).collect();
+    (codes, set.to_stored())
 }
 
 #[derive(Debug, Clone)]
@@ -119,45 +185,6 @@ impl Directory {
                 .fetch_all(&self.directory.pool)
                 .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
-    }
-
-    /// When sign-in for this e-mail is locked, the instant it opens again.
-    pub async fn login_locked_until(&self, email: &str) -> StoreResult<Option<i64>> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT failures, last_failure_at FROM login_failures WHERE email = $1")
-                .bind(email.trim().to_lowercase())
-                .fetch_optional(&self.directory.pool)
-                .await?;
-        let now = now_ms();
-        Ok(row.and_then(|(n, last)| {
-            (n >= MAX_LOGIN_FAILURES && now - last < LOGIN_LOCK_MS).then_some(last + LOGIN_LOCK_MS)
-        }))
-    }
-
-    pub async fn record_login_failure(&self, email: &str) -> StoreResult<()> {
-        let now = now_ms();
-        let email = email.trim().to_lowercase();
-        let mut tx = self.directory.write().await?;
-        // Failures older than the window start the count afresh.
-        sqlx::query(
-            "INSERT INTO login_failures (email, failures, last_failure_at) VALUES ($1, 1, $2) \
-             ON CONFLICT (email) DO UPDATE SET failures = CASE WHEN $2 - login_failures.last_failure_at > $3 THEN 1 ELSE login_failures.failures + 1 END, last_failure_at = $2",
-        )
-        .bind(&email)
-        .bind(now)
-        .bind(LOGIN_LOCK_MS)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
-    }
-
-    pub async fn clear_login_failures(&self, email: &str) -> StoreResult<()> {
-        let mut tx = self.directory.write().await?;
-        sqlx::query("DELETE FROM login_failures WHERE email = $1")
-            .bind(email.trim().to_lowercase())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await
     }
 }
 
@@ -266,7 +293,7 @@ impl Store {
         Ok(row.map(|(s, e, codes)| SecondFactor {
             sealed_secret: s,
             enabled: e != 0,
-            recovery_code_hashes: serde_json::from_str(&codes).unwrap_or_default(),
+            recovery_codes_left: RecoveryCodes::parse(&codes).hashes.len(),
         }))
     }
 
@@ -309,11 +336,10 @@ impl Store {
         account: i64,
         user_id: i64,
     ) -> StoreResult<Vec<String>> {
-        let codes: Vec<String> = (0..10).map(|_| random_hex(5)).collect();
-        let hashes: Vec<String> = codes.iter().map(|c| sha256_hex(c)).collect();
+        let (codes, stored) = new_recovery_codes();
         let mut tx = self.write().await?;
         let n = sqlx::query("UPDATE user_second_factors SET enabled = 1, recovery_codes = $1 WHERE account_id = $2 AND user_id = $3 AND enabled = 0")
-            .bind(serde_json::to_string(&hashes)?)
+            .bind(stored)
             .bind(account)
             .bind(user_id)
             .execute(&mut *tx)
@@ -337,6 +363,21 @@ impl Store {
         Ok(codes)
     }
 
+    /// Turns a user's second factor off (their own choice, or an admin's reset); the caller
+    /// audits it, knowing who acted.
+    pub async fn remove_second_factor(&self, account: i64, user_id: i64) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let n =
+            sqlx::query("DELETE FROM user_second_factors WHERE account_id = $1 AND user_id = $2")
+                .bind(account)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
     /// Records that a TOTP time step was used; false when it (or a later one) already was,
     /// so a code cannot be replayed within its validity window.
     pub async fn consume_totp_step(
@@ -357,30 +398,44 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Spends a recovery code: true when it was one of the user's unused codes.
+    /// Spends a recovery code: true when it was one of the user's unused codes. The spend is
+    /// a compare-and-swap on the stored set, so one code cannot be spent twice concurrently.
     pub async fn use_recovery_code(
         &self,
         account: i64,
         user_id: i64,
         code: &str,
     ) -> StoreResult<bool> {
-        let Some(f) = self.second_factor(account, user_id).await? else {
-            return Ok(false);
-        };
-        let h = sha256_hex(code.trim().to_lowercase().as_str());
-        if !f.recovery_code_hashes.contains(&h) {
-            return Ok(false);
+        loop {
+            let row: Option<(String,)> = sqlx::query_as("SELECT recovery_codes FROM user_second_factors WHERE account_id = $1 AND user_id = $2 AND enabled = 1")
+                .bind(account)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+            let Some((stored,)) = row else {
+                return Ok(false);
+            };
+            let mut set = RecoveryCodes::parse(&stored);
+            let h = set.hash(code);
+            let Some(i) = set.hashes.iter().position(|c| *c == h) else {
+                return Ok(false);
+            };
+            set.hashes.remove(i);
+            let mut tx = self.write().await?;
+            let n = sqlx::query("UPDATE user_second_factors SET recovery_codes = $1 WHERE account_id = $2 AND user_id = $3 AND recovery_codes = $4")
+                .bind(set.to_stored())
+                .bind(account)
+                .bind(user_id)
+                .bind(&stored)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            if n == 1 {
+                return Ok(true);
+            }
+            // Another spend changed the set first: read it again (the code may be gone).
         }
-        let left: Vec<&String> = f.recovery_code_hashes.iter().filter(|c| **c != h).collect();
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE user_second_factors SET recovery_codes = $1 WHERE account_id = $2 AND user_id = $3")
-            .bind(serde_json::to_string(&left)?)
-            .bind(account)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     pub async fn notify(

@@ -1,7 +1,7 @@
 //! Deleting what has outlived its use: each sweep takes `now`, so the retention rules are
 //! tested without waiting. The job runner's housekeeping loop calls them.
 
-use crate::{Directory, Store, StoreResult, LOGIN_LOCK_MS};
+use crate::{Store, StoreResult};
 
 impl Store {
     /// Deletes sessions past their expiry (they open nothing already). Returns how many.
@@ -26,20 +26,6 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-        tx.commit().await?;
-        Ok(n)
-    }
-}
-
-impl Directory {
-    /// Deletes sign-in failure counts whose window is over: they neither lock nor count.
-    pub async fn purge_old_login_failures(&self, now: i64) -> StoreResult<u64> {
-        let mut tx = self.directory.write().await?;
-        let n = sqlx::query("DELETE FROM login_failures WHERE last_failure_at <= $1")
-            .bind(now - LOGIN_LOCK_MS)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
         tx.commit().await?;
         Ok(n)
     }

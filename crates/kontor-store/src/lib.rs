@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod associations;
+mod attempts;
 mod auth;
 mod backups;
 mod console;
@@ -16,18 +17,20 @@ mod outbox;
 mod owners;
 mod properties;
 mod records;
+mod recovery;
 mod restores;
 mod restores_sqlite;
 mod schemas;
 mod sso;
 
 pub use associations::{AssociatedRecord, AssociationInput, AssociationType};
-pub use auth::{hash_password, token_account, verify_password, AuditEntry, Token, User};
-pub use backups::{Backup, BackupRequest, CompletedBackup, JOB_KIND_BACKUP};
-pub use console::{
-    AuthMethod, Notification, SecondFactor, Session, LOGIN_LOCK_MS, MAX_LOGIN_FAILURES,
-    SESSION_TTL_MS,
+pub use attempts::{email_subject, user_subject, Factor, ATTEMPT_WINDOW_MS, MAX_ATTEMPTS};
+pub use auth::{
+    check_password, hash_password, hash_password_blocking, token_account, verify_password,
+    AuditEntry, Token, User,
 };
+pub use backups::{Backup, BackupRequest, CompletedBackup, JOB_KIND_BACKUP};
+pub use console::{AuthMethod, Notification, SecondFactor, Session, SESSION_TTL_MS};
 pub use directory::{Account, Directory, LifecycleState};
 pub use error::{StoreError, StoreResult};
 pub use export::{for_each_prop, SnapshotInfo, SnapshotSink, SnapshotType};
@@ -45,6 +48,7 @@ pub use properties::{OptionInput, PropertyGroup, PropertyInput};
 pub use records::{
     Actor, CreateInput, HistoryEntry, ListPage, Record, UpdateInput, RECYCLE_BIN_DAYS,
 };
+pub use recovery::{SessionInfo, PASSWORD_RESET_TTL_MS};
 pub use restores::{
     NewPlan, OwnChanges, PreparedBatch, RestoreChange, RestoreItem, RestorePlan, RestoreSpec,
     PLAN_RESTORE, PLAN_REVERT, PLAN_TTL_MS,

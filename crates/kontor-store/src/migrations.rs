@@ -336,6 +336,22 @@ UPDATE tokens SET created_role = (SELECT role FROM users WHERE users.account_id 
 "#,
     ),
     (
+        7,
+        // Guesses at a secret, counted per subject and factor before the secret is checked
+        // (attempts.rs). It replaces the per-address failure count, which was raised only
+        // after a check and cleared by any success.
+        r#"
+CREATE TABLE attempts (
+    subject TEXT NOT NULL,
+    factor TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    window_start BIGINT NOT NULL,
+    PRIMARY KEY (subject, factor)
+);
+DROP TABLE login_failures
+"#,
+    ),
+    (
         8,
         // What a finished job has to tell its requester, written in the transaction that ends
         // the job; a dispatcher delivers it (in-app, then e-mail) and marks each part done.
@@ -352,6 +368,20 @@ CREATE TABLE job_outbox (
     PRIMARY KEY (account_id, id)
 );
 CREATE INDEX job_outbox_pending ON job_outbox (mailed_at, created_at)
+"#,
+    ),
+    (
+        9,
+        // Single-use links that set a new password ("forgot password", an admin's reset).
+        r#"
+CREATE TABLE password_resets (
+    token_hash TEXT PRIMARY KEY,
+    account_id BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX password_resets_user ON password_resets (account_id, user_id)
 "#,
     ),
     (

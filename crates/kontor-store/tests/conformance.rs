@@ -17,6 +17,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[path = "conformance/sso.rs"]
 mod sso;
 use sso::{sso_settings_and_single_use_states, sso_states_in_flight_are_bounded};
+#[path = "conformance/sign_in.rs"]
+mod sign_in;
+use sign_in::{
+    attempts_are_counted_before_checking, recovery_codes_spend_once_under_concurrency,
+    sessions_and_second_factors,
+};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -83,7 +89,9 @@ conformance!(
     concurrent_duplicates_conflict_cleanly,
     concurrent_updates_of_one_record_keep_every_property,
     recycle_bin_restore_and_purge,
-    sessions_second_factors_and_sign_in_throttling,
+    sessions_and_second_factors,
+    attempts_are_counted_before_checking,
+    recovery_codes_spend_once_under_concurrency,
     import_rows_are_whole_or_rejected,
     import_batches_need_the_lease,
     one_restore_at_a_time,
@@ -1258,98 +1266,6 @@ async fn recycle_bin_restore_and_purge(d: Directory) {
         .await
         .unwrap()
         .is_some());
-}
-
-async fn sessions_second_factors_and_sign_in_throttling(d: Directory) {
-    let a = d
-        .create_account("sessions", Region::Us, Tier::Starter)
-        .await
-        .unwrap();
-    let s = d.cell(&a).unwrap().clone();
-    let u = d
-        .create_user(
-            &a,
-            "Sam@Example.com",
-            "Sam",
-            "",
-            Role::Admin,
-            "a long password",
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        d.accounts_for_login("sam@example.com").await.unwrap(),
-        vec![a.id]
-    );
-    let token = s
-        .create_session(a.id, u.id, kontor_store::AuthMethod::Password, true)
-        .await
-        .unwrap();
-    let sess = s.session(&token).await.unwrap().unwrap();
-    assert!(sess.pending_second_factor && sess.csrf.len() >= 32);
-    s.session_second_factor(&token).await.unwrap();
-    let sess = s.session(&token).await.unwrap().unwrap();
-    assert_eq!(
-        (sess.pending_second_factor, sess.auth_method),
-        (false, kontor_store::AuthMethod::PasswordTotp)
-    );
-    assert!(s.session("100001.deadbeef").await.unwrap().is_none());
-    s.begin_second_factor(a.id, u.id, "sealed").await.unwrap();
-    let codes = s.enable_second_factor(a.id, u.id).await.unwrap();
-    assert_eq!(codes.len(), 10);
-    assert!(s.use_recovery_code(a.id, u.id, &codes[0]).await.unwrap());
-    assert!(
-        !s.use_recovery_code(a.id, u.id, &codes[0]).await.unwrap(),
-        "a recovery code works once"
-    );
-    assert!(
-        s.begin_second_factor(a.id, u.id, "again").await.is_err(),
-        "an enabled factor is not replaced silently"
-    );
-    s.set_active(a.id, u.id, false).await.unwrap();
-    assert!(
-        s.session(&token).await.unwrap().is_none(),
-        "deactivation ends sessions"
-    );
-    for _ in 0..kontor_store::MAX_LOGIN_FAILURES {
-        assert!(d
-            .login_locked_until("sam@example.com")
-            .await
-            .unwrap()
-            .is_none());
-        d.record_login_failure("SAM@example.com").await.unwrap();
-    }
-    assert!(d
-        .login_locked_until("sam@example.com")
-        .await
-        .unwrap()
-        .is_some());
-    d.clear_login_failures("sam@example.com").await.unwrap();
-    assert!(d
-        .login_locked_until("sam@example.com")
-        .await
-        .unwrap()
-        .is_none());
-    let n = s
-        .notify(
-            a.id,
-            u.id,
-            "Backup ready",
-            "Your backup is ready.",
-            Some("/app"),
-        )
-        .await
-        .unwrap();
-    assert!(!s.notifications(a.id, u.id, 10).await.unwrap()[0].read);
-    s.mark_notifications_read(a.id, u.id, Some(n))
-        .await
-        .unwrap();
-    assert!(s.notifications(a.id, u.id, 10).await.unwrap()[0].read);
-    let entries = s
-        .audit_log(a.id, Some(u.id), Some("user."), None, None, 10)
-        .await
-        .unwrap();
-    assert!(entries.iter().any(|e| e.action == "user.2fa_enabled"));
 }
 
 /// Claims the import's job as runner `owner` (a short lease).

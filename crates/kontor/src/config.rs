@@ -104,6 +104,15 @@ struct FileConfig {
     mail: MailFileConfig,
     #[serde(default)]
     jobs: JobsFileConfig,
+    #[serde(default)]
+    sign_in: SignInFileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignInFileConfig {
+    per_client_per_minute: Option<u32>,
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +157,10 @@ pub struct Config {
     /// SMTP server URL; without one, mail goes to `<data_dir>/outbox` as `.eml` files.
     pub smtp_url: Option<String>,
     pub job_lease_ms: i64,
+    /// Sign-in requests (password, second factor, reset) one client address may send a minute.
+    pub sign_in_per_client_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub compression_level: u32,
     /// Jobs this node runs at once.
     pub job_workers: usize,
@@ -249,7 +262,18 @@ impl Config {
             .map(PathBuf::from)
             .or(file.files_dir)
             .unwrap_or_else(|| data_dir.join("regions"));
+        let sign_in_per_client_per_minute =
+            match std::env::var("KONTOR_SIGN_IN_PER_CLIENT_PER_MINUTE") {
+                Ok(v) => v.parse().context("KONTOR_SIGN_IN_PER_CLIENT_PER_MINUTE")?,
+                Err(_) => file.sign_in.per_client_per_minute.unwrap_or(30),
+            };
+        anyhow::ensure!(
+            sign_in_per_client_per_minute >= 1,
+            "sign_in.per_client_per_minute must be at least 1"
+        );
         Ok(Config {
+            sign_in_per_client_per_minute,
+            trusted_proxies: file.sign_in.trusted_proxies.unwrap_or_default(),
             public_url,
             files_dir,
             mail_from,

@@ -356,11 +356,17 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
         secret_key,
         cookie_secure: config.cookie_secure,
         jobs,
+        sign_in_limiter: std::sync::Arc::new(kontor_server::ClientLimiter::new(
+            config.sign_in_per_client_per_minute,
+            config.trusted_proxies.clone(),
+        )),
     };
     let app = kontor_server::app(state, config.body_limit);
     axum::serve(
         listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            std::net::SocketAddr,
+        >(app),
     )
     .with_graceful_shutdown(async {
         let ctrl_c = tokio::signal::ctrl_c();

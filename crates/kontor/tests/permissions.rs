@@ -5,9 +5,10 @@
 
 mod common;
 
+use common::console::{console_post, console_token, http, sign_in, user};
 use common::{wait_for_backup, Server};
 use kontor_domain::Role;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -223,8 +224,11 @@ const SPEC: &[(&str, &str, Access)] = &[
     ("GET", "/app/login/sso/callback", Public),
     ("POST", "/app/logout", USER),
     ("GET", "/app/account/security", USER),
+    ("POST", "/app/account/security/password", USER),
+    ("POST", "/app/account/security/sessions", USER),
     ("POST", "/app/account/security/totp", USER),
     ("POST", "/app/account/security/totp/confirm", USER),
+    ("POST", "/app/account/security/totp/disable", USER),
     ("GET", "/app/notifications", USER),
     ("POST", "/app/notifications", USER),
     ("GET", "/app/objects/{object_type}", USER),
@@ -316,114 +320,6 @@ enum Kind {
     Other,
     Suspended,
     Migrating,
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn cookie_from(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| v.to_string())
-}
-
-fn csrf_in(html: &str) -> String {
-    let at = html
-        .find("name=\"_csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 20;
-    html[at..].split('"').next().unwrap().to_string()
-}
-
-/// Signs in through the console's form; returns the session cookie and its CSRF token.
-async fn sign_in(s: &Server, email: &str, password: &str) -> (String, String) {
-    let h = http();
-    let page = h.get(format!("{}/app/login", s.base)).send().await.unwrap();
-    let login_csrf = cookie_from(&page, "kontor_login_csrf").expect("login CSRF cookie");
-    let html = page.text().await.unwrap();
-    let resp = h
-        .post(format!("{}/app/login", s.base))
-        .header(COOKIE, format!("kontor_login_csrf={login_csrf}"))
-        .form(&[
-            ("email", email),
-            ("password", password),
-            ("_csrf", &csrf_in(&html)),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303, "signing in {email}");
-    let session = cookie_from(&resp, "kontor_session").expect("session cookie");
-    let page = h
-        .get(format!("{}/app/account/security", s.base))
-        .header(COOKIE, format!("kontor_session={session}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    let csrf = csrf_in(&page.text().await.unwrap());
-    (session, csrf)
-}
-
-/// Posts a console form as a signed-in user; returns the status and page.
-async fn console_post(
-    s: &Server,
-    session: &(String, String),
-    path: &str,
-    form: &[(&str, &str)],
-) -> (u16, String) {
-    let mut fields: Vec<(&str, &str)> = form.to_vec();
-    fields.push(("_csrf", &session.1));
-    let resp = http()
-        .post(format!("{}{path}", s.base))
-        .header(COOKIE, format!("kontor_session={}", session.0))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
-}
-
-/// A token made in the console by a signed-in admin or super admin.
-async fn console_token(s: &Server, session: &(String, String), name: &str) -> String {
-    let (status, html) = console_post(s, session, "/app/settings/tokens", &[("name", name)]).await;
-    assert_eq!(status, 200, "{html}");
-    let at = html.find("kontor-pat-").expect("the new token is shown");
-    html[at..]
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-        .next()
-        .unwrap()
-        .to_string()
-}
-
-/// A user made with the CLI; returns (id, password).
-fn user(s: &Server, account: &str, email: &str, role: &str) -> (String, String) {
-    let out = s.cli(&[
-        "admin",
-        "user",
-        "create",
-        "--account",
-        account,
-        "--email",
-        email,
-        "--role",
-        role,
-        "--generate-password",
-    ]);
-    let mut lines = out.lines();
-    (
-        lines.next().unwrap().to_string(),
-        lines.next().unwrap().to_string(),
-    )
 }
 
 fn account(s: &Server, name: &str) -> String {

@@ -4,6 +4,7 @@
 //! its cell, where only a hash of the secret is kept), checks the user's role on the server,
 //! and every form carries the session's CSRF token. Errors render as HTML pages, never JSON.
 
+mod account;
 mod bin;
 mod edit;
 mod imports;
@@ -15,6 +16,7 @@ pub(crate) mod sso;
 
 use crate::AppState;
 use axum::extract::FromRequestParts;
+use axum::handler::Handler;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -23,29 +25,46 @@ use kontor_domain::Role;
 use kontor_store::{Account, Session, Store};
 use maud::{html, Markup};
 
-pub(crate) use signin::verify_second_factor;
+pub(crate) use signin::{verify_second_factor, CodeCheck};
 
 pub const SESSION_COOKIE: &str = "kontor_session";
 /// Double-submit token for the sign-in form, which has no session yet.
 pub const LOGIN_CSRF_COOKIE: &str = "kontor_login_csrf";
 
+/// Sign-in forms are small: a larger body is refused (413) before it is read further.
+fn sign_in_body_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(16 * 1024)
+}
+
 pub fn routes() -> crate::Routes {
     crate::Routes::new()
         .route("/app", get(home))
         .route("/app/assets/app.css", get(css))
-        .route("/app/login", get(signin::login_page).post(signin::login))
+        .route(
+            "/app/login",
+            get(signin::login_page).post(signin::login.layer(sign_in_body_limit())),
+        )
         .route(
             "/app/login/second-factor",
-            get(signin::second_factor_page).post(signin::second_factor),
+            get(signin::second_factor_page).post(signin::second_factor.layer(sign_in_body_limit())),
         )
         .route("/app/login/sso", get(sso::page).post(sso::start))
         .route("/app/login/sso/callback", get(sso::callback))
         .route("/app/logout", post(signin::logout))
-        .route("/app/account/security", get(signin::security_page))
-        .route("/app/account/security/totp", post(signin::totp_begin))
+        .route("/app/account/security", get(account::security_page))
+        .route(
+            "/app/account/security/password",
+            post(account::change_password),
+        )
+        .route("/app/account/security/sessions", post(account::end_session))
+        .route("/app/account/security/totp", post(account::totp_begin))
         .route(
             "/app/account/security/totp/confirm",
-            post(signin::totp_confirm),
+            post(account::totp_confirm),
+        )
+        .route(
+            "/app/account/security/totp/disable",
+            post(account::totp_disable),
         )
         .route(
             "/app/notifications",

@@ -4,17 +4,18 @@ use super::{
     constant_time_eq, cookie, session_of, set_cookie, Console, PageError, LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
 };
+use crate::throttle::Client;
 use crate::{seal, AppState};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use kontor_domain::time::iso;
-use kontor_store::{AuthMethod, SESSION_TTL_MS};
-use maud::{html, Markup, PreEscaped};
+use kontor_store::{AuthMethod, Factor, SESSION_TTL_MS};
+use maud::{html, Markup};
 use rand::RngCore;
 use serde::Deserialize;
-use totp_rs::{Algorithm, Secret, TOTP};
+use totp_rs::{Algorithm, TOTP};
 
 fn random_token() -> String {
     let mut b = [0u8; 24];
@@ -80,8 +81,43 @@ pub struct LoginForm {
 /// Wrong e-mail and wrong password get the same answer, after the same delay.
 const FAILURE_DELAY: std::time::Duration = std::time::Duration::from_millis(400);
 
+/// Longest e-mail address accepted (RFC 5321's path limit); longer input is refused before
+/// any database work.
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Longest password accepted: argon2 reads all of it, so it is bounded.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// The page for a client over its sign-in rate (`Retry-After` tells it when to come back).
+fn slow_down(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, secs.to_string())],
+        super::layout::bare(
+            "Too many sign-in attempts",
+            html! {
+                h1 { "Too many sign-in attempts" }
+                div.card {
+                    p.error role="alert" { "Too many sign-in attempts from your network. Try again in " (secs) " seconds." }
+                    p { a href="/app/login" { "Back to sign-in" } }
+                }
+            },
+        ),
+    )
+        .into_response()
+}
+
+/// Counts a sign-in request against the client's per-minute allowance.
+pub(crate) fn admit_client(state: &AppState, client: &Client) -> Result<(), Response> {
+    match client.0 {
+        Some(ip) => state.sign_in_limiter.admit(ip).map_err(slow_down),
+        None => Ok(()),
+    }
+}
+
 pub async fn login(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -93,11 +129,31 @@ pub async fn login(
             "The sign-in form is out of date. Reload the page and try again.",
         ));
     }
+    if let Err(r) = admit_client(&state, &client) {
+        return Ok(r);
+    }
     let email = f.email.trim().to_lowercase();
+    if email.chars().count() > MAX_EMAIL_CHARS || f.password.len() > MAX_PASSWORD_BYTES {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            login_form(
+                &f.csrf,
+                "",
+                Some("That e-mail address or password is longer than any we accept."),
+            ),
+        )
+            .into_response());
+    }
     let again = |status: StatusCode, msg: &str| {
         (status, login_form(&f.csrf, &email, Some(msg))).into_response()
     };
-    if let Some(until) = state.dir.login_locked_until(&email).await? {
+    let subject = kontor_store::email_subject(&email);
+    // Counted before the password is checked: concurrent guesses cannot outrun the count.
+    if let Err(until) = state
+        .dir
+        .reserve_attempt(&subject, Factor::Password)
+        .await?
+    {
         return Ok(again(
             StatusCode::TOO_MANY_REQUESTS,
             &format!(
@@ -106,8 +162,9 @@ pub async fn login(
             ),
         ));
     }
+    let accounts = state.dir.accounts_for_login(&email).await?;
     let mut signed_in = None;
-    for account_id in state.dir.accounts_for_login(&email).await? {
+    for &account_id in &accounts {
         let Some(account) = state.dir.account(account_id).await? else {
             continue;
         };
@@ -117,22 +174,33 @@ pub async fn login(
             break;
         }
     }
+    if accounts.is_empty() {
+        // As long as a check of a real user's password, so timing tells nothing.
+        kontor_store::check_password(None, &f.password).await;
+    }
     let Some((account, store, user)) = signed_in else {
-        state.dir.record_login_failure(&email).await?;
-        for account_id in state.dir.accounts_for_login(&email).await? {
-            if let Some(a) = state.dir.account(account_id).await? {
-                state
-                    .dir
-                    .cell(&a)?
-                    .audit(
-                        a.id,
-                        None,
-                        &email,
-                        "login.failed",
-                        &format!("email:{email}"),
-                        serde_json::json!({}),
-                    )
-                    .await?;
+        // Each failure is counted in the directory, not written to the accounts' audit logs
+        // (a stranger could fill them); the lock that ends a run of failures is audited.
+        if let Some(until) = state
+            .dir
+            .attempts_locked_until(&subject, Factor::Password)
+            .await?
+        {
+            for &account_id in &accounts {
+                if let Some(a) = state.dir.account(account_id).await? {
+                    state
+                        .dir
+                        .cell(&a)?
+                        .audit(
+                            a.id,
+                            None,
+                            &email,
+                            "login.locked",
+                            &format!("email:{email}"),
+                            serde_json::json!({"message": "Sign-in locked after repeated wrong passwords", "until": iso(until)}),
+                        )
+                        .await?;
+                }
             }
         }
         tokio::time::sleep(FAILURE_DELAY).await;
@@ -141,7 +209,7 @@ pub async fn login(
             "The e-mail address or the password is not right.",
         ));
     };
-    state.dir.clear_login_failures(&email).await?;
+    state.dir.clear_attempts(&subject, Factor::Password).await?;
     // The password was right, so saying why it is refused tells nothing to a guesser.
     if super::sso::password_refused(&store, account.id, user.role).await? {
         store
@@ -232,12 +300,12 @@ pub async fn second_factor_page(
 #[derive(Deserialize)]
 pub struct CodeForm {
     #[serde(default)]
-    code: String,
+    pub(super) code: String,
     #[serde(default, rename = "_csrf")]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
-fn totp_for(secret: &[u8], email: &str) -> Option<TOTP> {
+pub(super) fn totp_for(secret: &[u8], email: &str) -> Option<TOTP> {
     TOTP::new(
         Algorithm::SHA1,
         6,
@@ -250,9 +318,47 @@ fn totp_for(secret: &[u8], email: &str) -> Option<TOTP> {
     .ok()
 }
 
-/// Checks a TOTP code (or, when `recovery`, a recovery code) for a user. A code is accepted
-/// once: the console's sign-in and the confirmation of sensitive operations (a restore) use it.
+/// The answer to a second-factor code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeCheck {
+    Accepted,
+    Refused,
+    /// Too many codes tried: none is checked until this instant.
+    Locked(i64),
+}
+
+/// Checks a TOTP code (or, when `allow_recovery`, a recovery code) for a user. Every check
+/// (sign-in, turning TOTP on, confirming a restore in the console or through the API) comes
+/// here: the attempt is counted per user before the code is looked at, so neither concurrent
+/// guesses nor a fresh sign-in with the password get more codes checked. A code is accepted
+/// once.
 pub(crate) async fn verify_second_factor(
+    state: &AppState,
+    store: &kontor_store::Store,
+    account: i64,
+    user: &kontor_store::User,
+    code: &str,
+    allow_recovery: bool,
+) -> Result<CodeCheck, kontor_store::StoreError> {
+    let subject = kontor_store::user_subject(account, user.id);
+    if let Err(until) = state
+        .dir
+        .reserve_attempt(&subject, Factor::SecondFactor)
+        .await?
+    {
+        return Ok(CodeCheck::Locked(until));
+    }
+    if check_code(state, store, account, user, code, allow_recovery).await? {
+        state
+            .dir
+            .clear_attempts(&subject, Factor::SecondFactor)
+            .await?;
+        return Ok(CodeCheck::Accepted);
+    }
+    Ok(CodeCheck::Refused)
+}
+
+async fn check_code(
     state: &AppState,
     store: &kontor_store::Store,
     account: i64,
@@ -264,6 +370,9 @@ pub(crate) async fn verify_second_factor(
         return Ok(false);
     };
     let code = code.trim().replace(' ', "");
+    if code.len() > 64 {
+        return Ok(false);
+    }
     if let Some(totp) =
         seal::open(&state.secret_key, &f.sealed_secret).and_then(|s| totp_for(&s, &user.email))
     {
@@ -284,11 +393,22 @@ pub(crate) async fn verify_second_factor(
     Ok(allow_recovery && f.enabled && store.use_recovery_code(account, user.id, &code).await?)
 }
 
+pub(super) fn locked_message(until: i64) -> String {
+    format!(
+        "Too many wrong codes. Try again after {} (UTC).",
+        &iso(until)[11..16]
+    )
+}
+
 pub async fn second_factor(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     Form(f): Form<CodeForm>,
 ) -> Result<Response, PageError> {
+    if let Err(r) = admit_client(&state, &client) {
+        return Ok(r);
+    }
     let Some((account, store, session, token)) = session_of(&state, &headers).await? else {
         return Ok(Redirect::to("/app/login").into_response());
     };
@@ -303,51 +423,81 @@ pub async fn second_factor(
         ));
     }
     let user = &session.user;
-    if verify_second_factor(&state, &store, account.id, user, &f.code, true).await? {
-        store.session_second_factor(&token).await?;
-        state.dir.clear_login_failures(&user.email).await?;
-        store
-            .audit(
-                account.id,
-                Some(user.id),
-                &user.email,
-                "login.success",
-                &format!("user:{}", user.id),
-                serde_json::json!({"method": "password+totp"}),
+    match verify_second_factor(&state, &store, account.id, user, &f.code, true).await? {
+        CodeCheck::Accepted => {
+            store.session_second_factor(&token).await?;
+            store
+                .audit(
+                    account.id,
+                    Some(user.id),
+                    &user.email,
+                    "login.success",
+                    &format!("user:{}", user.id),
+                    serde_json::json!({"method": "password+totp"}),
+                )
+                .await?;
+            Ok(Redirect::to("/app").into_response())
+        }
+        CodeCheck::Locked(until) => {
+            // The password was right; the session waits for a code nobody may try now.
+            store.delete_session(&token).await?;
+            store
+                .audit(
+                    account.id,
+                    Some(user.id),
+                    &user.email,
+                    "login.locked",
+                    &format!("user:{}", user.id),
+                    serde_json::json!({"step": "second factor", "until": iso(until)}),
+                )
+                .await?;
+            Ok((
+                StatusCode::TOO_MANY_REQUESTS,
+                [(
+                    header::SET_COOKIE,
+                    set_cookie(SESSION_COOKIE, "", 0, state.cookie_secure),
+                )],
+                super::layout::bare(
+                    "Two-factor authentication",
+                    html! {
+                        h1 { "Two-factor authentication" }
+                        div.card {
+                            p.error role="alert" { (locked_message(until)) }
+                            p { a href="/app/login" { "Back to sign-in" } }
+                        }
+                    },
+                ),
             )
-            .await?;
-        return Ok(Redirect::to("/app").into_response());
+                .into_response())
+        }
+        CodeCheck::Refused => {
+            store
+                .audit(
+                    account.id,
+                    Some(user.id),
+                    &user.email,
+                    "login.failed",
+                    &format!("user:{}", user.id),
+                    serde_json::json!({"step": "second factor"}),
+                )
+                .await?;
+            tokio::time::sleep(FAILURE_DELAY).await;
+            Ok((
+                StatusCode::UNAUTHORIZED,
+                second_factor_form(
+                    &session.csrf,
+                    Some("That code is not right. Codes change every 30 seconds."),
+                ),
+            )
+                .into_response())
+        }
     }
-    state.dir.record_login_failure(&user.email).await?;
-    store
-        .audit(
-            account.id,
-            Some(user.id),
-            &user.email,
-            "login.failed",
-            &format!("user:{}", user.id),
-            serde_json::json!({"step": "second factor"}),
-        )
-        .await?;
-    tokio::time::sleep(FAILURE_DELAY).await;
-    if state.dir.login_locked_until(&user.email).await?.is_some() {
-        store.delete_session(&token).await?;
-        return Ok(Redirect::to("/app/login").into_response());
-    }
-    Ok((
-        StatusCode::UNAUTHORIZED,
-        second_factor_form(
-            &session.csrf,
-            Some("That code is not right. Codes change every 30 seconds."),
-        ),
-    )
-        .into_response())
 }
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default, rename = "_csrf")]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 pub async fn logout(
@@ -375,145 +525,6 @@ pub async fn logout(
         Redirect::to("/app/login"),
     )
         .into_response())
-}
-
-pub async fn security_page(c: Console) -> Result<Markup, PageError> {
-    let f = c.store.second_factor(c.id(), c.session.user.id).await?;
-    let enabled = f.as_ref().is_some_and(|f| f.enabled);
-    Ok(c.page(
-        "Sign-in & security",
-        "/app/account/security",
-        html! {
-            h1 { "Sign-in & security" }
-            div.card {
-                h2 { "Two-factor authentication" }
-                @if enabled {
-                    p { "Two-factor authentication is " strong { "on" } ". You sign in with your password and a code from your authenticator app." }
-                    p.muted { (f.as_ref().map_or(0, |f| f.recovery_code_hashes.len())) " recovery codes left." }
-                } @else {
-                    p { "Two-factor authentication is " strong { "off" } ". Restoring data from a backup and other sensitive actions will ask for it." }
-                    form method="post" action="/app/account/security/totp" {
-                        input type="hidden" name="_csrf" value=(c.session.csrf);
-                        button type="submit" { "Set up two-factor authentication" }
-                    }
-                }
-                p.muted { "This session was signed in with " (c.session.auth_method.as_str()) "." }
-            }
-        },
-    ))
-}
-
-pub async fn totp_begin(
-    State(state): State<AppState>,
-    c: Console,
-    Form(f): Form<CsrfForm>,
-) -> Result<Markup, PageError> {
-    c.check_csrf(&f.csrf)?;
-    let secret = Secret::generate_secret().to_bytes().map_err(|_| {
-        PageError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Could not make a secret.",
-        )
-    })?;
-    let totp = totp_for(&secret, &c.session.user.email).ok_or_else(|| {
-        PageError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Could not make a secret.",
-        )
-    })?;
-    c.store
-        .begin_second_factor(
-            c.id(),
-            c.session.user.id,
-            &seal::seal(&state.secret_key, &secret),
-        )
-        .await
-        .map_err(|_| {
-            PageError::new(
-                StatusCode::CONFLICT,
-                "Already set up",
-                "Two-factor authentication is already on for your user.",
-            )
-        })?;
-    Ok(totp_setup(&c, &totp, None))
-}
-
-fn totp_setup(c: &Console, totp: &TOTP, error: Option<&str>) -> Markup {
-    let url = totp.get_url();
-    let svg = qrcode::QrCode::new(url.as_bytes())
-        .map(|q| {
-            q.render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(200, 200)
-                .build()
-        })
-        .unwrap_or_default();
-    c.page(
-        "Set up two-factor authentication",
-        "/app/account/security",
-        html! {
-            h1 { "Set up two-factor authentication" }
-            div.card {
-                p { "Scan this code with an authenticator app, or type the secret into it. The secret is shown only now." }
-                div role="img" aria-label="QR code of the two-factor secret" { (PreEscaped(svg)) }
-                p { "Secret: " span.secret #totp-secret { (totp.get_secret_base32()) } }
-                form method="post" action="/app/account/security/totp/confirm" {
-                    input type="hidden" name="_csrf" value=(c.session.csrf);
-                    label for="code" { "Code from the app" }
-                    input #code type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required aria-describedby=[error.map(|_| "code-error")];
-                    @if let Some(e) = error { p.error #code-error role="alert" { (e) } }
-                    p { button type="submit" { "Turn on" } }
-                }
-            }
-        },
-    )
-}
-
-pub async fn totp_confirm(
-    State(state): State<AppState>,
-    c: Console,
-    Form(f): Form<CodeForm>,
-) -> Result<Markup, PageError> {
-    c.check_csrf(&f.csrf)?;
-    let pending = c
-        .store
-        .second_factor(c.id(), c.session.user.id)
-        .await?
-        .filter(|f| !f.enabled)
-        .ok_or_else(PageError::not_found)?;
-    let secret = seal::open(&state.secret_key, &pending.sealed_secret).ok_or_else(|| {
-        PageError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "The stored secret cannot be read with this server's key.",
-        )
-    })?;
-    let totp = totp_for(&secret, &c.session.user.email).ok_or_else(PageError::not_found)?;
-    if !verify_second_factor(&state, &c.store, c.id(), &c.session.user, &f.code, false).await? {
-        return Ok(totp_setup(
-            &c,
-            &totp,
-            Some("That code is not right. Check the time on your phone and try the next code."),
-        ));
-    }
-    let codes = c
-        .store
-        .enable_second_factor(c.id(), c.session.user.id)
-        .await?;
-    c.store.session_second_factor(&c.token).await?;
-    Ok(c.page(
-        "Two-factor authentication is on",
-        "/app/account/security",
-        html! {
-            h1 { "Two-factor authentication is on" }
-            div.card {
-                p { "Keep these recovery codes somewhere safe. Each one signs you in once if you lose your phone. They are shown only now." }
-                ul.codes #recovery-codes { @for code in &codes { li { (code) } } }
-                p { a.button href="/app/account/security" { "Done" } }
-            }
-        },
-    ))
 }
 
 pub async fn notifications_page(c: Console) -> Result<Markup, PageError> {

@@ -2,6 +2,8 @@
 //! `KONTOR_DATABASE_US` (and friends) set, the server runs on PostgreSQL.
 #![allow(dead_code)]
 
+pub mod console;
+
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};

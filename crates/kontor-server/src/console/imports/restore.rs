@@ -9,7 +9,7 @@
 //! page, through a review of the same kind.
 
 use super::{csrf, detail_view, find_import, instant, reply, requester, sentence, PAGE as IMPORTS};
-use crate::console::{Console, PageError};
+use crate::console::{CodeCheck, Console, PageError};
 use crate::params::QueryParams;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -768,18 +768,16 @@ async fn check_code(state: &AppState, c: &Console, code: &str) -> Result<Code, P
     {
         return Ok(Code::NotSetUp);
     }
-    if let Some(until) = state.dir.login_locked_until(&user.email).await? {
-        return Ok(Code::Locked(until));
-    }
     let code = code.trim().replace(' ', "");
     if code.is_empty() {
         return Ok(Code::Missing);
     }
     // The sign-in's own check: one step of clock skew either way, a step spent once.
-    if crate::console::verify_second_factor(state, &c.store, c.id(), user, &code, false).await? {
-        return Ok(Code::Accepted);
+    match crate::console::verify_second_factor(state, &c.store, c.id(), user, &code, false).await? {
+        CodeCheck::Accepted => return Ok(Code::Accepted),
+        CodeCheck::Locked(until) => return Ok(Code::Locked(until)),
+        CodeCheck::Refused => {}
     }
-    state.dir.record_login_failure(&user.email).await?;
     c.store
         .audit(
             c.id(),
