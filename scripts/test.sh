@@ -61,7 +61,7 @@ SUITES_PASSED=$((SUITES_PASSED + 1))
 step "API, backup, restore and permission tests on PostgreSQL"
 PG_API="$(pg_throwaway_createdb api)"
 KONTOR_DATABASE_US="$PG_API" KONTOR_DATABASE_EU="$PG_API" KONTOR_DATABASE_DIRECTORY="$PG_API" \
-    cargo nextest run --release --locked --workspace -E 'binary(api) | binary(backups) | binary(restores) | binary(permissions) | binary(sign_in)' --no-fail-fast
+    cargo nextest run --release --locked --workspace -E 'binary(api) | binary(backups) | binary(restores) | binary(permissions) | binary(sign_in) | binary(recovery)' --no-fail-fast
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
 step "compatibility: official Python client"

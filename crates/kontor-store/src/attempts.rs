@@ -17,6 +17,9 @@ pub enum Factor {
     Password,
     /// A TOTP or recovery code, counted per user.
     SecondFactor,
+    /// A request for a password reset link, counted per e-mail address (not a guess, but
+    /// each one sends an e-mail, so it is bounded the same way).
+    PasswordReset,
 }
 
 /// Attempts allowed for one subject and factor within a window.
@@ -29,6 +32,7 @@ impl Factor {
         match self {
             Self::Password => "password",
             Self::SecondFactor => "second_factor",
+            Self::PasswordReset => "password_reset",
         }
     }
 }

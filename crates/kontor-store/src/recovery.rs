@@ -218,6 +218,31 @@ impl Store {
         Ok(Some((account, user_id)))
     }
 
+    /// Ends every session of a user (an admin's reset of the second factor).
+    pub async fn end_sessions(&self, account: i64, user_id: i64) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND user_id = $2")
+            .bind(account)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// The users of an account whose two-factor authentication is on.
+    pub async fn users_with_second_factor(
+        &self,
+        account: i64,
+    ) -> StoreResult<std::collections::HashSet<i64>> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT user_id FROM user_second_factors WHERE account_id = $1 AND enabled <> 0",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// Deletes reset links past their time.
     pub async fn purge_expired_password_resets(&self, now: i64) -> StoreResult<u64> {
         let mut tx = self.write().await?;

@@ -20,8 +20,8 @@ use sso::{sso_settings_and_single_use_states, sso_states_in_flight_are_bounded};
 #[path = "conformance/sign_in.rs"]
 mod sign_in;
 use sign_in::{
-    attempts_are_counted_before_checking, recovery_codes_spend_once_under_concurrency,
-    sessions_and_second_factors,
+    attempts_are_counted_before_checking, password_reset_links_are_single_use,
+    recovery_codes_spend_once_under_concurrency, sessions_and_second_factors,
 };
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -92,6 +92,7 @@ conformance!(
     sessions_and_second_factors,
     attempts_are_counted_before_checking,
     recovery_codes_spend_once_under_concurrency,
+    password_reset_links_are_single_use,
     import_rows_are_whole_or_rejected,
     import_batches_need_the_lease,
     one_restore_at_a_time,

@@ -1,16 +1,15 @@
 //! `kontor`: the server and its administration commands in one binary.
 
+mod admin_cli;
 mod backup_cli;
 mod config;
 mod demo;
 mod follow;
 mod restore_cli;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use config::{Config, GlobalOpts};
-use kontor_domain::{Region, Role, Tier};
-use std::io::{BufRead, IsTerminal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,77 +53,7 @@ enum Command {
     /// Accounts, users and tokens.
     Admin {
         #[command(subcommand)]
-        command: AdminCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum AdminCommand {
-    Account {
-        #[command(subcommand)]
-        command: AccountCommand,
-    },
-    User {
-        #[command(subcommand)]
-        command: UserCommand,
-    },
-    Token {
-        #[command(subcommand)]
-        command: TokenCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum AccountCommand {
-    /// Create an account; prints its numeric id.
-    Create {
-        #[arg(long)]
-        name: String,
-        #[arg(long, default_value = "us", value_parser = ["us", "eu"])]
-        region: String,
-        #[arg(long, default_value = "starter", value_parser = ["starter", "professional", "enterprise"])]
-        tier: String,
-    },
-    /// List accounts: id, region, tier, state, name (tab-separated).
-    List,
-    /// Set an account's lifecycle state. While `migrating`, its API calls answer 477 with
-    /// Retry-After; while `suspended`, 403.
-    SetState {
-        #[arg(long)]
-        account: i64,
-        #[arg(long, value_parser = ["active", "migrating", "suspended"])]
-        state: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum UserCommand {
-    /// Create a user. The password is read from standard input when it is not a terminal,
-    /// asked for on a terminal, or generated and printed with --generate-password.
-    Create {
-        #[arg(long)]
-        account: i64,
-        #[arg(long)]
-        email: String,
-        #[arg(long, value_parser = ["super-admin", "admin", "user"])]
-        role: String,
-        #[arg(long, default_value = "")]
-        first_name: String,
-        #[arg(long, default_value = "")]
-        last_name: String,
-        #[arg(long)]
-        generate_password: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum TokenCommand {
-    /// Create an API token for an account; prints only the token.
-    Create {
-        #[arg(long)]
-        account: i64,
-        #[arg(long)]
-        name: String,
+        command: admin_cli::AdminCommand,
     },
 }
 
@@ -190,118 +119,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Admin { command } => {
             let config = Config::load(&cli.global, None)?;
             let dir = config.open().await?;
-            admin(&dir, command).await?;
+            admin_cli::run(&dir, &config, command).await?;
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-async fn admin(dir: &kontor_store::Directory, command: AdminCommand) -> Result<()> {
-    match command {
-        AdminCommand::Account {
-            command: AccountCommand::Create { name, region, tier },
-        } => {
-            let region = Region::parse(&region).context("region")?;
-            let tier = Tier::parse(&tier).context("tier")?;
-            let account = dir.create_account(&name, region, tier).await?;
-            println!("{}", account.id);
-        }
-        AdminCommand::Account {
-            command: AccountCommand::List,
-        } => {
-            for a in dir.accounts().await? {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}",
-                    a.id,
-                    a.region.as_str(),
-                    a.tier.as_str(),
-                    a.state.as_str(),
-                    a.name
-                );
-            }
-        }
-        AdminCommand::Account {
-            command: AccountCommand::SetState { account, state },
-        } => {
-            let a = dir
-                .account(account)
-                .await?
-                .with_context(|| format!("account {account} does not exist"))?;
-            let state = kontor_store::LifecycleState::parse(&state);
-            dir.set_state(a.id, state).await?;
-            let details = serde_json::json!({"from": a.state.as_str(), "to": state.as_str()});
-            dir.cell(&a)?
-                .audit(
-                    a.id,
-                    None,
-                    "cli",
-                    "account.state",
-                    &format!("account:{}", a.id),
-                    details,
-                )
-                .await?;
-            println!("{}\t{}", a.id, state.as_str());
-        }
-        AdminCommand::User {
-            command:
-                UserCommand::Create {
-                    account,
-                    email,
-                    role,
-                    first_name,
-                    last_name,
-                    generate_password: generate,
-                },
-        } => {
-            let a = dir
-                .account(account)
-                .await?
-                .with_context(|| format!("account {account} does not exist"))?;
-            let role = Role::parse(&role).context("role")?;
-            let password = if generate {
-                generate_password()
-            } else if std::io::stdin().is_terminal() {
-                let p = rpassword::prompt_password(format!("Password for {email}: "))?;
-                if rpassword::prompt_password("Again: ")? != p {
-                    bail!("the passwords differ");
-                }
-                p
-            } else {
-                let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line)?;
-                line.trim_end_matches(['\r', '\n']).to_string()
-            };
-            let user = dir
-                .create_user(&a, &email, &first_name, &last_name, role, &password)
-                .await?;
-            let details = serde_json::json!({"email": user.email, "role": role.as_str()});
-            dir.cell(&a)?
-                .audit(
-                    a.id,
-                    None,
-                    "cli",
-                    "user.create",
-                    &format!("user:{}", user.id),
-                    details,
-                )
-                .await?;
-            println!("{}", user.id);
-            if generate {
-                println!("{password}");
-            }
-        }
-        AdminCommand::Token {
-            command: TokenCommand::Create { account, name },
-        } => {
-            let a = dir
-                .account(account)
-                .await?
-                .with_context(|| format!("account {account} does not exist"))?;
-            let (_, token) = dir.cell(&a)?.create_token(a.id, &name, None).await?;
-            println!("{token}");
-        }
-    }
-    Ok(())
 }
 
 async fn healthcheck(listen: &str) -> bool {

@@ -264,7 +264,7 @@ pub async fn change_password(
 }
 
 /// "a password needs ..." as a sentence.
-fn sentence(message: &str) -> String {
+pub(super) fn sentence(message: &str) -> String {
     let mut s = message.to_string();
     if let Some(first) = s.get(..1) {
         s.replace_range(..1, &first.to_uppercase());

@@ -7,6 +7,7 @@
 mod account;
 mod bin;
 mod edit;
+mod forgot;
 mod imports;
 mod layout;
 mod records;
@@ -47,6 +48,14 @@ pub fn routes() -> crate::Routes {
         .route(
             "/app/login/second-factor",
             get(signin::second_factor_page).post(signin::second_factor.layer(sign_in_body_limit())),
+        )
+        .route(
+            "/app/login/forgot",
+            get(forgot::forgot_page).post(forgot::forgot.layer(sign_in_body_limit())),
+        )
+        .route(
+            "/app/login/reset/{token}",
+            get(forgot::reset_page).post(forgot::reset.layer(sign_in_body_limit())),
         )
         .route("/app/login/sso", get(sso::page).post(sso::start))
         .route("/app/login/sso/callback", get(sso::callback))

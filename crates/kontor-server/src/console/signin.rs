@@ -17,7 +17,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use totp_rs::{Algorithm, TOTP};
 
-fn random_token() -> String {
+pub(super) fn random_token() -> String {
     let mut b = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -39,6 +39,7 @@ fn login_form(csrf: &str, email: &str, error: Option<&str>) -> Markup {
                     p { button type="submit" { "Sign in" } }
                 }
                 p { a #sso-link href="/app/login/sso" { "Sign in with SSO" } }
+                p { a #forgot-link href="/app/login/forgot" { "Forgot your password?" } }
             }
         },
     )

@@ -219,3 +219,114 @@ pub async fn recovery_codes_spend_once_under_concurrency(d: Directory) {
     assert!(s.remove_second_factor(a.id, u.id).await.unwrap());
     assert!(!s.use_recovery_code(a.id, u.id, &codes[0]).await.unwrap());
 }
+
+pub async fn password_reset_links_are_single_use(d: Directory) {
+    let a = d
+        .create_account("resets", Region::Us, Tier::Starter)
+        .await
+        .unwrap();
+    let s = d.cell(&a).unwrap().clone();
+    let u = d
+        .create_user(
+            &a,
+            "reset@example.com",
+            "",
+            "",
+            Role::User,
+            "the old password",
+        )
+        .await
+        .unwrap();
+    let session = s
+        .create_session(a.id, u.id, kontor_store::AuthMethod::Password, false)
+        .await
+        .unwrap();
+
+    // Ten concurrent uses of one link: exactly one sets the password.
+    let link = s.create_password_reset(a.id, u.id).await.unwrap();
+    assert_eq!(
+        s.password_reset_user(&link).await.unwrap(),
+        Some((a.id, u.id))
+    );
+    let mut uses = Vec::new();
+    for i in 0..10 {
+        let (s, link) = (s.clone(), link.clone());
+        uses.push(tokio::spawn(async move {
+            s.reset_password(&link, &format!("new password {i}"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut set = Vec::new();
+    for (i, h) in uses.into_iter().enumerate() {
+        if h.await.unwrap().is_some() {
+            set.push(i);
+        }
+    }
+    assert_eq!(set.len(), 1, "uses that set the password: {set:?}");
+    let winner = format!("new password {}", set[0]);
+    assert!(s
+        .authenticate(a.id, "reset@example.com", &winner)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(s
+        .authenticate(a.id, "reset@example.com", "the old password")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        s.password_reset_user(&link).await.unwrap().is_none(),
+        "spent"
+    );
+    assert!(
+        s.session(&session).await.unwrap().is_none(),
+        "sessions ended"
+    );
+
+    // A weak password spends nothing; a changed password ends the open links.
+    let link = s.create_password_reset(a.id, u.id).await.unwrap();
+    assert!(s.reset_password(&link, "short").await.is_err());
+    assert!(s.password_reset_user(&link).await.unwrap().is_some());
+    let keep = s
+        .create_session(a.id, u.id, kontor_store::AuthMethod::Password, false)
+        .await
+        .unwrap();
+    let other = s
+        .create_session(a.id, u.id, kontor_store::AuthMethod::Password, false)
+        .await
+        .unwrap();
+    s.change_password(a.id, u.id, "a third password", Some(&keep))
+        .await
+        .unwrap();
+    assert!(s.password_reset_user(&link).await.unwrap().is_none());
+    assert!(s.session(&keep).await.unwrap().is_some());
+    assert!(s.session(&other).await.unwrap().is_none());
+
+    // An admin's reset: no password works until a link sets one.
+    s.lock_password(a.id, u.id).await.unwrap();
+    assert!(s
+        .authenticate(a.id, "reset@example.com", "a third password")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s.session(&keep).await.unwrap().is_none());
+    let link = s.create_password_reset(a.id, u.id).await.unwrap();
+    assert!(s
+        .reset_password(&link, "a fourth password")
+        .await
+        .unwrap()
+        .is_some());
+
+    // Links past their time are refused and swept.
+    let old = s.create_password_reset(a.id, u.id).await.unwrap();
+    let later = kontor_domain::time::now_ms() + kontor_store::PASSWORD_RESET_TTL_MS + 1;
+    assert!(s.purge_expired_password_resets(later).await.unwrap() >= 1);
+    assert!(s.password_reset_user(&old).await.unwrap().is_none());
+    // Another account's store does not know the link's user.
+    assert!(s
+        .reset_password("999.abc", "a fifth password!")
+        .await
+        .unwrap()
+        .is_none());
+}

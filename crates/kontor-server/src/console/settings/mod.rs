@@ -128,6 +128,8 @@ pub(super) fn notice(q: &QueryParams) -> Markup {
         Some("object") => "Custom object created.",
         Some("renamed") => "Account renamed.",
         Some("unchanged") => "Nothing was changed.",
+        Some("password-reset") => "Password reset. The user's sessions have ended, and a link to set a new password was e-mailed to them.",
+        Some("2fa-reset") => "Two-factor authentication reset. The user's sessions have ended; they sign in with their password and can set it up again.",
         Some("sso") => "Single sign-on settings saved.",
         Some("sso-off") => "Single sign-on turned off. Everyone signs in with a password.",
         _ => return html! {},

@@ -61,6 +61,7 @@ async fn users_view(
     row_error: Option<(i64, &str)>,
 ) -> Result<Markup, PageError> {
     let users = c.store.users(c.id()).await?;
+    let two_factor = c.store.users_with_second_factor(c.id()).await?;
     let roles = grantable(c);
     let super_admin = c.role() == Role::SuperAdmin;
     Ok(c.page(
@@ -103,6 +104,20 @@ async fn users_view(
                                                 }
                                             }
                                             button.secondary type="submit" { "Change role" }
+                                        }
+                                        @if u.active {
+                                            form method="post" action=(action) {
+                                                (csrf(c))
+                                                input type="hidden" name="action" value="reset_password";
+                                                button.secondary type="submit" aria-label=(format!("Reset the password of {}", u.email)) { "Reset password" }
+                                            }
+                                            @if two_factor.contains(&u.id) {
+                                                form method="post" action=(action) {
+                                                    (csrf(c))
+                                                    input type="hidden" name="action" value="reset_2fa";
+                                                    button.secondary type="submit" aria-label=(format!("Reset two-factor authentication of {}", u.email)) { "Reset two-factor" }
+                                                }
+                                            }
                                         }
                                         form method="post" action=(action) {
                                             (csrf(c))
@@ -251,6 +266,7 @@ const NOT_YOURSELF: &str =
     "You cannot change your own role or deactivate yourself. Someone else with the right role has to do it.";
 
 pub async fn change_user(
+    State(state): State<AppState>,
     c: Console,
     Path(id): Path<String>,
     Form(f): Form<ChangeUserForm>,
@@ -331,7 +347,56 @@ pub async fn change_user(
             .await?;
             "reactivated"
         }
-        ("role" | "deactivate" | "reactivate", _) => "unchanged",
+        ("reset_password", _) if target.active => {
+            // The old password stops working now (it may be what leaked); the user sets a
+            // new one through the e-mailed link.
+            c.store.lock_password(c.id(), target.id).await?;
+            let token = c.store.create_password_reset(c.id(), target.id).await?;
+            log_action(
+                &c,
+                "user.password_reset_by_admin",
+                &target_ref,
+                json!({"email": target.email, "message": "Password reset by an admin; sessions ended; a link to set a new one e-mailed"}),
+            )
+            .await?;
+            crate::console::account::mail_user(
+                &state,
+                &target.email,
+                format!("Your kontor password for {} was reset", c.account.name),
+                crate::console::forgot::reset_mail(
+                    &state,
+                    &c.account.name,
+                    &target.email,
+                    &token,
+                    Some(&c.session.user.email),
+                ),
+            );
+            "password-reset"
+        }
+        ("reset_2fa", _) => {
+            if !c.store.remove_second_factor(c.id(), target.id).await? {
+                return Ok(Redirect::to("/app/settings/users?done=unchanged").into_response());
+            }
+            c.store.end_sessions(c.id(), target.id).await?;
+            log_action(
+                &c,
+                "user.2fa_reset_by_admin",
+                &target_ref,
+                json!({"email": target.email, "message": "Two-factor authentication reset by an admin; sessions ended"}),
+            )
+            .await?;
+            crate::console::account::mail_user(
+                &state,
+                &target.email,
+                format!("Two-factor authentication was reset for your kontor user in {}", c.account.name),
+                format!(
+                    "Hello,\n\n{}, an admin of {}, reset the two-factor authentication of your kontor user ({}), and your sessions were ended. You now sign in with your password alone; set two-factor authentication up again under Account > Sign-in & security.\n\nIf you did not ask for this, tell an admin of {} now.\n\n-- kontor\n",
+                    c.session.user.email, c.account.name, target.email, c.account.name,
+                ),
+            );
+            "2fa-reset"
+        }
+        ("role" | "deactivate" | "reactivate" | "reset_password", _) => "unchanged",
         _ => {
             return Err(PageError::new(
                 StatusCode::BAD_REQUEST,
