@@ -235,3 +235,60 @@ btest('the sign-in form needs its own CSRF token', async ({ page, context }) => 
   // Reloading the sign-in page gives a fresh form that works.
   await signIn(page, kontor, user);
 });
+
+btest('pages cannot be framed or run injected script, and the session cookie is out of reach of script', async ({ page, context, cspViolations }) => {
+  const { user } = await setUp('admin');
+  await signIn(page, kontor, user);
+
+  // The headers a browser acts on, as Chromium received them.
+  const res = await page.goto(kontor.url('/app/account/security'));
+  const h = res.headers();
+  assert.match(h['content-security-policy'], /frame-ancestors 'none'/);
+  assert.match(h['content-security-policy'], /script-src 'self'/);
+  assert.equal(h['x-frame-options'], 'DENY');
+  assert.equal(h['x-content-type-options'], 'nosniff');
+  assert.equal(h['referrer-policy'], 'no-referrer');
+  assert.equal(h['cache-control'], 'no-store');
+
+  // Script written into the page (as an injection would) does not run; the console's own does.
+  const ran = await page.evaluate(() => {
+    window.injected = false;
+    const s = document.createElement('script');
+    s.textContent = 'window.injected = true';
+    document.body.appendChild(s);
+    return window.injected;
+  });
+  assert.equal(ran, false, 'inline script is refused');
+  assert.ok(cspViolations.some((v) => /script/i.test(v)), `the refusal is reported: ${cspViolations}`);
+  assert.equal(await page.evaluate(() => typeof window.kontorFilter), 'function', 'the console script loaded');
+  cspViolations.length = 0;
+
+  // The session cookie: not readable by script, not sent on cross-site requests.
+  const [session] = (await context.cookies()).filter((c) => c.name === 'kontor_session');
+  assert.equal(session.httpOnly, true);
+  assert.ok(['Lax', 'Strict'].includes(session.sameSite), `SameSite=${session.sameSite}`);
+  assert.equal(session.secure, false, 'plain HTTP here; Secure is checked behind HTTPS in the Rust tests');
+  assert.equal(await page.evaluate(() => document.cookie.includes('kontor_session')), false);
+
+  // Another site frames the console: Chromium shows nothing of it.
+  const framer = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><title>Framed</title><iframe id="f" src="${kontor.url('/app/account/security')}"></iframe>`);
+  });
+  await new Promise((r) => framer.listen(0, '127.0.0.1', r));
+  try {
+    const blocked = page.waitForEvent('console', {
+      predicate: (m) => /frame-ancestors|Refused to (display|frame)/i.test(m.text()),
+      timeout: 10_000,
+    });
+    await page.goto(`http://127.0.0.1:${framer.address().port}/`);
+    await blocked;
+    const frame = page.frames().find((f) => f !== page.mainFrame());
+    const framedText = frame ? await frame.evaluate(() => document.body?.innerText || '').catch(() => '') : '';
+    assert.doesNotMatch(framedText, /Security|Password|Sessions/, 'the framed page is not shown');
+  } finally {
+    framer.closeAllConnections();
+    await new Promise((r) => framer.close(r));
+  }
+  cspViolations.length = 0;
+});

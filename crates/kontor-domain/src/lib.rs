@@ -139,3 +139,4 @@ impl ChangeSource {
 }
 
 pub mod association;
+pub mod name;

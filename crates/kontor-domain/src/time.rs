@@ -16,10 +16,21 @@ pub fn iso(ms: Millis) -> String {
     }
 }
 
+/// The instants kontor stores: years 0001 to 9999, the range ISO 8601's four-digit years
+/// (and every HubSpot client) can write. Anything else is refused, never stored as another
+/// instant.
+pub const MIN_MS: Millis = -62_135_596_800_000; // 0001-01-01T00:00:00.000Z
+pub const MAX_MS: Millis = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+
 /// Parses an instant given as epoch milliseconds (number or numeric string), an RFC 3339
-/// timestamp, or a bare date (taken as midnight UTC).
+/// timestamp, or a bare date (taken as midnight UTC); `None` for anything else, and for
+/// instants outside [`MIN_MS`]..=[`MAX_MS`].
 pub fn parse_instant(s: &str) -> Option<Millis> {
-    let s = s.trim();
+    let ms = parse_any(s.trim())?;
+    (MIN_MS..=MAX_MS).contains(&ms).then_some(ms)
+}
+
+fn parse_any(s: &str) -> Option<Millis> {
     if s.is_empty() {
         return None;
     }
@@ -57,5 +68,18 @@ mod tests {
         assert_eq!(parse_instant("1714566896789"), Some(ms));
         assert_eq!(parse_instant("2024-05-01"), Some(1_714_521_600_000));
         assert_eq!(parse_instant("yesterday"), None);
+    }
+
+    #[test]
+    fn instants_outside_years_1_to_9999_are_refused() {
+        assert_eq!(iso(MIN_MS), "0001-01-01T00:00:00.000Z");
+        assert_eq!(iso(MAX_MS), "9999-12-31T23:59:59.999Z");
+        assert_eq!(parse_instant(&MAX_MS.to_string()), Some(MAX_MS));
+        assert_eq!(parse_instant(&(MAX_MS + 1).to_string()), None);
+        assert_eq!(parse_instant(&(MIN_MS - 1).to_string()), None);
+        assert_eq!(parse_instant("99999999999999999"), None);
+        assert_eq!(parse_instant(&i64::MIN.to_string()), None);
+        assert_eq!(parse_instant("+10000-01-01T00:00:00Z"), None);
+        assert_eq!(parse_instant("9999-12-31"), Some(MAX_MS - 86_399_999));
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod import;
+pub mod keys;
 pub mod links;
 mod notify;
 pub mod restore;
@@ -55,7 +56,8 @@ pub struct Jobs {
     pub mailer: Option<kontor_mail::Mailer>,
     /// Where users reach this installation, for links in e-mails (`http://host:port`).
     pub public_url: String,
-    pub secret_key: Arc<[u8; 32]>,
+    /// The server's keys (link signatures here; sealing in the server).
+    pub keys: Arc<keys::Keyring>,
     /// This runner's name in leases.
     pub node: String,
     pub lease_ms: i64,
@@ -90,7 +92,12 @@ impl Jobs {
             "{}{}&{}",
             self.public_url.trim_end_matches('/'),
             links::download_path(account, backup.id),
-            links::sign(&self.secret_key, account, backup.id, expires)
+            links::sign(
+                &self.keys.current(keys::Purpose::Links),
+                account,
+                backup.id,
+                expires
+            )
         ))
     }
 

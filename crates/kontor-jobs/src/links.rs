@@ -24,9 +24,10 @@ pub fn sign(key: &[u8; 32], account: i64, backup: i64, expires_ms: i64) -> Strin
     format!("expires={expires_s}&signature={sig}")
 }
 
-/// Whether a link's signature is genuine and it has not expired at `now_ms`.
+/// Whether a link's signature is genuine under one of `keys` (the keyring's accepted link
+/// keys) and it has not expired at `now_ms`.
 pub fn verify(
-    key: &[u8; 32],
+    keys: &[[u8; 32]],
     account: i64,
     backup: i64,
     expires_s: i64,
@@ -43,9 +44,11 @@ pub fn verify(
         return false;
     };
     // `verify_slice` compares in constant time.
-    mac(key, account, backup, expires_s)
-        .verify_slice(&bytes)
-        .is_ok()
+    keys.iter().any(|key| {
+        mac(key, account, backup, expires_s)
+            .verify_slice(&bytes)
+            .is_ok()
+    })
 }
 
 /// The path (below the public URL) of a backup's download.
@@ -62,12 +65,17 @@ mod tests {
         let key = [7u8; 32];
         let q = sign(&key, 1, 2, 10_000_000);
         let sig = q.split("signature=").nth(1).unwrap();
-        assert!(verify(&key, 1, 2, 10_000, sig, 0));
-        assert!(!verify(&key, 1, 2, 10_000, sig, 10_000_000), "expired");
-        assert!(!verify(&key, 1, 3, 10_000, sig, 0), "other backup");
-        assert!(!verify(&key, 9, 2, 10_000, sig, 0), "other account");
-        assert!(!verify(&key, 1, 2, 10_001, sig, 0), "longer expiry");
-        assert!(!verify(&[8u8; 32], 1, 2, 10_000, sig, 0), "other key");
-        assert!(!verify(&key, 1, 2, 10_000, "zz", 0));
+        let keys = [key];
+        assert!(verify(&keys, 1, 2, 10_000, sig, 0));
+        assert!(!verify(&keys, 1, 2, 10_000, sig, 10_000_000), "expired");
+        assert!(!verify(&keys, 1, 3, 10_000, sig, 0), "other backup");
+        assert!(!verify(&keys, 9, 2, 10_000, sig, 0), "other account");
+        assert!(!verify(&keys, 1, 2, 10_001, sig, 0), "longer expiry");
+        assert!(!verify(&[[8u8; 32]], 1, 2, 10_000, sig, 0), "other key");
+        assert!(
+            verify(&[[8u8; 32], key], 1, 2, 10_000, sig, 0),
+            "a previous key"
+        );
+        assert!(!verify(&keys, 1, 2, 10_000, "zz", 0));
     }
 }

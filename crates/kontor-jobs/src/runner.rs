@@ -212,7 +212,7 @@ mod tests {
             files: HashMap::from([(Region::Us, tmp.join("files"))]),
             mailer: None,
             public_url: "http://127.0.0.1:1".into(),
-            secret_key: Arc::new([1u8; 32]),
+            keys: Arc::new(crate::keys::Keyring::new([1u8; 32], vec![])),
             node: "supervised".into(),
             lease_ms: 600,
             compression_level: 1,

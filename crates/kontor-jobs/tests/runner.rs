@@ -43,7 +43,7 @@ fn jobs(dir: &Arc<Directory>, tmp: &Path, node: &str, workers: usize, lease_ms: 
             kontor_mail::Mailer::new(&kontor_mail::MailConfig::outbox(tmp.join("mail"))).unwrap(),
         ),
         public_url: "http://127.0.0.1:1".into(),
-        secret_key: Arc::new([1u8; 32]),
+        keys: Arc::new(kontor_jobs::keys::Keyring::new([1u8; 32], vec![])),
         node: node.into(),
         lease_ms,
         compression_level: 1,

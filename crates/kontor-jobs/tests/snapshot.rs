@@ -93,7 +93,7 @@ async fn consistent_under_concurrent_writes(pg: Option<&str>) {
         files: HashMap::from([(Region::Us, tmp.join("files"))]),
         mailer: None,
         public_url: "http://127.0.0.1:1".into(),
-        secret_key: Arc::new([1u8; 32]),
+        keys: Arc::new(kontor_jobs::keys::Keyring::new([1u8; 32], vec![])),
         node: "test".into(),
         lease_ms: 30_000,
         compression_level: 1,

@@ -189,7 +189,7 @@ pub async fn download(
     };
     let id: i64 = id.parse().map_err(|_| forbidden())?;
     if !links::verify(
-        &state.secret_key,
+        &state.jobs.keys.accepted(kontor_jobs::keys::Purpose::Links),
         q.account,
         id,
         q.expires,

@@ -90,6 +90,9 @@ impl From<StoreError> for ApiError {
                     ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITS", message)
                 }
             }
+            StoreError::TimedOut(message) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", message)
+            }
             other => {
                 let correlation = uuid::Uuid::new_v4();
                 tracing::error!(%correlation, error = %other, "request failed");

@@ -5,6 +5,7 @@ mod auth;
 pub mod backups;
 mod console;
 mod error;
+mod headers;
 mod imports;
 mod lifecycle;
 mod objects;
@@ -14,7 +15,7 @@ mod params;
 mod properties;
 mod restores;
 mod schemas;
-mod seal;
+pub mod seal;
 mod throttle;
 mod wire;
 
@@ -37,8 +38,6 @@ pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub dir: Arc<Directory>,
-    /// Seals secrets that must be read back (TOTP seeds); the same on every node.
-    pub secret_key: Arc<[u8; 32]>,
     /// Mark cookies `Secure` (set when the console is served over HTTPS).
     pub cookie_secure: bool,
     /// Background jobs (backups): file stores, signed links, mail.
@@ -85,6 +84,7 @@ pub fn route_paths() -> Vec<&'static str> {
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
+    let https = state.cookie_secure;
     routes()
         .router
         .fallback(not_found)
@@ -93,6 +93,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("the server failed to handle this request").into_response()
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            https,
+            headers::security_headers,
+        ))
         .with_state(state)
 }
 

@@ -120,14 +120,7 @@ impl Directory {
         region: Region,
         tier: Tier,
     ) -> StoreResult<Account> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(StoreError::validation(
-                "INVALID_NAME",
-                "account name must be 1 to 200 characters",
-                Some("name".into()),
-            ));
-        }
+        let name = account_name(name)?;
         let cell = self.region(region)?.clone();
         let now = now_ms();
         let mut tx = self.directory.write().await?;
@@ -169,14 +162,7 @@ impl Directory {
 
 impl Directory {
     pub async fn rename_account(&self, id: i64, name: &str) -> StoreResult<()> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(StoreError::validation(
-                "INVALID_NAME",
-                "account name must be 1 to 200 characters",
-                Some("name".into()),
-            ));
-        }
+        let name = account_name(name)?;
         let mut tx = self.directory.write().await?;
         sqlx::query("UPDATE accounts SET name = $1, updated_at = $2 WHERE id = $3")
             .bind(name)
@@ -186,4 +172,15 @@ impl Directory {
             .await?;
         tx.commit().await
     }
+}
+
+/// Account names: 1 to 200 characters of one-line text (they show in e-mail subjects).
+fn account_name(name: &str) -> StoreResult<&str> {
+    kontor_domain::name::check(name, 200).map_err(|e| {
+        StoreError::validation(
+            "INVALID_NAME",
+            e.message("account name", 200),
+            Some("name".into()),
+        )
+    })
 }

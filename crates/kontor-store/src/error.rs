@@ -18,6 +18,9 @@ pub enum StoreError {
     /// Too soon after the previous such request; `retry_at` is when the next is allowed.
     #[error("{message}")]
     TooSoon { message: String, retry_at: i64 },
+    /// The work took longer than it may (a search past its deadline).
+    #[error("{0}")]
+    TimedOut(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]

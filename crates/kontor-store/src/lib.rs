@@ -21,6 +21,7 @@ mod recovery;
 mod restores;
 mod restores_sqlite;
 mod schemas;
+mod search;
 mod sso;
 
 pub use associations::{AssociatedRecord, AssociationInput, AssociationType};
@@ -54,6 +55,7 @@ pub use restores::{
     PLAN_RESTORE, PLAN_REVERT, PLAN_TTL_MS,
 };
 pub use schemas::{CustomSchema, SchemaInput};
+pub use search::SEARCH_DEADLINE;
 pub use sso::{SsoConfig, SsoFlow, MAX_SSO_FLOWS, SSO_FLOW_TTL_MS};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -93,10 +95,27 @@ impl std::fmt::Debug for Store {
 
 /// `sqlite:///path/to/file.db` or `postgres://user@host/db`.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &base[..s], &base[at + 1..]),
+        _ => base.to_string(),
+    };
+    if let Some(query) = query {
+        // `postgres://host/db?password=...` (and `sslpassword`) carry secrets too.
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
     }
+    out
 }
 
 impl Store {
@@ -145,6 +164,12 @@ impl Store {
         };
         migrations::run(&store).await?;
         Ok(store)
+    }
+
+    /// Whether both handles open the same database (a deployment may serve several regions,
+    /// and the directory, from one).
+    pub fn same_database(&self, other: &Store) -> bool {
+        self.url == other.url
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -224,4 +249,31 @@ async fn allocate(
     .fetch_one(&mut *conn)
     .await?;
     Ok(last - n + 1)
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_in_user_info_and_query_are_hidden() {
+        assert_eq!(
+            redact_url("postgres://u:secret@db:5432/kontor"),
+            "postgres://***@db:5432/kontor"
+        );
+        let r = redact_url("postgres://db/kontor?user=u&password=secret&sslmode=require");
+        assert_eq!(
+            r,
+            "postgres://db/kontor?user=u&password=***&sslmode=require"
+        );
+        let r = redact_url("postgresql://u:a@b@db/k?sslpassword=s3&PASSWORD=x");
+        assert!(
+            !r.contains("s3") && !r.contains("=x") && !r.contains(":a"),
+            "{r}"
+        );
+        assert_eq!(
+            redact_url("sqlite:///srv/kontor.db?mode=rwc"),
+            "sqlite:///srv/kontor.db?mode=rwc"
+        );
+    }
 }

@@ -3,12 +3,10 @@
 use crate::associations::{self, AssociationInput};
 use crate::objects::ObjectType;
 use crate::{allocate, Store, StoreError, StoreResult, WriteTx};
-use futures_util::TryStreamExt;
 use kontor_domain::property::PropertyDef;
-use kontor_domain::search::{self, SearchRequest};
 use kontor_domain::time::{iso, now_ms};
 use kontor_domain::value;
-use kontor_domain::{ChangeSource, PropertyType};
+use kontor_domain::ChangeSource;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -69,10 +67,11 @@ pub struct ListPage {
     pub next_after: Option<String>,
 }
 
-type RecordRow = (i64, String, String, i64, i64, i64, Option<i64>);
-const RECORD_COLS: &str = "id, object_type, props, created_at, updated_at, archived, archived_at";
+pub(crate) type RecordRow = (i64, String, String, i64, i64, i64, Option<i64>);
+pub(crate) const RECORD_COLS: &str =
+    "id, object_type, props, created_at, updated_at, archived, archived_at";
 
-fn record_from(row: RecordRow) -> StoreResult<Record> {
+pub(crate) fn record_from(row: RecordRow) -> StoreResult<Record> {
     Ok(Record {
         id: row.0,
         object_type: row.1,
@@ -238,7 +237,7 @@ impl Store {
     }
 
     /// `ids_by_unique` for a property already known to be unique.
-    async fn lookup_unique(
+    pub(crate) async fn lookup_unique(
         &self,
         account: i64,
         ot: &ObjectType,
@@ -954,181 +953,6 @@ impl Store {
         append_lifecycle(&mut tx, account, &ot.type_id, &done, "archive", actor, now).await?;
         tx.commit().await?;
         Ok(done)
-    }
-
-    /// Runs a search. Returns the total number of matches and the requested page.
-    pub async fn search(
-        &self,
-        account: i64,
-        ot: &ObjectType,
-        req: &SearchRequest,
-    ) -> StoreResult<(usize, Vec<Record>)> {
-        let defs = self.properties(account, &ot.type_id, false).await?;
-        let kinds: HashMap<&str, PropertyType> =
-            defs.iter().map(|d| (d.name.as_str(), d.kind)).collect();
-        for (name, field) in req.referenced_properties() {
-            if !kinds.contains_key(name) {
-                return Err(StoreError::validation(
-                    "PROPERTY_DOESNT_EXIST",
-                    format!("{field}: property {name:?} does not exist on {}", ot.name),
-                    Some(field),
-                ));
-            }
-        }
-        // Fast path: nothing to filter or sort, so the id index answers it.
-        if req.filter_groups.is_empty()
-            && req.query.is_none()
-            && req
-                .sorts
-                .iter()
-                .all(|s| s.property == "hs_object_id" && !s.descending)
-        {
-            let total = self.count_records(account, ot, false).await? as usize;
-            let rows: Vec<RecordRow> = sqlx::query_as(&format!(
-                "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 ORDER BY id LIMIT $3 OFFSET $4"
-            ))
-            .bind(account)
-            .bind(&ot.type_id)
-            .bind(req.limit as i64)
-            .bind(req.after as i64)
-            .fetch_all(&self.pool)
-            .await?;
-            return Ok((
-                total,
-                rows.into_iter()
-                    .map(record_from)
-                    .collect::<StoreResult<_>>()?,
-            ));
-        }
-        // Index path: every group pins the record by id or by a unique value.
-        let mut candidates: Option<Vec<i64>> = Some(Vec::new());
-        let unique: HashSet<&str> = defs
-            .iter()
-            .filter(|d| d.has_unique_value)
-            .map(|d| d.name.as_str())
-            .collect();
-        if req.filter_groups.is_empty() {
-            candidates = None;
-        }
-        for group in &req.filter_groups {
-            let pin = group.iter().find(|f| {
-                unique.contains(f.property.as_str())
-                    && matches!(f.operator, search::Operator::Eq | search::Operator::In)
-            });
-            match (pin, candidates.as_mut()) {
-                (Some(f), Some(c)) => {
-                    let values: Vec<String> = if f.operator == search::Operator::Eq {
-                        f.value.iter().cloned().collect()
-                    } else {
-                        f.values.clone()
-                    };
-                    c.extend(
-                        self.lookup_unique(account, ot, &f.property, &values)
-                            .await?
-                            .into_values(),
-                    );
-                }
-                _ => candidates = None,
-            }
-        }
-        // Only the sort keys and ids of matches are kept while scanning, so a search over a
-        // large object type holds one page of records, not the whole type.
-        let matches = |id: i64, props: &BTreeMap<String, String>| {
-            let groups_ok = req.filter_groups.is_empty()
-                || req.filter_groups.iter().any(|g| {
-                    g.iter().all(|f| {
-                        f.matches(
-                            kinds[f.property.as_str()],
-                            props.get(&f.property).map(String::as_str),
-                        )
-                    })
-                });
-            groups_ok
-                && req.query.as_deref().is_none_or(|q| {
-                    let id = id.to_string();
-                    let values = ot
-                        .searchable
-                        .iter()
-                        .filter_map(|p| props.get(p).map(String::as_str))
-                        .chain(std::iter::once(id.as_str()));
-                    search::query_matches(q, values)
-                })
-        };
-        let key = |props: &BTreeMap<String, String>| -> Vec<Option<String>> {
-            req.sorts
-                .iter()
-                .map(|s| props.get(&s.property).cloned())
-                .collect()
-        };
-        // Only the page's worth of the best matches is kept: past twice that, the list is
-        // sorted and cut back, so a search holds at most 2 × (after + limit) sort keys however
-        // many records match, and `total` is counted on the side.
-        let order = |(ka, ia): &(Vec<Option<String>>, i64),
-                     (kb, ib): &(Vec<Option<String>>, i64)| {
-            for (i, s) in req.sorts.iter().enumerate() {
-                let o = search::sort_order(
-                    kinds[s.property.as_str()],
-                    ka[i].as_deref(),
-                    kb[i].as_deref(),
-                );
-                let o = if s.descending { o.reverse() } else { o };
-                if o != std::cmp::Ordering::Equal {
-                    return o;
-                }
-            }
-            ia.cmp(ib)
-        };
-        let keep = req.after.saturating_add(req.limit).max(1);
-        let mut total = 0usize;
-        let mut matched: Vec<(Vec<Option<String>>, i64)> = Vec::new();
-        let mut push = |entry: (Vec<Option<String>>, i64)| {
-            total += 1;
-            matched.push(entry);
-            if matched.len() >= 2 * keep {
-                matched.sort_by(order);
-                matched.truncate(keep);
-            }
-        };
-        match candidates {
-            Some(mut ids) => {
-                ids.sort_unstable();
-                ids.dedup();
-                for r in self.records_by_ids(account, ot, &ids, false).await? {
-                    if matches(r.id, &r.props) {
-                        push((key(&r.props), r.id));
-                    }
-                }
-            }
-            None => {
-                let mut rows = sqlx::query_as::<_, (i64, String)>(
-                    "SELECT id, props FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 ORDER BY id",
-                )
-                .bind(account)
-                .bind(&ot.type_id)
-                .fetch(&self.pool);
-                while let Some((id, props)) = rows.try_next().await? {
-                    let props: BTreeMap<String, String> = serde_json::from_str(&props)?;
-                    if matches(id, &props) {
-                        push((key(&props), id));
-                    }
-                }
-            }
-        }
-        matched.sort_by(order);
-        let page_ids: Vec<i64> = matched
-            .into_iter()
-            .skip(req.after)
-            .take(req.limit)
-            .map(|(_, id)| id)
-            .collect();
-        let mut by_id: HashMap<i64, Record> = self
-            .records_by_ids(account, ot, &page_ids, false)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
-        let page = page_ids.iter().filter_map(|id| by_id.remove(id)).collect();
-        Ok((total, page))
     }
 }
 

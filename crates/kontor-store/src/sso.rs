@@ -199,3 +199,64 @@ impl Store {
             }))
     }
 }
+
+impl Store {
+    /// Passes every sealed value of this database (TOTP seeds, also of set-ups not yet
+    /// confirmed, and SSO client secrets) through `reseal`, and writes back what it returns,
+    /// all in one transaction. `None` means the value could not be opened: it is left as it
+    /// is and counted. Returns (resealed, unreadable).
+    pub async fn reseal_secrets(
+        &self,
+        reseal: impl Fn(&str) -> Option<String>,
+    ) -> StoreResult<(usize, usize)> {
+        let mut tx = self.write().await?;
+        let (mut done, mut unreadable) = (0, 0);
+        let factors: Vec<(i64, i64, String)> = sqlx::query_as(
+            "SELECT account_id, user_id, totp_secret FROM user_second_factors ORDER BY account_id, user_id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for (account, user, sealed) in factors {
+            if sealed.is_empty() {
+                continue;
+            }
+            match reseal(&sealed) {
+                Some(new) => {
+                    sqlx::query("UPDATE user_second_factors SET totp_secret = $1 WHERE account_id = $2 AND user_id = $3")
+                        .bind(new)
+                        .bind(account)
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await?;
+                    done += 1;
+                }
+                None => unreadable += 1,
+            }
+        }
+        let secrets: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT account_id, client_secret_sealed FROM sso_configs ORDER BY account_id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for (account, sealed) in secrets {
+            if sealed.is_empty() {
+                continue;
+            }
+            match reseal(&sealed) {
+                Some(new) => {
+                    sqlx::query(
+                        "UPDATE sso_configs SET client_secret_sealed = $1 WHERE account_id = $2",
+                    )
+                    .bind(new)
+                    .bind(account)
+                    .execute(&mut *tx)
+                    .await?;
+                    done += 1;
+                }
+                None => unreadable += 1,
+            }
+        }
+        tx.commit().await?;
+        Ok((done, unreadable))
+    }
+}

@@ -14,6 +14,12 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[path = "conformance/accounts.rs"]
+mod accounts;
+use accounts::account_names_are_one_line_of_text;
+#[path = "conformance/searches.rs"]
+mod searches;
+use searches::searches_stop_at_their_deadline;
 #[path = "conformance/sso.rs"]
 mod sso;
 use sso::{sso_settings_and_single_use_states, sso_states_in_flight_are_bounded};
@@ -77,8 +83,10 @@ conformance!(
     unique_values_and_atomic_batches,
     ids_are_allocated_per_account,
     accounts_are_isolated,
+    account_names_are_one_line_of_text,
     search_filters_sorts_and_pages,
     search_pages_equal_the_full_sort,
+    searches_stop_at_their_deadline,
     associations_both_ways,
     property_definitions,
     custom_objects,

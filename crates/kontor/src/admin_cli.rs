@@ -22,6 +22,22 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The server key that seals two-factor and SSO secrets and signs download links.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a new server key, seal every sealed secret again under it, and keep the old key as
+    /// previous (download links already sent stay valid until they expire). Run it with the
+    /// servers stopped, then give every node the new key files.
+    Rotate,
+    /// Seal every sealed secret again under the current key (after changing
+    /// KONTOR_SECRET_KEY by hand, with the old key in KONTOR_PREVIOUS_SECRET_KEYS).
+    Reseal,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +132,12 @@ pub enum TokenCommand {
 
 pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Result<()> {
     match command {
+        AdminCommand::Key {
+            command: KeyCommand::Rotate,
+        } => crate::keyfile::rotate(dir, config).await?,
+        AdminCommand::Key {
+            command: KeyCommand::Reseal,
+        } => crate::keyfile::reseal_command(dir, config).await?,
         AdminCommand::Account {
             command: AccountCommand::Create { name, region, tier },
         } => {

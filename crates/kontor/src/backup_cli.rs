@@ -78,8 +78,8 @@ pub async fn run(config: &Config, command: BackupCommand) -> Result<std::process
         });
     }
     let dir = Arc::new(config.open().await?);
-    let secret_key = Arc::new(crate::config::load_secret_key(config)?);
-    let jobs = config.jobs(dir.clone(), secret_key)?;
+    let keys = Arc::new(crate::keyfile::load(config)?);
+    let jobs = config.jobs(dir.clone(), keys)?;
     match command {
         BackupCommand::Verify { .. } => unreachable!("handled above"),
         BackupCommand::Create {

@@ -42,50 +42,6 @@ pub struct GlobalOpts {
     pub database_directory: Option<String>,
 }
 
-/// The server key (64 hex digits) from `KONTOR_SECRET_KEY`, else from `secret_key_file`,
-/// which is created (mode 0600) on first start. Every node of one deployment needs the same.
-pub fn load_secret_key(config: &Config) -> Result<[u8; 32]> {
-    let parse = |hex: &str, from: &str| -> Result<[u8; 32]> {
-        let hex = hex.trim();
-        anyhow::ensure!(
-            hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
-            "{from}: the secret key must be 64 hex digits"
-        );
-        let mut key = [0u8; 32];
-        for (i, k) in key.iter_mut().enumerate() {
-            *k = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
-        }
-        Ok(key)
-    };
-    if let Ok(hex) = std::env::var("KONTOR_SECRET_KEY") {
-        return parse(&hex, "KONTOR_SECRET_KEY");
-    }
-    let path = &config.secret_key_file;
-    if let Ok(hex) = std::fs::read_to_string(path) {
-        return parse(&hex, &path.display().to_string());
-    }
-    let mut key = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    match opts.open(path) {
-        Ok(mut f) => std::io::Write::write_all(&mut f, hex.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?,
-        // Another process made it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return parse(&std::fs::read_to_string(path)?, &path.display().to_string())
-        }
-        Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
-    }
-    Ok(key)
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
@@ -94,6 +50,10 @@ struct FileConfig {
     body_limit: Option<usize>,
     secret_key_file: Option<PathBuf>,
     cookie_secure: Option<bool>,
+    /// Seconds a client has to send a request's headers (default 10).
+    header_read_timeout_seconds: Option<u64>,
+    /// Seconds a request may take, body included, before it is answered 408 (default 120).
+    request_timeout_seconds: Option<u64>,
     /// Where users reach the server, for links in e-mails (default: `http://<listen>`).
     public_url: Option<String>,
     /// Root of the regions' file stores (default: `<data_dir>/regions`).
@@ -146,6 +106,10 @@ pub struct Config {
     pub body_limit: usize,
     pub secret_key_file: PathBuf,
     pub cookie_secure: bool,
+    /// A connection that has not sent a whole request head in this time is closed.
+    pub header_read_timeout: std::time::Duration,
+    /// A request not answered in this time (a slow body included) is answered 408.
+    pub request_timeout: std::time::Duration,
     pub directory_url: String,
     pub us_url: String,
     pub eu_url: String,
@@ -226,14 +190,35 @@ impl Config {
                     sqlite_url(&data_dir.join("directory.db"))
                 }
             });
-        let cookie_secure = match std::env::var("KONTOR_COOKIE_SECURE") {
-            Ok(v) => matches!(v.as_str(), "1" | "true" | "yes"),
-            Err(_) => file.cookie_secure.unwrap_or(false),
-        };
         let public_url = std::env::var("KONTOR_PUBLIC_URL")
             .ok()
             .or(file.public_url)
             .unwrap_or_else(|| format!("http://{listen}"));
+        // Served over HTTPS (behind a proxy that ends TLS): cookies are `Secure` unless told not.
+        let cookie_secure = match std::env::var("KONTOR_COOKIE_SECURE") {
+            Ok(v) => matches!(v.as_str(), "1" | "true" | "yes"),
+            Err(_) => file
+                .cookie_secure
+                .unwrap_or_else(|| public_url.starts_with("https://")),
+        };
+        let seconds = |env: &str, given: Option<u64>, default: u64| -> Result<u64> {
+            let v = match std::env::var(env) {
+                Ok(v) => v.parse().with_context(|| env.to_string())?,
+                Err(_) => given.unwrap_or(default),
+            };
+            anyhow::ensure!(v >= 1, "{env} must be at least 1 second");
+            Ok(v)
+        };
+        let header_read_timeout = std::time::Duration::from_secs(seconds(
+            "KONTOR_HEADER_READ_TIMEOUT_SECONDS",
+            file.header_read_timeout_seconds,
+            10,
+        )?);
+        let request_timeout = std::time::Duration::from_secs(seconds(
+            "KONTOR_REQUEST_TIMEOUT_SECONDS",
+            file.request_timeout_seconds,
+            120,
+        )?);
         let smtp_url = std::env::var("KONTOR_SMTP_URL").ok().or(file.mail.smtp_url);
         let mail_from = std::env::var("KONTOR_MAIL_FROM")
             .ok()
@@ -272,6 +257,8 @@ impl Config {
             "sign_in.per_client_per_minute must be at least 1"
         );
         Ok(Config {
+            header_read_timeout,
+            request_timeout,
             sign_in_per_client_per_minute,
             trusted_proxies: file.sign_in.trusted_proxies.unwrap_or_default(),
             public_url,
@@ -299,7 +286,7 @@ impl Config {
     pub fn jobs(
         &self,
         dir: std::sync::Arc<kontor_store::Directory>,
-        secret_key: std::sync::Arc<[u8; 32]>,
+        keys: std::sync::Arc<kontor_jobs::keys::Keyring>,
     ) -> Result<kontor_jobs::Jobs> {
         let mailer = kontor_mail::Mailer::new(&kontor_mail::MailConfig {
             from: self.mail_from.clone(),
@@ -316,7 +303,7 @@ impl Config {
             files,
             mailer: Some(mailer),
             public_url: self.public_url.clone(),
-            secret_key,
+            keys,
             node: format!(
                 "{}-{}",
                 std::process::id(),
@@ -339,6 +326,8 @@ impl Config {
             std::fs::create_dir_all(&files)
                 .with_context(|| format!("creating file store {}", files.display()))?;
         }
+        crate::private_files::close_folder(&self.data_dir)?;
+        crate::private_files::close_folder(&self.files_dir)?;
         let open = |url: String| async move {
             kontor_store::Store::open(&url)
                 .await

@@ -5,6 +5,9 @@ mod backup_cli;
 mod config;
 mod demo;
 mod follow;
+mod http;
+mod keyfile;
+mod private_files;
 mod restore_cli;
 
 use anyhow::{Context, Result};
@@ -58,6 +61,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Before any thread or file exists: whatever kontor writes is private to its user.
+    private_files::restrict_new_files();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -167,14 +172,13 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
     } else {
         println!("kontor is running at http://{addr}");
     }
-    let secret_key = std::sync::Arc::new(config::load_secret_key(&config)?);
-    let jobs = std::sync::Arc::new(config.jobs(dir.clone(), secret_key.clone())?);
+    let keys = std::sync::Arc::new(keyfile::load(&config)?);
+    let jobs = std::sync::Arc::new(config.jobs(dir.clone(), keys)?);
     tracing::info!(mail = %jobs.mailer.as_ref().map(|m| m.describe()).unwrap_or_default(), "notifications");
     let (stop_jobs, stop_rx) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(jobs.clone().run(stop_rx));
     let state = kontor_server::AppState {
         dir,
-        secret_key,
         cookie_secure: config.cookie_secure,
         jobs,
         sign_in_limiter: std::sync::Arc::new(kontor_server::ClientLimiter::new(
@@ -183,13 +187,11 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
         )),
     };
     let app = kontor_server::app(state, config.body_limit);
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-            std::net::SocketAddr,
-        >(app),
-    )
-    .with_graceful_shutdown(async {
+    let limits = http::Limits {
+        header_read_timeout: config.header_read_timeout,
+        request_timeout: config.request_timeout,
+    };
+    http::serve(listener, app, limits, async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {

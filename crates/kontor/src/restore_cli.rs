@@ -67,8 +67,8 @@ pub enum RestoreCommand {
 
 pub async fn run(config: &Config, command: RestoreCommand) -> Result<std::process::ExitCode> {
     let dir = Arc::new(config.open().await?);
-    let secret_key = Arc::new(crate::config::load_secret_key(config)?);
-    let jobs = config.jobs(dir.clone(), secret_key)?;
+    let keys = Arc::new(crate::keyfile::load(config)?);
+    let jobs = config.jobs(dir.clone(), keys)?;
     let operator = Requester::operator(false);
     match command {
         RestoreCommand::Plan {

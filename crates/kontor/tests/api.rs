@@ -190,6 +190,15 @@ async fn bad_input_gets_the_error_envelope_and_changes_nothing() {
             "properties.hs_object_id",
         ),
         (json!({"properties": "email"}), "properties"),
+        // Instants outside years 1 to 9999 are refused, not stored as some other instant.
+        (
+            json!({"properties": {"notes_last_contacted": "99999999999999999"}}),
+            "properties.notes_last_contacted",
+        ),
+        (
+            json!({"properties": {"notes_last_contacted": "+10000-01-01T00:00:00Z"}}),
+            "properties.notes_last_contacted",
+        ),
     ];
     for (body, field) in cases {
         let (st, v) = s

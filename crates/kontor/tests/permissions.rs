@@ -215,6 +215,7 @@ const SPEC: &[(&str, &str, Access)] = &[
     // The console
     ("GET", "/app", USER),
     ("GET", "/app/assets/app.css", Public),
+    ("GET", "/app/assets/app.js", Public),
     ("GET", "/app/login", Public),
     ("POST", "/app/login", Public),
     ("GET", "/app/login/second-factor", Public),

@@ -5,12 +5,13 @@
 
 mod common;
 
-use common::console::{console_post, console_token, cookie_from, csrf_in, http, sign_in, user};
+use common::console::{
+    console_post, console_token, cookie_from, csrf_in, enable_totp, http, now, sign_in, user,
+};
 use common::Server;
 use reqwest::header::{COOKIE, LOCATION, RETRY_AFTER};
 use serde_json::json;
-use std::time::{SystemTime, UNIX_EPOCH};
-use totp_rs::{Algorithm, Secret, TOTP};
+use totp_rs::TOTP;
 
 /// Guesses allowed before a factor locks (the store's `MAX_ATTEMPTS`).
 const MAX_ATTEMPTS: usize = 5;
@@ -63,50 +64,6 @@ async fn get(s: &Server, session: &str, path: &str) -> (u16, String) {
         .await
         .unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap())
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn authenticator(secret_base32: &str) -> TOTP {
-    let bytes = Secret::Encoded(secret_base32.to_string())
-        .to_bytes()
-        .unwrap();
-    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, bytes, None, String::new())
-}
-
-/// Turns TOTP on for a signed-in user (with the user's password, as the page asks); returns
-/// the authenticator and the time whose code turned it on (that step is spent).
-async fn enable_totp(s: &Server, session: &(String, String), password: &str) -> (TOTP, u64) {
-    let (st, html) = console_post(
-        s,
-        session,
-        "/app/account/security/totp",
-        &[("password", password)],
-    )
-    .await;
-    assert_eq!(st, 200, "{html}");
-    let at = html
-        .find("id=\"totp-secret\">")
-        .expect("the secret is shown")
-        + 17;
-    let secret = html[at..].split('<').next().unwrap().trim();
-    let totp = authenticator(secret);
-    let t = now();
-    let (st, html) = console_post(
-        s,
-        session,
-        "/app/account/security/totp/confirm",
-        &[("code", &totp.generate(t))],
-    )
-    .await;
-    assert_eq!(st, 200, "{html}");
-    assert!(html.contains("Two-factor authentication is on"), "{html}");
-    (totp, t)
 }
 
 /// A code of the authenticator that is not right now (nor one step either way).

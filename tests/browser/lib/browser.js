@@ -42,9 +42,15 @@ async function openBrowser() {
   context.setDefaultNavigationTimeout(30_000);
   const page = context.pages()[0] || (await context.newPage());
   const problems = [];
+  // Anything the Content-Security-Policy refused: the console ships no inline script or style,
+  // so every refusal is a defect (or an attack), and fails the test it happened in.
+  const cspViolations = [];
   const watch = (p) => {
     p.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     p.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+    p.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(`${p.url()}: ${m.text()}`);
+    });
   };
   context.on('page', watch);
   watch(page);
@@ -52,6 +58,7 @@ async function openBrowser() {
     context,
     page,
     problems,
+    cspViolations,
     async close() {
       await context.close().catch(() => {});
       fs.rmSync(profile, { recursive: true, force: true });
@@ -64,10 +71,14 @@ async function openBrowser() {
  * (screenshots/failed-<name>.png) and adds the end of the server's log to the error.
  */
 function browserTest(test, kontorRef, name, fn, options = {}) {
-  test(name, { timeout: 120_000, ...options }, async (t) => {
+  const { expectCspViolations, ...testOptions } = options;
+  test(name, { timeout: 120_000, ...testOptions }, async (t) => {
     const b = await openBrowser();
     try {
       await fn({ ...b, t });
+      if (!expectCspViolations) {
+        assert.deepEqual(b.cspViolations, [], 'nothing on the pages was refused by the Content-Security-Policy');
+      }
     } catch (e) {
       try {
         const file = path.join(SCREENSHOTS, `failed-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 80)}.png`);

@@ -308,7 +308,7 @@ pub async fn totp_begin(
         .begin_second_factor(
             c.id(),
             c.session.user.id,
-            &seal::seal(&state.secret_key, &secret),
+            &seal::seal(&state.jobs.keys, &secret),
         )
         .await
         .map_err(|_| {
@@ -363,7 +363,7 @@ pub async fn totp_confirm(
         .await?
         .filter(|f| !f.enabled)
         .ok_or_else(PageError::not_found)?;
-    let secret = seal::open(&state.secret_key, &pending.sealed_secret).ok_or_else(|| {
+    let secret = seal::open(&state.jobs.keys, &pending.sealed_secret).ok_or_else(|| {
         PageError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",

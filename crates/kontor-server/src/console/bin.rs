@@ -45,7 +45,7 @@ pub async fn page(c: Console, q: QueryParams) -> Result<Response, PageError> {
             input type="hidden" name="_csrf" value=(c.session.csrf);
             input type="hidden" name="type" value=(ot.name);
             table {
-                thead { tr { th { span style="position:absolute;left:-9999px" { "Select" } } th { "ID" } th { "Name" } th { "Deleted" } } }
+                thead { tr { th { span.visually-hidden { "Select" } } th { "ID" } th { "Name" } th { "Deleted" } } }
                 tbody {
                     @for r in &records {
                         tr {

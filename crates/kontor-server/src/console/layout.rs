@@ -49,6 +49,12 @@ button.link { background:none; border:0; padding:0; font-weight:400; text-decora
 .flash { background:#e3f8ef; border:1px solid #8ed7b8; padding:10px 14px; border-radius:6px; margin-bottom:16px; }
 .flash.warn { background:var(--warn-bg); border-color:#f7c77e; }
 .muted { color:var(--muted); }
+.visually-hidden { position:absolute; left:-9999px; }
+.filter-grid { display:grid; grid-template-columns:repeat(auto-fit,minmax(200px,1fr)); gap:0 16px; }
+.check-row { margin:12px 0 0; }
+label.inline { display:inline; }
+.check-hint { margin:4px 0 0; }
+.field-hint { margin:0 0 4px; }
 .toolbar { display:flex; gap:12px; align-items:center; margin-bottom:12px; flex-wrap:wrap; }
 .toolbar form { display:flex; gap:8px; }
 .pager { display:flex; gap:12px; margin-top:12px; align-items:center; }
@@ -110,6 +116,7 @@ fn head(title: &str) -> Markup {
         meta name="viewport" content="width=device-width, initial-scale=1";
         title { (title) " · kontor" }
         link rel="stylesheet" href="/app/assets/app.css";
+        script src="/app/assets/app.js" defer {}
     }
 }
 

@@ -41,6 +41,7 @@ pub fn routes() -> crate::Routes {
     crate::Routes::new()
         .route("/app", get(home))
         .route("/app/assets/app.css", get(css))
+        .route("/app/assets/app.js", get(js))
         .route(
             "/app/login",
             get(signin::login_page).post(signin::login.layer(sign_in_body_limit())),
@@ -184,6 +185,17 @@ async fn css() -> Response {
         .into_response()
 }
 
+async fn js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("app.js"),
+    )
+        .into_response()
+}
+
 async fn home(c: Console) -> Redirect {
     let _ = c;
     Redirect::to("/app/objects/contacts")
@@ -224,6 +236,11 @@ impl From<kontor_store::StoreError> for PageError {
     fn from(e: kontor_store::StoreError) -> Self {
         match e {
             kontor_store::StoreError::NotFound(_) => Self::not_found(),
+            kontor_store::StoreError::TimedOut(_) => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "Search took too long",
+                "This search took too long to finish. Narrow it: search for an e-mail address or another unique value, or filter on fewer properties.",
+            ),
             other => {
                 let id = uuid::Uuid::new_v4();
                 tracing::error!(correlation = %id, error = %other, "console request failed");

@@ -92,7 +92,7 @@ pub async fn list(
             div.toolbar {
                 a.button href=(format!("/app/objects/{}/new", ot.name)) { "Create " (ot.label_singular.to_lowercase()) }
                 form method="get" action=(current) role="search" {
-                    label.visually-hidden for="q" style="position:absolute;left:-9999px" { "Search " (ot.label_plural) }
+                    label.visually-hidden for="q" { "Search " (ot.label_plural) }
                     input #q type="search" name="q" value=(query) placeholder=(format!("Search {}", ot.label_plural.to_lowercase()));
                     input type="hidden" name="sort" value=(sort);
                     button.secondary type="submit" { "Search" }

@@ -375,7 +375,7 @@ async fn check_code(
         return Ok(false);
     }
     if let Some(totp) =
-        seal::open(&state.secret_key, &f.sealed_secret).and_then(|s| totp_for(&s, &user.email))
+        seal::open(&state.jobs.keys, &f.sealed_secret).and_then(|s| totp_for(&s, &user.email))
     {
         // One step of clock skew either way; a step once accepted is spent for good.
         let now = std::time::SystemTime::now()

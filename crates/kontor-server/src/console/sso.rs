@@ -50,10 +50,16 @@ fn sso_form(csrf: &str, who: &str, error: Option<&str>) -> maud::Markup {
 pub async fn page(State(state): State<AppState>) -> Response {
     let csrf = oidc::random_b64(24);
     (
-        [(
-            header::SET_COOKIE,
-            set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600, state.cookie_secure),
-        )],
+        [
+            (
+                header::SET_COOKIE,
+                set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600, state.cookie_secure),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                header::HeaderValue::from_static(crate::headers::CSP_SSO_START),
+            ),
+        ],
         sso_form(&csrf, "", None),
     )
         .into_response()
@@ -140,6 +146,10 @@ pub async fn start(
     let Some((account, store, cfg)) = find(&state, &who).await? else {
         return Ok((
             StatusCode::NOT_FOUND,
+            [(
+                header::CONTENT_SECURITY_POLICY,
+                header::HeaderValue::from_static(crate::headers::CSP_SSO_START),
+            )],
             sso_form(
                 &f.csrf,
                 &who,
@@ -289,7 +299,7 @@ async fn finish(
         )
         .await;
     };
-    let Some(secret) = seal::open(&state.secret_key, &cfg.client_secret_sealed)
+    let Some(secret) = seal::open(&state.jobs.keys, &cfg.client_secret_sealed)
         .and_then(|s| String::from_utf8(s).ok())
     else {
         return failed(

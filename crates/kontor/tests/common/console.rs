@@ -3,6 +3,8 @@
 
 use super::Server;
 use reqwest::header::{COOKIE, SET_COOKIE};
+use std::time::{SystemTime, UNIX_EPOCH};
+use totp_rs::{Algorithm, Secret, TOTP};
 
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -110,4 +112,48 @@ pub fn user(s: &Server, account: &str, email: &str, role: &str) -> (String, Stri
         lines.next().unwrap().to_string(),
         lines.next().unwrap().to_string(),
     )
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+pub fn authenticator(secret_base32: &str) -> TOTP {
+    let bytes = Secret::Encoded(secret_base32.to_string())
+        .to_bytes()
+        .unwrap();
+    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, bytes, None, String::new())
+}
+
+/// Turns TOTP on for a signed-in user (with the user's password, as the page asks); returns
+/// the authenticator and the time whose code turned it on (that step is spent).
+pub async fn enable_totp(s: &Server, session: &(String, String), password: &str) -> (TOTP, u64) {
+    let (st, html) = console_post(
+        s,
+        session,
+        "/app/account/security/totp",
+        &[("password", password)],
+    )
+    .await;
+    assert_eq!(st, 200, "{html}");
+    let at = html
+        .find("id=\"totp-secret\">")
+        .expect("the secret is shown")
+        + 17;
+    let secret = html[at..].split('<').next().unwrap().trim();
+    let totp = authenticator(secret);
+    let t = now();
+    let (st, html) = console_post(
+        s,
+        session,
+        "/app/account/security/totp/confirm",
+        &[("code", &totp.generate(t))],
+    )
+    .await;
+    assert_eq!(st, 200, "{html}");
+    assert!(html.contains("Two-factor authentication is on"), "{html}");
+    (totp, t)
 }

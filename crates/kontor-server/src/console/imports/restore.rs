@@ -24,99 +24,12 @@ use kontor_jobs::restore::{
 use kontor_store::{
     AuthMethod, Backup, Import, ObjectType, RestorePlan, StoreError, PLAN_RESTORE, PLAN_REVERT,
 };
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use serde_json::Value;
 
 const BACKUPS: &str = "/app/settings/backups";
 /// Wrong codes wait like wrong sign-ins do.
 const FAILURE_DELAY: std::time::Duration = std::time::Duration::from_millis(400);
-
-/// Shared by the page and the backup list's panel: the property search.
-const FILTER_JS: &str = r#"function kontorFilter(input) {
-    var q = input.value.trim().toLowerCase();
-    var root = input.closest('form') || document;
-    root.querySelectorAll('.prop-choice').forEach(function (el) {
-      el.hidden = q !== '' && el.getAttribute('data-search').indexOf(q) < 0;
-    });
-    root.querySelectorAll('fieldset.prop-group').forEach(function (g) {
-      g.hidden = !g.querySelector('.prop-choice:not([hidden])');
-    });
-  }"#;
-
-/// The restore page without the panel: choosing an object reloads the properties at once, and
-/// the property search filters as one types.
-fn page_script() -> String {
-    format!(
-        r#"(function () {{
-  {FILTER_JS}
-  var panel = document.getElementById('restore-panel');
-  if (!panel) return;
-  panel.addEventListener('change', function (e) {{
-    if (e.target.name === 'object' && e.target.form) e.target.form.submit();
-  }});
-  panel.addEventListener('input', function (e) {{
-    if (e.target.hasAttribute('data-filter')) kontorFilter(e.target);
-  }});
-  panel.querySelectorAll('.js-hide').forEach(function (el) {{ el.hidden = true; }});
-}})();"#
-    )
-}
-
-/// The backup list: "Restore" opens the panel as a `<dialog>` on the right, filled with the
-/// restore page's panel; choosing an object reloads it in place. "Review" leaves for the review.
-pub(crate) fn panel_script() -> String {
-    format!(
-        r#"(function () {{
-  {FILTER_JS}
-  var dialog = document.getElementById('restore-dialog');
-  if (!dialog || typeof dialog.showModal !== 'function' || !window.fetch || !window.DOMParser) return;
-  var body = dialog.querySelector('.panel-body');
-  var title = document.getElementById('restore-dialog-title');
-  function load(url) {{
-    dialog.setAttribute('aria-busy', 'true');
-    return fetch(url, {{ credentials: 'same-origin' }}).then(function (r) {{
-      return r.text().then(function (text) {{ return {{ ok: r.ok || r.status === 400, text: text }}; }});
-    }}).then(function (res) {{
-      var doc = new DOMParser().parseFromString(res.text, 'text/html');
-      var panel = doc.getElementById('restore-panel');
-      if (!res.ok || !panel) {{ window.location.href = url; return; }}
-      body.replaceChildren(document.adoptNode(panel));
-      panel.querySelectorAll('.js-hide').forEach(function (el) {{ el.hidden = true; }});
-      dialog.removeAttribute('aria-busy');
-      var first = panel.querySelector('[autofocus], select, input[type=search]');
-      if (first) first.focus();
-    }}).catch(function () {{ window.location.href = url; }});
-  }}
-  function query(form) {{
-    var params = new URLSearchParams(new FormData(form));
-    return form.action + (form.action.indexOf('?') < 0 ? '?' : '&') + params.toString();
-  }}
-  document.addEventListener('click', function (e) {{
-    var a = e.target.closest ? e.target.closest('a[data-restore]') : null;
-    if (!a) return;
-    e.preventDefault();
-    title.textContent = a.getAttribute('data-title') || 'Restore';
-    body.textContent = 'Loading…';
-    dialog.showModal();
-    load(a.href);
-  }});
-  dialog.addEventListener('change', function (e) {{
-    var f = e.target.form;
-    if (e.target.name === 'object' && f && (f.getAttribute('method') || 'get').toLowerCase() === 'get') load(query(f));
-  }});
-  dialog.addEventListener('submit', function (e) {{
-    var f = e.target;
-    if ((f.getAttribute('method') || 'get').toLowerCase() !== 'get') return;
-    e.preventDefault();
-    load(query(f));
-  }});
-  dialog.addEventListener('input', function (e) {{
-    if (e.target.hasAttribute('data-filter')) kontorFilter(e.target);
-  }});
-  dialog.querySelector('.panel-close').addEventListener('click', function () {{ dialog.close(); }});
-}})();"#
-    )
-}
 
 async fn find_backup(c: &Console, id: &str) -> Result<Backup, PageError> {
     let id: i64 = id.parse().map_err(|_| PageError::not_found())?;
@@ -335,7 +248,6 @@ async fn panel_page(
             p { a href=(BACKUPS) { "← Backup" } }
             h1 { (restore_title(b)) }
             div.card { (panel) }
-            script { (PreEscaped(page_script())) }
         },
     ))
 }

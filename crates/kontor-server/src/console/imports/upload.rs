@@ -288,7 +288,7 @@ fn upload_view(
                     (op("UPSERT", "Create and update", "rows update the records they find and create the others"))
                 }
                 label for="import-file" { "CSV file" }
-                p.muted #import-file-hint style="margin:0 0 4px" { "UTF-8 text with a header line naming the columns; up to " (MAX_FILE_BYTES >> 20) " MiB." }
+                p.muted.field-hint #import-file-hint { "UTF-8 text with a header line naming the columns; up to " (MAX_FILE_BYTES >> 20) " MiB." }
                 input #import-file type="file" name="file" accept=".csv,text/csv" required aria-describedby="import-file-hint";
                 div.actions-row {
                     button type="submit" { "Upload" }

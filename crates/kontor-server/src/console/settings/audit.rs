@@ -75,7 +75,7 @@ pub async fn audit(c: Console, q: QueryParams) -> Result<Response, PageError> {
         html! {
             h1 { "Audit log" }
             form.card method="get" action="/app/settings/audit" aria-label="Filter the audit log" {
-                div style="display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:0 16px" {
+                div.filter-grid {
                     div { (select("user", "User", &user_choices, user_param, &errors)) }
                     div { (input("action", "Action starts with", "text", action, Some("For example user. or token.create"), false, &errors)) }
                     div { (input("from", "From (UTC)", "date", q.first("from").unwrap_or(""), None, false, &errors)) }

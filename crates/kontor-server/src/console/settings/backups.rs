@@ -3,12 +3,11 @@
 //! that repeats that sensitive property values are included.
 //!
 //! Everything works without JavaScript: "Create backup" is a link to a confirmation page, which
-//! a few lines of inline script turn into a `<dialog>` on the list page. A completed backup's
-//! Actions → Restore opens the restore panel (`console::imports::restore`) on the right side of
-//! the list, or its page without JavaScript.
+//! the console script (`console/app.js`) turns into a `<dialog>` on the list page. A completed
+//! backup's Actions → Restore opens the restore panel (`console::imports::restore`) on the right
+//! side of the list, or its page without JavaScript.
 
 use super::*;
-use crate::console::imports::restore;
 use crate::console::layout;
 use crate::console::{Console, PageError};
 use crate::params::QueryParams;
@@ -21,22 +20,11 @@ use chrono::{TimeZone, Utc};
 use kontor_domain::time::{iso, now_ms};
 use kontor_domain::{Role, BACKUP_RETENTION_MS};
 use kontor_store::{Backup, StoreError};
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 
 const PAGE: &str = "/app/settings/backups";
 const TITLE: &str = "Backup";
 const RETENTION_DAYS: i64 = BACKUP_RETENTION_MS / DAY_MS;
-
-/// Opens the confirmation as a dialog instead of following the link to its own page.
-const DIALOG_SCRIPT: &str = r#"(function () {
-  var link = document.getElementById('create-backup');
-  var dialog = document.getElementById('confirm-backup');
-  if (!link || !dialog || typeof dialog.showModal !== 'function') return;
-  link.addEventListener('click', function (e) {
-    e.preventDefault();
-    dialog.showModal();
-  });
-})();"#;
 
 /// An instant with date and time (UTC), machine-readable in `datetime`.
 /// The date and the time do not break inside, only between each other.
@@ -259,7 +247,6 @@ async fn backups_view(c: &Console, top: Markup, refresh_url: &str) -> Result<Mar
                 h2 #confirm-backup-title { "Create a backup?" }
                 (confirm_create(c, true))
             }
-            script { (PreEscaped(DIALOG_SCRIPT)) }
         }
         @if list.iter().any(downloadable) {
             // The restore panel: the Restore action fills it with the page it links to.
@@ -270,7 +257,6 @@ async fn backups_view(c: &Console, top: Markup, refresh_url: &str) -> Result<Mar
                 }
                 div.panel-body {}
             }
-            script { (PreEscaped(restore::panel_script())) }
         }
         h2 { "Backups" }
         @if list.is_empty() {
@@ -455,6 +441,11 @@ pub async fn download_page(c: Console, Path(id): Path<String>) -> Result<Respons
                     dt { "Downloadable until" } dd { (maybe_instant(b.expires_at)) }
                 }
                 (sensitive_warning("download-warning"))
+                p.muted #spreadsheet-note {
+                    "The CSV files hold every value exactly as stored, so that a restore puts back what was there. "
+                    "To look at them in a spreadsheet, import them as text rather than opening them: "
+                    "a value beginning with =, +, - or @ would otherwise be run as a formula."
+                }
                 p.muted { "The download is recorded in the audit log." }
                 form method="post" action=(format!("{PAGE}/{}/download", b.id)) {
                     (csrf(&c))

@@ -33,8 +33,6 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Keeps a label for screen readers while the visible context says what it is.
-pub(super) const VISUALLY_HIDDEN: &str = "position:absolute;left:-9999px";
 pub(super) const AUDIT_LIMIT: usize = 500;
 pub(super) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -153,7 +151,7 @@ pub(super) fn described_by(id: &str, hint: bool, errors: &Errors) -> Option<Stri
 }
 
 pub(super) fn hint(id: &str, text: Option<&str>) -> Markup {
-    html! { @if let Some(t) = text { p.muted id=(format!("{id}-hint")) style="margin:0 0 4px" { (t) } } }
+    html! { @if let Some(t) = text { p.muted.field-hint id=(format!("{id}-hint")) { (t) } } }
 }
 
 pub(super) fn error(id: &str, errors: &Errors) -> Markup {

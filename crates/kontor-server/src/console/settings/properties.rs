@@ -124,13 +124,13 @@ async fn group_choices(c: &Console, ot: &ObjectType) -> Result<Vec<(String, Stri
 
 fn sensitive_checkbox(checked: bool, errors: &Errors) -> Markup {
     html! {
-        p style="margin:12px 0 0" {
+        p.check-row {
             input #sensitive type="checkbox" name="sensitive" value="on" checked[checked]
                 aria-describedby=[described_by("sensitive", true, errors)];
             " "
-            label for="sensitive" style="display:inline" { "This property holds sensitive data" }
+            label.inline for="sensitive" { "This property holds sensitive data" }
         }
-        p.muted #sensitive-hint style="margin:4px 0 0" {
+        p.muted.check-hint #sensitive-hint {
             "For example health, financial or identity-document details. The console marks sensitive properties on records and forms."
         }
         (error("sensitive", errors))

@@ -55,12 +55,12 @@ fn view(
                         Some(if has_secret { "Stored encrypted and never shown again. Leave empty to keep the stored secret." } else { "Stored encrypted and never shown again." }),
                         !has_secret, errors))
                     (input("domains", "Allowed e-mail domains", "text", &f.domains, Some("Separated by commas, for example example.com, example.org."), true, errors))
-                    p style="margin:12px 0 0" {
+                    p.check-row {
                         input #required type="checkbox" name="required" value="on" checked[f.required.is_some()] aria-describedby="required-hint";
                         " "
-                        label for="required" style="display:inline" { "Require single sign-on" }
+                        label.inline for="required" { "Require single sign-on" }
                     }
-                    p.muted #required-hint style="margin:4px 0 0" {
+                    p.muted.check-hint #required-hint {
                         "Password sign-in is then refused for everyone in this account except super admins, so that an outage of the provider cannot lock everyone out."
                     }
                     p { button type="submit" name="action" value="save" { "Save" } }
@@ -183,7 +183,7 @@ pub async fn update_sso(
             view(&c, &state, &f, has, has, &errors, html! {}),
         ));
     }
-    let sealed = (!secret.is_empty()).then(|| seal::seal(&state.secret_key, secret.as_bytes()));
+    let sealed = (!secret.is_empty()).then(|| seal::seal(&state.jobs.keys, secret.as_bytes()));
     let required = f.required.is_some();
     c.store
         .set_sso_config(

@@ -97,7 +97,7 @@ async fn users_view(
                                         form method="post" action=(action) {
                                             (csrf(c))
                                             input type="hidden" name="action" value="role";
-                                            label for=(select_id) style=(VISUALLY_HIDDEN) { "Role of " (u.email) }
+                                            label.visually-hidden for=(select_id) { "Role of " (u.email) }
                                             select id=(select_id) name="role" aria-describedby=[err.map(|_| &err_id)] {
                                                 @for (value, text) in &roles {
                                                     option value=(value) selected[value == u.role.as_str()] { (text) }

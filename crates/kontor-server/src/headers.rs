@@ -1,0 +1,48 @@
+//! Headers every response carries, so that no page can be framed, sniffed into another type,
+//! cached by a shared or back-button cache, or made to run script it did not ship with.
+//!
+//! The console is served with a strict Content-Security-Policy: scripts and styles only from
+//! `/app/assets`, no inline script or style, no plugins, forms only to this server, and never
+//! inside a frame. A handler that needs another policy (the SSO page, whose form leads on to
+//! the identity provider) sets its own, and the default is left out.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// The console's policy.
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The SSO page's: the same, but its form's redirect may go to any identity provider.
+pub const CSP_SSO_START: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub async fn security_headers(State(https): State<bool>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    };
+    set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    // Download links and reset links carry their secret in the path: never in a Referer.
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    // Record data, tokens, TOTP secrets and recovery codes: nothing is stored by a cache
+    // unless the handler says so (the console's assets do).
+    set(h, header::CACHE_CONTROL, "no-store");
+    set(
+        h,
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    if https {
+        set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    }
+    resp
+}
