@@ -61,4 +61,18 @@ mod tests {
             assert_eq!(check(bad, 200), Err(NameError::Characters), "{bad:?}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Any text: an accepted name is trimmed, short enough, and holds no character that
+        /// could break a line or turn text around.
+        #[test]
+        fn accepted_names_are_always_plain(s in "\\PC{0,10}[\\x00-\\x1f\\u{202A}-\\u{202E}]?\\PC{0,10}") {
+            if let Ok(n) = check(&s, 12) {
+                proptest::prop_assert!(!n.is_empty() && n.chars().count() <= 12);
+                proptest::prop_assert_eq!(n, n.trim());
+                proptest::prop_assert!(!n.chars().any(refused));
+            }
+        }
+    }
 }

@@ -82,4 +82,23 @@ mod tests {
         assert_eq!(parse_instant("+10000-01-01T00:00:00Z"), None);
         assert_eq!(parse_instant("9999-12-31"), Some(MAX_MS - 86_399_999));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Whatever a client sends, an instant is refused or lies in range, and prints as an
+        /// ISO 8601 instant that parses back to itself.
+        #[test]
+        fn any_text_is_an_instant_in_range_or_refused(
+            s in proptest::prop_oneof![
+                ".{0,40}",
+                "[+-]?[0-9]{1,20}",
+                "[+-]?[0-9]{4,6}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?)?",
+            ]
+        ) {
+            if let Some(ms) = parse_instant(&s) {
+                proptest::prop_assert!((MIN_MS..=MAX_MS).contains(&ms), "{s:?} -> {ms}");
+                proptest::prop_assert_eq!(parse_instant(&iso(ms)), Some(ms));
+            }
+        }
+    }
 }

@@ -225,6 +225,19 @@ impl Jobs {
             store.purge_expired_password_resets(now).await?;
         }
         self.dir.purge_old_attempts(now).await?;
+        let roots: Vec<PathBuf> = self.files.values().cloned().collect();
+        let cutoff = std::time::SystemTime::UNIX_EPOCH + Duration::from_millis(now.max(0) as u64)
+            - import::UPLOAD_RETENTION;
+        let swept = tokio::task::spawn_blocking(move || {
+            roots
+                .iter()
+                .map(|r| import::sweep_uploads(r, cutoff))
+                .sum::<usize>()
+        })
+        .await?;
+        if swept > 0 {
+            tracing::info!(files = swept, "deleted abandoned uploads");
+        }
         Ok(())
     }
 

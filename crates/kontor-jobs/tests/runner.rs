@@ -91,12 +91,15 @@ async fn queue_csv_import(jobs: &Jobs, s: &Store, a: &Account, n: usize, rows: u
     let spec = ImportSpec::from_request(s, a.id, &request, &["bulk.csv".into()])
         .await
         .unwrap();
+    let staged = kontor_jobs::import::upload_path(jobs, a);
+    std::fs::create_dir_all(staged.parent().unwrap()).unwrap();
+    std::fs::write(&staged, text).unwrap();
     request_import(
         jobs,
         s,
         a,
         &spec,
-        text.as_bytes(),
+        &staged,
         "CRM_UI",
         &Requester::operator(false),
     )
@@ -220,7 +223,7 @@ async fn fair(workers: usize) {
     let (a, s) = account(&dir, "bulk").await;
     let (b, sb) = account(&dir, "small").await;
     let mut imports = Vec::new();
-    for n in 0..12 {
+    for n in 0..kontor_store::imports::MAX_OPEN_IMPORTS as usize {
         imports.push(queue_csv_import(&node, &s, &a, n, 3000).await);
     }
     let backup = kontor_jobs::request_backup(&sb, &b, &Requester::operator(true))
@@ -421,10 +424,21 @@ async fn the_sweep_deletes_only_what_is_past_its_retention() {
             .unwrap()
             .unwrap();
     }
+    // An API upload cut off, a console upload never taken past its mapping, and a queued
+    // import's file.
+    let root = j.files_root(a.region);
+    let upload = kontor_jobs::import::upload_path(&j, &a);
+    let staged = root.join(format!("staging/imports/{}/7/abc.csv", a.id));
+    let queued = root.join(kontor_jobs::import::import_key(a.id));
+    for f in [&upload, &staged, &queued] {
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, "email\nx@example.com\n").unwrap();
+    }
     let now = kontor_domain::time::now_ms();
 
     // Nothing is past its retention yet.
     j.sweep(now).await.unwrap();
+    assert!(upload.exists() && staged.exists() && queued.exists());
     assert!(s.session(&session).await.unwrap().is_some());
     assert!(s
         .record(a.id, &ot, made[0].id, true)
@@ -437,6 +451,9 @@ async fn the_sweep_deletes_only_what_is_past_its_retention() {
     // Past every retention: the bin's record and the rest go; the live record stays.
     let later = now + (kontor_store::RECYCLE_BIN_DAYS + 1) * 86_400_000;
     j.sweep(later).await.unwrap();
+    assert!(!upload.exists(), "an abandoned API upload is deleted");
+    assert!(!staged.exists(), "an abandoned console upload is deleted");
+    assert!(queued.exists(), "an import's own file is kept");
     assert!(s
         .record(a.id, &ot, made[0].id, true)
         .await

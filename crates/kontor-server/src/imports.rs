@@ -15,7 +15,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use kontor_domain::time::iso;
-use kontor_jobs::import::{request_import, ImportSpec};
+use kontor_jobs::import::{request_import, upload_path, ImportSpec, MAX_FILE_BYTES};
 use kontor_jobs::Requester;
 use kontor_store::imports::{SOURCE_API, SOURCE_RESTORE};
 use kontor_store::{Import, ImportError};
@@ -175,8 +175,11 @@ pub async fn create(
         ))
     })?;
     let mut request: Option<Value> = None;
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    while let Some(field) = form
+    // The first file is streamed to disk as it arrives (never held in memory), capped; the
+    // names of all are kept, for the request's check of how many files it describes.
+    let mut file: Option<Staged> = None;
+    let mut names: Vec<String> = Vec::new();
+    while let Some(mut field) = form
         .next_field()
         .await
         .map_err(|e| multipart_error("the multipart body", e))?
@@ -192,36 +195,90 @@ pub async fn create(
                         .map_err(|e| bad(format!("importRequest is not valid JSON: {e}")))?,
                 );
             }
-            "files" => {
-                let name = field.file_name().unwrap_or("import.csv").to_string();
-                let bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|e| multipart_error("the file", e))?;
-                files.push((name, bytes.to_vec()));
+            "files" if file.is_none() => {
+                names.push(field.file_name().unwrap_or("import.csv").to_string());
+                let staged = Staged(upload_path(&state.jobs, &ctx.account));
+                stream_to(&mut field, &staged.0).await?;
+                file = Some(staged);
             }
-            _ => {}
+            "files" => {
+                names.push(field.file_name().unwrap_or("import.csv").to_string());
+                while let Some(_chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| multipart_error("the file", e))?
+                {}
+            }
+            _ => {
+                while let Some(_chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| multipart_error("the multipart body", e))?
+                {}
+            }
         }
     }
     let request = request.ok_or_else(|| {
         bad("the part importRequest is missing: send the import request as JSON text".into())
     })?;
-    if files.is_empty() {
+    let Some(staged) = file else {
         return Err(bad("the part files is missing: send the CSV file".into()));
-    }
-    let names: Vec<String> = files.iter().map(|f| f.0.clone()).collect();
+    };
     let spec = ImportSpec::from_request(&ctx.store, ctx.id(), &request, &names).await?;
     let imp = request_import(
         &state.jobs,
         &ctx.store,
         &ctx.account,
         &spec,
-        &files[0].1,
+        &staged.0,
         SOURCE_API,
         &requester(&ctx),
     )
     .await?;
     Ok(Json(import_json(&imp)))
+}
+
+/// An upload on disk, deleted when dropped unless it was moved away (queued).
+struct Staged(std::path::PathBuf);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes a multipart field to `path` chunk by chunk; 413 past the largest file an import takes.
+async fn stream_to(
+    field: &mut axum::extract::multipart::Field<'_>,
+    path: &std::path::Path,
+) -> Result<(), ApiError> {
+    use tokio::io::AsyncWriteExt;
+    let io = |e: std::io::Error| ApiError::internal(format!("storing the file: {e}"));
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    }
+    let mut out = tokio::fs::File::create(path).await.map_err(io)?;
+    let mut size = 0usize;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| multipart_error("the file", e))?
+    {
+        size += chunk.len();
+        if size > MAX_FILE_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "VALIDATION_ERROR",
+                format!(
+                    "the file is larger than {} MiB: split it into smaller files",
+                    MAX_FILE_BYTES >> 20
+                ),
+            ));
+        }
+        out.write_all(&chunk).await.map_err(io)?;
+    }
+    out.flush().await.map_err(io)?;
+    Ok(())
 }
 
 pub async fn list(ctx: Ctx, q: QueryParams) -> Result<Json<Value>, ApiError> {

@@ -24,6 +24,8 @@ pub const SOURCE_UI: &str = "CRM_UI";
 pub const SOURCE_RESTORE: &str = "RESTORE";
 
 /// HubSpot's import states.
+/// File imports of one account that may wait or run at once (each holds its file on disk).
+pub const MAX_OPEN_IMPORTS: i64 = 10;
 pub const STARTED: &str = "STARTED";
 pub const PROCESSING: &str = "PROCESSING";
 pub const DONE: &str = "DONE";
@@ -251,6 +253,20 @@ impl Store {
                 return Err(StoreError::Conflict {
                     message: format!("A restore is already running in this account (\"{name}\", import {id}). Only one restore may run at a time: wait until it has finished."),
                     existing_id: Some(id),
+                });
+            }
+        }
+        if new.source != SOURCE_RESTORE {
+            // Uploads wait on disk until their job runs: an account may have only so many.
+            let (open,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM imports WHERE account_id = $1 AND source <> $2 AND state IN ('STARTED', 'PROCESSING')")
+                .bind(account)
+                .bind(SOURCE_RESTORE)
+                .fetch_one(&mut *tx)
+                .await?;
+            if open >= MAX_OPEN_IMPORTS {
+                return Err(StoreError::TooSoon {
+                    message: format!("{open} imports of this account are waiting or running, the most there may be: start this one when one of them has finished."),
+                    retry_at: now + 60_000,
                 });
             }
         }

@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[path = "conformance/accounts.rs"]
 mod accounts;
 use accounts::account_names_are_one_line_of_text;
+#[path = "conformance/imports.rs"]
+mod imports;
+use imports::open_imports_are_capped_per_account;
 #[path = "conformance/searches.rs"]
 mod searches;
 use searches::searches_stop_at_their_deadline;
@@ -103,6 +106,7 @@ conformance!(
     password_reset_links_are_single_use,
     import_rows_are_whole_or_rejected,
     import_batches_need_the_lease,
+    open_imports_are_capped_per_account,
     one_restore_at_a_time,
     restore_batches_read_ahead_see_later_writes,
     sso_settings_and_single_use_states,

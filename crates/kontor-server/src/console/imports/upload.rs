@@ -28,8 +28,8 @@ use maud::{html, Markup};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path as FsPath, PathBuf};
+use tokio::io::AsyncWriteExt;
 
 /// How long an uploaded file waits for its import.
 const STAGING_TTL_MS: i64 = 24 * 60 * 60 * 1000;
@@ -402,14 +402,14 @@ async fn receive(
                     return Err(Refused(StatusCode::FORBIDDEN, String::new()));
                 }
                 let file_name = clean_file_name(field.file_name().unwrap_or(""));
-                std::fs::create_dir_all(dir).map_err(|e| {
+                tokio::fs::create_dir_all(dir).await.map_err(|e| {
                     Refused(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         format!("The file could not be stored: {e}"),
                     )
                 })?;
                 let path = dir.join(format!("{token}.partial"));
-                let mut out = std::fs::File::create(&path).map_err(|e| {
+                let mut out = tokio::fs::File::create(&path).await.map_err(|e| {
                     Refused(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         format!("The file could not be stored: {e}"),
@@ -427,14 +427,14 @@ async fn receive(
                             ),
                         ));
                     }
-                    out.write_all(&chunk).map_err(|e| {
+                    out.write_all(&chunk).await.map_err(|e| {
                         Refused(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             format!("The file could not be stored: {e}"),
                         )
                     })?;
                 }
-                out.sync_all().map_err(|e| {
+                out.sync_all().await.map_err(|e| {
                     Refused(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         format!("The file could not be stored: {e}"),
@@ -1057,18 +1057,16 @@ pub async fn mapping_post(
         Ok(s) => s,
         Err(errors) => return Ok(again(&errors, StatusCode::BAD_REQUEST)),
     };
-    let read = path.clone();
-    let bytes = tokio::task::spawn_blocking(move || std::fs::read(read))
-        .await
-        .map_err(|e| PageError::from(StoreError::Config(e.to_string())))?
-        .map_err(|_| gone())?;
     if step == "start" {
+        if !path.exists() {
+            return Err(gone());
+        }
         return match request_import(
             &state.jobs,
             &c.store,
             &c.account,
             &spec,
-            &bytes,
+            &path,
             SOURCE_UI,
             &requester(&c),
         )
@@ -1081,9 +1079,18 @@ pub async fn mapping_post(
             Err(e @ (StoreError::Validation { .. } | StoreError::Conflict { .. })) => {
                 Ok(again(&store_errors(e, &head), StatusCode::BAD_REQUEST))
             }
+            Err(e @ StoreError::TooSoon { .. }) => Ok(again(
+                &store_errors(e, &head),
+                StatusCode::TOO_MANY_REQUESTS,
+            )),
             Err(e) => Err(e.into()),
         };
     }
+    let read = path.clone();
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(read))
+        .await
+        .map_err(|e| PageError::from(StoreError::Config(e.to_string())))?
+        .map_err(|_| gone())?;
     match preview(&c.store, c.id(), &spec, &bytes, PREVIEW_ROWS).await {
         Ok(p) => Ok(preview_view(&c, &token, &t, &spec, &m, &p).into_response()),
         Err(e @ (StoreError::Validation { .. } | StoreError::Conflict { .. })) => {
