@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# kontor upload benchmark: a CSV import of UPLOAD_BENCH_MIB MiB sent to `POST /crm/v3/imports`
+# (multipart, as the official clients send it). Prints, per run and as medians: the upload's
+# wall time against a baseline (`cp` of the same file into the same folder), and how much the
+# server's peak memory grew while the upload was received and checked, as a ratio to the file's
+# size (an upload held in memory shows ~1 or more; a streamed one ~0). Memory is read as soon as
+# the answer arrives and the server is stopped, so only the request path is measured, not the
+# import job that follows.
+#
+#   bash bench/upload.sh                          # 64 MiB, 3 runs
+#   UPLOAD_BENCH_MIB=256 UPLOAD_BENCH_RUNS=5 bash bench/upload.sh
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+MIB=${UPLOAD_BENCH_MIB:-64}
+RUNS=${UPLOAD_BENCH_RUNS:-3}
+for v in MIB RUNS; do
+    [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} >= 1)) || { echo "upload bench: $v must be >= 1" >&2; exit 2; }
+done
+unset KONTOR_CONFIG KONTOR_DATA_DIR KONTOR_DATABASE_US KONTOR_DATABASE_EU \
+    KONTOR_DATABASE_DIRECTORY KONTOR_LISTEN KONTOR_FILES_DIR
+export KONTOR_LOG=warn
+
+BIN=${KONTOR_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/kontor}
+if [ ! -x "$BIN" ]; then
+    (cd "$ROOT" && cargo build --release -p kontor)
+fi
+WORK=$(mktemp -d /tmp/kontor-upload-bench.XXXXXX)
+SERVER_PID=
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+cp "$BIN" "$WORK/kontor"
+BIN=$WORK/kontor
+
+python3 - "$WORK/upload.csv" "$MIB" <<'EOF'
+import sys
+path, mib = sys.argv[1], int(sys.argv[2])
+with open(path, "w") as f:
+    f.write("email,firstname\n")
+    size, i = 0, 0
+    while size < mib << 20:
+        line = f"person{i}@example.com,Name {i}\n"
+        f.write(line)
+        size += len(line)
+        i += 1
+EOF
+BYTES=$(stat -c %s "$WORK/upload.csv")
+REQUEST='{"name":"bench","files":[{"fileName":"upload.csv","fileFormat":"CSV","fileImportPage":{"hasHeader":true,"columnMappings":[{"columnName":"email","propertyName":"email","columnObjectTypeId":"0-1","idColumnType":"HUBSPOT_ALTERNATE_ID"},{"columnName":"firstname","propertyName":"firstname","columnObjectTypeId":"0-1"}]}}]}'
+
+hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+printf '%-4s %10s %10s %8s %12s %10s\n' run upload_s cp_s ratio rss_grow_MiB grow/file
+results=()
+for run in $(seq 1 "$RUNS"); do
+    data="$WORK/data-$run"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    "$BIN" --data-dir "$data" serve --listen "127.0.0.1:$port" >/dev/null 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 150); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+    account=$("$BIN" --data-dir "$data" admin account create --name Bench --region us --tier enterprise)
+    token=$("$BIN" --data-dir "$data" admin token create --account "$account" --name bench)
+    before=$(hwm_kib "$SERVER_PID")
+    start=$(date +%s.%N)
+    code=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -H "Authorization: Bearer $token" \
+        -F "importRequest=$REQUEST" -F "files=@$WORK/upload.csv" "http://127.0.0.1:$port/crm/v3/imports")
+    end=$(date +%s.%N)
+    after=$(hwm_kib "$SERVER_PID")
+    [ "$code" = 200 ] || { echo "upload answered $code: $(cat "$WORK/answer.json")" >&2; exit 1; }
+    # Stop before the job has read much: only the request path is measured.
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+    cstart=$(date +%s.%N); cp "$WORK/upload.csv" "$data/copy.csv"; sync "$data/copy.csv"; cend=$(date +%s.%N)
+    row=$(python3 -c "
+u=$end-$start; c=$cend-$cstart; g=($after-$before)/1024
+print(f'{u:.3f} {c:.3f} {u/c:.2f} {g:.1f} {g*1048576/$BYTES:.3f}')")
+    results+=("$row")
+    printf '%-4s %10s %10s %8s %12s %10s\n' "$run" $row
+    rm -rf "$data"
+done
+printf '%s\n' "${results[@]}" | python3 -c "
+import sys, statistics as st
+rows=[list(map(float,l.split())) for l in sys.stdin if l.strip()]
+m=[st.median(c) for c in zip(*rows)]
+print(f'median ({len(rows)} runs, {$BYTES/1048576:.0f} MiB): upload {m[0]:.3f} s ({$BYTES/1048576/m[0]:.0f} MiB/s), cp {m[1]:.3f} s, upload/cp {m[2]:.2f}; peak RSS grew {m[3]:.1f} MiB = {m[4]:.3f} x the file')"
