@@ -614,7 +614,6 @@ pub async fn preview(
     Ok(p)
 }
 
-/// Checks and stores an uploaded file and queues its import.
 /// Queues an import of the file at `staged` (already on disk: an upload is streamed there as
 /// it arrives, never held in memory). The file is checked as a stream on a blocking thread,
 /// then moved into the region's file store; when the import is refused, `staged` is left where
