@@ -407,7 +407,7 @@ impl<'a> DataRows<'a> {
             while matches!(self.text.get(at), Some(b'\r' | b'\n')) {
                 at += 1;
             }
-            self.lines += memchr::memchr_iter(b'\n', &self.text[self.counted..at]).count() as i64;
+            self.lines += line_ends(&self.text[self.counted..at]);
             self.counted = at;
             return Ok(Some((
                 self.lines,
@@ -427,6 +427,15 @@ impl<'a> DataRows<'a> {
         }
         Ok(out)
     }
+}
+
+/// Line ends in `text` as the CSV reader sees them: `\n`, `\r\n` and a lone `\r` each end one.
+fn line_ends(text: &[u8]) -> i64 {
+    let lf = memchr::memchr_iter(b'\n', text).count();
+    let lone_cr = memchr::memchr_iter(b'\r', text)
+        .filter(|&i| text.get(i + 1) != Some(&b'\n'))
+        .count();
+    (lf + lone_cr) as i64
 }
 
 /// Decides for each row what it does: create, update which record, or why it is rejected.
@@ -941,7 +950,7 @@ mod tests {
 
     #[test]
     fn rows_know_their_lines_whatever_the_line_ends() {
-        for nl in ["\n", "\r\n"] {
+        for nl in ["\n", "\r\n", "\r"] {
             let text = format!(
                 "\u{feff}email,note{nl}a@x.io,one{nl}{nl}b@x.io,\"two{nl}lines\"{nl}c@x.io,three{nl}"
             );
