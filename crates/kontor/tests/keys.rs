@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::console::{csrf_in, enable_totp, http, sign_in, user};
+use common::console::{csrf_in, enable_totp, http, post_sign_in_form, sign_in, user};
 use common::{wait_for_backup, Server};
 use reqwest::header::COOKIE;
 use std::os::unix::fs::PermissionsExt;
@@ -13,20 +13,7 @@ use totp_rs::TOTP;
 /// Signs in with password and code; returns the status of the code step's answer.
 async fn sign_in_with_code(s: &Server, email: &str, password: &str, totp: &TOTP, at: u64) -> u16 {
     let h = http();
-    let page = h.get(format!("{}/app/login", s.base)).send().await.unwrap();
-    let login_csrf = common::console::cookie_from(&page, "kontor_login_csrf").unwrap();
-    let html = page.text().await.unwrap();
-    let resp = h
-        .post(format!("{}/app/login", s.base))
-        .header(COOKIE, format!("kontor_login_csrf={login_csrf}"))
-        .form(&[
-            ("email", email),
-            ("password", password),
-            ("_csrf", &csrf_in(&html)),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_sign_in_form(s, email, password).await;
     assert_eq!(resp.status(), 303);
     let half = common::console::cookie_from(&resp, "kontor_session").unwrap();
     let page = h

@@ -32,14 +32,13 @@ pub fn csrf_in(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_string()
 }
 
-/// Signs in through the console's form; returns the session cookie and its CSRF token.
-pub async fn sign_in(s: &Server, email: &str, password: &str) -> (String, String) {
+/// Posts the sign-in form (with its own CSRF cookie and token); returns the answer.
+pub async fn post_sign_in_form(s: &Server, email: &str, password: &str) -> reqwest::Response {
     let h = http();
     let page = h.get(format!("{}/app/login", s.base)).send().await.unwrap();
     let login_csrf = cookie_from(&page, "kontor_login_csrf").expect("login CSRF cookie");
     let html = page.text().await.unwrap();
-    let resp = h
-        .post(format!("{}/app/login", s.base))
+    h.post(format!("{}/app/login", s.base))
         .header(COOKIE, format!("kontor_login_csrf={login_csrf}"))
         .form(&[
             ("email", email),
@@ -48,7 +47,13 @@ pub async fn sign_in(s: &Server, email: &str, password: &str) -> (String, String
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Signs in through the console's form; returns the session cookie and its CSRF token.
+pub async fn sign_in(s: &Server, email: &str, password: &str) -> (String, String) {
+    let h = http();
+    let resp = post_sign_in_form(s, email, password).await;
     assert_eq!(resp.status(), 303, "signing in {email}");
     let session = cookie_from(&resp, "kontor_session").expect("session cookie");
     let page = h
