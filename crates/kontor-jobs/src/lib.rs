@@ -62,7 +62,8 @@ pub struct Jobs {
     pub node: String,
     pub lease_ms: i64,
     pub compression_level: u32,
-    /// Jobs this node runs at once (`[jobs] workers`).
+    /// Jobs this node runs at once (`[jobs] workers`); 0 for a node that only serves
+    /// requests and leaves the jobs to other nodes sharing its databases.
     pub workers: usize,
     /// Jobs of one account this node runs at once (`[jobs] per_account`).
     pub per_account: usize,
@@ -112,7 +113,7 @@ impl Jobs {
     pub async fn run(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
         let node = Arc::new(runner::NodeState::default());
         let mut tasks = Vec::new();
-        for w in 0..self.workers.max(1) {
+        for w in 0..self.workers {
             let (jobs, node, stop2) = (self.clone(), node.clone(), stop.clone());
             tasks.push(tokio::spawn(runner::supervise(
                 format!("worker {w}"),

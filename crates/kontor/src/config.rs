@@ -238,10 +238,7 @@ impl Config {
             Err(_) => file.jobs.workers.unwrap_or(3),
         };
         let job_per_account = file.jobs.per_account.unwrap_or(1);
-        anyhow::ensure!(
-            (1..=64).contains(&job_workers),
-            "jobs.workers must be 1 to 64"
-        );
+        anyhow::ensure!(job_workers <= 64, "jobs.workers must be 0 to 64");
         anyhow::ensure!(job_per_account >= 1, "jobs.per_account must be at least 1");
         let files_dir = std::env::var_os("KONTOR_FILES_DIR")
             .map(PathBuf::from)

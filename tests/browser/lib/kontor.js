@@ -13,6 +13,9 @@
 // PostgreSQL; every e-mail address and name is unique per run, so a shared database is fine.
 // `startKontor({ env })` adds variables to the server's environment only (not the CLI's), e.g.
 // KONTOR_SMTP_URL; `env` may be a function of {port, baseUrl}, for KONTOR_PUBLIC_URL.
+// `startKontor({ dataDir: other.dataDir })` starts a second node on another's databases (it
+// leaves them in place when it stops), e.g. one that runs the jobs of a node started with
+// KONTOR_JOB_WORKERS=0.
 
 const { execFile, spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -73,8 +76,9 @@ process.on('exit', () => {
 });
 
 class Kontor {
-  constructor(dataDir, { env = {} } = {}) {
+  constructor(dataDir, { env = {}, owned = true } = {}) {
     this.dataDir = dataDir;
+    this.owned = owned;
     this.env = env;
     this.child = null;
     this.baseUrl = null;
@@ -136,7 +140,7 @@ class Kontor {
       await this.exitPromise;
       clearTimeout(t);
     }
-    fs.rmSync(this.dataDir, { recursive: true, force: true });
+    if (this.owned) fs.rmSync(this.dataDir, { recursive: true, force: true });
   }
 
   url(p) {
@@ -262,16 +266,17 @@ class Kontor {
  * Starts a server on a free port with a fresh data folder and waits for /healthz. `env`: more
  * variables for the server (an object, or a function of {port, baseUrl} returning one).
  */
-async function startKontor({ env } = {}) {
+async function startKontor({ env, dataDir } = {}) {
   if (!fs.existsSync(KONTOR_BIN)) {
     throw new Error(`no kontor binary at ${KONTOR_BIN}: run \`cargo build --release\` or set KONTOR_BIN`);
   }
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kontor-browser-'));
-  const k = new Kontor(dataDir, { env });
+  const owned = !dataDir;
+  const dir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'kontor-browser-'));
+  const k = new Kontor(dir, { env, owned });
   try {
     await k.start();
   } catch (e) {
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (owned) fs.rmSync(dir, { recursive: true, force: true });
     throw e;
   }
   return k;
