@@ -14,6 +14,10 @@ use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+mod file;
+use file::DataRows;
+pub use file::{inspect_csv, inspect_csv_file};
+
 /// Rows per batch (one transaction each).
 pub const BATCH: usize = 500;
 /// The largest file an import takes.
@@ -290,154 +294,6 @@ pub fn import_key(account: i64) -> String {
     format!("imports/{account}/{}.csv", uuid::Uuid::new_v4().simple())
 }
 
-fn csv_reader<R: std::io::Read>(r: R) -> csv::Reader<R> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(1 << 16)
-        .from_reader(r)
-}
-
-/// Checks the file against the mapping (UTF-8, the header names the mapped columns) and
-/// counts its rows.
-pub fn inspect_csv(bytes: &[u8], spec: &ImportSpec) -> StoreResult<i64> {
-    inspect_rows(bytes, spec)
-}
-
-/// [`inspect_csv`] of a file on disk, read as a stream (a file of any size costs one buffer).
-pub fn inspect_csv_file(path: &Path, spec: &ImportSpec) -> StoreResult<i64> {
-    let f = std::fs::File::open(path)
-        .map_err(|e| StoreError::Config(format!("reading the uploaded file: {e}")))?;
-    inspect_rows(std::io::BufReader::with_capacity(1 << 16, f), spec)
-}
-
-fn inspect_rows<R: std::io::BufRead>(mut input: R, spec: &ImportSpec) -> StoreResult<i64> {
-    // A UTF-8 byte order mark is not part of the first column's name.
-    let bom = input
-        .fill_buf()
-        .map(|b| b.starts_with(b"\xEF\xBB\xBF"))
-        .unwrap_or(false);
-    if bom {
-        input.consume(3);
-    }
-    let mut r = csv_reader(input);
-    let mut rows = 0i64;
-    let mut record = csv::StringRecord::new();
-    let mut first = true;
-    loop {
-        match r.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
-                return Err(bad(format!("the file is not UTF-8 text: {e}"), "files"))
-            }
-            Err(e) => return Err(bad(format!("the file is not valid CSV: {e}"), "files")),
-        }
-        if first && spec.has_header {
-            first = false;
-            let header: Vec<&str> = record.iter().map(str::trim).collect();
-            for (i, c) in spec.columns.iter().enumerate() {
-                let at = header.get(i).copied().unwrap_or("");
-                if !c.name.is_empty() && !at.eq_ignore_ascii_case(c.name.trim()) {
-                    return Err(bad(
-                        format!(
-                            "column {} of the file is {at:?}, but the mapping names {:?}",
-                            i + 1,
-                            c.name
-                        ),
-                        "files[0].fileImportPage.columnMappings",
-                    ));
-                }
-            }
-            continue;
-        }
-        first = false;
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        rows += 1;
-    }
-    if rows == 0 {
-        return Err(bad("the file has no rows to import", "files"));
-    }
-    Ok(rows)
-}
-
-/// The data rows of a file (blank rows skipped) with their 1-based line numbers.
-struct DataRows<'a> {
-    text: &'a [u8],
-    reader: csv::Reader<&'a [u8]>,
-    header_pending: bool,
-    record: csv::StringRecord,
-    /// Lines before `counted` (the csv crate's own line count is off after CRLF endings).
-    counted: usize,
-    lines: i64,
-}
-
-impl<'a> DataRows<'a> {
-    fn new(bytes: &'a [u8], has_header: bool) -> Result<Self> {
-        let text = std::str::from_utf8(bytes)?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        Ok(Self {
-            text: text.as_bytes(),
-            reader: csv_reader(text.as_bytes()),
-            header_pending: has_header,
-            record: csv::StringRecord::new(),
-            counted: 0,
-            lines: 1,
-        })
-    }
-
-    fn next_row(&mut self) -> Result<Option<(i64, Vec<String>)>> {
-        while self.reader.read_record(&mut self.record)? {
-            if std::mem::take(&mut self.header_pending) {
-                continue;
-            }
-            if self.record.iter().all(|f| f.trim().is_empty()) {
-                continue;
-            }
-            // The 1-based line the record starts on, counted here: the csv crate's own count
-            // is one short after CRLF line ends.
-            let mut at = self
-                .record
-                .position()
-                .map_or(self.counted, |p| p.byte() as usize)
-                .clamp(self.counted, self.text.len());
-            // A record's position may be where the blank lines before it begin.
-            while matches!(self.text.get(at), Some(b'\r' | b'\n')) {
-                at += 1;
-            }
-            self.lines += line_ends(&self.text[self.counted..at]);
-            self.counted = at;
-            return Ok(Some((
-                self.lines,
-                self.record.iter().map(str::to_string).collect(),
-            )));
-        }
-        Ok(None)
-    }
-
-    fn batch(&mut self, limit: usize) -> Result<Vec<(i64, Vec<String>)>> {
-        let mut out = Vec::with_capacity(limit.min(4096));
-        while out.len() < limit {
-            match self.next_row()? {
-                Some(r) => out.push(r),
-                None => break,
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Line ends in `text` as the CSV reader sees them: `\n`, `\r\n` and a lone `\r` each end one.
-fn line_ends(text: &[u8]) -> i64 {
-    let lf = memchr::memchr_iter(b'\n', text).count();
-    let lone_cr = memchr::memchr_iter(b'\r', text)
-        .filter(|&i| text.get(i + 1) != Some(&b'\n'))
-        .count();
-    (lf + lone_cr) as i64
-}
-
 /// Decides for each row what it does: create, update which record, or why it is rejected.
 pub async fn decide(
     store: &Store,
@@ -572,23 +428,22 @@ pub async fn preview(
     store: &Store,
     account: i64,
     spec: &ImportSpec,
-    bytes: &[u8],
+    file: &Path,
     show: usize,
 ) -> StoreResult<Preview> {
-    let total = inspect_csv(bytes, spec)?;
-    let invalid = |e: anyhow::Error| bad(format!("the file is not valid CSV: {e}"), "files");
-    let rows = DataRows::new(bytes, spec.has_header)
-        .and_then(|mut r| r.batch(PREVIEW_SCAN))
-        .map_err(invalid)?;
-    let header = if spec.has_header {
-        DataRows::new(bytes, false)
-            .and_then(|mut r| r.next_row())
-            .map_err(invalid)?
-            .map(|r| r.1)
-            .unwrap_or_default()
-    } else {
-        spec.columns.iter().map(|c| c.name.clone()).collect()
-    };
+    let (path, checked) = (file.to_path_buf(), spec.clone());
+    let (total, header, rows) = blocking(move || {
+        let total = inspect_csv_file(&path, &checked)?;
+        let invalid = |e: anyhow::Error| bad(format!("the file is not valid CSV: {e}"), "files");
+        let mut reader = DataRows::open(&path, checked.has_header)?;
+        let rows = reader.batch(PREVIEW_SCAN).map_err(invalid)?;
+        let header = match reader.header {
+            Some(h) => h,
+            None => checked.columns.iter().map(|c| c.name.clone()).collect(),
+        };
+        Ok((total, header, rows))
+    })
+    .await?;
     let scanned = rows.len() as i64;
     let decided = decide(store, account, spec, rows).await?;
     let mut p = Preview {
@@ -871,26 +726,39 @@ async fn apply_csv(
     imp: &Import,
 ) -> Result<bool> {
     let path = file_path(jobs, account, imp).context("import without a file")?;
-    let bytes = tokio::fs::read(&path)
-        .await
-        .with_context(|| format!("reading {}", path.display()))?;
     let uploaded = vec![imp.file_name.clone().unwrap_or_default()];
     let spec = ImportSpec::from_request(store, account.id, &imp.request, &uploaded).await?;
     let defs = store
         .properties(account.id, &spec.object_type.type_id, false)
         .await?;
-    let total = inspect_csv(&bytes, &spec)?;
+    let mut done = imp.rows_done;
+    // The file is read on a blocking thread, a batch at a time, never whole.
+    let checked = spec.clone();
+    let (total, mut reader) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let total = inspect_csv_file(&path, &checked)?;
+        let mut reader = DataRows::open(&path, checked.has_header)?;
+        for _ in 0..done {
+            if reader.next_row()?.is_none() {
+                break;
+            }
+        }
+        Ok((total, reader))
+    })
+    .await
+    .context("reading the file")??;
     if imp.state == STARTED || imp.rows_total != total {
         store.import_started(imp, total).await?;
     }
-    let mut done = imp.rows_done;
-    let mut reader = DataRows::new(&bytes, spec.has_header)?;
-    for _ in 0..done {
-        reader.next_row()?;
-    }
     let mut last_renew = std::time::Instant::now();
     loop {
-        let rows = reader.batch(BATCH)?;
+        let (back, rows) = tokio::task::spawn_blocking(move || {
+            let rows = reader.batch(BATCH);
+            (reader, rows)
+        })
+        .await
+        .context("reading the file")?;
+        reader = back;
+        let rows = rows?;
         if rows.is_empty() {
             return Ok(true);
         }
@@ -920,9 +788,18 @@ async fn apply_csv(
     }
 }
 
+/// Runs blocking file work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Config(format!("reading the file: {e}")))?
+}
+
 /// A spec without columns to check, for tests of the file readers.
 #[cfg(test)]
-fn tests_spec(has_header: bool) -> ImportSpec {
+pub(crate) fn tests_spec(has_header: bool) -> ImportSpec {
     ImportSpec {
         name: "t".into(),
         object_type: ObjectType::builtin(&kontor_domain::object_type::BUILTIN_OBJECTS[0]),
@@ -932,79 +809,5 @@ fn tests_spec(has_header: bool) -> ImportSpec {
         columns: Vec::new(),
         matcher: Matcher::None,
         request: Value::Null,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::DataRows;
-
-    fn lines(text: &str, header: bool) -> Vec<(i64, Vec<String>)> {
-        let mut r = DataRows::new(text.as_bytes(), header).unwrap();
-        let mut out = Vec::new();
-        while let Some(row) = r.next_row().unwrap() {
-            out.push(row);
-        }
-        out
-    }
-
-    #[test]
-    fn rows_know_their_lines_whatever_the_line_ends() {
-        for nl in ["\n", "\r\n", "\r"] {
-            let text = format!(
-                "\u{feff}email,note{nl}a@x.io,one{nl}{nl}b@x.io,\"two{nl}lines\"{nl}c@x.io,three{nl}"
-            );
-            let got = lines(&text, true);
-            let at: Vec<i64> = got.iter().map(|r| r.0).collect();
-            // Line 3 is blank; the quoted field spans lines 4 and 5.
-            assert_eq!(at, [2, 4, 6], "line ends {nl:?}");
-            assert_eq!(got[0].1, ["a@x.io", "one"]);
-            assert_eq!(got[1].1[1], format!("two{nl}lines"));
-        }
-        assert_eq!(
-            lines("a,b\nc,d", false)
-                .iter()
-                .map(|r| r.0)
-                .collect::<Vec<_>>(),
-            [1, 2]
-        );
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
-        /// Any bytes at all, as an upload may hold: the file check and the job's reader answer
-        /// (rows or an error) without panicking, and the rows they find agree, in line order.
-        #[test]
-        fn any_upload_is_read_or_refused(
-            bytes in proptest::collection::vec(
-                proptest::prop_oneof![
-                    proptest::prelude::any::<u8>(),
-                    proptest::sample::select(b",\"\r\n ab\xEF\xBB\xBF".to_vec()),
-                ],
-                0..400,
-            ),
-            header in proptest::prelude::any::<bool>(),
-        ) {
-            let spec = super::tests_spec(header);
-            let counted = super::inspect_csv(&bytes, &spec);
-            if let Ok(mut r) = DataRows::new(&bytes, header) {
-                let mut last = 0;
-                let mut n = 0i64;
-                loop {
-                    match r.next_row() {
-                        Ok(Some((line, _))) => {
-                            proptest::prop_assert!(line > last, "line {line} after {last}");
-                            last = line;
-                            n += 1;
-                        }
-                        Ok(None) => break,
-                        Err(_) => break,
-                    }
-                }
-                if let Ok(total) = counted {
-                    proptest::prop_assert_eq!(total, n, "the check and the job count alike");
-                }
-            }
-        }
     }
 }

@@ -1086,12 +1086,10 @@ pub async fn mapping_post(
             Err(e) => Err(e.into()),
         };
     }
-    let read = path.clone();
-    let bytes = tokio::task::spawn_blocking(move || std::fs::read(read))
-        .await
-        .map_err(|e| PageError::from(StoreError::Config(e.to_string())))?
-        .map_err(|_| gone())?;
-    match preview(&c.store, c.id(), &spec, &bytes, PREVIEW_ROWS).await {
+    if !path.is_file() {
+        return Err(gone());
+    }
+    match preview(&c.store, c.id(), &spec, &path, PREVIEW_ROWS).await {
         Ok(p) => Ok(preview_view(&c, &token, &t, &spec, &m, &p).into_response()),
         Err(e @ (StoreError::Validation { .. } | StoreError::Conflict { .. })) => {
             Ok(again(&store_errors(e, &head), StatusCode::BAD_REQUEST))
