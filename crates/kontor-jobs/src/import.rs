@@ -620,6 +620,38 @@ pub fn sweep_uploads(root: &Path, cutoff: std::time::SystemTime) -> usize {
     walk(&root.join("imports"), &upload, cutoff) + walk(&root.join("staging"), &|_| false, cutoff)
 }
 
+/// The uploaded files of imports under a region's file store `root` last written before
+/// `cutoff`: `(account, key, path)`, for housekeeping to ask the store whether each may go.
+pub fn old_import_files(root: &Path, cutoff: std::time::SystemTime) -> Vec<(i64, String, PathBuf)> {
+    let mut out = Vec::new();
+    let Ok(accounts) = std::fs::read_dir(root.join("imports")) else {
+        return out;
+    };
+    for dir in accounts.flatten() {
+        let name = dir.file_name();
+        let Some(account) = name.to_str().and_then(|n| n.parse::<i64>().ok()) else {
+            continue;
+        };
+        let Ok(files) = std::fs::read_dir(dir.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let file = f.file_name();
+            let Some(file) = file.to_str().filter(|n| !n.ends_with(".partial")) else {
+                continue;
+            };
+            let old = f
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < cutoff);
+            if old && f.path().is_file() {
+                out.push((account, format!("imports/{account}/{file}"), f.path()));
+            }
+        }
+    }
+    out
+}
+
 pub(crate) fn file_path(jobs: &Jobs, account: &Account, imp: &Import) -> Option<PathBuf> {
     imp.file_key
         .as_ref()

@@ -196,8 +196,10 @@ impl Jobs {
 
     /// Deletes what is past its retention (see README, "Housekeeping"): records in the recycle
     /// bin for `RECYCLE_BIN_DAYS` (audited per account), expired sessions, restore plans that
-    /// expired unapplied, password-reset links past their hour, and counts of guesses whose
-    /// window is over.
+    /// expired unapplied, password-reset links past their hour, counts of guesses whose
+    /// window is over, rejected rows of imports ended `IMPORT_ERRORS_DAYS` ago, notifications
+    /// read `READ_NOTIFICATION_DAYS` ago (unread: `UNREAD_NOTIFICATION_DAYS`), and the files of
+    /// imports ended `IMPORT_FILE_DAYS` ago.
     pub async fn sweep(&self, now: i64) -> anyhow::Result<()> {
         let cutoff = now - kontor_store::RECYCLE_BIN_DAYS * 86_400_000;
         // Regions that share one database simply find nothing left on the second pass.
@@ -224,7 +226,10 @@ impl Jobs {
             store.purge_expired_sessions(now).await?;
             store.purge_expired_restore_plans(now).await?;
             store.purge_expired_password_resets(now).await?;
+            store.purge_old_import_errors(now, None).await?;
+            store.purge_old_notifications(now, None).await?;
         }
+        self.sweep_import_files(now).await?;
         self.dir.purge_old_attempts(now).await?;
         let roots: Vec<PathBuf> = self.files.values().cloned().collect();
         let cutoff = std::time::SystemTime::UNIX_EPOCH + Duration::from_millis(now.max(0) as u64)
@@ -238,6 +243,40 @@ impl Jobs {
         .await?;
         if swept > 0 {
             tracing::info!(files = swept, "deleted abandoned uploads");
+        }
+        Ok(())
+    }
+
+    /// Deletes the files of imports that ended `IMPORT_FILE_DAYS` ago (failed or canceled
+    /// ones; a finished import's file went when it finished) and files no import names.
+    async fn sweep_import_files(&self, now: i64) -> anyhow::Result<()> {
+        let days = Duration::from_secs(kontor_store::IMPORT_FILE_DAYS as u64 * 86_400);
+        let cutoff =
+            std::time::SystemTime::UNIX_EPOCH + Duration::from_millis(now.max(0) as u64) - days;
+        let mut regions: Vec<_> = self.dir.regions.iter().collect();
+        regions.sort_by_key(|(r, _)| r.as_str());
+        let mut deleted = 0;
+        for (region, store) in regions {
+            let root = self.files_root(*region);
+            let old = tokio::task::spawn_blocking(move || import::old_import_files(&root, cutoff))
+                .await?;
+            for (account, key, path) in old {
+                if !store.import_file_expired(account, &key, now).await? {
+                    continue;
+                }
+                match std::fs::remove_file(&path) {
+                    Ok(()) => deleted += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, "deleting an import's file");
+                        continue;
+                    }
+                }
+                store.forget_import_file(account, &key).await?;
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(files = deleted, "deleted the files of ended imports");
         }
         Ok(())
     }

@@ -81,6 +81,11 @@ async fn queue_csv_import(jobs: &Jobs, s: &Store, a: &Account, n: usize, rows: u
     for i in 0..rows {
         text.push_str(&format!("f{n}-{i}@example.com,Name {i}\n"));
     }
+    queue_csv(jobs, s, a, n, text).await
+}
+
+/// Queues an import of `text` (columns `email,firstname`) into contacts.
+async fn queue_csv(jobs: &Jobs, s: &Store, a: &Account, n: usize, text: String) -> i64 {
     let request = json!({
         "name": format!("bulk {n}"),
         "files": [{"fileName": "bulk.csv", "fileFormat": "CSV", "fileImportPage": {"hasHeader": true, "columnMappings": [
@@ -373,7 +378,9 @@ async fn an_attempt_deletes_only_temporary_files_of_attempts_that_are_over() {
 }
 
 /// The housekeeping sweep deletes what is past its retention and keeps the rest: records in the
-/// recycle bin (audited), expired sessions, expired unapplied restore plans, old sign-in failures.
+/// recycle bin (audited), expired sessions, expired unapplied restore plans, old sign-in failures,
+/// abandoned uploads, the rejected rows of old imports, old notifications, and the files of
+/// imports that ended (or that no import names); a waiting import keeps its file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_deletes_only_what_is_past_its_retention() {
     let tmp = temp_dir("sweep");
@@ -424,21 +431,50 @@ async fn the_sweep_deletes_only_what_is_past_its_retention() {
             .unwrap()
             .unwrap();
     }
-    // An API upload cut off, a console upload never taken past its mapping, and a queued
-    // import's file.
+    // An import that ran with a rejected row, one canceled while waiting, and one waiting.
+    let bad = "email,firstname\nok@example.com,Ok\nnot an address,Bad\n".to_string();
+    let ran = queue_csv(&j, &s, &a, 1, bad).await;
+    assert!(j.run_next(None).await.unwrap());
+    let canceled = queue_csv_import(&j, &s, &a, 2, 2).await;
+    s.cancel_import(a.id, canceled).await.unwrap();
+    let waiting = queue_csv_import(&j, &s, &a, 3, 2).await;
+    let import = |id| {
+        let s = s.clone();
+        async move { s.import(a.id, id).await.unwrap().unwrap() }
+    };
+    assert_eq!(import(ran).await.errors, 1);
+    assert_eq!(s.import_errors(a.id, ran, 0, 10).await.unwrap().len(), 1);
     let root = j.files_root(a.region);
+    let file_of = |imp: kontor_store::Import| root.join(imp.file_key.unwrap());
+    let (canceled_file, waiting_file) = (
+        file_of(import(canceled).await),
+        file_of(import(waiting).await),
+    );
+    // Notifications: one read, one not.
+    let read = s.notify(a.id, user.id, "read", "", None).await.unwrap();
+    s.mark_notifications_read(a.id, user.id, Some(read))
+        .await
+        .unwrap();
+    s.notify(a.id, user.id, "unread", "", None).await.unwrap();
+    // An API upload cut off, a console upload never taken past its mapping, and a file left
+    // by a request that died before its import was recorded.
     let upload = kontor_jobs::import::upload_path(&j, &a);
     let staged = root.join(format!("staging/imports/{}/7/abc.csv", a.id));
-    let queued = root.join(kontor_jobs::import::import_key(a.id));
-    for f in [&upload, &staged, &queued] {
+    let orphan = root.join(kontor_jobs::import::import_key(a.id));
+    for f in [&upload, &staged, &orphan] {
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(f, "email\nx@example.com\n").unwrap();
     }
     let now = kontor_domain::time::now_ms();
+    let files = [&upload, &staged, &orphan, &canceled_file, &waiting_file];
+    let notifications = || async { s.notifications(a.id, user.id, 10).await.unwrap().len() };
 
     // Nothing is past its retention yet.
     j.sweep(now).await.unwrap();
-    assert!(upload.exists() && staged.exists() && queued.exists());
+    assert!(files.iter().all(|f| f.exists()));
+    assert_eq!(notifications().await, 2);
+    assert_eq!(s.import_errors(a.id, ran, 0, 10).await.unwrap().len(), 1);
+
     assert!(s.session(&session).await.unwrap().is_some());
     assert!(s
         .record(a.id, &ot, made[0].id, true)
@@ -448,12 +484,40 @@ async fn the_sweep_deletes_only_what_is_past_its_retention() {
     assert_eq!(dir.purge_old_attempts(now).await.unwrap(), 0);
     assert_eq!(s.purge_expired_sessions(now).await.unwrap(), 0);
 
+    // Past the retention of read notifications and of ended imports' files, not of the rest.
+    let day = 86_400_000;
+    let soon =
+        now + (kontor_store::IMPORT_FILE_DAYS.max(kontor_store::READ_NOTIFICATION_DAYS) + 1) * day;
+    j.sweep(soon).await.unwrap();
+    assert!(
+        !canceled_file.exists(),
+        "a canceled import's file is deleted"
+    );
+    assert_eq!(import(canceled).await.file_key, None);
+    assert!(!orphan.exists(), "a file no import names is deleted");
+    assert!(waiting_file.exists(), "a waiting import keeps its file");
+    assert_eq!(notifications().await, 1, "the read notification is deleted");
+    assert_eq!(s.import_errors(a.id, ran, 0, 10).await.unwrap().len(), 1);
+
     // Past every retention: the bin's record and the rest go; the live record stays.
     let later = now + (kontor_store::RECYCLE_BIN_DAYS + 1) * 86_400_000;
     j.sweep(later).await.unwrap();
     assert!(!upload.exists(), "an abandoned API upload is deleted");
     assert!(!staged.exists(), "an abandoned console upload is deleted");
-    assert!(queued.exists(), "an import's own file is kept");
+    assert!(waiting_file.exists(), "a waiting import keeps its file");
+    assert_eq!(
+        s.import_errors(a.id, ran, 0, 10).await.unwrap().len(),
+        0,
+        "the rejected rows of an old import are deleted"
+    );
+    assert_eq!(import(ran).await.errors, 1, "the import keeps its counts");
+    let later = later.max(now + (kontor_store::UNREAD_NOTIFICATION_DAYS + 1) * day);
+    j.sweep(later).await.unwrap();
+    assert_eq!(
+        notifications().await,
+        0,
+        "an old unread notification is deleted"
+    );
     assert!(s
         .record(a.id, &ot, made[0].id, true)
         .await

@@ -9,6 +9,9 @@ mod directory;
 mod error;
 mod export;
 mod housekeeping;
+pub use housekeeping::{
+    IMPORT_ERRORS_DAYS, IMPORT_FILE_DAYS, READ_NOTIFICATION_DAYS, UNREAD_NOTIFICATION_DAYS,
+};
 pub mod imports;
 mod jobs;
 mod migrations;

@@ -19,7 +19,9 @@ mod accounts;
 use accounts::account_names_are_one_line_of_text;
 #[path = "conformance/imports.rs"]
 mod imports;
-use imports::open_imports_are_capped_per_account;
+use imports::{
+    open_imports_are_capped_per_account, retention_of_import_errors_files_and_notifications,
+};
 #[path = "conformance/searches.rs"]
 mod searches;
 use searches::searches_stop_at_their_deadline;
@@ -107,6 +109,7 @@ conformance!(
     import_rows_are_whole_or_rejected,
     import_batches_need_the_lease,
     open_imports_are_capped_per_account,
+    retention_of_import_errors_files_and_notifications,
     one_restore_at_a_time,
     restore_batches_read_ahead_see_later_writes,
     sso_settings_and_single_use_states,

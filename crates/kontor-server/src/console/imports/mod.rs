@@ -397,6 +397,11 @@ pub(crate) async fn detail_view(
         None => None,
     };
     let rejected = imp.errors + imp.conflicts;
+    // Housekeeping deletes the rejected rows a while after the import ended (its counts stay).
+    let kept_days = kontor_store::IMPORT_ERRORS_DAYS;
+    let rows_deleted = imp
+        .finished_at
+        .is_some_and(|f| kontor_domain::time::now_ms() - f >= kept_days * 86_400_000);
     let body = html! {
         p { a href=(PAGE) { "← Imports" } }
         h1 { (imp.name) }
@@ -479,13 +484,15 @@ pub(crate) async fn detail_view(
                     td #count-rejected { (imp.errors) }
                 } }
             }
-            @if rejected > 0 {
+            @if rejected > 0 && rows_deleted {
+                p.muted #rejected-rows-deleted { "The rejected rows were deleted " (kept_days) " days after the import ended; the counts above remain." }
+            } @else if rejected > 0 {
                 p {
                     a.button.secondary #rejected-rows href=(format!("{here}/rejected-rows")) download {
                         @if imp.is_restore() { "Download conflicts and rejected rows" } @else { "Download rejected rows" }
                     }
                 }
-                p.muted { "A CSV file with each row as it was" @if imp.is_restore() { " (record ID and the values to restore)" } ", its line, the error type and the reason." }
+                p.muted { "A CSV file with each row as it was" @if imp.is_restore() { " (record ID and the values to restore)" } ", its line, the error type and the reason. Kept for " (kept_days) " days after the import ended." }
             } @else if !imp.is_open() {
                 p.muted #no-rejected { "No row was rejected." }
             }
