@@ -6,6 +6,7 @@
 mod common;
 
 use common::console::{console_post, console_token, http, sign_in, user};
+use common::routes::{concrete, sample_ids};
 use common::{wait_for_backup, Server};
 use kontor_domain::Role;
 use reqwest::header::{COOKIE, LOCATION};
@@ -341,15 +342,6 @@ fn account(s: &Server, name: &str) -> String {
     ])
 }
 
-fn concrete(path: &str, ids: &[(&str, String)]) -> String {
-    let mut p = path.to_string();
-    for (k, v) in ids {
-        p = p.replace(&format!("{{{k}}}"), v);
-    }
-    assert!(!p.contains('{'), "no value for a parameter of {path}");
-    p
-}
-
 /// The title of an HTML error page (`<h1>`).
 fn title(html: &str) -> &str {
     html.split("<h1>")
@@ -366,22 +358,7 @@ async fn every_route_admits_exactly_whom_it_should() {
     // The routes as the router has them: each registered path, with the methods it answers.
     let mut routes = BTreeSet::new();
     for path in kontor_server::route_paths() {
-        let probe = concrete(
-            path,
-            &[
-                ("object_type", "contacts".into()),
-                ("id", "1".into()),
-                ("name", "x".into()),
-                ("from_type", "contacts".into()),
-                ("to_type", "companies".into()),
-                ("from_id", "1".into()),
-                ("to_id", "1".into()),
-                ("type_id", "1".into()),
-                ("association", "1".into()),
-                ("token", "x".into()),
-                ("plan", "1".into()),
-            ],
-        );
+        let probe = concrete(path, &sample_ids());
         for m in METHODS {
             let r = h
                 .request(m.parse().unwrap(), format!("{}{probe}", s.base))
