@@ -29,6 +29,7 @@ use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
 use kontor_store::Directory;
 use std::sync::Arc;
+use std::time::Duration;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
@@ -83,7 +84,9 @@ pub fn route_paths() -> Vec<&'static str> {
     routes().paths
 }
 
-pub fn router(state: AppState, body_limit: usize) -> Router {
+/// The router: every route, the body limit, and the deadline for a whole request (body
+/// included; answered 408), all beneath the security headers, which every answer carries.
+pub fn router(state: AppState, body_limit: usize, request_timeout: Duration) -> Router {
     let https = state.cookie_secure;
     routes()
         .router
@@ -93,6 +96,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("the server failed to handle this request").into_response()
         }))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             https,
             headers::security_headers,
@@ -286,8 +293,9 @@ fn routes() -> Routes {
 pub fn app(
     state: AppState,
     body_limit: usize,
+    request_timeout: Duration,
 ) -> tower_http::normalize_path::NormalizePath<Router> {
-    NormalizePathLayer::trim_trailing_slash().layer(router(state, body_limit))
+    NormalizePathLayer::trim_trailing_slash().layer(router(state, body_limit, request_timeout))
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

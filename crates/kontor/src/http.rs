@@ -1,11 +1,12 @@
-//! Serving HTTP/1.1 with the limits a server on the internet needs, which `axum::serve` does not
+//! Serving HTTP/1.1 with the limit a server on the internet needs that `axum::serve` does not
 //! expose: a deadline for the request head (a client that trickles its headers is dropped, so
-//! half-sent requests cannot pile up), and one for the whole request, body included (answered
-//! 408). Response bodies are not timed: a large backup download streams for as long as it takes.
+//! half-sent requests cannot pile up). The deadline for the whole request, body included
+//! (answered 408, with the security headers of every answer), is the router's own
+//! (`kontor_server::router`). Response bodies are not timed: a large backup download streams for
+//! as long as it takes.
 
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::Request;
-use axum::http::StatusCode;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -18,7 +19,6 @@ use tower::ServiceExt;
 
 pub struct Limits {
     pub header_read_timeout: Duration,
-    pub request_timeout: Duration,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open requests finish
@@ -39,12 +39,6 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    let app = tower::ServiceBuilder::new()
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
-        ))
-        .service(app);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -186,10 +186,9 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
             config.trusted_proxies.clone(),
         )),
     };
-    let app = kontor_server::app(state, config.body_limit);
+    let app = kontor_server::app(state, config.body_limit, config.request_timeout);
     let limits = http::Limits {
         header_read_timeout: config.header_read_timeout,
-        request_timeout: config.request_timeout,
     };
     http::serve(listener, app, limits, async {
         let ctrl_c = tokio::signal::ctrl_c();

@@ -77,6 +77,11 @@ async fn half_sent_requests_and_trickled_bodies_are_cut_off() {
         answer.starts_with("HTTP/1.1 408"),
         "a trickled body is answered 408: {answer:?}"
     );
+    let head = answer.to_ascii_lowercase();
+    assert!(
+        head.contains("x-frame-options: deny") && head.contains("content-security-policy:"),
+        "the 408 carries the security headers of every answer: {answer:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(6));
 
     // Honest clients are served as before.

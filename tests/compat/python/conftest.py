@@ -22,7 +22,12 @@ from hubspot import HubSpot
 
 from helpers import make_client
 
-KONTOR_BIN = os.environ.get("KONTOR_BIN", "/work/main/target/release/kontor")
+# The release build of this workspace (in CARGO_TARGET_DIR when that is set).
+_TARGET = os.environ.get(
+    "CARGO_TARGET_DIR",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "target"),
+)
+KONTOR_BIN = os.environ.get("KONTOR_BIN", os.path.join(_TARGET, "release", "kontor"))
 STARTUP_TIMEOUT_S = 60.0
 CLI_TIMEOUT_S = 120
 
