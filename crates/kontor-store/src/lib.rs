@@ -15,6 +15,7 @@ pub use housekeeping::{
 pub mod imports;
 mod jobs;
 mod migrations;
+pub mod moving;
 mod objects;
 mod outbox;
 mod owners;

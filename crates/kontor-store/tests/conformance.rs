@@ -22,6 +22,9 @@ mod imports;
 use imports::{
     open_imports_are_capped_per_account, retention_of_import_errors_files_and_notifications,
 };
+#[path = "conformance/moving.rs"]
+mod moving;
+use moving::{an_account_moves_whole_between_cells, every_table_has_a_moving_rule};
 #[path = "conformance/searches.rs"]
 mod searches;
 use searches::searches_stop_at_their_deadline;
@@ -114,6 +117,8 @@ conformance!(
     restore_batches_read_ahead_see_later_writes,
     sso_settings_and_single_use_states,
     sso_states_in_flight_are_bounded,
+    every_table_has_a_moving_rule,
+    an_account_moves_whole_between_cells,
 );
 
 fn actor() -> Actor {
