@@ -90,6 +90,9 @@ impl From<StoreError> for ApiError {
                     ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITS", message)
                 }
             }
+            // The cell's fence refused a write: the account is moving, as a request admitted
+            // a moment before the freeze finds out.
+            StoreError::Fenced(_) => crate::lifecycle::Closed::Migrating.into(),
             StoreError::TimedOut(message) => {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", message)
             }

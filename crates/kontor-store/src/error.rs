@@ -23,16 +23,44 @@ pub enum StoreError {
     TimedOut(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// The account's data is moving to another cell: this cell's fence refused the write
+    /// (see `moving`).
+    #[error("{0}")]
+    Fenced(String),
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     /// SQLite through its C API (restores).
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("corrupt stored data: {0}")]
     Corrupt(#[from] serde_json::Error),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+const FENCED_MESSAGE: &str =
+    "this account's data is moving to another region: its data cannot be changed here";
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.message().contains(crate::moving::FENCED) => {
+                StoreError::Fenced(FENCED_MESSAGE.into())
+            }
+            _ => StoreError::Db(e),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if e.to_string().contains(crate::moving::FENCED) {
+            StoreError::Fenced(FENCED_MESSAGE.into())
+        } else {
+            StoreError::Sqlite(e)
+        }
+    }
+}
 
 impl StoreError {
     pub fn validation(code: &str, message: impl Into<String>, in_field: Option<String>) -> Self {

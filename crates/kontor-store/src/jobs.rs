@@ -164,7 +164,10 @@ impl Store {
         if let Some((a, _)) = filter.only {
             only_accounts = Some(vec![a]);
         }
-        let mut cond = String::new();
+        // A fenced account's jobs wait (its rows refuse the claim anyway): they run in the
+        // cell the account moves to, or here again if the move fails.
+        let mut cond =
+            String::from(" AND account_id NOT IN (SELECT account_id FROM account_fences)");
         if !filter.skip.is_empty() {
             cond.push_str(&format!(" AND account_id NOT IN ({})", list(filter.skip)));
         }

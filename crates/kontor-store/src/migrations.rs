@@ -407,6 +407,17 @@ CREATE TABLE sso_flows (
 )
 "#,
     ),
+    (
+        11,
+        r#"
+CREATE TABLE account_fences (
+    account_id BIGINT PRIMARY KEY,
+    state TEXT NOT NULL,
+    region TEXT NOT NULL,
+    since BIGINT NOT NULL
+)
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {
@@ -436,6 +447,20 @@ pub(crate) async fn run(store: &Store) -> StoreResult<()> {
             .bind(kontor_domain::time::now_ms())
             .execute(&mut *tx)
             .await?;
+    }
+    // The fence of every table that holds accounts' rows (see `moving`), made for the tables
+    // that lack it, so that a table added by a later migration gets one too. Only then: DDL
+    // on a table in use would wait for, and hold up, every writer of it.
+    let fenced: Vec<(String,)> = sqlx::query_as(crate::moving::fenced_tables_sql(store.dialect))
+        .fetch_all(&mut *tx)
+        .await?;
+    let missing: Vec<&str> = crate::moving::account_tables()
+        .filter(|t| !fenced.iter().any(|(f,)| f == t))
+        .collect();
+    if !missing.is_empty() {
+        for statement in crate::moving::fence_ddl(store.dialect, &missing) {
+            sqlx::query(&statement).execute(&mut *tx).await?;
+        }
     }
     tx.commit().await
 }

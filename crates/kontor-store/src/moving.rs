@@ -25,6 +25,8 @@ pub enum Rule {
     NotMoved(&'static str),
     /// Kept in the directory database, not in a cell: the move updates the directory itself.
     Directory,
+    /// The fence itself: each cell keeps its own (see [`Store::fence_account`]).
+    Fence,
 }
 
 /// Every table of the schema and its rule.
@@ -61,6 +63,7 @@ pub const TABLES: &[(&str, Rule)] = &[
     ("password_resets", Rule::Copy),
     ("sso_configs", Rule::Copy),
     ("sso_flows", Rule::Copy),
+    ("account_fences", Rule::Fence),
 ];
 
 /// The tables whose rows a move copies.
@@ -71,12 +74,81 @@ pub fn copied_tables() -> impl Iterator<Item = &'static str> {
         .map(|(t, _)| *t)
 }
 
-/// The tables that hold rows of an account in a cell (copied or not).
-fn account_tables() -> impl Iterator<Item = &'static str> {
+/// The tables that hold rows of an account in a cell (copied or not): the fenced ones.
+pub fn account_tables() -> impl Iterator<Item = &'static str> {
     TABLES
         .iter()
-        .filter(|(_, r)| *r != Rule::Directory)
+        .filter(|(_, r)| matches!(r, Rule::Copy | Rule::NotMoved(_)))
         .map(|(t, _)| *t)
+}
+
+/// What a write to a fenced account fails with, from either engine.
+pub(crate) const FENCED: &str = "kontor: account fenced";
+
+/// The fence: a trigger on each of `tables` that refuses, inside the writing transaction
+/// itself, any insert or update of rows of an account in `account_fences`, and any delete
+/// while the account is `frozen` (once it is `moved`, its old rows may be removed). Made at
+/// open for the tables that lack it (see [`fenced_tables_sql`]): a database in use sees no DDL.
+pub(crate) fn fence_ddl(dialect: Dialect, tables: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    match dialect {
+        Dialect::Sqlite => {
+            for t in tables {
+                for (op, row, extra) in [
+                    ("insert", "NEW", ""),
+                    ("update", "OLD", ""),
+                    ("delete", "OLD", " AND state = 'frozen'"),
+                ] {
+                    out.push(format!(
+                        "CREATE TRIGGER IF NOT EXISTS kontor_fence_{t}_{op} BEFORE {} ON {t} \
+                         WHEN EXISTS (SELECT 1 FROM account_fences WHERE account_id = {row}.account_id{extra}) \
+                         BEGIN SELECT RAISE(ABORT, '{FENCED}'); END",
+                        op.to_uppercase()
+                    ));
+                }
+            }
+        }
+        Dialect::Postgres => {
+            out.push(format!(
+                "CREATE OR REPLACE FUNCTION kontor_fence() RETURNS trigger LANGUAGE plpgsql AS $f$ \
+                 DECLARE acct BIGINT; st TEXT; \
+                 BEGIN \
+                   IF TG_OP = 'INSERT' THEN acct := NEW.account_id; ELSE acct := OLD.account_id; END IF; \
+                   SELECT state INTO st FROM account_fences WHERE account_id = acct; \
+                   IF st IS NOT NULL AND (TG_OP <> 'DELETE' OR st = 'frozen') THEN \
+                     RAISE EXCEPTION '{FENCED} (%)', acct; \
+                   END IF; \
+                   IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; \
+                   RETURN NEW; \
+                 END $f$"
+            ));
+            for t in tables {
+                out.push(format!("DROP TRIGGER IF EXISTS kontor_fence ON {t}"));
+                out.push(format!(
+                    "CREATE TRIGGER kontor_fence BEFORE INSERT OR UPDATE OR DELETE ON {t} \
+                     FOR EACH ROW EXECUTE PROCEDURE kontor_fence()"
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The tables with the whole fence, from the catalog.
+pub(crate) fn fenced_tables_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'kontor_fence_%' GROUP BY tbl_name HAVING COUNT(*) = 3 ORDER BY 1",
+        Dialect::Postgres => "SELECT CAST(event_object_table AS TEXT) FROM information_schema.triggers WHERE trigger_schema = current_schema() AND trigger_name = 'kontor_fence' GROUP BY event_object_table HAVING COUNT(*) = 3 ORDER BY 1",
+    }
+}
+
+/// Where an account stands in a cell's fence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fence {
+    /// No write of the account commits here (the final catch-up of a move is underway).
+    Frozen { to: String },
+    /// The account now lives in `to`: nothing is written here any more; its rows may be removed.
+    Moved { to: String },
 }
 
 /// A column's type as the schema declares it.
@@ -131,6 +203,72 @@ fn check_name(name: &str) -> StoreResult<()> {
 }
 
 impl Store {
+    /// Fences `account` in this cell: from the commit of this call on, no write of its rows
+    /// commits here (a write under way when it commits fails instead). `to` is the region the
+    /// account is moving to.
+    pub async fn fence_account(&self, account: i64, to: &str) -> StoreResult<()> {
+        self.set_fence(account, "frozen", to).await
+    }
+
+    /// Records that `account` now lives in `to`: writes stay refused here for good (a node
+    /// that still routes to this cell learns that the account moved), deletes are allowed so
+    /// that its rows can be removed.
+    pub async fn mark_account_moved(&self, account: i64, to: &str) -> StoreResult<()> {
+        self.set_fence(account, "moved", to).await
+    }
+
+    async fn set_fence(&self, account: i64, state: &str, to: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM account_fences WHERE account_id = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO account_fences (account_id, state, region, since) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(account)
+        .bind(state)
+        .bind(to)
+        .bind(kontor_domain::time::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Lifts the fence: the move failed and the account stays here, or it is moving (back)
+    /// into this cell.
+    pub async fn unfence_account(&self, account: i64) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM account_fences WHERE account_id = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn account_fence(&self, account: i64) -> StoreResult<Option<Fence>> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT state, region FROM account_fences WHERE account_id = $1")
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(state, to)| match state.as_str() {
+            "frozen" => Fence::Frozen { to },
+            _ => Fence::Moved { to },
+        }))
+    }
+
+    /// The tables that have the whole fence (insert, update and delete), as the database's
+    /// catalog lists them.
+    pub async fn fenced_tables(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(fenced_tables_sql(self.dialect))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|(t,)| t).collect())
+    }
+
     /// The tables this database has (its schema, not its data).
     pub async fn schema_tables(&self) -> StoreResult<Vec<String>> {
         let sql = match self.dialect {

@@ -24,7 +24,10 @@ use imports::{
 };
 #[path = "conformance/moving.rs"]
 mod moving;
-use moving::{an_account_moves_whole_between_cells, every_table_has_a_moving_rule};
+use moving::{
+    a_fenced_account_takes_no_writes, an_account_moves_whole_between_cells,
+    every_table_has_a_moving_rule,
+};
 #[path = "conformance/searches.rs"]
 mod searches;
 use searches::searches_stop_at_their_deadline;
@@ -119,6 +122,7 @@ conformance!(
     sso_states_in_flight_are_bounded,
     every_table_has_a_moving_rule,
     an_account_moves_whole_between_cells,
+    a_fenced_account_takes_no_writes,
 );
 
 fn actor() -> Actor {

@@ -236,6 +236,7 @@ impl From<kontor_store::StoreError> for PageError {
     fn from(e: kontor_store::StoreError) -> Self {
         match e {
             kontor_store::StoreError::NotFound(_) => Self::not_found(),
+            kontor_store::StoreError::Fenced(_) => crate::lifecycle::Closed::Migrating.into(),
             kontor_store::StoreError::TimedOut(_) => Self::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "Search took too long",

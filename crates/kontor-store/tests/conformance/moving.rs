@@ -7,8 +7,8 @@ use kontor_store::moving::TABLES;
 use kontor_store::{CreateInput, Directory, Store};
 use serde_json::json;
 
-/// The schema's tables, as a freshly migrated database has them, are exactly those with a rule:
-/// a table added without one fails here.
+/// The schema's tables, as a freshly migrated database has them, are exactly those with a rule
+/// (a table added without one fails here), and every table holding accounts' rows is fenced.
 pub async fn every_table_has_a_moving_rule(d: Directory) {
     let ruled: std::collections::BTreeSet<&str> = TABLES.iter().map(|(t, _)| *t).collect();
     let mut stores = vec![&d.directory];
@@ -25,6 +25,13 @@ pub async fn every_table_has_a_moving_rule(d: Directory) {
         assert!(
             gone.is_empty(),
             "rules for tables the schema no longer has: {gone:?}"
+        );
+        let mut want: Vec<&str> = kontor_store::moving::account_tables().collect();
+        want.sort_unstable();
+        assert_eq!(
+            s.fenced_tables().await.unwrap(),
+            want,
+            "tables with the whole fence"
         );
     }
 }
@@ -198,4 +205,135 @@ pub async fn an_account_moves_whole_between_cells(d: Directory) {
         .all(|t| t.rows == 0));
     moved_back.copy_account_to(&home, a).await.unwrap();
     assert_eq!(home.account_digests(a).await.unwrap(), before);
+}
+
+/// The fence, in the cell itself: once an account is fenced no write of its rows commits
+/// (records, users, tokens, the audit log, a job's claim), reads go on, other accounts are not
+/// touched; once it is marked moved its rows may be removed but nothing written; lifted, all is
+/// as before. Every table that holds accounts' rows has the fence.
+pub async fn a_fenced_account_takes_no_writes(d: Directory) {
+    use kontor_store::moving::Fence;
+    use kontor_store::StoreError;
+    let (a, s) = account(&d, "fenced").await;
+    let (b, other) = account(&d, "not fenced").await;
+    let contacts = ot(&s, a, "contacts").await;
+    let new = |e: &str| CreateInput {
+        properties: props(json!({"email": e})),
+        associations: vec![],
+    };
+    let kept = s
+        .create_records(a, &contacts, vec![new("kept@example.com")], &actor())
+        .await
+        .unwrap()[0]
+        .id;
+    let job = crate::new_import(&s, a, kontor_store::imports::SOURCE_API, None)
+        .await
+        .unwrap()
+        .job_id;
+    s.fence_account(a, "eu").await.unwrap();
+    assert_eq!(
+        s.account_fence(a).await.unwrap(),
+        Some(Fence::Frozen { to: "eu".into() })
+    );
+
+    let fenced = |r: Result<(), StoreError>, what: &str| match r {
+        Err(StoreError::Fenced(_)) => {}
+        other => panic!("{what} was not refused by the fence: {other:?}"),
+    };
+    fenced(
+        s.create_records(a, &contacts, vec![new("new@example.com")], &actor())
+            .await
+            .map(|_| ()),
+        "a create",
+    );
+    fenced(
+        s.update_records(
+            a,
+            &contacts,
+            vec![kontor_store::UpdateInput {
+                id: kept,
+                properties: props(json!({"firstname": "X"})),
+            }],
+            &actor(),
+        )
+        .await
+        .map(|_| ()),
+        "an update",
+    );
+    fenced(
+        s.archive_records(a, &contacts, &[kept], &actor())
+            .await
+            .map(|_| ()),
+        "an archive",
+    );
+    fenced(
+        s.create_user(
+            a,
+            "late@example.com",
+            "",
+            "",
+            kontor_domain::Role::User,
+            "long enough pw",
+        )
+        .await
+        .map(|_| ()),
+        "a new user",
+    );
+    fenced(
+        s.create_token(a, "late", None).await.map(|_| ()),
+        "a new token",
+    );
+    fenced(
+        s.audit(a, None, "x", "x", "x", json!({})).await.map(|_| ()),
+        "an audit entry",
+    );
+    // The account's queued job is not claimed while it is fenced.
+    assert!(s
+        .claim_job(
+            "runner",
+            60_000,
+            &[kontor_store::JOB_KIND_IMPORT],
+            Some((a, job))
+        )
+        .await
+        .unwrap()
+        .is_none());
+    // Reads go on; another account writes as ever.
+    assert!(s.record(a, &contacts, kept, false).await.unwrap().is_some());
+    let theirs = ot(&other, b, "contacts").await;
+    other
+        .create_records(b, &theirs, vec![new("other@example.com")], &actor())
+        .await
+        .unwrap();
+
+    // Moved: still no writes, but its rows may be removed.
+    s.mark_account_moved(a, "eu").await.unwrap();
+    fenced(
+        s.create_records(a, &contacts, vec![new("late@example.com")], &actor())
+            .await
+            .map(|_| ()),
+        "a create after the move",
+    );
+    // (Restore the record for the lifted fence below: copy it away first.)
+    let away = other_cell().await;
+    s.copy_account_to(&away, a).await.unwrap();
+    assert!(s.remove_account_data(a).await.unwrap() > 0);
+    assert!(s.record(a, &contacts, kept, false).await.unwrap().is_none());
+
+    // Lifted (the account comes back): writes commit again.
+    s.unfence_account(a).await.unwrap();
+    away.copy_account_to(&s, a).await.unwrap();
+    s.create_records(a, &contacts, vec![new("after@example.com")], &actor())
+        .await
+        .unwrap();
+    assert!(s
+        .claim_job(
+            "runner",
+            60_000,
+            &[kontor_store::JOB_KIND_IMPORT],
+            Some((a, job))
+        )
+        .await
+        .unwrap()
+        .is_some());
 }
