@@ -2,7 +2,8 @@
 //! e-mail. The event itself is an outbox row written with the job's end (see
 //! `kontor_store::OutboxItem`); this module turns it into words and delivers it. The in-app
 //! notification appears exactly once; the e-mail is sent at least once (twice only if the
-//! process dies between sending it and recording that it was sent). A failure to send mail is
+//! process dies between sending it and recording that it was sent: the repeat replaces the
+//! first in the outbox folder, and carries the same `Message-ID` over SMTP). A failure to send mail is
 //! logged and retried; it never fails the job.
 
 use crate::Jobs;
@@ -175,7 +176,13 @@ pub(crate) async fn deliver(jobs: &Jobs, store: &Store, ev: &OutboxItem) -> anyh
     if !store.claim_outbox_mail(ev, MAIL_CLAIM_MS).await? {
         return Ok(());
     }
-    match mailer.send(&m.email, subject, text).await {
+    // Keyed by the event: sent again after a crash between sending and recording it, it
+    // replaces the outbox file (and keeps its Message-ID over SMTP).
+    let key = format!(
+        "kontor-notice-{}-{}-{}",
+        ev.account_id, ev.id, ev.created_at
+    );
+    match mailer.send_once(&key, &m.email, subject, text).await {
         Ok(()) => store.outbox_mailed(ev).await?,
         Err(e) if now_ms() - ev.created_at > MAIL_GIVE_UP_MS => {
             tracing::error!(error = %e, to = %m.email, kind = %ev.kind, "giving up an e-mail");

@@ -4,7 +4,8 @@
 //!
 //! - into an **outbox folder** (the default, the server's `<data_dir>/outbox/`): one
 //!   `<uuid>.eml` file per message, a complete RFC 5322 message as it would go on the wire,
-//!   written by lettre's file transport. The folder is created when missing. Nothing leaves the
+//!   written by lettre's file transport ([`Mailer::send_once`] names the file after its key
+//!   instead, so sending it again replaces it). The folder is created when missing. Nothing leaves the
 //!   machine, which suits a fresh install, tests, and operators who pick mail up themselves; or
 //! - through an **SMTP server**, configured by URL:
 //!
@@ -125,6 +126,12 @@ pub enum MailError {
     /// Writing the `.eml` file failed.
     #[error("cannot write to the outbox: {0}")]
     File(#[from] lettre::transport::file::Error),
+    /// Writing or placing the `<key>.eml` file of [`Mailer::send_once`] failed.
+    #[error("cannot write {} to the outbox: {source}", path.display())]
+    OutboxFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Setting up TLS, connecting to, or talking to the SMTP server failed.
     #[error("SMTP delivery via {server} failed: {source}")]
     Smtp {
@@ -204,6 +211,44 @@ impl Mailer {
     /// The body is UTF-8 text; lettre picks the transfer encoding (7bit, quoted-printable or
     /// base64). An SMTP delivery opens one connection per message.
     pub async fn send(&self, to: &str, subject: &str, text_body: &str) -> Result<(), MailError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let message = self.message(&id, to, subject, text_body)?;
+        self.deliver(message, None).await
+    }
+
+    /// Sends the message known by `key` (ASCII letters, digits, `-`, `_` and `.`; other
+    /// characters are replaced by `_`), for a sender that may send it again after a crash:
+    /// in the outbox it is the file `<key>.eml`, written whole and replaced by a repeat, so it
+    /// is there once however often it was sent; over SMTP a repeat goes out again but carries
+    /// the same `Message-ID` (`<key@sender's domain>`), by which a receiver can recognise it.
+    pub async fn send_once(
+        &self,
+        key: &str,
+        to: &str,
+        subject: &str,
+        text_body: &str,
+    ) -> Result<(), MailError> {
+        let key: String = key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let message = self.message(&key, to, subject, text_body)?;
+        self.deliver(message, Some(&key)).await
+    }
+
+    fn message(
+        &self,
+        id: &str,
+        to: &str,
+        subject: &str,
+        text_body: &str,
+    ) -> Result<Message, MailError> {
         let recipient =
             to.trim()
                 .parse::<Mailbox>()
@@ -214,18 +259,18 @@ impl Mailer {
         let from = self.inner.from.clone();
         // lettre would name the machine in the Message-ID only with its `hostname` feature;
         // the sender's domain is the conventional choice anyway.
-        let message_id = format!(
-            "<{}@{}>",
-            uuid::Uuid::new_v4().simple(),
-            from.email.domain()
-        );
-        let message = Message::builder()
+        let message_id = format!("<{id}@{}>", from.email.domain());
+        Ok(Message::builder()
             .from(from)
             .to(recipient)
             .subject(subject)
             .message_id(Some(message_id))
             .header(ContentType::TEXT_PLAIN)
-            .body(text_body.to_owned())?;
+            .body(text_body.to_owned())?)
+    }
+
+    /// Hands `message` to the transport; into the outbox as `<key>.eml` when a key is given.
+    async fn deliver(&self, message: Message, key: Option<&str>) -> Result<(), MailError> {
         match &self.inner.transport {
             Transport::Outbox { dir, files } => {
                 // Recreated if someone removed it while the server runs.
@@ -237,7 +282,26 @@ impl Mailer {
                             source,
                         })?;
                 }
-                files.send(message).await?;
+                match key {
+                    None => {
+                        files.send(message).await?;
+                    }
+                    Some(key) => {
+                        // Whole or not at all: a temporary name (no `.eml`), then a rename.
+                        let temp =
+                            dir.join(format!(".{key}.{}.tmp", uuid::Uuid::new_v4().simple()));
+                        let path = dir.join(format!("{key}.eml"));
+                        let written = async {
+                            tokio::fs::write(&temp, message.formatted()).await?;
+                            tokio::fs::rename(&temp, &path).await
+                        }
+                        .await;
+                        if let Err(source) = written {
+                            let _ = tokio::fs::remove_file(&temp).await;
+                            return Err(MailError::OutboxFile { path, source });
+                        }
+                    }
+                }
             }
             Transport::Smtp(smtp) => {
                 smtp.send(message).await.map_err(|source| MailError::Smtp {

@@ -151,3 +151,58 @@ fn outbox_that_cannot_be_created_is_an_error() {
         "{err}"
     );
 }
+
+/// A sender killed after sending a message and before recording it sends it again: in the
+/// outbox the repeat replaces the first (found by the fault campaign, where a notification
+/// e-mail was in the outbox twice).
+#[tokio::test]
+async fn a_message_sent_again_under_its_key_is_in_the_outbox_once() {
+    let tmp = TempDir::new("outbox-once");
+    let outbox = tmp.path().join("outbox");
+    let mailer = Mailer::new(&MailConfig::outbox(&outbox)).unwrap();
+    for _ in 0..3 {
+        mailer
+            .send_once(
+                "notice-7-42",
+                "ada@example.com",
+                "Your backup is ready",
+                BODY,
+            )
+            .await
+            .unwrap();
+    }
+    let files = files_in(&outbox, "");
+    assert_eq!(files.len(), 1, "one file, no temporary one left: {files:?}");
+    assert!(files[0].ends_with("notice-7-42.eml"), "{files:?}");
+    let message = ReadMessage::parse(&std::fs::read(&files[0]).unwrap());
+    assert_eq!(
+        message.header("Message-ID"),
+        Some("<notice-7-42@localhost>")
+    );
+    assert_eq!(message.header("Subject"), Some("Your backup is ready"));
+    assert_eq!(message.body.trim_end(), BODY.trim_end());
+    // Another key is another message; a key is never a path.
+    mailer
+        .send_once(
+            "notice-7-43",
+            "ada@example.com",
+            "Your import finished",
+            BODY,
+        )
+        .await
+        .unwrap();
+    mailer
+        .send_once("../escape", "ada@example.com", "Odd key", BODY)
+        .await
+        .unwrap();
+    let mut names: Vec<String> = files_in(&outbox, "")
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [".._escape.eml", "notice-7-42.eml", "notice-7-43.eml"]
+    );
+    assert!(!tmp.path().join("escape.eml").exists());
+}

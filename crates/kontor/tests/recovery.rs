@@ -4,44 +4,12 @@
 mod common;
 
 use common::console::{console_post, cookie_from, csrf_in, http, sign_in, user};
-use common::Server;
+use common::{mails_to, Server};
 use reqwest::header::{COOKIE, LOCATION};
 use std::time::{Duration, Instant};
 
 async fn server() -> Server {
     Server::start_with(None, &[("KONTOR_SIGN_IN_PER_CLIENT_PER_MINUTE", "100000")]).await
-}
-
-/// Undoes quoted-printable (soft line breaks and `=XX`), which long lines of a mail get.
-fn unquote(body: &str) -> String {
-    let joined = body.replace("=\r\n", "").replace("=\n", "");
-    let b = joined.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'=' && i + 2 < b.len() {
-            if let Ok(x) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                out.push(x);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The messages in the outbox addressed to `to`, decoded.
-fn mails_to(s: &Server, to: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(s.data_dir.join("outbox")) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-        .filter(|m| m.lines().any(|l| l.starts_with("To:") && l.contains(to)))
-        .map(|m| unquote(&m))
-        .collect()
 }
 
 /// Waits for the `n`th message to `to` (sent in the background).

@@ -465,10 +465,8 @@ async fn a_restore_survives_repeated_kill_9() {
         if now["state"] == "DONE" {
             break;
         }
-        let dir = s.kill9();
+        s.kill9_and_restart(&env).await;
         kills += 1;
-        s = Server::start_with(Some(dir), &env).await;
-        s.keep_dir = false;
     }
     assert!(kills >= 2, "the restore finished after {kills} kills");
     let done = wait_restore(&s, &token, &rid).await;

@@ -115,6 +115,15 @@ impl Server {
         self.data_dir.clone()
     }
 
+    /// `kill -9`, then a new server in its place on the same data folder, with `envs`.
+    pub async fn kill9_and_restart(&mut self, envs: &[(&str, &str)]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut old = Server::start_with(Some(self.data_dir.clone()), envs).await;
+        std::mem::swap(self, &mut old);
+        old.keep_dir = true;
+    }
+
     pub fn cli(&self, args: &[&str]) -> String {
         let out = kontor(&self.data_dir).args(args).output().unwrap();
         assert!(
@@ -184,6 +193,79 @@ impl Server {
             },
         )
     }
+}
+
+/// Starts a CSV import through `POST /crm/v3/imports` (multipart: the JSON `importRequest` and
+/// the file); the status and the answer.
+pub async fn post_import(s: &Server, token: &str, request: &Value, csv: &str) -> (u16, Value) {
+    const B: &str = "kontor-test-boundary-7d1f";
+    let file_name = request["files"][0]["fileName"]
+        .as_str()
+        .unwrap_or("import.csv");
+    let body = format!(
+        "--{B}\r\nContent-Disposition: form-data; name=\"importRequest\"\r\n\r\n{request}\r\n\
+         --{B}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{file_name}\"\r\n\
+         Content-Type: text/csv\r\n\r\n{csv}\r\n--{B}--\r\n"
+    );
+    let resp = s
+        .http
+        .post(format!("{}/crm/v3/imports", s.base))
+        .bearer_auth(token)
+        .header("content-type", format!("multipart/form-data; boundary={B}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+/// Polls an import (or a restore, which is one) until it is no longer STARTED or PROCESSING.
+pub async fn wait_import(s: &Server, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let (st, r) = s
+            .call(token, "GET", &format!("/crm/v3/imports/{id}"), None)
+            .await;
+        assert_eq!(st, 200, "{r}");
+        if r["state"] != "STARTED" && r["state"] != "PROCESSING" {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "import stuck: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Undoes quoted-printable (soft line breaks and `=XX`), which long lines of a mail get.
+pub fn unquote(body: &str) -> String {
+    let joined = body.replace("=\r\n", "").replace("=\n", "");
+    let b = joined.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && i + 2 < b.len() {
+            if let Ok(x) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The messages in the server's outbox (`<data_dir>/outbox`) addressed to `to`, decoded.
+pub fn mails_to(s: &Server, to: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(s.data_dir.join("outbox")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .filter(|m| m.lines().any(|l| l.starts_with("To:") && l.contains(to)))
+        .map(|m| unquote(&m))
+        .collect()
 }
 
 /// Polls a backup through the admin API until it reaches `want` (failing on FAILED).
