@@ -525,6 +525,7 @@ pub async fn request_import(
                 created_by: who.user_id,
                 created_by_name: &who.name,
                 rows_total: rows,
+                file_bytes: size as i64,
                 plan_id: None,
             },
         )

@@ -691,6 +691,7 @@ pub async fn apply_plan(
                 created_by: who.user_id,
                 created_by_name: &who.name,
                 rows_total: rows,
+                file_bytes: 0,
                 plan_id: Some(plan.id),
             },
         )

@@ -26,6 +26,9 @@ pub const SOURCE_RESTORE: &str = "RESTORE";
 /// HubSpot's import states.
 /// File imports of one account that may wait or run at once (each holds its file on disk).
 pub const MAX_OPEN_IMPORTS: i64 = 10;
+/// Bytes the files of one account's waiting and running imports may hold together on disk
+/// (twice the largest file an import takes).
+pub const MAX_OPEN_IMPORT_BYTES: i64 = 1 << 30;
 pub const STARTED: &str = "STARTED";
 pub const PROCESSING: &str = "PROCESSING";
 pub const DONE: &str = "DONE";
@@ -158,6 +161,8 @@ pub struct NewImport<'a> {
     pub created_by: Option<i64>,
     pub created_by_name: &'a str,
     pub rows_total: i64,
+    /// The size of its file on disk (0 without one).
+    pub file_bytes: i64,
     /// The restore plan this import applies; a plan is applied once.
     pub plan_id: Option<i64>,
 }
@@ -257,8 +262,9 @@ impl Store {
             }
         }
         if new.source != SOURCE_RESTORE {
-            // Uploads wait on disk until their job runs: an account may have only so many.
-            let (open,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM imports WHERE account_id = $1 AND source <> $2 AND state IN ('STARTED', 'PROCESSING')")
+            // Uploads wait on disk until their job runs: an account may have only so many, and
+            // only so many bytes of them.
+            let (open, bytes): (i64, i64) = sqlx::query_as("SELECT COUNT(*), CAST(COALESCE(SUM(file_bytes), 0) AS BIGINT) FROM imports WHERE account_id = $1 AND source <> $2 AND state IN ('STARTED', 'PROCESSING')")
                 .bind(account)
                 .bind(SOURCE_RESTORE)
                 .fetch_one(&mut *tx)
@@ -266,6 +272,17 @@ impl Store {
             if open >= MAX_OPEN_IMPORTS {
                 return Err(StoreError::TooSoon {
                     message: format!("{open} imports of this account are waiting or running, the most there may be: start this one when one of them has finished."),
+                    retry_at: now + 60_000,
+                });
+            }
+            if bytes + new.file_bytes > MAX_OPEN_IMPORT_BYTES {
+                return Err(StoreError::TooSoon {
+                    message: format!(
+                        "the files of this account's waiting and running imports take {} MiB and this one {} MiB, more than the {} MiB they may take together: start it when one of them has finished.",
+                        bytes >> 20,
+                        new.file_bytes >> 20,
+                        MAX_OPEN_IMPORT_BYTES >> 20
+                    ),
                     retry_at: now + 60_000,
                 });
             }
@@ -295,7 +312,7 @@ impl Store {
             now,
         )
         .await?;
-        sqlx::query("INSERT INTO imports (account_id, id, job_id, name, source, object_type, operation, state, request, file_key, file_name, created_by, created_by_name, rows_total, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'STARTED', $8, $9, $10, $11, $12, $13, $14, $14)")
+        sqlx::query("INSERT INTO imports (account_id, id, job_id, name, source, object_type, operation, state, request, file_key, file_name, created_by, created_by_name, rows_total, created_at, updated_at, file_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, 'STARTED', $8, $9, $10, $11, $12, $13, $14, $14, $15)")
             .bind(account)
             .bind(id)
             .bind(job_id)
@@ -310,6 +327,7 @@ impl Store {
             .bind(new.created_by_name)
             .bind(new.rows_total)
             .bind(now)
+            .bind(new.file_bytes)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -418,6 +418,12 @@ CREATE TABLE account_fences (
 )
 "#,
     ),
+    (
+        12,
+        r#"
+ALTER TABLE imports ADD COLUMN file_bytes BIGINT NOT NULL DEFAULT 0
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {

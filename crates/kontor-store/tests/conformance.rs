@@ -20,7 +20,8 @@ use accounts::account_names_are_one_line_of_text;
 #[path = "conformance/imports.rs"]
 mod imports;
 use imports::{
-    open_imports_are_capped_per_account, retention_of_import_errors_files_and_notifications,
+    open_import_bytes_are_capped_per_account, open_imports_are_capped_per_account,
+    retention_of_import_errors_files_and_notifications,
 };
 #[path = "conformance/moving.rs"]
 mod moving;
@@ -115,6 +116,7 @@ conformance!(
     import_rows_are_whole_or_rejected,
     import_batches_need_the_lease,
     open_imports_are_capped_per_account,
+    open_import_bytes_are_capped_per_account,
     retention_of_import_errors_files_and_notifications,
     one_restore_at_a_time,
     restore_batches_read_ahead_see_later_writes,
@@ -1333,6 +1335,7 @@ async fn new_import(
             created_by: None,
             created_by_name: "tests",
             rows_total: 10,
+            file_bytes: 0,
             plan_id: plan,
         },
     )

@@ -89,6 +89,7 @@ async fn queue_import(s: &Store, a: i64) -> kontor_store::Import {
             created_by: None,
             created_by_name: "tests",
             rows_total: 1,
+            file_bytes: 0,
             plan_id: None,
         },
     )

@@ -80,6 +80,7 @@ struct SignInFileConfig {
 struct MailFileConfig {
     from: Option<String>,
     smtp_url: Option<String>,
+    outbox_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,8 +119,11 @@ pub struct Config {
     /// databases must see the same files (a shared folder).
     pub files_dir: PathBuf,
     pub mail_from: String,
-    /// SMTP server URL; without one, mail goes to `<data_dir>/outbox` as `.eml` files.
+    /// SMTP server URL; without one, mail goes to `outbox_dir` as `.eml` files.
     pub smtp_url: Option<String>,
+    /// Where e-mails go without an SMTP server (`<data_dir>/outbox`). Nodes serving the same
+    /// databases deliver each other's notifications: give them one shared folder.
+    pub outbox_dir: PathBuf,
     pub job_lease_ms: i64,
     /// Sign-in requests (password, second factor, reset) one client address may send a minute.
     pub sign_in_per_client_per_minute: u32,
@@ -240,6 +244,10 @@ impl Config {
         let job_per_account = file.jobs.per_account.unwrap_or(1);
         anyhow::ensure!(job_workers <= 64, "jobs.workers must be 0 to 64");
         anyhow::ensure!(job_per_account >= 1, "jobs.per_account must be at least 1");
+        let outbox_dir = std::env::var_os("KONTOR_OUTBOX_DIR")
+            .map(PathBuf::from)
+            .or(file.mail.outbox_dir)
+            .unwrap_or_else(|| data_dir.join("outbox"));
         let files_dir = std::env::var_os("KONTOR_FILES_DIR")
             .map(PathBuf::from)
             .or(file.files_dir)
@@ -260,6 +268,7 @@ impl Config {
             trusted_proxies: file.sign_in.trusted_proxies.unwrap_or_default(),
             public_url,
             files_dir,
+            outbox_dir,
             mail_from,
             smtp_url,
             job_lease_ms: (lease_s.max(1) * 1000) as i64,
@@ -288,7 +297,7 @@ impl Config {
         let mailer = kontor_mail::Mailer::new(&kontor_mail::MailConfig {
             from: self.mail_from.clone(),
             smtp_url: self.smtp_url.clone(),
-            outbox_dir: self.data_dir.join("outbox"),
+            outbox_dir: self.outbox_dir.clone(),
         })
         .context("mail configuration")?;
         let files = [kontor_domain::Region::Us, kontor_domain::Region::Eu]

@@ -224,7 +224,17 @@ async fn backup_via_api_download_and_verify() {
     let list = s.cli(&["backup", "list", "--account", &account]);
     assert!(list.starts_with(&format!("{id}\tcompleted\t")), "{list}");
     let copy = s.data_dir.join("copy.zip");
-    s.cli(&["backup", "download", &id, "-o", copy.to_str().unwrap()]);
+    // (`--account` says whose: on a database shared with other tests, other accounts have a
+    // backup of this number too, and the CLI refuses to guess.)
+    s.cli(&[
+        "backup",
+        "download",
+        &id,
+        "--account",
+        &account,
+        "-o",
+        copy.to_str().unwrap(),
+    ]);
     assert_eq!(std::fs::read(&copy).unwrap(), bytes.to_vec());
     let audit = s.cli(&["admin", "account", "list"]);
     assert!(audit.contains("Backups"));

@@ -1,8 +1,9 @@
-//! Imports waiting on disk are bounded per account, and what they leave is kept only so long.
+//! Imports waiting on disk are bounded per account (in number and in bytes), and what they
+//! leave is kept only so long.
 
 use crate::{account, new_import};
 use kontor_store::imports::{MAX_OPEN_IMPORTS, SOURCE_API, SOURCE_RESTORE, SOURCE_UI};
-use kontor_store::{Directory, StoreError};
+use kontor_store::{Directory, Store, StoreError};
 
 /// An account may have `MAX_OPEN_IMPORTS` file imports waiting or running; one more is
 /// refused with a time to retry, until one ends. Restores and other accounts are not counted.
@@ -68,6 +69,7 @@ pub async fn retention_of_import_errors_files_and_notifications(d: Directory) {
                 created_by: None,
                 created_by_name: "tests",
                 rows_total: 1,
+                file_bytes: 0,
                 plan_id: None,
             },
         )
@@ -161,4 +163,48 @@ pub async fn retention_of_import_errors_files_and_notifications(d: Directory) {
         .await
         .unwrap();
     assert_eq!(left().await, 0, "the old unread one went");
+}
+
+/// The files of an account's waiting and running imports may take `MAX_OPEN_IMPORT_BYTES`
+/// together; one more file past it is refused with a time to retry, until one ends.
+pub async fn open_import_bytes_are_capped_per_account(d: Directory) {
+    use kontor_store::imports::MAX_OPEN_IMPORT_BYTES;
+    let (a, s) = account(&d, "big files").await;
+    let (b, s2) = account(&d, "other big files").await;
+    let import = |s: &Store, a: i64, file_bytes: i64| {
+        let s = s.clone();
+        async move {
+            s.create_import(
+                a,
+                &kontor_store::NewImport {
+                    name: "big",
+                    source: SOURCE_API,
+                    object_type: "0-1",
+                    operation: kontor_store::Operation::Create,
+                    request: &serde_json::json!({}),
+                    file_key: None,
+                    file_name: Some("big.csv"),
+                    created_by: None,
+                    created_by_name: "tests",
+                    rows_total: 1,
+                    file_bytes,
+                    plan_id: None,
+                },
+            )
+            .await
+        }
+    };
+    let first = import(&s, a, MAX_OPEN_IMPORT_BYTES - 1000).await.unwrap();
+    import(&s, a, 1000).await.expect("up to the cap");
+    match import(&s, a, 1).await {
+        Err(StoreError::TooSoon { message, .. }) => assert!(message.contains("MiB"), "{message}"),
+        other => panic!("a file past the cap was not refused: {other:?}"),
+    }
+    import(&s2, b, MAX_OPEN_IMPORT_BYTES)
+        .await
+        .expect("another account is not held up");
+    s.cancel_import(a, first.id).await.unwrap();
+    import(&s, a, 1)
+        .await
+        .expect("room again once one has ended");
 }

@@ -44,6 +44,16 @@ pub fn files_root(data_dir: &std::path::Path) -> std::path::PathBuf {
     }
 }
 
+/// Where the server on `data_dir` writes e-mails: on PostgreSQL, one folder shared by every
+/// server of the database (any of them may deliver a notification), as a deployment must.
+pub fn outbox_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    if std::env::var("KONTOR_DATABASE_US").is_ok() {
+        files_root(data_dir).join("outbox")
+    } else {
+        data_dir.join("outbox")
+    }
+}
+
 pub fn kontor(data_dir: &std::path::Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kontor"));
     c.arg("--data-dir").arg(data_dir).env("KONTOR_LOG", "warn");
@@ -51,6 +61,7 @@ pub fn kontor(data_dir: &std::path::Path) -> Command {
     // so they share the file store, as a real deployment must.
     if std::env::var("KONTOR_DATABASE_US").is_ok() {
         c.env("KONTOR_FILES_DIR", files_root(data_dir));
+        c.env("KONTOR_OUTBOX_DIR", outbox_dir(data_dir));
     }
     c
 }
@@ -258,7 +269,7 @@ pub fn unquote(body: &str) -> String {
 
 /// The messages in the server's outbox (`<data_dir>/outbox`) addressed to `to`, decoded.
 pub fn mails_to(s: &Server, to: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(s.data_dir.join("outbox")) else {
+    let Ok(entries) = std::fs::read_dir(outbox_dir(&s.data_dir)) else {
         return Vec::new();
     };
     entries
