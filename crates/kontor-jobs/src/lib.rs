@@ -264,7 +264,8 @@ impl Jobs {
                 if !store.import_file_expired(account, &key, now).await? {
                     continue;
                 }
-                match std::fs::remove_file(&path) {
+                let file = path.clone();
+                match tokio::task::spawn_blocking(move || std::fs::remove_file(file)).await? {
                     Ok(()) => deleted += 1,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => {
