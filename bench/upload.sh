@@ -63,6 +63,22 @@ REQUEST='{"name":"bench","files":[{"fileName":"upload.csv","fileFormat":"CSV","f
 
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
+# One run's figures from start/end/cstart/cend/before/after and a file of $1 bytes: the
+# measured time, the baseline's, their ratio, peak RSS growth (MiB) and growth / file size.
+run_row() {
+    python3 -c "
+u=$end-$start; c=$cend-$cstart; g=($after-$before)/1024
+print(f'{u:.3f} {c:.3f} {u/c:.2f} {g:.1f} {g*1048576/$1:.3f}')"
+}
+
+# The median of each column of the rows on standard input.
+medians() {
+    python3 -c "
+import sys, statistics as st
+rows=[list(map(float,l.split())) for l in sys.stdin if l.strip()]
+print(len(rows), *[st.median(c) for c in zip(*rows)])"
+}
+
 # Starts a server on a fresh data folder with an account; sets port, token, SERVER_PID.
 start_server() {
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -89,18 +105,13 @@ for run in $(seq 1 "$RUNS"); do
     # Stop before the job has read much: only the request path is measured.
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
     cstart=$(date +%s.%N); cp "$WORK/upload.csv" "$data/copy.csv"; sync "$data/copy.csv"; cend=$(date +%s.%N)
-    row=$(python3 -c "
-u=$end-$start; c=$cend-$cstart; g=($after-$before)/1024
-print(f'{u:.3f} {c:.3f} {u/c:.2f} {g:.1f} {g*1048576/$BYTES:.3f}')")
+    row=$(run_row "$BYTES")
     results+=("$row")
     printf '%-4s %10s %10s %8s %12s %10s\n' "$run" $row
     rm -rf "$data"
 done
-printf '%s\n' "${results[@]}" | python3 -c "
-import sys, statistics as st
-rows=[list(map(float,l.split())) for l in sys.stdin if l.strip()]
-m=[st.median(c) for c in zip(*rows)]
-print(f'median ({len(rows)} runs, {$BYTES/1048576:.0f} MiB): upload {m[0]:.3f} s ({$BYTES/1048576/m[0]:.0f} MiB/s), cp {m[1]:.3f} s, upload/cp {m[2]:.2f}; peak RSS grew {m[3]:.1f} MiB = {m[4]:.3f} x the file')"
+read -r n m0 m1 m2 m3 m4 <<<"$(printf '%s\n' "${results[@]}" | medians)"
+python3 -c "print(f'median ($n runs, {$BYTES/1048576:.0f} MiB): upload {$m0:.3f} s ({$BYTES/1048576/$m0:.0f} MiB/s), cp {$m1:.3f} s, upload/cp {$m2:.2f}; peak RSS grew {$m3:.1f} MiB = {$m4:.3f} x the file')"
 
 ((JOB_MIB > 0)) || exit 0
 make_csv "$WORK/job.csv" "$JOB_MIB"
@@ -133,15 +144,10 @@ for run in $(seq 1 "$RUNS"); do
     sqlite3 "$data/baseline.db" 'CREATE TABLE contacts(email TEXT PRIMARY KEY, firstname TEXT)' \
         ".import --csv --skip 1 $WORK/job.csv contacts"
     cend=$(date +%s.%N)
-    row=$(python3 -c "
-u=$end-$start; c=$cend-$cstart; g=($after-$before)/1024
-print(f'{u:.3f} {c:.3f} {u/c:.2f} {g:.1f} {g*1048576/$JOB_BYTES:.3f}')")
+    row=$(run_row "$JOB_BYTES")
     results+=("$row")
     printf '%-4s %10s %10s %8s %12s %10s\n' "$run" $row
     rm -rf "$data"
 done
-printf '%s\n' "${results[@]}" | python3 -c "
-import sys, statistics as st
-rows=[list(map(float,l.split())) for l in sys.stdin if l.strip()]
-m=[st.median(c) for c in zip(*rows)]
-print(f'median ({len(rows)} runs, {$JOB_BYTES/1048576:.0f} MiB, {$JOB_ROWS} rows): job {m[0]:.2f} s ({$JOB_ROWS/m[0]:.0f} rows/s), sqlite3 .import {m[1]:.2f} s, job/sqlite3 {m[2]:.1f}; peak RSS grew {m[3]:.1f} MiB = {m[4]:.3f} x the file')"
+read -r n m0 m1 m2 m3 m4 <<<"$(printf '%s\n' "${results[@]}" | medians)"
+python3 -c "print(f'median ($n runs, {$JOB_BYTES/1048576:.0f} MiB, $JOB_ROWS rows): job {$m0:.2f} s ({$JOB_ROWS/$m0:.0f} rows/s), sqlite3 .import {$m1:.2f} s, job/sqlite3 {$m2:.1f}; peak RSS grew {$m3:.1f} MiB = {$m4:.3f} x the file')"

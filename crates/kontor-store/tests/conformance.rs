@@ -1322,6 +1322,17 @@ async fn new_import(
     source: &str,
     plan: Option<i64>,
 ) -> StoreResult<kontor_store::Import> {
+    new_import_of(s, a, source, plan, 0).await
+}
+
+/// [`new_import`] with a file of `file_bytes` on disk.
+async fn new_import_of(
+    s: &Store,
+    a: i64,
+    source: &str,
+    plan: Option<i64>,
+    file_bytes: i64,
+) -> StoreResult<kontor_store::Import> {
     s.create_import(
         a,
         &kontor_store::NewImport {
@@ -1335,7 +1346,7 @@ async fn new_import(
             created_by: None,
             created_by_name: "tests",
             rows_total: 10,
-            file_bytes: 0,
+            file_bytes,
             plan_id: plan,
         },
     )

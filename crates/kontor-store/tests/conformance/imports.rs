@@ -173,26 +173,7 @@ pub async fn open_import_bytes_are_capped_per_account(d: Directory) {
     let (b, s2) = account(&d, "other big files").await;
     let import = |s: &Store, a: i64, file_bytes: i64| {
         let s = s.clone();
-        async move {
-            s.create_import(
-                a,
-                &kontor_store::NewImport {
-                    name: "big",
-                    source: SOURCE_API,
-                    object_type: "0-1",
-                    operation: kontor_store::Operation::Create,
-                    request: &serde_json::json!({}),
-                    file_key: None,
-                    file_name: Some("big.csv"),
-                    created_by: None,
-                    created_by_name: "tests",
-                    rows_total: 1,
-                    file_bytes,
-                    plan_id: None,
-                },
-            )
-            .await
-        }
+        async move { crate::new_import_of(&s, a, SOURCE_API, None, file_bytes).await }
     };
     let first = import(&s, a, MAX_OPEN_IMPORT_BYTES - 1000).await.unwrap();
     import(&s, a, 1000).await.expect("up to the cap");
