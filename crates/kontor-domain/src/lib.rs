@@ -70,6 +70,13 @@ impl Region {
             _ => None,
         }
     }
+    /// The region as people name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Region::Us => "the US",
+            Region::Eu => "the EU",
+        }
+    }
 }
 
 /// Subscription tiers; they decide limits such as how often a backup may run.

@@ -361,7 +361,7 @@ impl Store {
         fetch_backups(
             &self.pool,
             &format!(
-                "{BACKUP_SELECT} WHERE b.state = 'completed' AND b.expires_at <= $1 ORDER BY b.account_id, b.id"
+                "{BACKUP_SELECT} WHERE b.state = 'completed' AND b.expires_at <= $1 AND b.{} ORDER BY b.account_id, b.id", crate::moving::SETTLED
             ),
             &[now],
         )

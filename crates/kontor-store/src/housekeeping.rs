@@ -1,17 +1,20 @@
 //! Deleting what has outlived its use: each sweep takes `now`, so the retention rules are
 //! tested without waiting. The job runner's housekeeping loop calls them.
 
+use crate::moving::SETTLED;
 use crate::{Store, StoreResult};
 
 impl Store {
     /// Deletes sessions past their expiry (they open nothing already). Returns how many.
     pub async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64> {
         let mut tx = self.write().await?;
-        let n = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(&format!(
+            "DELETE FROM sessions WHERE expires_at <= $1 AND {SETTLED}"
+        ))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
         Ok(n)
     }
@@ -20,12 +23,13 @@ impl Store {
     /// with its restore, which refers to it).
     pub async fn purge_expired_restore_plans(&self, now: i64) -> StoreResult<u64> {
         let mut tx = self.write().await?;
-        let n =
-            sqlx::query("DELETE FROM restore_plans WHERE expires_at <= $1 AND import_id IS NULL")
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let n = sqlx::query(&format!(
+            "DELETE FROM restore_plans WHERE expires_at <= $1 AND import_id IS NULL AND {SETTLED}"
+        ))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
         Ok(n)
     }
@@ -54,10 +58,10 @@ impl Store {
         let before = now - IMPORT_ERRORS_DAYS * DAY_MS;
         let mut total = 0;
         loop {
-            let ended: Vec<(i64, i64)> = sqlx::query_as(
+            let ended: Vec<(i64, i64)> = sqlx::query_as(&format!(
                 "SELECT i.account_id, i.id FROM imports i WHERE i.finished_at IS NOT NULL AND i.finished_at <= $1 \
-                 AND ($2 = 0 OR i.account_id = $2) AND EXISTS (SELECT 1 FROM import_errors e WHERE e.account_id = i.account_id AND e.import_id = i.id) LIMIT 20",
-            )
+                 AND ($2 = 0 OR i.account_id = $2) AND i.{SETTLED} AND EXISTS (SELECT 1 FROM import_errors e WHERE e.account_id = i.account_id AND e.import_id = i.id) LIMIT 20",
+            ))
             .bind(before)
             .bind(account.unwrap_or(0))
             .fetch_all(&self.pool)
@@ -88,10 +92,10 @@ impl Store {
         account: Option<i64>,
     ) -> StoreResult<u64> {
         let mut tx = self.write().await?;
-        let n = sqlx::query(
+        let n = sqlx::query(&format!(
             "DELETE FROM notifications WHERE ($3 = 0 OR account_id = $3) \
-             AND ((read_at IS NOT NULL AND read_at <= $1) OR at <= $2)",
-        )
+             AND ((read_at IS NOT NULL AND read_at <= $1) OR at <= $2) AND {SETTLED}",
+        ))
         .bind(now - READ_NOTIFICATION_DAYS * DAY_MS)
         .bind(now - UNREAD_NOTIFICATION_DAYS * DAY_MS)
         .bind(account.unwrap_or(0))
@@ -111,6 +115,10 @@ impl Store {
         key: &str,
         now: i64,
     ) -> StoreResult<bool> {
+        if self.account_fence(account).await?.is_some() {
+            // A move holds the account: its files move with it.
+            return Ok(false);
+        }
         let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
             "SELECT state, finished_at FROM imports WHERE account_id = $1 AND file_key = $2",
         )

@@ -164,10 +164,10 @@ impl Store {
         if let Some((a, _)) = filter.only {
             only_accounts = Some(vec![a]);
         }
-        // A fenced account's jobs wait (its rows refuse the claim anyway): they run in the
-        // cell the account moves to, or here again if the move fails.
-        let mut cond =
-            String::from(" AND account_id NOT IN (SELECT account_id FROM account_fences)");
+        // The jobs of an account frozen, gone or arriving wait (a frozen account's rows refuse
+        // the claim anyway): they run in the cell the account moves to, or here again if the
+        // move fails. An account being copied out runs its jobs: their writes follow it.
+        let mut cond = format!(" AND {}", crate::moving::SETTLED);
         if !filter.skip.is_empty() {
             cond.push_str(&format!(" AND account_id NOT IN ({})", list(filter.skip)));
         }

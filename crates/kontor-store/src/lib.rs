@@ -15,6 +15,7 @@ pub use housekeeping::{
 pub mod imports;
 mod jobs;
 mod migrations;
+pub mod moves;
 pub mod moving;
 mod objects;
 mod outbox;
@@ -44,6 +45,7 @@ pub use imports::{
     JOB_KIND_IMPORT,
 };
 pub use jobs::{Change, ClaimFilter, Job, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED};
+pub use moves::{Move, MoveState};
 pub use objects::ObjectType;
 pub use outbox::{
     InApp, OutboxItem, OUTBOX_BACKUP_FAILED, OUTBOX_BACKUP_READY, OUTBOX_IMPORT_FINISHED,

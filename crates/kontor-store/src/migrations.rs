@@ -424,6 +424,43 @@ CREATE TABLE account_fences (
 ALTER TABLE imports ADD COLUMN file_bytes BIGINT NOT NULL DEFAULT 0
 "#,
     ),
+    (
+        13,
+        r#"
+CREATE TABLE move_log (
+    account_id BIGINT NOT NULL,
+    tbl TEXT NOT NULL,
+    row_key TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (account_id, tbl, row_key)
+);
+CREATE TABLE moves (
+    id BIGINT PRIMARY KEY,
+    account_id BIGINT NOT NULL,
+    from_region TEXT NOT NULL,
+    to_region TEXT NOT NULL,
+    state TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    start_at BIGINT NOT NULL,
+    scheduled_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    started_at BIGINT,
+    frozen_at BIGINT,
+    switched_at BIGINT,
+    finished_at BIGINT,
+    canceled_at BIGINT,
+    error TEXT,
+    progress TEXT NOT NULL,
+    full_verify BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT,
+    attempts BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX moves_by_account ON moves (account_id, id);
+ALTER TABLE accounts ADD COLUMN flags TEXT NOT NULL DEFAULT ''
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {
@@ -460,13 +497,44 @@ pub(crate) async fn run(store: &Store) -> StoreResult<()> {
     let fenced: Vec<(String,)> = sqlx::query_as(crate::moving::fenced_tables_sql(store.dialect))
         .fetch_all(&mut *tx)
         .await?;
-    let missing: Vec<&str> = crate::moving::account_tables()
-        .filter(|t| !fenced.iter().any(|(f,)| f == t))
-        .collect();
+    let mut missing = Vec::new();
+    for t in crate::moving::account_tables().filter(|t| !fenced.iter().any(|(f,)| f == t)) {
+        missing.push((t, primary_key(&mut tx, store.dialect, t).await?));
+    }
     if !missing.is_empty() {
         for statement in crate::moving::fence_ddl(store.dialect, &missing) {
             sqlx::query(&statement).execute(&mut *tx).await?;
         }
     }
     tx.commit().await
+}
+
+/// A table's primary-key columns, in key order, from the catalog.
+pub(crate) async fn primary_key(
+    conn: &mut sqlx::AnyConnection,
+    dialect: crate::Dialect,
+    table: &str,
+) -> StoreResult<Vec<String>> {
+    let rows: Vec<(String,)> = match dialect {
+        crate::Dialect::Sqlite => {
+            sqlx::query_as("SELECT name FROM pragma_table_info($1) WHERE pk > 0 ORDER BY pk")
+                .bind(table)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        crate::Dialect::Postgres => sqlx::query_as(
+            "SELECT CAST(k.column_name AS TEXT) FROM information_schema.table_constraints c \
+             JOIN information_schema.key_column_usage k ON k.constraint_name = c.constraint_name AND k.table_schema = c.table_schema AND k.table_name = c.table_name \
+             WHERE c.table_schema = current_schema() AND c.table_name = $1 AND c.constraint_type = 'PRIMARY KEY' ORDER BY k.ordinal_position",
+        )
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await?,
+    };
+    if rows.is_empty() {
+        return Err(crate::StoreError::Config(format!(
+            "{table} has no primary key: a move could not follow its rows"
+        )));
+    }
+    Ok(rows.into_iter().map(|(c,)| c).collect())
 }

@@ -84,7 +84,8 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<OutboxItem>> {
         let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLS} FROM job_outbox WHERE ($1 = 0 OR account_id = $1) AND (in_app_at IS NULL OR (mailed_at IS NULL AND (mail_claimed_until IS NULL OR mail_claimed_until < $2))) ORDER BY created_at, account_id, id LIMIT $3"
+            "SELECT {COLS} FROM job_outbox WHERE ($1 = 0 OR account_id = $1) AND {} AND (in_app_at IS NULL OR (mailed_at IS NULL AND (mail_claimed_until IS NULL OR mail_claimed_until < $2))) ORDER BY created_at, account_id, id LIMIT $3",
+            crate::moving::SETTLED
         ))
         .bind(account.unwrap_or(0))
         .bind(now_ms())

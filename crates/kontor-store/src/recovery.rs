@@ -246,11 +246,14 @@ impl Store {
     /// Deletes reset links past their time.
     pub async fn purge_expired_password_resets(&self, now: i64) -> StoreResult<u64> {
         let mut tx = self.write().await?;
-        let n = sqlx::query("DELETE FROM password_resets WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(&format!(
+            "DELETE FROM password_resets WHERE expires_at <= $1 AND {}",
+            crate::moving::SETTLED
+        ))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
         Ok(n)
     }

@@ -26,7 +26,7 @@ use imports::{
 #[path = "conformance/moving.rs"]
 mod moving;
 use moving::{
-    a_fenced_account_takes_no_writes, an_account_moves_whole_between_cells,
+    a_fenced_account_takes_no_writes, a_live_copy_catches_up, an_account_moves_whole_between_cells,
     every_table_has_a_moving_rule,
 };
 #[path = "conformance/searches.rs"]
@@ -125,6 +125,7 @@ conformance!(
     every_table_has_a_moving_rule,
     an_account_moves_whole_between_cells,
     a_fenced_account_takes_no_writes,
+    a_live_copy_catches_up,
 );
 
 fn actor() -> Actor {

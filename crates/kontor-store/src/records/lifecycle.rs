@@ -215,7 +215,7 @@ impl Store {
         cutoff: i64,
         account: Option<i64>,
     ) -> StoreResult<Vec<(i64, usize)>> {
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as("SELECT account_id, object_type, id FROM records WHERE archived = 1 AND archived_at < $1 AND ($2 = 0 OR account_id = $2) ORDER BY account_id, object_type LIMIT 10000")
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!("SELECT account_id, object_type, id FROM records WHERE archived = 1 AND archived_at < $1 AND ($2 = 0 OR account_id = $2) AND {} ORDER BY account_id, object_type LIMIT 10000", crate::moving::SETTLED))
             .bind(cutoff)
             .bind(account.unwrap_or(0))
             .fetch_all(&self.pool)

@@ -337,3 +337,153 @@ pub async fn a_fenced_account_takes_no_writes(d: Directory) {
         .unwrap()
         .is_some());
 }
+
+/// A copy made while the account stays live catches up: writers go on (creates, updates,
+/// archives, associations, tokens, audit entries) while the account is copied out and rounds
+/// of catch-up run; the copy verified between rounds matches; frozen, the last rounds leave
+/// both cells holding the same rows; a copy damaged behind the catch-up's back is caught.
+pub async fn a_live_copy_catches_up(d: Directory) {
+    use kontor_store::moving::Fence;
+    let (a, home) = account(&d, "live copy").await;
+    let contacts = ot(&home, a, "contacts").await;
+    let companies = ot(&home, a, "companies").await;
+    let new = |i: usize| CreateInput {
+        properties: props(
+            json!({"email": format!("live{i}@example.com"), "firstname": format!("L{i}")}),
+        ),
+        associations: vec![],
+    };
+    let first = home
+        .create_records(a, &contacts, (0..300).map(new).collect(), &actor())
+        .await
+        .unwrap();
+    let company = home
+        .create_records(
+            a,
+            &companies,
+            vec![CreateInput {
+                properties: props(json!({"name": "Live Co"})),
+                associations: vec![],
+            }],
+            &actor(),
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    let away = other_cell().await;
+    away.mark_incoming(a, "us").await.unwrap();
+    home.start_capture(a, "eu").await.unwrap();
+    assert_eq!(
+        home.account_fence(a).await.unwrap(),
+        Some(Fence::Copying { to: "eu".into() })
+    );
+
+    // Writers throughout the copy and the catch-up.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (home, contacts, companies, stop) = (
+            home.clone(),
+            contacts.clone(),
+            companies.clone(),
+            stop.clone(),
+        );
+        let ids: Vec<i64> = first.iter().map(|r| r.id).collect();
+        tokio::spawn(async move {
+            let mut i = 1000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let made = home
+                    .create_records(a, &contacts, vec![new(i)], &actor())
+                    .await
+                    .unwrap()[0]
+                    .id;
+                let old = ids[i % ids.len()];
+                home.update_records(
+                    a,
+                    &contacts,
+                    vec![kontor_store::UpdateInput {
+                        id: old,
+                        properties: props(json!({"lastname": format!("W{i}")})),
+                    }],
+                    &actor(),
+                )
+                .await
+                .unwrap();
+                if i % 7 == 0 {
+                    home.archive_records(a, &contacts, &[made], &actor())
+                        .await
+                        .unwrap();
+                }
+                if i % 5 == 0 {
+                    home.associate(a, &contacts, old, &companies, company, &[])
+                        .await
+                        .unwrap();
+                }
+                if i % 11 == 0 {
+                    home.create_token(a, &format!("t{i}"), None).await.unwrap();
+                    home.audit(a, None, "w", "test.write", "x", json!({"i": i}))
+                        .await
+                        .unwrap();
+                }
+                tokio::task::yield_now().await;
+            }
+            i
+        })
+    };
+    home.copy_account_to(&away, a).await.unwrap();
+    let mut rounds = 0;
+    loop {
+        let round = home.catch_up_to(&away, a, 200).await.unwrap();
+        rounds += 1;
+        if rounds >= 3 && round.pending < 50 {
+            break;
+        }
+        assert!(rounds < 1000, "the catch-up does not converge");
+    }
+    assert_eq!(
+        home.verify_copy(&away, a).await.unwrap(),
+        vec![],
+        "the copy matches the live account but for what is still to carry over"
+    );
+    for _ in 0..3 {
+        home.catch_up_to(&away, a, 200).await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.unwrap() - 1000;
+    assert!(writes > 0, "the writer wrote during the move");
+
+    // Frozen: nothing more commits; the last rounds carry over the rest.
+    home.fence_account(a, "eu").await.unwrap();
+    while home.catch_up_to(&away, a, 500).await.unwrap().pending > 0 {}
+    assert_eq!(home.pending_changes(a).await.unwrap(), 0);
+    let here = home.account_digests(a).await.unwrap();
+    assert_eq!(away.account_digests(a).await.unwrap(), here);
+    assert!(here.iter().any(|t| t.table == "records" && t.rows > 301));
+
+    // A row of the copy changed behind the catch-up's back is caught by the comparison.
+    home.start_capture(a, "eu").await.unwrap();
+    away.unfence_account(a).await.unwrap();
+    away.update_records(
+        a,
+        &contacts,
+        vec![kontor_store::UpdateInput {
+            id: first[5].id,
+            properties: props(json!({"firstname": "Tampered"})),
+        }],
+        &actor(),
+    )
+    .await
+    .unwrap();
+    let differ: Vec<&str> = home
+        .verify_copy(&away, a)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.table)
+        .collect();
+    assert!(
+        differ.contains(&"records") && differ.contains(&"changes"),
+        "{differ:?}"
+    );
+    home.unfence_account(a).await.unwrap();
+}

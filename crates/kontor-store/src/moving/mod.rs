@@ -1,0 +1,341 @@
+//! Moving an account's data from one cell to another: what each table of the cell schema does
+//! in a move, a copy of everything the account owns, a digest per table to compare the two
+//! cells by, and the removal of the account from a cell.
+//!
+//! The copy reads the source inside one read transaction (a SQLite read transaction, or a
+//! PostgreSQL `REPEATABLE READ` one), so all tables describe the same instant while writers go
+//! on. Rows are read and written column by column as the schema declares them (the cell schema
+//! has only `BIGINT` and `TEXT` columns), so one copier serves every pair of engines.
+//!
+//! Every table of the schema has a rule in [`TABLES`]; a test compares it with the tables a
+//! freshly migrated database has, so a table added later cannot be forgotten by the move.
+
+use crate::{Dialect, Store, StoreError, StoreResult};
+
+mod catch_up;
+mod copy;
+pub use catch_up::Round;
+pub use copy::{CopyReport, Mismatch, TableDigest};
+
+/// What a move does with one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The account's rows (`account_id`) are copied to the new cell and removed from the old.
+    Copy,
+    /// The account's rows stay behind and are removed with the old cell's copy: the new cell
+    /// starts without them (the reason is shown to users).
+    NotMoved(&'static str),
+    /// Kept in the directory database, not in a cell: the move updates the directory itself.
+    Directory,
+    /// The move's own bookkeeping in each cell (the fence, the capture log).
+    Fence,
+}
+
+/// Every table of the schema and its rule.
+pub const TABLES: &[(&str, Rule)] = &[
+    ("accounts", Rule::Directory),
+    ("logins", Rule::Directory),
+    ("attempts", Rule::Directory),
+    ("schema_migrations", Rule::Directory),
+    ("moves", Rule::Directory),
+    ("counters", Rule::Copy),
+    ("records", Rule::Copy),
+    ("unique_values", Rule::Copy),
+    ("changes", Rule::Copy),
+    ("properties", Rule::Copy),
+    ("property_groups", Rule::Copy),
+    ("schemas", Rule::Copy),
+    ("association_types", Rule::Copy),
+    ("associations", Rule::Copy),
+    ("owners", Rule::Copy),
+    ("users", Rule::Copy),
+    ("tokens", Rule::Copy),
+    ("audit_log", Rule::Copy),
+    ("sessions", Rule::Copy),
+    ("user_second_factors", Rule::Copy),
+    (
+        "notifications",
+        Rule::NotMoved("In-app notifications are not carried over to the new region."),
+    ),
+    ("jobs", Rule::Copy),
+    ("backups", Rule::Copy),
+    ("imports", Rule::Copy),
+    ("import_errors", Rule::Copy),
+    ("restore_plans", Rule::Copy),
+    ("job_outbox", Rule::Copy),
+    ("password_resets", Rule::Copy),
+    ("sso_configs", Rule::Copy),
+    ("sso_flows", Rule::Copy),
+    ("account_fences", Rule::Fence),
+    ("move_log", Rule::Fence),
+];
+
+/// The tables whose rows a move copies.
+pub fn copied_tables() -> impl Iterator<Item = &'static str> {
+    TABLES
+        .iter()
+        .filter(|(_, r)| *r == Rule::Copy)
+        .map(|(t, _)| *t)
+}
+
+/// The tables that hold rows of an account in a cell (copied or not): the fenced ones.
+pub fn account_tables() -> impl Iterator<Item = &'static str> {
+    TABLES
+        .iter()
+        .filter(|(_, r)| matches!(r, Rule::Copy | Rule::NotMoved(_)))
+        .map(|(t, _)| *t)
+}
+
+/// What a write to a fenced account fails with, from either engine.
+pub(crate) const FENCED: &str = "kontor: account fenced";
+
+/// The states of an account in a cell's `account_fences` (no row: the account lives here, or
+/// not at all).
+pub(crate) const COPYING: &str = "copying";
+pub(crate) const FROZEN: &str = "frozen";
+pub(crate) const MOVED: &str = "moved";
+pub(crate) const INCOMING: &str = "incoming";
+
+/// A condition for housekeeping and job claims: the account is settled in this cell (no move
+/// holds it frozen, gone, or arriving). While it is being copied out, work goes on: every
+/// write is captured and follows it.
+pub(crate) const SETTLED: &str =
+    "account_id NOT IN (SELECT account_id FROM account_fences WHERE state <> 'copying')";
+
+/// The advisory lock (PostgreSQL) that orders a change of an account's fence after every write
+/// of it under way: writers hold it shared, the fence's writer exclusively.
+pub(crate) const FENCE_LOCK: i32 = 7234504;
+
+/// The fence and the capture: triggers on each of `tables` that, inside the writing
+/// transaction itself,
+/// - refuse any insert or update of rows of an account that is `frozen` or `moved` here, and
+///   any delete while it is `frozen` (once `moved`, its old rows may be removed);
+/// - while it is `copying` (a move copies it out), note the key of every row written in
+///   `move_log`, which the move's catch-up replays into the new cell.
+///
+/// Made at open for the tables that lack them (see [`fenced_tables_sql`]): a database in use
+/// sees no DDL. `keys` gives each table's primary-key columns.
+pub(crate) fn fence_ddl(dialect: Dialect, tables: &[(&str, Vec<String>)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let log = |row: &str, t: &str, keys: &[String]| {
+        let cols: Vec<String> = keys.iter().map(|k| format!("{row}.{k}")).collect();
+        let key = match dialect {
+            Dialect::Sqlite => format!("json_array({})", cols.join(", ")),
+            Dialect::Postgres => format!("CAST(json_build_array({}) AS TEXT)", cols.join(", ")),
+        };
+        format!(
+            "INSERT INTO move_log (account_id, tbl, row_key, n) VALUES ({row}.account_id, '{t}', {key}, 1) \
+             ON CONFLICT (account_id, tbl, row_key) DO UPDATE SET n = move_log.n + 1"
+        )
+    };
+    let copying = |row: &str| {
+        format!("EXISTS (SELECT 1 FROM account_fences WHERE account_id = {row}.account_id AND state = '{COPYING}')")
+    };
+    match dialect {
+        Dialect::Sqlite => {
+            for (t, keys) in tables {
+                for (op, row, states) in [
+                    ("insert", "NEW", "'frozen', 'moved'"),
+                    ("update", "OLD", "'frozen', 'moved'"),
+                    ("delete", "OLD", "'frozen'"),
+                ] {
+                    out.push(format!("DROP TRIGGER IF EXISTS kontor_fence_{t}_{op}"));
+                    out.push(format!(
+                        "CREATE TRIGGER kontor_fence_{t}_{op} BEFORE {} ON {t} \
+                         WHEN EXISTS (SELECT 1 FROM account_fences WHERE account_id = {row}.account_id AND state IN ({states})) \
+                         BEGIN SELECT RAISE(ABORT, '{FENCED}'); END",
+                        op.to_uppercase()
+                    ));
+                    out.push(format!(
+                        "DROP TRIGGER IF EXISTS kontor_fence_{t}_capture_{op}"
+                    ));
+                    let body = match op {
+                        "update" => format!("{}; {}", log("OLD", t, keys), log("NEW", t, keys)),
+                        _ => log(row, t, keys),
+                    };
+                    out.push(format!(
+                        "CREATE TRIGGER kontor_fence_{t}_capture_{op} AFTER {} ON {t} \
+                         WHEN {} BEGIN {body}; END",
+                        op.to_uppercase(),
+                        copying(row)
+                    ));
+                }
+            }
+        }
+        Dialect::Postgres => {
+            out.push(format!(
+                "CREATE OR REPLACE FUNCTION kontor_fence() RETURNS trigger LANGUAGE plpgsql AS $f$ \
+                 DECLARE acct BIGINT; st TEXT; \
+                 BEGIN \
+                   IF TG_OP = 'INSERT' THEN acct := NEW.account_id; ELSE acct := OLD.account_id; END IF; \
+                   PERFORM pg_advisory_xact_lock_shared({FENCE_LOCK}, CAST(acct AS INTEGER)); \
+                   SELECT state INTO st FROM account_fences WHERE account_id = acct; \
+                   IF st IN ('{FROZEN}', '{MOVED}') AND (TG_OP <> 'DELETE' OR st = '{FROZEN}') THEN \
+                     RAISE EXCEPTION '{FENCED} (%)', acct; \
+                   END IF; \
+                   IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; \
+                   RETURN NEW; \
+                 END $f$"
+            ));
+            for (t, keys) in tables {
+                out.push(format!(
+                    "CREATE OR REPLACE FUNCTION kontor_capture_{t}() RETURNS trigger LANGUAGE plpgsql AS $f$ \
+                     BEGIN \
+                       IF TG_OP <> 'INSERT' AND {} THEN {}; END IF; \
+                       IF TG_OP <> 'DELETE' AND {} THEN {}; END IF; \
+                       RETURN NULL; \
+                     END $f$",
+                    copying("OLD"),
+                    log("OLD", t, keys),
+                    copying("NEW"),
+                    log("NEW", t, keys),
+                ));
+                out.push(format!("DROP TRIGGER IF EXISTS kontor_fence ON {t}"));
+                out.push(format!(
+                    "CREATE TRIGGER kontor_fence BEFORE INSERT OR UPDATE OR DELETE ON {t} \
+                     FOR EACH ROW EXECUTE PROCEDURE kontor_fence()"
+                ));
+                out.push(format!("DROP TRIGGER IF EXISTS kontor_capture ON {t}"));
+                out.push(format!(
+                    "CREATE TRIGGER kontor_capture AFTER INSERT OR UPDATE OR DELETE ON {t} \
+                     FOR EACH ROW EXECUTE PROCEDURE kontor_capture_{t}()"
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The tables with the whole fence and capture, from the catalog.
+pub(crate) fn fenced_tables_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'kontor_fence_%' GROUP BY tbl_name HAVING COUNT(*) = 6 ORDER BY 1",
+        Dialect::Postgres => "SELECT CAST(event_object_table AS TEXT) FROM information_schema.triggers WHERE trigger_schema = current_schema() AND trigger_name IN ('kontor_fence', 'kontor_capture') GROUP BY event_object_table HAVING COUNT(*) = 6 ORDER BY 1",
+    }
+}
+
+/// Where an account stands in a cell's fence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fence {
+    /// Being copied out to `to`: writes go on here, and each one is noted for the catch-up.
+    Copying { to: String },
+    /// No write of the account commits here (the final catch-up of a move is underway).
+    Frozen { to: String },
+    /// The account now lives in `to`: nothing is written here any more; its rows may be removed.
+    Moved { to: String },
+    /// Being copied in from `from`: only the move writes here until the directory switches;
+    /// no job of the account is claimed and housekeeping leaves it alone.
+    Incoming { from: String },
+}
+
+pub(super) fn check_name(name: &str) -> StoreResult<()> {
+    // Table and column names come from the schema, but they are spliced into SQL: plain only.
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(StoreError::Config(format!(
+            "unexpected name in the schema: {name:?}"
+        )));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Starts noting every write of `account` here for a move to `to` (see [`fence_ddl`]).
+    /// From the commit of this call on, each write is captured: a write under way when it
+    /// commits either ends before it or is captured.
+    pub async fn start_capture(&self, account: i64, to: &str) -> StoreResult<()> {
+        self.set_fence(account, COPYING, to).await
+    }
+
+    /// Fences `account` in this cell: from the commit of this call on, no write of its rows
+    /// commits here (a write under way when it commits ends first, or fails). `to` is the
+    /// region the account is moving to.
+    pub async fn fence_account(&self, account: i64, to: &str) -> StoreResult<()> {
+        self.set_fence(account, FROZEN, to).await
+    }
+
+    /// Records that `account` now lives in `to`: writes stay refused here for good (a node
+    /// that still routes to this cell learns that the account moved), deletes are allowed so
+    /// that its rows can be removed.
+    pub async fn mark_account_moved(&self, account: i64, to: &str) -> StoreResult<()> {
+        self.set_fence(account, MOVED, to).await
+    }
+
+    /// Marks `account` as arriving from `from`: the move copies it in; its jobs and
+    /// housekeeping wait here until the switch lifts this with [`Store::unfence_account`].
+    pub async fn mark_incoming(&self, account: i64, from: &str) -> StoreResult<()> {
+        self.set_fence(account, INCOMING, from).await
+    }
+
+    async fn set_fence(&self, account: i64, state: &str, region: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        if self.dialect == Dialect::Postgres {
+            // Every writer of the account holds this lock shared from its first write to its
+            // end (see `kontor_fence`): taking it exclusively waits for the writes under way,
+            // and those that come next see the new state. (SQLite has one writer at a time.)
+            sqlx::query(&format!(
+                "SELECT pg_advisory_xact_lock({FENCE_LOCK}, CAST($1 AS INTEGER))"
+            ))
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM account_fences WHERE account_id = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO account_fences (account_id, state, region, since) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(account)
+        .bind(state)
+        .bind(region)
+        .bind(kontor_domain::time::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Lifts the fence: the move failed and the account stays here, or it has arrived here.
+    /// Nothing more is captured.
+    pub async fn unfence_account(&self, account: i64) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM account_fences WHERE account_id = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM move_log WHERE account_id = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn account_fence(&self, account: i64) -> StoreResult<Option<Fence>> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT state, region FROM account_fences WHERE account_id = $1")
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(state, region)| match state.as_str() {
+            COPYING => Fence::Copying { to: region },
+            FROZEN => Fence::Frozen { to: region },
+            INCOMING => Fence::Incoming { from: region },
+            _ => Fence::Moved { to: region },
+        }))
+    }
+
+    /// The tables that have the whole fence (insert, update and delete), as the database's
+    /// catalog lists them.
+    pub async fn fenced_tables(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(fenced_tables_sql(self.dialect))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|(t,)| t).collect())
+    }
+}
