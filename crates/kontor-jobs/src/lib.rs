@@ -7,6 +7,7 @@ pub mod backup;
 pub mod import;
 pub mod keys;
 pub mod links;
+pub mod moving;
 mod notify;
 pub mod restore;
 mod runner;
@@ -69,6 +70,8 @@ pub struct Jobs {
     pub per_account: usize,
     /// Whether the runner's workers are up, for `/healthz`.
     pub health: Arc<Health>,
+    /// The rules of scheduling data moves (`[moves]`).
+    pub policy: moving::Policy,
 }
 
 impl Jobs {
@@ -122,6 +125,18 @@ impl Jobs {
                 move || {
                     let (jobs, node, stop) = (jobs.clone(), node.clone(), stop2.clone());
                     async move { jobs.work(&node, stop).await }
+                },
+            )));
+        }
+        if self.workers > 0 {
+            let (jobs, stop2) = (self.clone(), stop.clone());
+            tasks.push(tokio::spawn(runner::supervise(
+                "data moves".into(),
+                self.health.clone(),
+                stop.clone(),
+                move || {
+                    let (jobs, stop) = (jobs.clone(), stop2.clone());
+                    async move { moves(jobs, stop).await }
                 },
             )));
         }
@@ -423,5 +438,27 @@ impl Jobs {
             }
         }
         Ok(n)
+    }
+}
+
+/// Runs the data moves that are due, one at a time, until `stop` fires.
+async fn moves(jobs: Arc<Jobs>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let ran = match moving::run_due(&jobs, None).await {
+            Ok(ran) => ran.is_some(),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "data moves");
+                false
+            }
+        };
+        if *stop.borrow() {
+            return;
+        }
+        if !ran {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(1000)) => {}
+                _ = stop.changed() => return,
+            }
+        }
     }
 }

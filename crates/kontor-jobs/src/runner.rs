@@ -219,6 +219,7 @@ mod tests {
             workers: 1,
             per_account: 1,
             health: Default::default(),
+            policy: Default::default(),
         });
         super::test_hooks::PANIC_ACCOUNT.store(a.id, Ordering::SeqCst);
         let backup = crate::request_backup(&s, &a, &Requester::operator(true))

@@ -50,6 +50,7 @@ fn jobs(dir: &Arc<Directory>, tmp: &Path, node: &str, workers: usize, lease_ms: 
         workers,
         per_account: 1,
         health: Default::default(),
+        policy: Default::default(),
     }
 }
 

@@ -100,6 +100,7 @@ async fn consistent_under_concurrent_writes(pg: Option<&str>) {
         workers: 1,
         per_account: 1,
         health: Default::default(),
+        policy: Default::default(),
     };
     // Writers: updates of random batches, creations and archivals, as fast as they go.
     let stop = Arc::new(AtomicBool::new(false));

@@ -411,11 +411,13 @@ impl Directory {
 
     /// Lets another runner take the move over at once (this one stops, e.g. on shutdown or
     /// after an error it cannot get past).
-    pub async fn release_move(&self, id: i64, owner: &str) -> StoreResult<()> {
+    /// `error` is kept to show why, until the move ends.
+    pub async fn release_move(&self, id: i64, owner: &str, error: &str) -> StoreResult<()> {
         let mut tx = self.directory.write().await?;
-        sqlx::query("UPDATE moves SET lease_until = 0 WHERE id = $1 AND state = 'running' AND lease_owner = $2")
+        sqlx::query("UPDATE moves SET lease_until = 0, error = $3 WHERE id = $1 AND state = 'running' AND lease_owner = $2")
             .bind(id)
             .bind(owner)
+            .bind(error)
             .execute(&mut *tx)
             .await?;
         tx.commit().await

@@ -61,6 +61,16 @@ pub enum AccountCommand {
         #[arg(long, value_parser = ["active", "migrating", "suspended"])]
         state: String,
     },
+    /// Set (or with --off clear) an operator flag of an account. `payments`: the account uses
+    /// payments, so its data cannot be moved to another region.
+    SetFlag {
+        #[arg(long)]
+        account: i64,
+        #[arg(long)]
+        flag: String,
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +191,27 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
                 )
                 .await?;
             println!("{}\t{}", a.id, state.as_str());
+        }
+        AdminCommand::Account {
+            command: AccountCommand::SetFlag { account, flag, off },
+        } => {
+            let a = dir
+                .account(account)
+                .await?
+                .with_context(|| format!("account {account} does not exist"))?;
+            dir.set_account_flag(a.id, &flag, !off).await?;
+            let details = serde_json::json!({"flag": flag, "on": !off});
+            dir.cell(&a)?
+                .audit(
+                    a.id,
+                    None,
+                    "cli",
+                    "account.flag",
+                    &format!("account:{}", a.id),
+                    details,
+                )
+                .await?;
+            println!("{}\t{}", a.id, dir.account_flags(a.id).await?.join(","));
         }
         AdminCommand::User {
             command:

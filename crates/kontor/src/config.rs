@@ -66,6 +66,22 @@ struct FileConfig {
     jobs: JobsFileConfig,
     #[serde(default)]
     sign_in: SignInFileConfig,
+    #[serde(default)]
+    moves: MovesFileConfig,
+}
+
+/// `[moves]`: the rules of scheduling data moves between regions.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MovesFileConfig {
+    notice_days: Option<i64>,
+    cancel_hours: Option<i64>,
+    imports_closed_hours: Option<i64>,
+    per_day: Option<i64>,
+    blackout_dates: Option<Vec<String>>,
+    /// `["us->eu"]` by default.
+    routes: Option<Vec<String>>,
+    start_hour_utc: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +150,8 @@ pub struct Config {
     pub job_workers: usize,
     /// Jobs of one account this node runs at once.
     pub job_per_account: usize,
+    /// The rules of scheduling data moves.
+    pub moves: kontor_jobs::moving::Policy,
 }
 
 impl std::fmt::Debug for Config {
@@ -261,7 +279,9 @@ impl Config {
             sign_in_per_client_per_minute >= 1,
             "sign_in.per_client_per_minute must be at least 1"
         );
+        let moves = moves_policy(file.moves)?;
         Ok(Config {
+            moves,
             header_read_timeout,
             request_timeout,
             sign_in_per_client_per_minute,
@@ -320,6 +340,7 @@ impl Config {
             workers: self.job_workers,
             per_account: self.job_per_account,
             health: Default::default(),
+            policy: self.moves.clone(),
         })
     }
 
@@ -405,4 +426,58 @@ mod tests {
         assert!(Config::load(&g, None).is_err(), "unknown keys are refused");
         let _ = std::fs::remove_file(&path);
     }
+}
+
+fn moves_policy(file: MovesFileConfig) -> Result<kontor_jobs::moving::Policy> {
+    let mut p = kontor_jobs::moving::Policy::default();
+    let env_i64 = |name: &str, given: Option<i64>, default: i64| -> Result<i64> {
+        let v = match std::env::var(name) {
+            Ok(v) => v.parse().with_context(|| name.to_string())?,
+            Err(_) => given.unwrap_or(default),
+        };
+        anyhow::ensure!(v >= 0, "{name} must not be negative");
+        Ok(v)
+    };
+    p.notice_days = env_i64("KONTOR_MOVES_NOTICE_DAYS", file.notice_days, p.notice_days)?;
+    p.cancel_hours = env_i64(
+        "KONTOR_MOVES_CANCEL_HOURS",
+        file.cancel_hours,
+        p.cancel_hours,
+    )?;
+    p.imports_closed_hours = env_i64(
+        "KONTOR_MOVES_IMPORTS_CLOSED_HOURS",
+        file.imports_closed_hours,
+        p.imports_closed_hours,
+    )?;
+    p.per_day = env_i64("KONTOR_MOVES_PER_DAY", file.per_day, p.per_day)?;
+    p.start_hour_utc = file.start_hour_utc.unwrap_or(p.start_hour_utc);
+    anyhow::ensure!(
+        (0..24).contains(&p.start_hour_utc),
+        "moves.start_hour_utc must be 0 to 23"
+    );
+    if let Some(days) = file.blackout_dates {
+        for d in &days {
+            anyhow::ensure!(
+                kontor_domain::time::parse_instant(d).is_some() && d.len() == 10,
+                "moves.blackout_dates: {d:?} is not a date (YYYY-MM-DD)"
+            );
+        }
+        p.blackouts = days;
+    }
+    if let Some(routes) = file.routes {
+        p.routes = routes
+            .iter()
+            .map(|r| {
+                let (a, b) = r
+                    .split_once("->")
+                    .with_context(|| format!("moves.routes: {r:?} is not like \"us->eu\""))?;
+                let region = |s: &str| {
+                    kontor_domain::Region::parse(s.trim())
+                        .with_context(|| format!("moves.routes: unknown region {s:?}"))
+                };
+                Ok((region(a)?, region(b)?))
+            })
+            .collect::<Result<_>>()?;
+    }
+    Ok(p)
 }

@@ -7,6 +7,7 @@ mod demo;
 mod follow;
 mod http;
 mod keyfile;
+mod migration_cli;
 mod private_files;
 mod restore_cli;
 
@@ -52,6 +53,11 @@ enum Command {
     Backup {
         #[command(subcommand)]
         command: backup_cli::BackupCommand,
+    },
+    /// Data moves between regions: schedule, list, show, cancel, run.
+    Migration {
+        #[command(subcommand)]
+        command: migration_cli::MigrationCommand,
     },
     /// Accounts, users and tokens.
     Admin {
@@ -120,6 +126,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Restore { command } => {
             let config = Config::load(&cli.global, None)?;
             return restore_cli::run(&config, command).await;
+        }
+        Command::Migration { command } => {
+            let config = Config::load(&cli.global, None)?;
+            return migration_cli::run(&config, command).await;
         }
         Command::Admin { command } => {
             let config = Config::load(&cli.global, None)?;

@@ -1,0 +1,428 @@
+//! The data-hosting move of an account to another region, run like a job: a runner claims a
+//! due move in the directory under a lease, drives it through its phases, and stores each phase
+//! as it enters it, so that a runner that dies (or loses its lease) is followed by one that
+//! resumes at the stored phase. Each phase can be run again from its start.
+//!
+//! 1. **copy**: the new cell is marked as receiving the account (its jobs wait there), any
+//!    partial copy of an earlier attempt is removed, the old cell starts capturing the
+//!    account's writes, the account's files are copied, and then its rows as of one snapshot.
+//!    The account stays live throughout.
+//! 2. **catch_up**: rounds replay captured writes until few are left; the two cells are then
+//!    compared whole (but for the rows still to replay), and the directory closes the account
+//!    (477) and records the freeze.
+//! 3. **frozen**: the old cell's fence is raised (no write commits there any more), the last
+//!    rounds replay what is left, new files are copied, and the directory switches the
+//!    account's region and opens it again in one transaction: the commit point.
+//! 4. **switched**: the new cell opens the account to its jobs, the old cell marks it moved
+//!    (writes there stay refused for good), and its rows and files there are removed.
+//!
+//! A move that cannot go on before the switch (the comparison differs, it failed too often,
+//! the freeze lasted too long) fails: the old cell is unfenced and stays authoritative, the
+//! partial copy and its files are removed, and the account opens again where it was.
+
+mod policy;
+pub use policy::Policy;
+
+use crate::Jobs;
+use anyhow::{anyhow, Context, Result};
+use kontor_domain::time::now_ms;
+use kontor_store::moves::{PHASE_CATCH_UP, PHASE_COPY, PHASE_FROZEN, PHASE_SWITCHED};
+use kontor_store::{Move, Store};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Captured writes replayed per round.
+const ROUND: i64 = 2000;
+/// The catch-up freezes the account once no more than this many keys wait.
+const LAG_TO_FREEZE: i64 = 200;
+/// Catch-up rounds stop waiting for the lag to shrink after this long, and freeze anyway.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(600);
+/// A move that failed this many attempts in a row before its switch fails for good.
+const MAX_ATTEMPTS: i64 = 5;
+/// A freeze longer than this (a runner dying again and again while frozen) fails the move.
+const FREEZE_LIMIT_MS: i64 = 15 * 60 * 1000;
+
+/// What a move reports while it runs (stored with its lease, shown by the CLI and the page).
+#[derive(Default)]
+pub struct Progress {
+    pub copied: AtomicI64,
+    pub total: AtomicI64,
+    pub pending: AtomicI64,
+    pub files: AtomicI64,
+    step: Mutex<String>,
+}
+
+impl Progress {
+    fn set_step(&self, step: &str) {
+        if let Ok(mut s) = self.step.lock() {
+            *s = step.to_string();
+        }
+    }
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "copied": self.copied.load(Ordering::Relaxed),
+            "total": self.total.load(Ordering::Relaxed),
+            "pending": self.pending.load(Ordering::Relaxed),
+            "files": self.files.load(Ordering::Relaxed),
+            "step": self.step.lock().map(|s| s.clone()).unwrap_or_default(),
+        })
+    }
+}
+
+/// Why a move stops: it must fail (the account stays where it was), or this attempt ended and
+/// another resumes it.
+enum Stop {
+    Fail(String),
+    Retry(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Stop {
+    fn from(e: E) -> Self {
+        Stop::Retry(e.into())
+    }
+}
+
+/// Claims one due move (`only`: that one) and runs it to its end or until this runner loses
+/// it. Returns the move's id if one was claimed.
+pub async fn run_due(jobs: &Arc<Jobs>, only: Option<i64>) -> Result<Option<i64>> {
+    let Some(mv) = jobs.dir.claim_move(&jobs.node, jobs.lease_ms, only).await? else {
+        return Ok(None);
+    };
+    let id = mv.id;
+    tracing::info!(
+        move_id = id,
+        account = mv.account_id,
+        phase = %mv.phase,
+        attempt = mv.attempts,
+        "running a data move"
+    );
+    let progress = Arc::new(Progress::default());
+    let (lost_tx, mut lost) = tokio::sync::watch::channel(false);
+    let heartbeat = {
+        let (jobs, progress) = (jobs.clone(), progress.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(jobs.heartbeat()).await;
+                match jobs
+                    .dir
+                    .renew_move(id, &jobs.node, jobs.lease_ms, &progress.json())
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let _ = lost_tx.send(true);
+                        return;
+                    }
+                    Err(e) => tracing::warn!(move_id = id, error = %e, "renewing a move's lease"),
+                }
+            }
+        })
+    };
+    let outcome = tokio::select! {
+        r = drive(jobs, mv.clone(), &progress) => r,
+        _ = lost.changed() => Err(Stop::Retry(anyhow!("another runner took the move over"))),
+    };
+    heartbeat.abort();
+    match outcome {
+        Ok(()) => {}
+        Err(Stop::Fail(reason)) => fail(jobs, id, &reason).await?,
+        Err(Stop::Retry(e)) => {
+            let latest = jobs.dir.get_move(id).await?;
+            let switched = latest.as_ref().is_some_and(|m| m.phase == PHASE_SWITCHED);
+            if !switched && mv.attempts >= MAX_ATTEMPTS {
+                fail(
+                    jobs,
+                    id,
+                    &format!("the move failed {MAX_ATTEMPTS} times in a row; last: {e:#}"),
+                )
+                .await?;
+            } else {
+                tracing::warn!(move_id = id, error = %format!("{e:#}"), "a data move stopped; it resumes");
+                jobs.dir
+                    .release_move(id, &jobs.node, &format!("{e:#}"))
+                    .await?;
+            }
+        }
+    }
+    Ok(Some(id))
+}
+
+/// The cells and file stores of a move.
+struct Sides {
+    from: Store,
+    to: Store,
+    from_files: PathBuf,
+    to_files: PathBuf,
+    /// Both regions are served by one database: only the directory changes.
+    same: bool,
+}
+
+fn sides(jobs: &Jobs, mv: &Move) -> Result<Sides> {
+    let from = jobs.dir.region(mv.from)?.clone();
+    let to = jobs.dir.region(mv.to)?.clone();
+    let same = from.same_database(&to);
+    Ok(Sides {
+        from,
+        to,
+        from_files: jobs.files_root(mv.from),
+        to_files: jobs.files_root(mv.to),
+        same,
+    })
+}
+
+async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<(), Stop> {
+    let s = sides(jobs, &mv)?;
+    let a = mv.account_id;
+    let owner = jobs.node.as_str();
+    let lost = || Stop::Retry(anyhow!("the move's lease was lost"));
+    loop {
+        progress.set_step(&mv.phase);
+        match mv.phase.as_str() {
+            PHASE_COPY => {
+                if !s.same {
+                    s.to.mark_incoming(a, mv.from.as_str()).await?;
+                    s.to.remove_account_data(a).await?;
+                    s.from.start_capture(a, mv.to.as_str()).await?;
+                    if mv.attempts == 1 {
+                        s.from
+                            .audit(a, None, "system", "data_move.started", &format!("move {}", mv.id), json!({
+                                "message": format!("Moving this account's data to {}.", mv.to.label()),
+                                "move": mv.id, "to": mv.to.as_str(),
+                            }))
+                            .await?;
+                    }
+                    let n = sync_files(&s.from_files, &s.to_files, a).await?;
+                    progress.files.fetch_add(n as i64, Ordering::Relaxed);
+                    let total: i64 = s
+                        .from
+                        .account_row_counts(a)
+                        .await?
+                        .iter()
+                        .map(|(_, n)| n)
+                        .sum();
+                    progress.total.store(total, Ordering::Relaxed);
+                    s.from
+                        .copy_account_counting(&s.to, a, &progress.copied)
+                        .await?;
+                }
+                if !jobs
+                    .dir
+                    .move_phase(mv.id, owner, PHASE_COPY, PHASE_CATCH_UP)
+                    .await?
+                {
+                    return Err(lost());
+                }
+            }
+            PHASE_CATCH_UP => {
+                if !s.same {
+                    let began = Instant::now();
+                    loop {
+                        let round = s.from.catch_up_to(&s.to, a, ROUND).await?;
+                        progress.pending.store(round.pending, Ordering::Relaxed);
+                        if round.pending <= LAG_TO_FREEZE || began.elapsed() > CATCH_UP_LIMIT {
+                            break;
+                        }
+                    }
+                    progress.set_step("verify");
+                    let differ = s.from.verify_copy(&s.to, a).await?;
+                    if !differ.is_empty() {
+                        return Err(Stop::Fail(mismatch(&differ)));
+                    }
+                    // What the comparison left for later, so that little is left for the freeze.
+                    let round = s.from.catch_up_to(&s.to, a, ROUND).await?;
+                    progress.pending.store(round.pending, Ordering::Relaxed);
+                }
+                if !jobs.dir.freeze_move(&mv, owner).await? {
+                    return Err(lost());
+                }
+            }
+            PHASE_FROZEN => {
+                if mv.frozen_at.is_some_and(|f| now_ms() - f > FREEZE_LIMIT_MS) {
+                    return Err(Stop::Fail(format!(
+                        "the account stayed frozen longer than {} minutes",
+                        FREEZE_LIMIT_MS / 60_000
+                    )));
+                }
+                if !s.same {
+                    s.from.fence_account(a, mv.to.as_str()).await?;
+                    loop {
+                        let round = s.from.catch_up_to(&s.to, a, ROUND).await?;
+                        progress.pending.store(round.pending, Ordering::Relaxed);
+                        if round.pending == 0 {
+                            break;
+                        }
+                    }
+                    let n = sync_files(&s.from_files, &s.to_files, a).await?;
+                    progress.files.fetch_add(n as i64, Ordering::Relaxed);
+                    if mv.full_verify {
+                        progress.set_step("verify");
+                        let differ = s.from.verify_copy(&s.to, a).await?;
+                        if !differ.is_empty() {
+                            return Err(Stop::Fail(mismatch(&differ)));
+                        }
+                    }
+                }
+                if !jobs.dir.switch_move(&mv, owner).await? {
+                    return Err(lost());
+                }
+            }
+            PHASE_SWITCHED => {
+                if !s.same {
+                    s.to.unfence_account(a).await?;
+                    s.from.mark_account_moved(a, mv.to.as_str()).await?;
+                    s.from.remove_account_data(a).await?;
+                    remove_files(&s.from_files, a).await?;
+                }
+                let now = now_ms();
+                let frozen = mv.frozen_ms(now).unwrap_or(0);
+                s.to
+                    .audit(a, None, "system", "data_move.completed", &format!("move {}", mv.id), json!({
+                        "message": format!("This account's data now lives in {}. It was unavailable for {:.1} seconds.", mv.to.label(), frozen as f64 / 1000.0),
+                        "move": mv.id, "from": mv.from.as_str(), "to": mv.to.as_str(),
+                        "frozen_ms": frozen, "rows": progress.copied.load(Ordering::Relaxed),
+                    }))
+                    .await?;
+                if !jobs.dir.end_move(&mv, owner, None).await? {
+                    return Err(lost());
+                }
+                tracing::info!(
+                    move_id = mv.id,
+                    account = a,
+                    frozen_ms = frozen,
+                    "data move done"
+                );
+                return Ok(());
+            }
+            other => return Err(Stop::Fail(format!("unknown phase {other:?}"))),
+        }
+        mv = jobs
+            .dir
+            .get_move(mv.id)
+            .await?
+            .ok_or_else(|| anyhow!("the move disappeared"))?;
+    }
+}
+
+fn mismatch(differ: &[kontor_store::moving::Mismatch]) -> String {
+    let list: Vec<String> = differ.iter().map(ToString::to_string).collect();
+    format!(
+        "the copy does not match the account's data: {}",
+        list.join("; ")
+    )
+}
+
+/// Fails a move before its switch: the old cell is unfenced and stays the account's home, the
+/// partial copy and its files go, and the account opens again.
+async fn fail(jobs: &Arc<Jobs>, id: i64, reason: &str) -> Result<()> {
+    let mv = jobs
+        .dir
+        .get_move(id)
+        .await?
+        .context("the failed move disappeared")?;
+    let s = sides(jobs, &mv)?;
+    let a = mv.account_id;
+    if !s.same {
+        s.from.unfence_account(a).await?;
+        s.to.mark_incoming(a, mv.from.as_str()).await?;
+        s.to.remove_account_data(a).await?;
+        s.to.unfence_account(a).await?;
+        remove_files(&s.to_files, a).await?;
+    }
+    if jobs.dir.end_move(&mv, &jobs.node, Some(reason)).await? {
+        tracing::error!(move_id = id, account = a, reason, "data move failed");
+        s.from
+            .audit(a, None, "system", "data_move.failed", &format!("move {id}"), json!({
+                "message": format!("Moving this account's data to {} failed; it stays in {}. {reason}", mv.to.label(), mv.from.label()),
+                "move": id, "reason": reason,
+            }))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The folders of a file store that hold an account's files.
+fn account_dirs(root: &Path, account: i64) -> [PathBuf; 3] {
+    [
+        root.join("backups").join(account.to_string()),
+        root.join("imports").join(account.to_string()),
+        root.join("staging")
+            .join("imports")
+            .join(account.to_string()),
+    ]
+}
+
+/// Copies the account's finished files from one file store to another: those the other lacks
+/// or holds at another size (each through a temporary name, then renamed into place). Files
+/// still being written (hidden, or `.partial`) are left: their writers start again. Returns how
+/// many were copied.
+async fn sync_files(from: &Path, to: &Path, account: i64) -> Result<usize> {
+    if from == to {
+        return Ok(0);
+    }
+    let (from, to) = (from.to_path_buf(), to.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let mut n = 0;
+        for (src, dst) in account_dirs(&from, account)
+            .into_iter()
+            .zip(account_dirs(&to, account))
+        {
+            n += copy_tree(&src, &dst)?;
+        }
+        Ok(n)
+    })
+    .await?
+}
+
+fn copy_tree(src: &Path, dst: &Path) -> Result<usize> {
+    let entries = match std::fs::read_dir(src) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", src.display())),
+    };
+    let mut n = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name_s = name.to_string_lossy();
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            n += copy_tree(&path, &dst.join(&name))?;
+            continue;
+        }
+        if !kind.is_file() || name_s.starts_with('.') || name_s.ends_with(".partial") {
+            continue;
+        }
+        let target = dst.join(&name);
+        let len = entry.metadata()?.len();
+        if std::fs::metadata(&target).is_ok_and(|m| m.len() == len) {
+            continue;
+        }
+        std::fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
+        let temp = dst.join(format!(".{name_s}.moving"));
+        std::fs::copy(&path, &temp).with_context(|| format!("copying {}", path.display()))?;
+        std::fs::File::open(&temp)?.sync_all()?;
+        std::fs::rename(&temp, &target)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Deletes the account's files from a file store.
+async fn remove_files(root: &Path, account: i64) -> Result<()> {
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        for dir in account_dirs(&root, account) {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", dir.display())),
+            }
+        }
+        Ok(())
+    })
+    .await?
+}
