@@ -64,6 +64,15 @@ KONTOR_DATABASE_US="$PG_API" KONTOR_DATABASE_EU="$PG_API" KONTOR_DATABASE_DIRECT
     cargo nextest run --release --locked --workspace -E 'binary(api) | binary(backups) | binary(restores) | binary(permissions) | binary(sign_in) | binary(recovery) | binary(http) | binary(private_files) | binary(keys) | binary(faults)' --no-fail-fast
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
+step "data moves under kills: PostgreSQL to PostgreSQL, and SQLite to PostgreSQL"
+PG_MOVE_US="$(pg_throwaway_createdb move_us)"
+PG_MOVE_EU="$(pg_throwaway_createdb move_eu)"
+KONTOR_DATABASE_US="$PG_MOVE_US" KONTOR_DATABASE_EU="$PG_MOVE_EU" KONTOR_DATABASE_DIRECTORY="$PG_MOVE_US" \
+    cargo nextest run --release --locked -p kontor --test moves --no-fail-fast
+KONTOR_DATABASE_EU="$(pg_throwaway_createdb move_eu_from_sqlite)" KONTOR_MOVE_KILLS=8 \
+    cargo nextest run --release --locked -p kontor --test moves --no-fail-fast
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
 step "compatibility: official Python client"
 python3 -m pip install -q --disable-pip-version-check -r tests/compat/python/requirements.txt
 python3 -m pytest -q tests/compat/python

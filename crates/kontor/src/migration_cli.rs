@@ -160,17 +160,17 @@ pub async fn run(config: &Config, command: MigrationCommand) -> Result<std::proc
         } => {
             let a = account_of(account).await?;
             let to = region(&to)?;
-            if a.region == to {
-                bail!("account {account}'s data is already in {}", to.as_str());
-            }
             let mv = match jobs.open_move(a.id).await? {
-                // A move already started (this command killed and run again) is followed.
-                Some(m) if m.state == MoveState::Running && m.to == to => m,
+                // A move already due (this command stopped and run again) is followed.
+                Some(m) if m.to == to && m.start_at <= now_ms() => m,
                 Some(m) => bail!(
                     "account {account} already has move {} {}",
                     m.id,
                     m.state.as_str()
                 ),
+                None if a.region == to => {
+                    bail!("account {account}'s data is already in {}", to.as_str())
+                }
                 None => {
                     dir.schedule_move(a.id, to, now_ms(), "operator", full_verify)
                         .await?
