@@ -128,7 +128,11 @@ async fn writer(s: Arc<Shared>, w: usize, seeded: Vec<i64>, company: i64) {
             .push((value.clone(), false));
         let path = format!("/crm/v3/objects/contacts/{id}");
         if let Outcome::Ok(_) = s
-            .send("PATCH", &path, Some(json!({"properties": {"lastname": value}})))
+            .send(
+                "PATCH",
+                &path,
+                Some(json!({"properties": {"lastname": value}})),
+            )
             .await
         {
             let mut log = s.log.lock().unwrap();
@@ -175,7 +179,9 @@ fn cell_url(data_dir: &std::path::Path, region: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
         format!(
             "sqlite://{}",
-            data_dir.join(format!("regions/{region}/kontor.db")).display()
+            data_dir
+                .join(format!("regions/{region}/kontor.db"))
+                .display()
         )
     })
 }
@@ -368,7 +374,12 @@ async fn moves_lose_no_acknowledged_write_under_kills() {
                 None => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
-        assert_eq!(moved.state, kontor_store::MoveState::Done, "{:?}", moved.error);
+        assert_eq!(
+            moved.state,
+            kontor_store::MoveState::Done,
+            "{:?}",
+            moved.error
+        );
         moves += 1;
         region = to;
         eprintln!(
@@ -419,7 +430,10 @@ async fn moves_lose_no_acknowledged_write_under_kills() {
         if log.archived.contains(id) {
             assert_eq!(status, 404, "contact {id} was archived: {v}");
         } else {
-            assert_eq!(status, 200, "acknowledged contact {id} ({email}) is lost: {v}");
+            assert_eq!(
+                status, 200,
+                "acknowledged contact {id} ({email}) is lost: {v}"
+            );
             assert_eq!(v["properties"]["email"], email.as_str());
         }
     }

@@ -207,6 +207,7 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     s.from
                         .copy_account_counting(&s.to, a, &progress.copied)
                         .await?;
+                    test_hooks::maybe_damage(&s.to, a).await?;
                 }
                 if !jobs
                     .dir
@@ -342,6 +343,27 @@ async fn fail(jobs: &Arc<Jobs>, id: i64, reason: &str) -> Result<()> {
     }
     Ok(())
 }
+
+pub(crate) mod test_hooks {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    /// The copy of this account gets a row the account does not have, once: the comparison
+    /// must catch it.
+    pub(crate) static DAMAGE_ACCOUNT: AtomicI64 = AtomicI64::new(0);
+
+    pub(crate) async fn maybe_damage(to: &kontor_store::Store, account: i64) -> anyhow::Result<()> {
+        if DAMAGE_ACCOUNT
+            .compare_exchange(account, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            to.create_token(account, "not in the account", None).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
 
 /// The folders of a file store that hold an account's files.
 fn account_dirs(root: &Path, account: i64) -> [PathBuf; 3] {
