@@ -491,6 +491,17 @@ pub async fn request_import(
     source: &str,
     who: &Requester,
 ) -> StoreResult<Import> {
+    if let Some(mv) = jobs.move_closing_imports(account.id).await? {
+        return Err(StoreError::validation(
+            "MOVE_IN_PROGRESS",
+            format!(
+                "Imports are paused while this account's data moves to {} (starting {}); they are accepted again once the move ends.",
+                mv.to.label(),
+                kontor_domain::time::iso(mv.start_at)
+            ),
+            None,
+        ));
+    }
     let size = std::fs::metadata(staged)
         .map_err(|e| StoreError::Config(format!("reading the uploaded file: {e}")))?
         .len();

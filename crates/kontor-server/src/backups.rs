@@ -56,7 +56,7 @@ pub async fn super_admin(ctx: &Ctx) -> Result<Requester, ApiError> {
             _ => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "MISSING_SCOPES",
-                "Only super admins can manage backups and restores; this token's user is not an active super admin.",
+                "Only super admins can manage backups, restores and data moves; this token's user is not an active super admin.",
             )),
         },
     }

@@ -8,6 +8,7 @@ mod error;
 mod headers;
 mod imports;
 mod lifecycle;
+mod migrations;
 mod objects;
 mod oidc;
 mod owners;
@@ -286,6 +287,16 @@ fn routes() -> Routes {
         .route("/kontor/v1/restores/plans/{id}", get(restores::get_plan))
         .route("/kontor/v1/restores/{id}", get(restores::get_one))
         .route("/kontor/v1/restores/{id}/revert", post(restores::revert))
+        .route(
+            "/kontor/v1/migrations",
+            get(migrations::list).post(migrations::schedule),
+        )
+        .route(
+            "/kontor/v1/migrations/{id}",
+            get(migrations::get_one)
+                .patch(migrations::reschedule)
+                .delete(migrations::cancel),
+        )
 }
 
 /// The router behind a layer that drops a trailing slash before routing (the official

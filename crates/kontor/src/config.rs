@@ -378,56 +378,6 @@ impl Config {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn opts(config: Option<PathBuf>) -> GlobalOpts {
-        GlobalOpts {
-            config,
-            data_dir: None,
-            database_us: None,
-            database_eu: None,
-            database_directory: None,
-        }
-    }
-
-    #[test]
-    fn defaults_are_the_embedded_store() {
-        let c = Config::load(&opts(None), None).unwrap();
-        assert_eq!(c.listen, "127.0.0.1:8080");
-        assert!(c.us_url.starts_with("sqlite://") && c.us_url.ends_with("regions/us/kontor.db"));
-        assert!(c.directory_url.ends_with("directory.db"));
-    }
-
-    #[test]
-    fn the_file_fills_in_and_flags_win() {
-        let path =
-            std::env::temp_dir().join(format!("kontor-config-test-{}.toml", std::process::id()));
-        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/kontor\"\n[database]\nus = \"postgres://u:secret@db/kontor\"\n").unwrap();
-        let mut g = opts(Some(path.clone()));
-        let c = Config::load(&g, None).unwrap();
-        assert_eq!(c.listen, "0.0.0.0:9000");
-        assert_eq!(c.us_url, "postgres://u:secret@db/kontor");
-        assert_eq!(
-            c.directory_url, c.us_url,
-            "the directory follows a PostgreSQL us region"
-        );
-        assert!(c.eu_url.starts_with("sqlite:///srv/kontor/"));
-        assert!(
-            !format!("{c:?}").contains("secret"),
-            "URLs are redacted when printed"
-        );
-        g.data_dir = Some(PathBuf::from("/elsewhere"));
-        let c = Config::load(&g, Some("127.0.0.1:1".into())).unwrap();
-        assert_eq!(c.listen, "127.0.0.1:1");
-        assert!(c.eu_url.starts_with("sqlite:///elsewhere/"));
-        std::fs::write(&path, "lisen = 1\n").unwrap();
-        assert!(Config::load(&g, None).is_err(), "unknown keys are refused");
-        let _ = std::fs::remove_file(&path);
-    }
-}
-
 fn moves_policy(file: MovesFileConfig) -> Result<kontor_jobs::moving::Policy> {
     let mut p = kontor_jobs::moving::Policy::default();
     let env_i64 = |name: &str, given: Option<i64>, default: i64| -> Result<i64> {
@@ -480,4 +430,54 @@ fn moves_policy(file: MovesFileConfig) -> Result<kontor_jobs::moving::Policy> {
             .collect::<Result<_>>()?;
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(config: Option<PathBuf>) -> GlobalOpts {
+        GlobalOpts {
+            config,
+            data_dir: None,
+            database_us: None,
+            database_eu: None,
+            database_directory: None,
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_store() {
+        let c = Config::load(&opts(None), None).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert!(c.us_url.starts_with("sqlite://") && c.us_url.ends_with("regions/us/kontor.db"));
+        assert!(c.directory_url.ends_with("directory.db"));
+    }
+
+    #[test]
+    fn the_file_fills_in_and_flags_win() {
+        let path =
+            std::env::temp_dir().join(format!("kontor-config-test-{}.toml", std::process::id()));
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/kontor\"\n[database]\nus = \"postgres://u:secret@db/kontor\"\n").unwrap();
+        let mut g = opts(Some(path.clone()));
+        let c = Config::load(&g, None).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.us_url, "postgres://u:secret@db/kontor");
+        assert_eq!(
+            c.directory_url, c.us_url,
+            "the directory follows a PostgreSQL us region"
+        );
+        assert!(c.eu_url.starts_with("sqlite:///srv/kontor/"));
+        assert!(
+            !format!("{c:?}").contains("secret"),
+            "URLs are redacted when printed"
+        );
+        g.data_dir = Some(PathBuf::from("/elsewhere"));
+        let c = Config::load(&g, Some("127.0.0.1:1".into())).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:1");
+        assert!(c.eu_url.starts_with("sqlite:///elsewhere/"));
+        std::fs::write(&path, "lisen = 1\n").unwrap();
+        assert!(Config::load(&g, None).is_err(), "unknown keys are refused");
+        let _ = std::fs::remove_file(&path);
+    }
 }

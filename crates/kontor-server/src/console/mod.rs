@@ -126,6 +126,14 @@ pub fn routes() -> crate::Routes {
             "/app/settings/account",
             get(settings::account).post(settings::update_account),
         )
+        .route(
+            "/app/settings/account/data-hosting",
+            get(settings::hosting).post(settings::schedule_move),
+        )
+        .route(
+            "/app/settings/account/data-hosting/{id}/cancel",
+            post(settings::cancel_move),
+        )
         .route("/app/settings/audit", get(settings::audit))
         .route(
             "/app/settings/sso",

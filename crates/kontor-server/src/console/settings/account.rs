@@ -52,7 +52,8 @@ fn account_view(c: &Console, name: &str, errors: &Errors, top: Markup) -> Markup
                     dt { "Data-hosting region" } dd #region { (region) }
                     dt { "Created" } dd { (when(a.created_at)) }
                 }
-                p.muted { "The tier and the region are set by the operator of this kontor installation and cannot be changed here." }
+                p.muted { "The tier is set by the operator of this kontor installation." }
+                p { a #data-hosting href="/app/settings/account/data-hosting" { "Data hosting" } ": where the data lives, and moving it to another region." }
             }
         },
     )
