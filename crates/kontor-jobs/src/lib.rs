@@ -180,6 +180,7 @@ impl Jobs {
     /// Delivers the outbox and deletes expired backups, until `stop` fires.
     async fn housekeeping(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut last_sweep = 0i64;
+        let mut last_reminders = 0i64;
         loop {
             if now_ms() - last_sweep > 5 * 60 * 1000 {
                 last_sweep = now_ms();
@@ -194,6 +195,12 @@ impl Jobs {
                     if let Err(e) = store.purge_outbox(now_ms() - 30 * 24 * 3600 * 1000).await {
                         tracing::warn!(error = %e, "purging delivered notifications");
                     }
+                }
+            }
+            if now_ms() - last_reminders > 60_000 {
+                last_reminders = now_ms();
+                if let Err(e) = moving::remind(self, now_ms()).await {
+                    tracing::warn!(error = %format!("{e:#}"), "data move reminders");
                 }
             }
             if let Err(e) = self.dispatch_outbox().await {

@@ -9,8 +9,9 @@
 use crate::Jobs;
 use kontor_domain::time::{iso, now_ms};
 use kontor_store::{
-    Account, Backup, InApp, OutboxItem, Store, OUTBOX_BACKUP_FAILED, OUTBOX_BACKUP_READY,
-    OUTBOX_IMPORT_FINISHED,
+    Account, Backup, InApp, Move, OutboxItem, Store, OUTBOX_BACKUP_FAILED, OUTBOX_BACKUP_READY,
+    OUTBOX_IMPORT_FINISHED, OUTBOX_MOVE_DONE, OUTBOX_MOVE_FAILED, OUTBOX_MOVE_SCHEDULED,
+    OUTBOX_MOVE_TOMORROW, OUTBOX_MOVE_WEEK,
 };
 
 /// How long one dispatcher holds an e-mail before another may send it.
@@ -117,6 +118,62 @@ fn import_finished(jobs: &Jobs, imp: &kontor_store::Import, to: (i64, String)) -
     }
 }
 
+/// What a super admin is told about a data move.
+fn move_message(
+    jobs: &Jobs,
+    account: &Account,
+    mv: &Move,
+    kind: &str,
+    to: (i64, String),
+) -> Message {
+    let region = mv.to.label();
+    let start = iso(mv.start_at);
+    let link = "/app/settings/account/data-hosting".to_string();
+    let (title, body) = match kind {
+        OUTBOX_MOVE_SCHEDULED => (
+            format!("Data move to {region} scheduled"),
+            format!("{}'s data is scheduled to move to {region}, starting {start}. It can be cancelled or moved to another date until {} hours before. Imports are paused from 24 hours before the start until the move ends.", account.name, jobs.policy.cancel_hours),
+        ),
+        OUTBOX_MOVE_WEEK => (
+            format!("Data move to {region} this week"),
+            format!("{}'s data moves to {region} this week, starting {start}. The account stays usable during the move but for a short final step.", account.name),
+        ),
+        OUTBOX_MOVE_TOMORROW => (
+            format!("Data move to {region} tomorrow"),
+            format!("{}'s data moves to {region} tomorrow, starting {start}. Imports are paused until the move ends.", account.name),
+        ),
+        OUTBOX_MOVE_DONE => (
+            format!("{}'s data now lives in {region}", account.name),
+            format!(
+                "The data move is complete: {}'s data now lives in {region}. The account was closed for {:.1} seconds. See the follow-up checklist on the Data hosting page.",
+                account.name,
+                mv.frozen_ms(now_ms()).unwrap_or(0) as f64 / 1000.0
+            ),
+        ),
+        _ => (
+            format!("Data move to {region} failed"),
+            format!(
+                "The data move of {} to {region} failed, and its data stays in {}: {} It can be scheduled again.",
+                account.name,
+                mv.from.label(),
+                mv.error.clone().unwrap_or_default()
+            ),
+        ),
+    };
+    let text = format!(
+        "Hello,\n\n{body}\n\nData hosting:\n{}{link}\n\n-- kontor\n",
+        jobs.public_url.trim_end_matches('/')
+    );
+    Message {
+        user_id: to.0,
+        email: to.1,
+        mail: Some((title.clone(), text)),
+        title,
+        body,
+        link,
+    }
+}
+
 /// The words of an event, or `None` when there is nobody to tell (no requester, or they
 /// left the account).
 async fn render(jobs: &Jobs, store: &Store, ev: &OutboxItem) -> anyhow::Result<Option<Message>> {
@@ -145,6 +202,19 @@ async fn render(jobs: &Jobs, store: &Store, ev: &OutboxItem) -> anyhow::Result<O
                 return Ok(None);
             };
             Some(import_finished(jobs, &imp, to))
+        }
+        OUTBOX_MOVE_SCHEDULED
+        | OUTBOX_MOVE_WEEK
+        | OUTBOX_MOVE_TOMORROW
+        | OUTBOX_MOVE_DONE
+        | OUTBOX_MOVE_FAILED => {
+            let Some(mv) = jobs.dir.get_move(ev.target_id).await? else {
+                return Ok(None);
+            };
+            let Some(to) = user(store, account.id, ev.recipient).await else {
+                return Ok(None);
+            };
+            Some(move_message(jobs, &account, &mv, &ev.kind, to))
         }
         other => {
             tracing::warn!(kind = other, "an outbox event of an unknown kind");

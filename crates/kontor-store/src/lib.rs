@@ -49,6 +49,8 @@ pub use moves::{Move, MoveState};
 pub use objects::ObjectType;
 pub use outbox::{
     InApp, OutboxItem, OUTBOX_BACKUP_FAILED, OUTBOX_BACKUP_READY, OUTBOX_IMPORT_FINISHED,
+    OUTBOX_MOVE_DONE, OUTBOX_MOVE_FAILED, OUTBOX_MOVE_SCHEDULED, OUTBOX_MOVE_TOMORROW,
+    OUTBOX_MOVE_WEEK,
 };
 pub use owners::Owner;
 pub use properties::{OptionInput, PropertyGroup, PropertyInput};

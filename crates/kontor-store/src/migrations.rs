@@ -461,6 +461,13 @@ CREATE INDEX moves_by_account ON moves (account_id, id);
 ALTER TABLE accounts ADD COLUMN flags TEXT NOT NULL DEFAULT ''
 "#,
     ),
+    (
+        14,
+        r#"
+ALTER TABLE job_outbox ADD COLUMN recipient BIGINT;
+CREATE UNIQUE INDEX job_outbox_once ON job_outbox (account_id, kind, target_id, recipient)
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {

@@ -17,6 +17,13 @@ pub const OUTBOX_BACKUP_READY: &str = "backup.ready";
 pub const OUTBOX_BACKUP_FAILED: &str = "backup.failed";
 /// An import or a restore finished or failed (the import row says which).
 pub const OUTBOX_IMPORT_FINISHED: &str = "import.finished";
+/// A data move was scheduled, its week began, it starts tomorrow, it is done, it failed: each
+/// told to every super admin (the event's `recipient`), about the move `target_id`.
+pub const OUTBOX_MOVE_SCHEDULED: &str = "move.scheduled";
+pub const OUTBOX_MOVE_WEEK: &str = "move.week";
+pub const OUTBOX_MOVE_TOMORROW: &str = "move.tomorrow";
+pub const OUTBOX_MOVE_DONE: &str = "move.done";
+pub const OUTBOX_MOVE_FAILED: &str = "move.failed";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxItem {
@@ -28,6 +35,8 @@ pub struct OutboxItem {
     pub created_at: i64,
     pub in_app_at: Option<i64>,
     pub mailed_at: Option<i64>,
+    /// The user the event is for, when the event names one (data moves).
+    pub recipient: Option<i64>,
 }
 
 /// The in-app part of an event: who sees it and what.
@@ -38,8 +47,17 @@ pub struct InApp<'a> {
     pub link: Option<&'a str>,
 }
 
-type Row = (i64, i64, String, i64, i64, Option<i64>, Option<i64>);
-const COLS: &str = "account_id, id, kind, target_id, created_at, in_app_at, mailed_at";
+type Row = (
+    i64,
+    i64,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+const COLS: &str = "account_id, id, kind, target_id, created_at, in_app_at, mailed_at, recipient";
 
 fn item(r: Row) -> OutboxItem {
     OutboxItem {
@@ -50,6 +68,7 @@ fn item(r: Row) -> OutboxItem {
         created_at: r.4,
         in_app_at: r.5,
         mailed_at: r.6,
+        recipient: r.7,
     }
 }
 
@@ -72,6 +91,45 @@ impl Store {
             .execute(&mut *conn)
             .await?;
         Ok(())
+    }
+
+    /// Writes an event about `target` for each of `recipients`, once: an event already written
+    /// (by an earlier attempt, or another node) is not written again.
+    pub async fn enqueue_once(
+        &self,
+        account: i64,
+        kind: &str,
+        target: i64,
+        recipients: &[i64],
+    ) -> StoreResult<usize> {
+        let mut tx = self.write().await?;
+        let mut n = 0;
+        for r in recipients {
+            let (have,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM job_outbox WHERE account_id = $1 AND kind = $2 AND target_id = $3 AND recipient = $4")
+                .bind(account)
+                .bind(kind)
+                .bind(target)
+                .bind(*r)
+                .fetch_one(&mut *tx)
+                .await?;
+            if have > 0 {
+                continue;
+            }
+            let id = allocate(&mut tx, account, "job_outbox", 1).await?;
+            // The unique index settles a race between two nodes: the second insert is dropped.
+            n += sqlx::query("INSERT INTO job_outbox (account_id, id, kind, target_id, created_at, recipient) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, kind, target_id, recipient) DO NOTHING")
+                .bind(account)
+                .bind(id)
+                .bind(kind)
+                .bind(target)
+                .bind(now_ms())
+                .bind(*r)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Events not yet fully delivered, oldest first, in every account of this cell; an event

@@ -252,6 +252,8 @@ async fn moves_lose_no_acknowledged_write_under_kills() {
     let mut server = Server::start_with(None, &ENV).await;
     let (account, token) = server.account("moving");
     let a: i64 = account.parse().unwrap();
+    // A super admin, who is told of each move by e-mail.
+    common::console::user(&server, &account, "boss@moves.test", "super-admin");
 
     // An account with some data.
     let mut seeded = Vec::new();
@@ -507,6 +509,23 @@ async fn moves_lose_no_acknowledged_write_under_kills() {
         }
     }
     assert!(seen >= SEEDED);
+
+    // One e-mail per move that ended, to the super admin, however often the processes died.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = mails_to(&server, "boss@moves.test")
+            .iter()
+            .filter(|m| m.contains("now lives in"))
+            .count();
+        if done == moves {
+            break;
+        }
+        assert!(
+            done < moves && Instant::now() < deadline,
+            "{done} e-mails for {moves} moves"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // The account lives in its last region; the other cell holds nothing of it.
     let acct = directory.account(a).await.unwrap().unwrap();

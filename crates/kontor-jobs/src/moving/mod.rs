@@ -52,10 +52,27 @@ pub struct Progress {
     pub total: AtomicI64,
     pub pending: AtomicI64,
     pub files: AtomicI64,
+    /// How long the snapshot copy and the comparison took (ms).
+    pub copy_ms: AtomicI64,
+    pub verify_ms: AtomicI64,
     step: Mutex<String>,
 }
 
 impl Progress {
+    /// What an earlier attempt stored, to go on from.
+    fn resumed(stored: &serde_json::Value) -> Self {
+        let n = |k: &str| AtomicI64::new(stored[k].as_i64().unwrap_or(0));
+        Self {
+            copied: n("copied"),
+            total: n("total"),
+            pending: n("pending"),
+            files: n("files"),
+            copy_ms: n("copy_ms"),
+            verify_ms: n("verify_ms"),
+            step: Mutex::new(String::new()),
+        }
+    }
+
     fn set_step(&self, step: &str) {
         if let Ok(mut s) = self.step.lock() {
             *s = step.to_string();
@@ -67,6 +84,8 @@ impl Progress {
             "total": self.total.load(Ordering::Relaxed),
             "pending": self.pending.load(Ordering::Relaxed),
             "files": self.files.load(Ordering::Relaxed),
+            "copy_ms": self.copy_ms.load(Ordering::Relaxed),
+            "verify_ms": self.verify_ms.load(Ordering::Relaxed),
             "step": self.step.lock().map(|s| s.clone()).unwrap_or_default(),
         })
     }
@@ -99,7 +118,7 @@ pub async fn run_due(jobs: &Arc<Jobs>, only: Option<i64>) -> Result<Option<i64>>
         attempt = mv.attempts,
         "running a data move"
     );
-    let progress = Arc::new(Progress::default());
+    let progress = Arc::new(Progress::resumed(&mv.progress));
     let (lost_tx, mut lost) = tokio::sync::watch::channel(false);
     let heartbeat = {
         let (jobs, progress) = (jobs.clone(), progress.clone());
@@ -204,9 +223,14 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                         .map(|(_, n)| n)
                         .sum();
                     progress.total.store(total, Ordering::Relaxed);
+                    progress.copied.store(0, Ordering::Relaxed);
+                    let began = Instant::now();
                     s.from
                         .copy_account_counting(&s.to, a, &progress.copied)
                         .await?;
+                    progress
+                        .copy_ms
+                        .store(began.elapsed().as_millis() as i64, Ordering::Relaxed);
                     test_hooks::maybe_damage(&s.to, a).await?;
                 }
                 if !jobs
@@ -228,7 +252,11 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                         }
                     }
                     progress.set_step("verify");
+                    let began = Instant::now();
                     let differ = s.from.verify_copy(&s.to, a).await?;
+                    progress
+                        .verify_ms
+                        .store(began.elapsed().as_millis() as i64, Ordering::Relaxed);
                     if !differ.is_empty() {
                         return Err(Stop::Fail(mismatch(&differ)));
                     }
@@ -286,6 +314,10 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                         "frozen_ms": frozen, "rows": progress.copied.load(Ordering::Relaxed),
                     }))
                     .await?;
+                jobs.dir
+                    .renew_move(mv.id, owner, jobs.lease_ms, &progress.json())
+                    .await?;
+                tell_super_admins(&s.to, a, kontor_store::OUTBOX_MOVE_DONE, mv.id).await?;
                 if !jobs.dir.end_move(&mv, owner, None).await? {
                     return Err(lost());
                 }
@@ -333,6 +365,7 @@ async fn fail(jobs: &Arc<Jobs>, id: i64, reason: &str) -> Result<()> {
         remove_files(&s.to_files, a).await?;
     }
     if jobs.dir.end_move(&mv, &jobs.node, Some(reason)).await? {
+        tell_super_admins(&s.from, a, kontor_store::OUTBOX_MOVE_FAILED, id).await?;
         tracing::error!(move_id = id, account = a, reason, "data move failed");
         s.from
             .audit(a, None, "system", "data_move.failed", &format!("move {id}"), json!({
@@ -364,6 +397,50 @@ pub(crate) mod test_hooks {
 
 #[cfg(test)]
 mod tests;
+
+/// Tells every active super admin of the account about the move (once per event and person,
+/// however often this runs).
+pub(crate) async fn tell_super_admins(
+    store: &Store,
+    account: i64,
+    kind: &str,
+    move_id: i64,
+) -> Result<()> {
+    let admins: Vec<i64> = store
+        .users(account)
+        .await?
+        .into_iter()
+        .filter(|u| u.active && u.role == kontor_domain::Role::SuperAdmin)
+        .map(|u| u.id)
+        .collect();
+    store.enqueue_once(account, kind, move_id, &admins).await?;
+    Ok(())
+}
+
+/// Writes the reminders of scheduled moves that are due: on the Monday (UTC) of the week a move
+/// starts, and a day before it starts. Each is written once.
+pub async fn remind(jobs: &Jobs, now: i64) -> Result<()> {
+    const DAY: i64 = 86_400_000;
+    for mv in jobs.dir.all_moves().await? {
+        if mv.state != kontor_store::MoveState::Scheduled {
+            continue;
+        }
+        let Some(account) = jobs.dir.account(mv.account_id).await? else {
+            continue;
+        };
+        let store = jobs.dir.cell(&account)?;
+        // 1970-01-01 was a Thursday: (day + 3) mod 7 counts the days since Monday.
+        let day = mv.start_at.div_euclid(DAY);
+        let monday = (day - (day + 3).rem_euclid(7)) * DAY;
+        if now >= monday {
+            tell_super_admins(store, account.id, kontor_store::OUTBOX_MOVE_WEEK, mv.id).await?;
+        }
+        if now >= mv.start_at - DAY {
+            tell_super_admins(store, account.id, kontor_store::OUTBOX_MOVE_TOMORROW, mv.id).await?;
+        }
+    }
+    Ok(())
+}
 
 /// The folders of a file store that hold an account's files.
 fn account_dirs(root: &Path, account: i64) -> [PathBuf; 3] {

@@ -175,6 +175,14 @@ impl Jobs {
         );
         self.audit_move(account, by_user, by, "data_move.scheduled", &mv, message)
             .await?;
+        super::tell_super_admins(
+            self.dir.cell(account)?,
+            account.id,
+            kontor_store::OUTBOX_MOVE_SCHEDULED,
+            mv.id,
+        )
+        .await
+        .map_err(|e| StoreError::Config(format!("{e:#}")))?;
         Ok(mv)
     }
 

@@ -383,9 +383,63 @@ pub async fn session_of(
     // A session of a closed account opens nothing; it is not ended, so work resumes when
     // the account opens again.
     if found.is_some() {
-        crate::lifecycle::admit(&account)?;
+        if let Err(closed) = crate::lifecycle::admit(&account) {
+            if closed == crate::lifecycle::Closed::Migrating {
+                return Err(migrating_page(state, &account, &store).await);
+            }
+            return Err(closed.into());
+        }
     }
     Ok(found.map(|s| (account, store, s, token)))
+}
+
+/// The page a user of an account being moved sees: to which region, since when and for about
+/// how long, and whom to ask (the account's super admins).
+async fn migrating_page(state: &AppState, account: &Account, store: &Store) -> PageError {
+    let open = state
+        .jobs
+        .dir
+        .moves_of(account.id)
+        .await
+        .ok()
+        .and_then(|m| m.into_iter().find(|m| m.state.open()));
+    let admins: Vec<String> = store
+        .users(account.id)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|u| u.active && u.role == Role::SuperAdmin)
+        .map(|u| {
+            let name = format!("{} {}", u.first_name, u.last_name);
+            if name.trim().is_empty() {
+                u.email
+            } else {
+                format!("{} ({})", name.trim(), u.email)
+            }
+        })
+        .collect();
+    let to = open.as_ref().map_or("another region", |m| m.to.label());
+    let mut message = format!(
+        "This account's data is being moved to {to}. The account is closed for the last step of the move, which usually takes under a minute; try again shortly."
+    );
+    if let Some(since) = open.as_ref().and_then(|m| m.frozen_at) {
+        message.push_str(&format!(
+            " Closed since {} (UTC).",
+            kontor_domain::time::iso(since)
+        ));
+    }
+    if !admins.is_empty() {
+        message.push_str(&format!(
+            " Questions: ask your super admin{}, {}.",
+            if admins.len() > 1 { "s" } else { "" },
+            admins.join(", ")
+        ));
+    }
+    PageError::new(
+        crate::lifecycle::migrating_status(),
+        "Data transfer in progress",
+        message,
+    )
 }
 
 impl FromRequestParts<AppState> for Console {

@@ -50,11 +50,15 @@ impl Store {
             Vec::with_capacity(entries.len());
         let mut conn = self.pool.acquire().await?;
         for (table, key, _) in &entries {
-            let shape = shapes.iter().find(|s| s.table == table).ok_or_else(|| {
-                StoreError::Config(format!(
-                    "move_log names {table}, which a move does not copy"
-                ))
-            })?;
+            let Some(shape) = shapes.iter().find(|s| s.table == table) else {
+                // A table whose rows stay behind (notifications): nothing to carry over.
+                if !super::account_tables().any(|t| t == table) {
+                    return Err(StoreError::Config(format!(
+                        "move_log names {table}, which holds no account's rows"
+                    )));
+                }
+                continue;
+            };
             let key = shape.parse_key(key)?;
             let rows = read_key(&mut conn, shape, account, &key).await?;
             work.push((shape, key, rows));

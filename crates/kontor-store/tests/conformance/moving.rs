@@ -419,6 +419,12 @@ pub async fn a_live_copy_catches_up(d: Directory) {
                         .await
                         .unwrap();
                 }
+                if i % 13 == 0 {
+                    // Notifications stay behind: written during the copy, they are not carried.
+                    home.notify(a, 1, "during the copy", "", None)
+                        .await
+                        .unwrap();
+                }
                 if i % 11 == 0 {
                     home.create_token(a, &format!("t{i}"), None).await.unwrap();
                     home.audit(a, None, "w", "test.write", "x", json!({"i": i}))

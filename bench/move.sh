@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# kontor benchmark: data moves between regions. For each size, an account of N contacts is
+# loaded, a client writes to it 100 times a second, and the account is moved back and forth
+# between the two regions' cells with `kontor migration run`. Prints, per size: the freeze as
+# the client saw it (first 477 to first success after it; p50 and max), the freeze the server
+# recorded, the copy's rows/s against the backup export's on the same data, the move's time
+# and the mover's peak memory; and the ratio of the freezes between the largest and the
+# smallest size. See bench/README.md.
+#
+#   bash bench/move.sh                                            # 100,000 and 1,000,000 contacts
+#   MOVE_BENCH_SIZES="20000 200000" MOVE_BENCH_MOVES=3 bash bench/move.sh   # a quick run
+#   MOVE_BENCH_BACKEND=postgres bash bench/move.sh                # two PostgreSQL databases
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+SIZES=${MOVE_BENCH_SIZES:-"100000 1000000"}
+MOVES=${MOVE_BENCH_MOVES:-5}
+RATE=${MOVE_BENCH_RATE:-100}
+BACKEND=${MOVE_BENCH_BACKEND:-sqlite}
+[[ $BACKEND == sqlite || $BACKEND == postgres ]] || { echo "MOVE_BENCH_BACKEND: sqlite or postgres" >&2; exit 2; }
+
+unset KONTOR_CONFIG KONTOR_DATA_DIR KONTOR_DATABASE_US KONTOR_DATABASE_EU KONTOR_DATABASE_DIRECTORY KONTOR_LISTEN
+export KONTOR_LOG=${BENCH_KONTOR_LOG:-warn}
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+KONTOR_SRC=${KONTOR_BIN:-$TARGET_DIR/release/kontor}
+if [[ ! -x $KONTOR_SRC ]]; then
+    log "building $KONTOR_SRC (cargo build --release)"
+    (cd "$ROOT" && cargo build --release)
+fi
+WORK=$(mktemp -d /tmp/kontor-move-bench.XXXXXX)
+SERVER_PID=
+CLIENT_PID=
+cleanup() {
+    set +e
+    [[ -n $CLIENT_PID ]] && kill "$CLIENT_PID" 2>/dev/null
+    [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    [[ $BACKEND == postgres ]] && pg_throwaway_stop
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+# A private copy: a rebuild during the run does not change what is measured.
+KONTOR=$WORK/kontor
+cp "$KONTOR_SRC" "$KONTOR"
+if [[ $BACKEND == postgres ]]; then
+    # shellcheck source=../scripts/pg-throwaway.sh
+    source "$ROOT/scripts/pg-throwaway.sh"
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Runs a command; prints "<wall ms> <peak RSS KiB>" of it (its children included).
+measure() {
+    python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.monotonic()
+rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
+ms = (time.monotonic() - t) * 1000
+print(f"{ms:.0f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+sys.exit(rc)
+PY
+}
+
+: >"$WORK/moves.jsonl"
+: >"$WORK/client.log"
+BACKUP_RATES=()
+for size in $SIZES; do
+    data=$WORK/data-$size
+    mkdir -p "$data"
+    export KONTOR_DATA_DIR=$data
+    if [[ $BACKEND == postgres ]]; then
+        export KONTOR_DATABASE_US KONTOR_DATABASE_EU KONTOR_DATABASE_DIRECTORY
+        KONTOR_DATABASE_US=$(pg_throwaway_createdb "us_$size")
+        KONTOR_DATABASE_EU=$(pg_throwaway_createdb "eu_$size")
+        KONTOR_DATABASE_DIRECTORY=$KONTOR_DATABASE_US
+    fi
+    account=$("$KONTOR" admin account create --name "bench $size" --region us --tier enterprise)
+    token=$("$KONTOR" admin token create --account "$account" --name bench)
+    port=$(free_port)
+    # A node that serves requests only: the moves run in `kontor migration run`, whose memory
+    # is measured.
+    KONTOR_JOB_WORKERS=0 "$KONTOR" serve --listen "127.0.0.1:$port" >"$WORK/serve-$size.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    log "$size contacts: loading"
+    python3 "$BENCH_DIR/load.py" --port "$port" --token "$token" --count "$size" >"$WORK/load-$size.log"
+    log "$size contacts: backup export (the baseline)"
+    read -r backup_ms _ < <(measure "$KONTOR" backup create --account "$account" --wait --ignore-interval)
+    backup_rows=$("$KONTOR" backup list --account "$account" | head -1 | cut -f7)
+    BACKUP_RATES+=("$(python3 -c "print($backup_rows / $backup_ms * 1000)")")
+    log "$size contacts: $MOVES moves with a client writing $RATE times a second"
+    rm -f "$WORK/stop"
+    python3 "$BENCH_DIR/move_client.py" --port "$port" --token "$token" --id 1 --rate "$RATE" \
+        --out "$WORK/client-$size.log" --stop "$WORK/stop" &
+    CLIENT_PID=$!
+    sleep 2
+    to=eu
+    for i in $(seq "$MOVES"); do
+        began=$(date +%s%3N)
+        read -r ms rss < <(measure "$KONTOR" migration run --account "$account" --to "$to")
+        ended=$(date +%s%3N)
+        id=$("$KONTOR" migration list --account "$account" | head -1 | cut -f1)
+        frozen=$("$KONTOR" migration list --account "$account" | head -1 | cut -f8)
+        progress=$("$KONTOR" migration show "$id" | sed -n 's/^progress: *//p')
+        python3 -c "
+import json, sys
+p = json.loads(sys.argv[1])
+print(json.dumps({'size': $size, 'frozen_ms': $frozen, 'total_ms': $ms, 'rss_kb': $rss,
+                  'rows': p.get('total', 0), 'copy_ms': p.get('copy_ms', 0),
+                  'began': $began, 'ended': $ended}))" "$progress" >>"$WORK/moves.jsonl"
+        log "  move $i to $to: ${ms} ms, frozen ${frozen} ms (server), mover peak RSS $((rss / 1024)) MiB"
+        [[ $to == eu ]] && to=us || to=eu
+        sleep 2
+    done
+    touch "$WORK/stop"
+    wait "$CLIENT_PID" || true
+    CLIENT_PID=
+    cat "$WORK/client-$size.log" >>"$WORK/client.log"
+    kill "$SERVER_PID"
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+done
+
+echo
+echo "data moves on $BACKEND ($(nproc) cores): $MOVES moves per size, a client writing $RATE times a second"
+python3 "$BENCH_DIR/move_summary.py" "$WORK/client.log" "$WORK/moves.jsonl" \
+    "$(python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "${BACKUP_RATES[@]}")" \
+    "$(python3 -c "print(1000 / $RATE)")"
+echo "backup export records/s per size: ${BACKUP_RATES[*]}"
