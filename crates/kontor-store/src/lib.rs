@@ -212,13 +212,13 @@ impl Store {
     }
 }
 
-struct WriteTx<'a> {
+pub(crate) struct WriteTx<'a> {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
 }
 
 impl WriteTx<'_> {
-    async fn commit(self) -> StoreResult<()> {
+    pub(crate) async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await?;
         Ok(())
     }

@@ -9,6 +9,9 @@ use sqlx::{Column, Row};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 
+/// Rows the copy inserts into the new cell per transaction.
+const COPY_ROWS_PER_TX: usize = 5000;
+
 /// A column's type as the schema declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ColType {
@@ -329,56 +332,83 @@ impl Store {
         account: i64,
         copied: &AtomicI64,
     ) -> StoreResult<CopyReport> {
-        let mut report = CopyReport::default();
-        let mut snapshot = self.pool.begin().await?;
-        if self.dialect == Dialect::Postgres {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *snapshot)
-                .await?;
-        }
+        let mut tables = Vec::new();
         for table in copied_tables() {
             let cols = self.columns(table).await?;
-            let target_cols = to.columns(table).await?;
-            if target_cols != cols {
+            if to.columns(table).await? != cols {
                 return Err(StoreError::Config(format!(
                     "{table} differs between the two cells: upgrade both to the same version first"
                 )));
             }
-            let per_insert = (900 / cols.len()).max(1);
-            let sql = select_sql(table, &cols);
-            let mut rows = sqlx::query(&sql).bind(account).fetch(&mut *snapshot);
-            let mut batch: Vec<Vec<Value>> = Vec::with_capacity(per_insert);
-            let mut n = 0i64;
-            while let Some(row) = rows.try_next().await? {
-                batch.push(decode(&row, &cols)?);
-                if batch.len() == per_insert {
-                    to.insert_rows(table, &cols, &batch).await?;
-                    n += batch.len() as i64;
-                    copied.fetch_add(batch.len() as i64, Ordering::Relaxed);
-                    batch.clear();
+            tables.push((table, cols));
+        }
+        // The reader streams batches of rows to the writer, which inserts them into `to` a few
+        // thousand rows per transaction: reading one cell and writing the other overlap.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Vec<Vec<Value>>)>(8);
+        let tables_ref = &tables;
+        let reader = async move {
+            let mut snapshot = self.pool.begin().await?;
+            if self.dialect == Dialect::Postgres {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *snapshot)
+                    .await?;
+            }
+            for (t, (table, cols)) in tables_ref.iter().enumerate() {
+                let per_insert = (900 / cols.len()).max(1);
+                let sql = select_sql(table, cols);
+                let mut rows = sqlx::query(&sql).bind(account).fetch(&mut *snapshot);
+                let mut batch: Vec<Vec<Value>> = Vec::with_capacity(per_insert);
+                while let Some(row) = rows.try_next().await? {
+                    batch.push(decode(&row, cols)?);
+                    if batch.len() == per_insert {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(per_insert));
+                        if tx.send((t, full)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                if !batch.is_empty() && tx.send((t, batch)).await.is_err() {
+                    return Ok(());
                 }
             }
-            if !batch.is_empty() {
-                to.insert_rows(table, &cols, &batch).await?;
-                n += batch.len() as i64;
-                copied.fetch_add(batch.len() as i64, Ordering::Relaxed);
+            drop(tx);
+            snapshot.commit().await?;
+            StoreResult::Ok(())
+        };
+        let writer = async {
+            let mut counts = vec![0i64; tables.len()];
+            let mut open: Option<crate::WriteTx<'_>> = None;
+            let mut in_tx = 0usize;
+            while let Some((t, batch)) = rx.recv().await {
+                let (table, cols) = &tables[t];
+                if open.is_none() {
+                    open = Some(to.write().await?);
+                }
+                let conn = open.as_mut().expect("a transaction is open");
+                insert_rows(conn, table, cols, &batch).await?;
+                counts[t] += batch.len() as i64;
+                in_tx += batch.len();
+                if in_tx >= COPY_ROWS_PER_TX {
+                    if let Some(done) = open.take() {
+                        done.commit().await?;
+                    }
+                    copied.fetch_add(in_tx as i64, Ordering::Relaxed);
+                    in_tx = 0;
+                }
             }
-            report.rows.push((table, n));
-        }
-        snapshot.commit().await?;
-        Ok(report)
-    }
-
-    pub(super) async fn insert_rows(
-        &self,
-        table: &str,
-        cols: &[(String, ColType)],
-        rows: &[Vec<Value>],
-    ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        insert_rows(&mut tx, table, cols, rows).await?;
-        tx.commit().await?;
-        Ok(())
+            if let Some(done) = open.take() {
+                done.commit().await?;
+            }
+            copied.fetch_add(in_tx as i64, Ordering::Relaxed);
+            StoreResult::Ok(counts)
+        };
+        let (read, written) = tokio::join!(reader, writer);
+        // The writer's failure makes the reader stop at its next send; report the cause.
+        let counts = written?;
+        read?;
+        Ok(CopyReport {
+            rows: tables.iter().map(|(t, _)| *t).zip(counts).collect(),
+        })
     }
 
     /// Deletes every row `account` has in this cell, a table at a time (the old cell after a
