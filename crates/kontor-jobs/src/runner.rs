@@ -244,8 +244,8 @@ mod tests {
         assert!(saw_down, "the panic was never reported");
         assert_eq!(jobs.health.panics(), 1);
         assert_eq!(jobs.health.status(), "ok");
-        // One worker and the housekeeping loop run again.
-        assert_eq!(jobs.health.running(), 2);
+        // One worker, the data moves' loop and the housekeeping loop run again.
+        assert_eq!(jobs.health.running(), 3);
         let b = s.backup(a.id, backup.id).await.unwrap().unwrap();
         assert_eq!(b.attempts, 2, "{b:?}");
         stop.send(true).unwrap();
