@@ -468,6 +468,19 @@ ALTER TABLE job_outbox ADD COLUMN recipient BIGINT;
 CREATE UNIQUE INDEX job_outbox_once ON job_outbox (account_id, kind, target_id, recipient)
 "#,
     ),
+    (
+        15,
+        r#"
+CREATE TABLE move_checklist (
+    account_id BIGINT NOT NULL,
+    move_id BIGINT NOT NULL,
+    item TEXT NOT NULL,
+    done_by TEXT NOT NULL,
+    done_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, move_id, item)
+)
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {

@@ -460,3 +460,49 @@ impl Directory {
         tx.commit().await
     }
 }
+
+impl crate::Store {
+    /// The follow-up items of a move ticked off: item → (by, at).
+    pub async fn move_checklist(
+        &self,
+        account: i64,
+        move_id: i64,
+    ) -> StoreResult<Vec<(String, String, i64)>> {
+        Ok(sqlx::query_as("SELECT item, done_by, done_at FROM move_checklist WHERE account_id = $1 AND move_id = $2 ORDER BY item")
+            .bind(account)
+            .bind(move_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Ticks a follow-up item of a move off (`done`), or on again.
+    pub async fn tick_move_item(
+        &self,
+        account: i64,
+        move_id: i64,
+        item: &str,
+        by: &str,
+        done: bool,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "DELETE FROM move_checklist WHERE account_id = $1 AND move_id = $2 AND item = $3",
+        )
+        .bind(account)
+        .bind(move_id)
+        .bind(item)
+        .execute(&mut *tx)
+        .await?;
+        if done {
+            sqlx::query("INSERT INTO move_checklist (account_id, move_id, item, done_by, done_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(account)
+                .bind(move_id)
+                .bind(item)
+                .bind(by)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+}

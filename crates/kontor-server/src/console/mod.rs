@@ -134,6 +134,10 @@ pub fn routes() -> crate::Routes {
             "/app/settings/account/data-hosting/{id}/cancel",
             post(settings::cancel_move),
         )
+        .route(
+            "/app/settings/account/data-hosting/{id}/checklist",
+            post(settings::tick_item),
+        )
         .route("/app/settings/audit", get(settings::audit))
         .route(
             "/app/settings/sso",

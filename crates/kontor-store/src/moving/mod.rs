@@ -66,6 +66,7 @@ pub const TABLES: &[(&str, Rule)] = &[
     ("password_resets", Rule::Copy),
     ("sso_configs", Rule::Copy),
     ("sso_flows", Rule::Copy),
+    ("move_checklist", Rule::Copy),
     ("account_fences", Rule::Fence),
     ("move_log", Rule::Fence),
 ];

@@ -45,6 +45,33 @@ fn effects(to: Region) -> Markup {
     }
 }
 
+/// What a super admin should do after a move: (key, text). Keys are stored with the ticks.
+fn checklist(sso: bool) -> Vec<(&'static str, &'static str)> {
+    let mut items = vec![
+        ("integrations", "Reconnect integrations (such as Salesforce) and check that they sync again."),
+        ("addresses", "Update any region-specific API or console addresses your tools, bookmarks and scripts use."),
+        ("smtp", "Check the e-mail (SMTP) settings the account's notifications are sent with."),
+        ("settings", "Tell users that their notifications from before the move were not carried over, and that per-user notification settings start afresh."),
+        ("embeds", "Check embed codes and form addresses on your websites and in e-mails."),
+    ];
+    if sso {
+        items.push((
+            "sso",
+            "Confirm that single sign-on works with the sign-in address shown above.",
+        ));
+    }
+    items
+}
+
+/// A short span of time as people read it: milliseconds below a second.
+fn span(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
 fn state_label(m: &Move) -> String {
     match m.state {
         MoveState::Running => format!("Running ({})", m.phase.replace('_', "-")),
@@ -73,6 +100,10 @@ async fn view(
     };
     let sso = c.store.sso_config(a.id).await?;
     let cancel_hours = state.jobs.policy.cancel_hours;
+    let ticks = match moves.iter().find(|m| m.state == MoveState::Done) {
+        Some(m) => c.store.move_checklist(a.id, m.id).await?,
+        None => Vec::new(),
+    };
     Ok(c.page(
         "Data hosting",
         "/app/settings/account",
@@ -85,7 +116,7 @@ async fn view(
                 p #hosted { "This account's data is hosted in " strong { (region_name(a.region)) } "." }
             }
             section.card aria-labelledby="move" {
-                h2 #move { "Move data to " (to.label()) }
+                h2 #move { "Moving the data to another region" }
                 @if let Some(r) = &refusal {
                     p #move-refused { (r.to_string()) }
                 } @else if !super_admin {
@@ -112,6 +143,31 @@ async fn view(
                     }
                 }
             }
+            @if let Some(done) = moves.iter().find(|m| m.state == MoveState::Done) {
+                section.card aria-labelledby="after" {
+                    h2 #after { "After the move" }
+                    p { "Moved to " (region_name(done.to)) " on " (when(done.finished_at.unwrap_or(done.start_at))) ", scheduled by " (done.scheduled_by) "; the account was closed for " (span(done.frozen_ms(now_ms()).unwrap_or(0))) "." }
+                    ul #move-checklist {
+                        @for (key, text) in checklist(sso.is_some()) {
+                            @let ticked = ticks.iter().find(|(k, _, _)| k == key);
+                            li {
+                                form method="post" action=(format!("{PATH}/{}/checklist", done.id)) {
+                                    (csrf(c))
+                                    input type="hidden" name="item" value=(key);
+                                    input type="hidden" name="done" value=(if ticked.is_some() { "0" } else { "1" });
+                                    @if let Some((_, by, at)) = ticked {
+                                        s { (text) } " — done by " (by) " " (when(*at)) " "
+                                        @if super_admin { button type="submit" { "Undo" } }
+                                    } @else {
+                                        (text) " "
+                                        @if super_admin { button type="submit" { "Mark done" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             section.card aria-labelledby="moves" {
                 h2 #moves { "Data moves" }
                 @if moves.is_empty() {
@@ -127,7 +183,7 @@ async fn view(
                                     td.status { (state_label(m)) @if let Some(e) = &m.error { @if m.state == MoveState::Failed { br; span.error { (e) } } } }
                                     td { time datetime=(iso(m.start_at)) { (iso(m.start_at)) } }
                                     td { (m.scheduled_by) }
-                                    td { @if let Some(f) = m.frozen_ms(now_ms()) { (format!("{:.1} s", f as f64 / 1000.0)) } }
+                                    td { @if let Some(f) = m.frozen_ms(now_ms()) { (span(f)) } }
                                     td { @if let Some(f) = m.finished_at { (when(f)) } }
                                     td {
                                         @if super_admin && m.state == MoveState::Scheduled {
@@ -243,4 +299,47 @@ pub async fn cancel_move(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TickForm {
+    item: String,
+    done: String,
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+/// Ticks an item of the checklist after a move off (or on again); audited.
+pub async fn tick_item(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<TickForm>,
+) -> Result<Response, PageError> {
+    c.require(Role::SuperAdmin)?;
+    c.check_csrf(&f.csrf)?;
+    let mv = match id.parse::<i64>() {
+        Ok(id) => state.jobs.dir.get_move(id).await?,
+        Err(_) => None,
+    }
+    .filter(|m| m.account_id == c.id() && m.state == MoveState::Done)
+    .ok_or_else(PageError::not_found)?;
+    let sso = c.store.sso_config(c.id()).await?.is_some();
+    let Some((key, text)) = checklist(sso).into_iter().find(|(k, _)| *k == f.item) else {
+        return Err(PageError::not_found());
+    };
+    let done = f.done == "1";
+    let me = &c.session.user;
+    c.store
+        .tick_move_item(c.id(), mv.id, key, &me.email, done)
+        .await?;
+    log_action(
+        &c,
+        "data_move.checklist",
+        &format!("move {}", mv.id),
+        serde_json::json!({"item": key, "done": done, "message": format!("{} \"{text}\"", if done { "Ticked off" } else { "Unticked" })}),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("{PATH}#after")).into_response())
 }

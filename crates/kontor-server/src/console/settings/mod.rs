@@ -15,7 +15,7 @@ mod users;
 pub use account::{account, update_account};
 pub use audit::audit;
 pub use backups::{backups, create_backup, download, download_page, new_backup};
-pub use hosting::{cancel_move, hosting, schedule_move};
+pub use hosting::{cancel_move, hosting, schedule_move, tick_item};
 pub use objects::{create_object, objects};
 pub use properties::{
     archive_property, create_property, properties, property_page, update_property,
