@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Rows the copy inserts into the new cell per transaction.
 const COPY_ROWS_PER_TX: usize = 5000;
+/// Rows a removal deletes per transaction.
+const REMOVE_ROWS_PER_TX: usize = 5000;
 
 /// A column's type as the schema declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -417,13 +419,31 @@ impl Store {
         let mut total = 0;
         for table in account_tables() {
             check_name(table)?;
-            let mut tx = self.write().await?;
-            total += sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
-                .bind(account)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
+            let key = crate::migrations::primary_key(
+                &mut *self.pool.acquire().await?,
+                self.dialect,
+                table,
+            )
+            .await?
+            .join(", ");
+            // A few thousand rows per transaction: other accounts' writers of this cell wait
+            // for one chunk at most, never for the whole account.
+            let sql = format!(
+                "DELETE FROM {table} WHERE account_id = $1 AND ({key}) IN (SELECT {key} FROM {table} WHERE account_id = $1 LIMIT {REMOVE_ROWS_PER_TX})"
+            );
+            loop {
+                let mut tx = self.write().await?;
+                let n = sqlx::query(&sql)
+                    .bind(account)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                total += n;
+                if n == 0 {
+                    break;
+                }
+            }
         }
         let mut tx = self.write().await?;
         sqlx::query("DELETE FROM move_log WHERE account_id = $1")
