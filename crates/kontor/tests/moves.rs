@@ -799,3 +799,53 @@ async fn scheduling_follows_the_rules() {
     );
     assert!(v["message"].as_str().unwrap().contains("paused"));
 }
+
+/// An import running when a move starts finishes once, in the new region: every row of its
+/// file becomes one contact, none twice, and the import reads DONE there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_running_during_a_move_finishes_once() {
+    const ROWS: usize = 20_000;
+    let s = Server::start_with(None, &ENV).await;
+    let (account, token) = s.account("importing while moving");
+    let mut csv = String::from("email,firstname\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!("imp{i}@moves.test,Row {i}\n"));
+    }
+    let request = json!({"name": "big import", "files": [{"fileName": "big.csv", "fileFormat": "CSV", "fileImportPage": {"hasHeader": true, "columnMappings": [
+        {"columnName": "email", "propertyName": "email", "columnObjectTypeId": "0-1"},
+        {"columnName": "firstname", "propertyName": "firstname", "columnObjectTypeId": "0-1"}]}}]});
+    let (status, imp) = post_import(&s, &token, &request, &csv).await;
+    assert_eq!(status, 200, "{imp}");
+    let id = imp["id"].as_str().unwrap().to_string();
+    // Once it is under way, the account moves.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, r) = s
+            .call(&token, "GET", &format!("/crm/v3/imports/{id}"), None)
+            .await;
+        if r["state"] == "PROCESSING" {
+            break;
+        }
+        assert!(Instant::now() < deadline && r["state"] == "STARTED", "{r}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.cli(&["migration", "run", "--account", &account, "--to", "eu"]);
+    let done = wait_import(&s, &token, &id).await;
+    assert_eq!(done["state"], "DONE", "{done}");
+    let (_, found) = s
+        .call(
+            &token,
+            "POST",
+            "/crm/v3/objects/contacts/search",
+            Some(json!({"limit": 1})),
+        )
+        .await;
+    assert_eq!(found["total"], ROWS, "every row once: {found}");
+    let listed = s.cli(&["admin", "account", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&format!("{account}\teu\t"))),
+        "{listed}"
+    );
+}
