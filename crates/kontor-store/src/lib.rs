@@ -91,6 +91,9 @@ pub struct Store {
     /// SQLite: the connections restore batches read and write through (see
     /// `restores_sqlite.rs`).
     sqlite_restore: restores_sqlite::Connections,
+    /// The tables a move copies, as this database's catalog describes them (read once: the
+    /// schema only changes at open).
+    move_shapes: Arc<tokio::sync::OnceCell<Vec<moving::Shape>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -169,6 +172,7 @@ impl Store {
             write_lock: (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(()))),
             url: given,
             sqlite_restore: Default::default(),
+            move_shapes: Default::default(),
         };
         migrations::run(&store).await?;
         Ok(store)

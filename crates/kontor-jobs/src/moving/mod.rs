@@ -40,8 +40,9 @@ const ROUND: i64 = 2000;
 const LAG_TO_FREEZE: i64 = 200;
 /// Catch-up rounds stop waiting for the lag to shrink after this long, and freeze anyway.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(600);
-/// A move that failed this many attempts in a row before its switch fails for good.
-const MAX_ATTEMPTS: i64 = 5;
+/// A move whose attempt number this is, and which stops on an error before its switch, fails
+/// for good (a crash loop): attempts count every claim, resumptions after a kill included.
+const MAX_ATTEMPTS: i64 = 10;
 /// A freeze longer than this (a runner dying again and again while frozen) fails the move.
 const FREEZE_LIMIT_MS: i64 = 15 * 60 * 1000;
 
@@ -155,7 +156,7 @@ pub async fn run_due(jobs: &Arc<Jobs>, only: Option<i64>) -> Result<Option<i64>>
                 fail(
                     jobs,
                     id,
-                    &format!("the move failed {MAX_ATTEMPTS} times in a row; last: {e:#}"),
+                    &format!("the move stopped {MAX_ATTEMPTS} times; last: {e:#}"),
                 )
                 .await?;
             } else {
@@ -355,6 +356,14 @@ async fn fail(jobs: &Arc<Jobs>, id: i64, reason: &str) -> Result<()> {
         .get_move(id)
         .await?
         .context("the failed move disappeared")?;
+    // Only the runner that holds the move may undo it: another may be driving it on.
+    if !jobs
+        .dir
+        .renew_move(id, &jobs.node, jobs.lease_ms, &mv.progress)
+        .await?
+    {
+        return Ok(());
+    }
     let s = sides(jobs, &mv)?;
     let a = mv.account_id;
     if !s.same {

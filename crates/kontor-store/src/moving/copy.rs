@@ -16,14 +16,14 @@ const REMOVE_ROWS_PER_TX: usize = 5000;
 
 /// A column's type as the schema declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ColType {
+pub(crate) enum ColType {
     Int,
     Text,
 }
 
 /// One value of a row, as read from either engine.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) enum Value {
+pub(crate) enum Value {
     Null,
     Int(i64),
     Text(String),
@@ -62,7 +62,7 @@ impl std::fmt::Display for Mismatch {
 
 /// A table a move copies: its columns and which of them make its primary key.
 #[derive(Debug, Clone)]
-pub(super) struct Shape {
+pub(crate) struct Shape {
     pub table: &'static str,
     pub cols: Vec<(String, ColType)>,
     /// Positions in `cols` of the key's columns, in key order.
@@ -230,6 +230,14 @@ impl Store {
 
     /// The shape of every table a move copies, from this database's catalog.
     pub(super) async fn shapes(&self) -> StoreResult<Vec<Shape>> {
+        let shapes = self
+            .move_shapes
+            .get_or_try_init(|| self.read_shapes())
+            .await?;
+        Ok(shapes.clone())
+    }
+
+    async fn read_shapes(&self) -> StoreResult<Vec<Shape>> {
         let mut out = Vec::new();
         for table in copied_tables() {
             let cols = self.columns(table).await?;

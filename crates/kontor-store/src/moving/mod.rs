@@ -15,6 +15,7 @@ use crate::{Dialect, Store, StoreError, StoreResult};
 mod catch_up;
 mod copy;
 pub use catch_up::Round;
+pub(crate) use copy::Shape;
 pub use copy::{CopyReport, Mismatch, TableDigest};
 
 /// What a move does with one table.
