@@ -88,7 +88,7 @@ for size in $SIZES; do
     python3 "$BENCH_DIR/load.py" --port "$port" --token "$token" --count "$size" >"$WORK/load-$size.log"
     log "$size contacts: backup export (the baseline)"
     read -r backup_ms _ < <(measure "$KONTOR" backup create --account "$account" --wait --ignore-interval)
-    backup_rows=$("$KONTOR" backup list --account "$account" | head -1 | cut -f7)
+    backup_rows=$("$KONTOR" backup list --account "$account" | awk 'NR == 1' | cut -f7)
     BACKUP_RATES+=("$(python3 -c "print($backup_rows / $backup_ms * 1000)")")
     log "$size contacts: $MOVES moves with a client writing $RATE times a second"
     rm -f "$WORK/stop"
@@ -101,8 +101,8 @@ for size in $SIZES; do
         began=$(date +%s%3N)
         read -r ms rss < <(measure "$KONTOR" migration run --account "$account" --to "$to")
         ended=$(date +%s%3N)
-        id=$("$KONTOR" migration list --account "$account" | head -1 | cut -f1)
-        frozen=$("$KONTOR" migration list --account "$account" | head -1 | cut -f8)
+        id=$("$KONTOR" migration list --account "$account" | awk 'NR == 1' | cut -f1)
+        frozen=$("$KONTOR" migration list --account "$account" | awk 'NR == 1' | cut -f8)
         progress=$("$KONTOR" migration show "$id" | sed -n 's/^progress: *//p')
         python3 -c "
 import json, sys

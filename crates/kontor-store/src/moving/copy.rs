@@ -352,6 +352,12 @@ impl Store {
             }
             tables.push((table, cols));
         }
+        if self.dialect == Dialect::Sqlite && to.dialect == Dialect::Sqlite {
+            let rows = self
+                .copy_sqlite_to_sqlite(to, account, tables, copied)
+                .await?;
+            return Ok(CopyReport { rows });
+        }
         // The reader streams batches of rows to the writer, which inserts them into `to` a few
         // thousand rows per transaction: reading one cell and writing the other overlap.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Vec<Vec<Value>>)>(8);
