@@ -288,6 +288,11 @@ const SPEC: &[(&str, &str, Access)] = &[
         "/app/settings/account/data-hosting/{id}/cancel",
         SUPER,
     ),
+    (
+        "POST",
+        "/app/settings/account/data-hosting/{id}/checklist",
+        SUPER,
+    ),
     ("GET", "/app/settings/audit", ADMIN),
     ("GET", "/app/settings/sso", SUPER),
     ("POST", "/app/settings/sso", SUPER),
