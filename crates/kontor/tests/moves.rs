@@ -831,7 +831,27 @@ async fn an_import_running_during_a_move_finishes_once() {
         assert!(Instant::now() < deadline && r["state"] == "STARTED", "{r}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    s.cli(&["migration", "run", "--account", &account, "--to", "eu"]);
+    // The move, bounded: a move that does not end is a failure with what the CLI said.
+    let mut cli = start_move(&s.data_dir, &account, "eu");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Some(status) = cli.try_wait().unwrap() {
+            assert!(
+                status.success(),
+                "{}",
+                std::fs::read_to_string(cli_log(&s.data_dir)).unwrap_or_default()
+            );
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = cli.kill();
+            panic!(
+                "the move did not end in 3 minutes; the CLI said: {}",
+                std::fs::read_to_string(cli_log(&s.data_dir)).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let done = wait_import(&s, &token, &id).await;
     assert_eq!(done["state"], "DONE", "{done}");
     let (_, found) = s
