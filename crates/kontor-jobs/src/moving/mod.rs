@@ -124,6 +124,7 @@ pub async fn run_due(jobs: &Arc<Jobs>, only: Option<i64>) -> Result<Option<i64>>
     let heartbeat = {
         let (jobs, progress) = (jobs.clone(), progress.clone());
         tokio::spawn(async move {
+            let mut renewed = Instant::now();
             loop {
                 tokio::time::sleep(jobs.heartbeat()).await;
                 match jobs
@@ -131,12 +132,20 @@ pub async fn run_due(jobs: &Arc<Jobs>, only: Option<i64>) -> Result<Option<i64>>
                     .renew_move(id, &jobs.node, jobs.lease_ms, &progress.json())
                     .await
                 {
-                    Ok(true) => {}
+                    Ok(true) => renewed = Instant::now(),
                     Ok(false) => {
                         let _ = lost_tx.send(true);
                         return;
                     }
-                    Err(e) => tracing::warn!(move_id = id, error = %e, "renewing a move's lease"),
+                    Err(e) => {
+                        tracing::warn!(move_id = id, error = %e, "renewing a move's lease");
+                        // Unrenewed for a whole lease: another runner may have taken the
+                        // move over, so this one stops rather than write beside it.
+                        if renewed.elapsed() >= Duration::from_millis(jobs.lease_ms.max(0) as u64) {
+                            let _ = lost_tx.send(true);
+                            return;
+                        }
+                    }
                 }
             }
         })
@@ -246,6 +255,7 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                 if !s.same {
                     let began = Instant::now();
                     loop {
+                        still_mine(jobs, mv.id).await?;
                         let round = s.from.catch_up_to(&s.to, a, ROUND).await?;
                         progress.pending.store(round.pending, Ordering::Relaxed);
                         if round.pending <= LAG_TO_FREEZE || began.elapsed() > CATCH_UP_LIMIT {
@@ -262,6 +272,7 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                         return Err(Stop::Fail(mismatch(&differ)));
                     }
                     // What the comparison left for later, so that little is left for the freeze.
+                    still_mine(jobs, mv.id).await?;
                     let round = s.from.catch_up_to(&s.to, a, ROUND).await?;
                     progress.pending.store(round.pending, Ordering::Relaxed);
                 }
@@ -279,6 +290,7 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                 if !s.same {
                     s.from.fence_account(a, mv.to.as_str()).await?;
                     loop {
+                        still_mine(jobs, mv.id).await?;
                         let round = s.from.catch_up_to(&s.to, a, ROUND).await?;
                         progress.pending.store(round.pending, Ordering::Relaxed);
                         if round.pending == 0 {
@@ -337,6 +349,21 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
             .get_move(mv.id)
             .await?
             .ok_or_else(|| anyhow!("the move disappeared"))?;
+    }
+}
+
+/// Whether this runner still holds the move: checked before each round of catch-up, so that a
+/// runner that lost the move stops writing into the new cell.
+async fn still_mine(jobs: &Jobs, id: i64) -> Result<(), Stop> {
+    let holds = jobs.dir.get_move(id).await?.is_some_and(|m| {
+        m.state == kontor_store::MoveState::Running
+            && m.lease_owner.as_deref() == Some(jobs.node.as_str())
+            && m.lease_until.is_some_and(|u| u > now_ms())
+    });
+    if holds {
+        Ok(())
+    } else {
+        Err(Stop::Retry(anyhow!("the move's lease was lost")))
     }
 }
 
