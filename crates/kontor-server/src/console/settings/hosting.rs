@@ -280,12 +280,7 @@ pub async fn cancel_move(
 ) -> Result<Response, PageError> {
     c.require(Role::SuperAdmin)?;
     c.check_csrf(&f.csrf)?;
-    let mv = match id.parse::<i64>() {
-        Ok(id) => state.jobs.dir.get_move(id).await?,
-        Err(_) => None,
-    }
-    .filter(|m| m.account_id == c.id())
-    .ok_or_else(PageError::not_found)?;
+    let mv = own_move(&state, &c, &id).await?;
     let me = &c.session.user;
     match state
         .jobs
@@ -319,12 +314,10 @@ pub async fn tick_item(
 ) -> Result<Response, PageError> {
     c.require(Role::SuperAdmin)?;
     c.check_csrf(&f.csrf)?;
-    let mv = match id.parse::<i64>() {
-        Ok(id) => state.jobs.dir.get_move(id).await?,
-        Err(_) => None,
+    let mv = own_move(&state, &c, &id).await?;
+    if mv.state != MoveState::Done {
+        return Err(PageError::not_found());
     }
-    .filter(|m| m.account_id == c.id() && m.state == MoveState::Done)
-    .ok_or_else(PageError::not_found)?;
     let sso = c.store.sso_config(c.id()).await?.is_some();
     let Some((key, text)) = checklist(sso).into_iter().find(|(k, _)| *k == f.item) else {
         return Err(PageError::not_found());
@@ -342,4 +335,14 @@ pub async fn tick_item(
     )
     .await?;
     Ok(Redirect::to(&format!("{PATH}#after")).into_response())
+}
+
+/// A move of the signed-in account by the id in the path; 404 for anything else.
+async fn own_move(state: &AppState, c: &Console, id: &str) -> Result<Move, PageError> {
+    let mv = match id.parse::<i64>() {
+        Ok(id) => state.jobs.dir.get_move(id).await?,
+        Err(_) => None,
+    };
+    mv.filter(|m| m.account_id == c.id())
+        .ok_or_else(PageError::not_found)
 }
