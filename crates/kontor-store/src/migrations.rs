@@ -481,6 +481,16 @@ CREATE TABLE move_checklist (
 )
 "#,
     ),
+    (
+        16,
+        r#"
+CREATE TABLE move_tokens (
+    account_id BIGINT PRIMARY KEY,
+    token BIGINT NOT NULL,
+    writing BIGINT NOT NULL DEFAULT 0
+)
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {

@@ -47,6 +47,9 @@ pub const PHASE_CATCH_UP: &str = "catch_up";
 pub const PHASE_FROZEN: &str = "frozen";
 pub const PHASE_SWITCHED: &str = "switched";
 pub const PHASE_DONE: &str = "done";
+/// A move that cannot go on before its switch is undone (the `error` says why): a runner that
+/// takes it over after a crash finishes the undoing, not the move.
+pub const PHASE_FAILING: &str = "failing";
 
 #[derive(Debug, Clone)]
 pub struct Move {
@@ -77,6 +80,13 @@ pub struct Move {
 }
 
 impl Move {
+    /// The fencing token of the runner that claimed this move (see
+    /// [`crate::moving::Token`]): each claim counts an attempt, and moves of an account start
+    /// in the order of their ids, one at a time.
+    pub fn token(&self) -> crate::moving::Token {
+        crate::moving::Token((self.id << 20) + self.attempts)
+    }
+
     /// How long the account was (or has been) closed, in milliseconds.
     pub fn frozen_ms(&self, now: i64) -> Option<i64> {
         let from = self.frozen_at?;
@@ -379,6 +389,22 @@ impl Directory {
         Ok(n == 1)
     }
 
+    /// Records that the move `owner` runs fails, before its switch, for `reason`: it is undone
+    /// from here on ([`PHASE_FAILING`]). `false` if the lease was lost, or the move switched.
+    pub async fn fail_move(&self, id: i64, owner: &str, reason: &str) -> StoreResult<bool> {
+        let mut tx = self.directory.write().await?;
+        let n = sqlx::query("UPDATE moves SET phase = 'failing', error = CASE WHEN phase = 'failing' THEN error ELSE $1 END, updated_at = $2 WHERE id = $3 AND state = 'running' AND lease_owner = $4 AND phase <> 'switched'")
+            .bind(reason)
+            .bind(now_ms())
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     /// Ends a move `owner` runs: done, or failed with `error` (before the switch only: the
     /// account opens again where it was). `false` if the lease was lost.
     pub async fn end_move(&self, mv: &Move, owner: &str, error: Option<&str>) -> StoreResult<bool> {
@@ -411,10 +437,10 @@ impl Directory {
 
     /// Lets another runner take the move over at once (this one stops, e.g. on shutdown or
     /// after an error it cannot get past).
-    /// `error` is kept to show why, until the move ends.
+    /// `error` is kept to show why, until the move ends (a failing move keeps its reason).
     pub async fn release_move(&self, id: i64, owner: &str, error: &str) -> StoreResult<()> {
         let mut tx = self.directory.write().await?;
-        sqlx::query("UPDATE moves SET lease_until = 0, error = $3 WHERE id = $1 AND state = 'running' AND lease_owner = $2")
+        sqlx::query("UPDATE moves SET lease_until = 0, error = CASE WHEN phase = 'failing' THEN error ELSE $3 END WHERE id = $1 AND state = 'running' AND lease_owner = $2")
             .bind(id)
             .bind(owner)
             .bind(error)

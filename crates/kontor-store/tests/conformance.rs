@@ -26,8 +26,8 @@ use imports::{
 #[path = "conformance/moving.rs"]
 mod moving;
 use moving::{
-    a_fenced_account_takes_no_writes, a_live_copy_catches_up, an_account_moves_whole_between_cells,
-    every_table_has_a_moving_rule,
+    a_fenced_account_takes_no_writes, a_live_copy_catches_up, a_superseded_runner_writes_nothing,
+    an_account_moves_whole_between_cells, every_table_has_a_moving_rule,
 };
 #[path = "conformance/searches.rs"]
 mod searches;
@@ -126,6 +126,7 @@ conformance!(
     an_account_moves_whole_between_cells,
     a_fenced_account_takes_no_writes,
     a_live_copy_catches_up,
+    a_superseded_runner_writes_nothing,
 );
 
 fn actor() -> Actor {

@@ -17,8 +17,13 @@
 //!    (writes there stay refused for good), and its rows and files there are removed.
 //!
 //! A move that cannot go on before the switch (the comparison differs, it failed too often,
-//! the freeze lasted too long) fails: the old cell is unfenced and stays authoritative, the
-//! partial copy and its files are removed, and the account opens again where it was.
+//! the freeze lasted too long) fails: it enters the phase `failing`, the old cell is unfenced
+//! and stays authoritative, the partial copy and its files are removed, and the account opens
+//! again where it was.
+//!
+//! The lease decides which runner starts; each runner's fencing token, taken in both cells
+//! before anything else and checked by each of its transactions there, makes a runner that
+//! lost the move fail at its next write (see `kontor_store::moving::Token`).
 
 mod policy;
 pub use policy::Policy;
@@ -26,7 +31,9 @@ pub use policy::Policy;
 use crate::Jobs;
 use anyhow::{anyhow, Context, Result};
 use kontor_domain::time::now_ms;
-use kontor_store::moves::{PHASE_CATCH_UP, PHASE_COPY, PHASE_FROZEN, PHASE_SWITCHED};
+use kontor_store::moves::{
+    PHASE_CATCH_UP, PHASE_COPY, PHASE_FAILING, PHASE_FROZEN, PHASE_SWITCHED,
+};
 use kontor_store::{Move, Store};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -151,32 +158,39 @@ pub async fn run_due(jobs: &Arc<Jobs>, only: Option<i64>) -> Result<Option<i64>>
         })
     };
     let outcome = tokio::select! {
-        r = drive(jobs, mv.clone(), &progress) => r,
-        _ = lost.changed() => Err(Stop::Retry(anyhow!("another runner took the move over"))),
+        r = drive_or_fail(jobs, &mv, &progress) => r,
+        _ = lost.changed() => Err(anyhow!("another runner took the move over")),
     };
     heartbeat.abort();
-    match outcome {
-        Ok(()) => {}
-        Err(Stop::Fail(reason)) => fail(jobs, id, &reason).await?,
-        Err(Stop::Retry(e)) => {
-            let latest = jobs.dir.get_move(id).await?;
-            let switched = latest.as_ref().is_some_and(|m| m.phase == PHASE_SWITCHED);
-            if !switched && mv.attempts >= MAX_ATTEMPTS {
-                fail(
-                    jobs,
-                    id,
-                    &format!("the move stopped {MAX_ATTEMPTS} times; last: {e:#}"),
-                )
-                .await?;
-            } else {
-                tracing::warn!(move_id = id, error = %format!("{e:#}"), "a data move stopped; it resumes");
-                jobs.dir
-                    .release_move(id, &jobs.node, &format!("{e:#}"))
-                    .await?;
-            }
-        }
+    if let Err(e) = outcome {
+        tracing::warn!(move_id = id, error = %format!("{e:#}"), "a data move stopped; it resumes");
+        jobs.dir
+            .release_move(id, &jobs.node, &format!("{e:#}"))
+            .await?;
     }
     Ok(Some(id))
+}
+
+/// Drives the move, and fails it where it must fail (the heartbeat keeps the lease while the
+/// failure is undone). An error: this attempt stopped, and another resumes the move.
+async fn drive_or_fail(jobs: &Arc<Jobs>, mv: &Move, progress: &Progress) -> Result<()> {
+    match drive(jobs, mv.clone(), progress).await {
+        Ok(()) => Ok(()),
+        Err(Stop::Fail(reason)) => {
+            fail(jobs, mv, &reason).await?;
+            Ok(())
+        }
+        Err(Stop::Retry(e)) if mv.attempts >= MAX_ATTEMPTS => {
+            let reason = format!("the move stopped {MAX_ATTEMPTS} times; last: {e:#}");
+            // Not once it has switched: it is then driven to its end, however often it stops.
+            if fail(jobs, mv, &reason).await? {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+        Err(Stop::Retry(e)) => Err(e),
+    }
 }
 
 /// The cells and file stores of a move.
@@ -206,15 +220,21 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
     let s = sides(jobs, &mv)?;
     let a = mv.account_id;
     let owner = jobs.node.as_str();
+    let token = mv.token();
     let lost = || Stop::Retry(anyhow!("the move's lease was lost"));
+    // Before anything else, both cells take this runner's token: a runner this one replaces
+    // fails at its next write in either (see `kontor_store::moving::Token`).
+    if !s.same && !take_tokens(&s, a, token).await? {
+        return Err(lost());
+    }
     loop {
         progress.set_step(&mv.phase);
         match mv.phase.as_str() {
             PHASE_COPY => {
                 if !s.same {
-                    s.to.mark_incoming(a, mv.from.as_str()).await?;
-                    s.to.remove_account_data(a).await?;
-                    s.from.start_capture(a, mv.to.as_str()).await?;
+                    s.to.mark_incoming(a, mv.from.as_str(), token).await?;
+                    s.to.remove_account_data(a, token).await?;
+                    s.from.start_capture(a, mv.to.as_str(), token).await?;
                     if mv.attempts == 1 {
                         s.from
                             .audit(a, None, "system", "data_move.started", &format!("move {}", mv.id), json!({
@@ -236,12 +256,12 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     progress.copied.store(0, Ordering::Relaxed);
                     let began = Instant::now();
                     s.from
-                        .copy_account_counting(&s.to, a, &progress.copied)
+                        .copy_account_counting(&s.to, a, token, &progress.copied)
                         .await?;
                     progress
                         .copy_ms
                         .store(began.elapsed().as_millis() as i64, Ordering::Relaxed);
-                    test_hooks::maybe_damage(&s.to, a).await?;
+                    test_hooks::maybe_damage(&s.to, a, token).await?;
                 }
                 if !jobs
                     .dir
@@ -256,7 +276,7 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     let began = Instant::now();
                     loop {
                         still_mine(jobs, mv.id).await?;
-                        let round = s.from.catch_up_to(&s.to, a, ROUND).await?;
+                        let round = s.from.catch_up_to(&s.to, a, token, ROUND).await?;
                         progress.pending.store(round.pending, Ordering::Relaxed);
                         if round.pending <= LAG_TO_FREEZE || began.elapsed() > CATCH_UP_LIMIT {
                             break;
@@ -273,7 +293,7 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     }
                     // What the comparison left for later, so that little is left for the freeze.
                     still_mine(jobs, mv.id).await?;
-                    let round = s.from.catch_up_to(&s.to, a, ROUND).await?;
+                    let round = s.from.catch_up_to(&s.to, a, token, ROUND).await?;
                     progress.pending.store(round.pending, Ordering::Relaxed);
                 }
                 if !jobs.dir.freeze_move(&mv, owner).await? {
@@ -288,10 +308,10 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     )));
                 }
                 if !s.same {
-                    s.from.fence_account(a, mv.to.as_str()).await?;
+                    s.from.fence_account(a, mv.to.as_str(), token).await?;
                     loop {
                         still_mine(jobs, mv.id).await?;
-                        let round = s.from.catch_up_to(&s.to, a, ROUND).await?;
+                        let round = s.from.catch_up_to(&s.to, a, token, ROUND).await?;
                         progress.pending.store(round.pending, Ordering::Relaxed);
                         if round.pending == 0 {
                             break;
@@ -313,9 +333,9 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
             }
             PHASE_SWITCHED => {
                 if !s.same {
-                    s.to.unfence_account(a).await?;
-                    s.from.mark_account_moved(a, mv.to.as_str()).await?;
-                    s.from.remove_account_data(a).await?;
+                    s.to.unfence_account(a, token).await?;
+                    s.from.mark_account_moved(a, mv.to.as_str(), token).await?;
+                    s.from.remove_account_data(a, token).await?;
                     remove_files(&s.from_files, a).await?;
                 }
                 let now = now_ms();
@@ -340,6 +360,10 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     frozen_ms = frozen,
                     "data move done"
                 );
+                return Ok(());
+            }
+            PHASE_FAILING => {
+                undo(jobs, &mv, token).await?;
                 return Ok(());
             }
             other => return Err(Stop::Fail(format!("unknown phase {other:?}"))),
@@ -375,31 +399,49 @@ fn mismatch(differ: &[kontor_store::moving::Mismatch]) -> String {
     )
 }
 
-/// Fails a move before its switch: the old cell is unfenced and stays the account's home, the
-/// partial copy and its files go, and the account opens again.
-async fn fail(jobs: &Arc<Jobs>, id: i64, reason: &str) -> Result<()> {
+/// Takes `token` in both cells of a move; `false` if a later runner holds either.
+async fn take_tokens(s: &Sides, account: i64, token: kontor_store::moving::Token) -> Result<bool> {
+    Ok(s.to.take_move_token(account, token).await?
+        && s.from.take_move_token(account, token).await?)
+}
+
+/// Fails a move before its switch, for `reason`: records that it fails (so that a runner that
+/// takes over after a crash goes on undoing it), then undoes it. `false` if this runner no
+/// longer holds the move, or it has switched (it cannot fail any more).
+async fn fail(jobs: &Arc<Jobs>, mv: &Move, reason: &str) -> Result<bool> {
+    if !jobs.dir.fail_move(mv.id, &jobs.node, reason).await? {
+        return Ok(false);
+    }
+    undo(jobs, mv, mv.token()).await?;
+    Ok(true)
+}
+
+/// Undoes a failing move: the old cell is unfenced and stays the account's home, the partial
+/// copy and its files go, and the account opens again. Every step can be run again.
+async fn undo(jobs: &Arc<Jobs>, claimed: &Move, token: kontor_store::moving::Token) -> Result<()> {
+    let id = claimed.id;
     let mv = jobs
         .dir
         .get_move(id)
         .await?
         .context("the failed move disappeared")?;
-    // Only the runner that holds the move may undo it: another may be driving it on.
-    if !jobs
-        .dir
-        .renew_move(id, &jobs.node, jobs.lease_ms, &mv.progress)
-        .await?
-    {
-        return Ok(());
-    }
+    let reason = mv
+        .error
+        .clone()
+        .unwrap_or_else(|| "the move failed".to_string());
     let s = sides(jobs, &mv)?;
     let a = mv.account_id;
     if !s.same {
-        s.from.unfence_account(a).await?;
-        s.to.mark_incoming(a, mv.from.as_str()).await?;
-        s.to.remove_account_data(a).await?;
-        s.to.unfence_account(a).await?;
+        if !take_tokens(&s, a, token).await? {
+            return Err(anyhow!("the move's lease was lost"));
+        }
+        s.from.unfence_account(a, token).await?;
+        s.to.mark_incoming(a, mv.from.as_str(), token).await?;
+        s.to.remove_account_data(a, token).await?;
+        s.to.unfence_account(a, token).await?;
         remove_files(&s.to_files, a).await?;
     }
+    let reason = reason.as_str();
     if jobs.dir.end_move(&mv, &jobs.node, Some(reason)).await? {
         tell_super_admins(&s.from, a, kontor_store::OUTBOX_MOVE_FAILED, id).await?;
         tracing::error!(move_id = id, account = a, reason, "data move failed");
@@ -420,12 +462,23 @@ pub(crate) mod test_hooks {
     /// must catch it.
     pub(crate) static DAMAGE_ACCOUNT: AtomicI64 = AtomicI64::new(0);
 
-    pub(crate) async fn maybe_damage(to: &kontor_store::Store, account: i64) -> anyhow::Result<()> {
+    pub(crate) async fn maybe_damage(
+        to: &kontor_store::Store,
+        account: i64,
+        token: kontor_store::moving::Token,
+    ) -> anyhow::Result<()> {
         if DAMAGE_ACCOUNT
             .compare_exchange(account, 0, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
-            to.create_token(account, "not in the account", None).await?;
+            // As the move itself: no one else writes an arriving account.
+            to.execute_in_move(
+                account,
+                token,
+                "INSERT INTO tokens (account_id, id, name, token_hash, created_at) \
+                 VALUES ($1, 999999999, 'not in the account', 'damage', 0)",
+            )
+            .await?;
         }
         Ok(())
     }

@@ -9,6 +9,7 @@
 //! is then in the new cell as it is in the old one.
 
 use super::copy::{bind_values, decode, insert_rows, row_hash, select_sql, Shape, Value};
+use super::Token;
 use crate::{Store, StoreError, StoreResult};
 
 /// What one round of catch-up did.
@@ -31,9 +32,15 @@ impl Store {
     }
 
     /// Carries up to `limit` captured writes of `account` over to `to` (see the module's
-    /// documentation). Fails with [`StoreError::Config`] if the new cell does not read back
-    /// what was written to it.
-    pub async fn catch_up_to(&self, to: &Store, account: i64, limit: i64) -> StoreResult<Round> {
+    /// documentation), each transaction in either cell checking `token`. Fails with
+    /// [`StoreError::Config`] if the new cell does not read back what was written to it.
+    pub async fn catch_up_to(
+        &self,
+        to: &Store,
+        account: i64,
+        token: Token,
+        limit: i64,
+    ) -> StoreResult<Round> {
         let shapes = self.shapes().await?;
         let entries: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT tbl, row_key, n FROM move_log WHERE account_id = $1 ORDER BY tbl, row_key LIMIT $2",
@@ -65,7 +72,7 @@ impl Store {
         }
         drop(conn);
         // Into the new cell, in one transaction, each key read back as written.
-        let mut tx = to.write().await?;
+        let mut tx = to.move_tx(account, token).await?;
         for (shape, key, rows) in &work {
             let delete = format!("DELETE FROM {}{}", shape.table, shape.where_key());
             bind_key(sqlx::query(&delete), shape, account, key)
@@ -82,7 +89,7 @@ impl Store {
         }
         tx.commit().await?;
         // Entries whose count is unchanged are done.
-        let mut tx = self.write().await?;
+        let mut tx = self.move_tx(account, token).await?;
         for (table, key, n) in &entries {
             sqlx::query("DELETE FROM move_log WHERE account_id = $1 AND tbl = $2 AND row_key = $3 AND n = $4")
                 .bind(account)

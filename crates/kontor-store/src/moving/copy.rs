@@ -1,7 +1,7 @@
 //! The copy of an account into another cell, the digests two cells are compared by, and the
 //! removal of an account from a cell.
 
-use super::{account_tables, check_name, copied_tables};
+use super::{account_tables, check_name, copied_tables, Token};
 use crate::{Dialect, Store, StoreError, StoreResult};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
@@ -329,9 +329,15 @@ impl Store {
     }
 
     /// Copies every row `account` has in the tables a move copies from this cell into `to`,
-    /// as of one instant of this cell. `to` must hold nothing of the account yet.
-    pub async fn copy_account_to(&self, to: &Store, account: i64) -> StoreResult<CopyReport> {
-        self.copy_account_counting(to, account, &AtomicI64::new(0))
+    /// as of one instant of this cell. `to` must hold nothing of the account yet, and
+    /// `token` for it (each transaction there checks it: see [`super::Token`]).
+    pub async fn copy_account_to(
+        &self,
+        to: &Store,
+        account: i64,
+        token: Token,
+    ) -> StoreResult<CopyReport> {
+        self.copy_account_counting(to, account, token, &AtomicI64::new(0))
             .await
     }
 
@@ -340,6 +346,7 @@ impl Store {
         &self,
         to: &Store,
         account: i64,
+        token: Token,
         copied: &AtomicI64,
     ) -> StoreResult<CopyReport> {
         let mut tables = Vec::new();
@@ -354,7 +361,7 @@ impl Store {
         }
         if self.dialect == Dialect::Sqlite && to.dialect == Dialect::Sqlite {
             let rows = self
-                .copy_sqlite_to_sqlite(to, account, tables, copied)
+                .copy_sqlite_to_sqlite(to, account, token, tables, copied)
                 .await?;
             return Ok(CopyReport { rows });
         }
@@ -393,12 +400,12 @@ impl Store {
         };
         let writer = async {
             let mut counts = vec![0i64; tables.len()];
-            let mut open: Option<crate::WriteTx<'_>> = None;
+            let mut open: Option<super::MoveTx<'_>> = None;
             let mut in_tx = 0usize;
             while let Some((t, batch)) = rx.recv().await {
                 let (table, cols) = &tables[t];
                 if open.is_none() {
-                    open = Some(to.write().await?);
+                    open = Some(to.move_tx(account, token).await?);
                 }
                 let conn = open.as_mut().expect("a transaction is open");
                 insert_rows(conn, table, cols, &batch).await?;
@@ -428,8 +435,9 @@ impl Store {
     }
 
     /// Deletes every row `account` has in this cell, a table at a time (the old cell after a
-    /// move, or a partial copy after a failed one). Returns how many rows went.
-    pub async fn remove_account_data(&self, account: i64) -> StoreResult<u64> {
+    /// move, or a partial copy after a failed one), each transaction checking `token`.
+    /// Returns how many rows went.
+    pub async fn remove_account_data(&self, account: i64, token: Token) -> StoreResult<u64> {
         let mut total = 0;
         for table in account_tables() {
             check_name(table)?;
@@ -446,7 +454,7 @@ impl Store {
                 "DELETE FROM {table} WHERE account_id = $1 AND ({key}) IN (SELECT {key} FROM {table} WHERE account_id = $1 LIMIT {REMOVE_ROWS_PER_TX})"
             );
             loop {
-                let mut tx = self.write().await?;
+                let mut tx = self.move_tx(account, token).await?;
                 let n = sqlx::query(&sql)
                     .bind(account)
                     .execute(&mut *tx)
@@ -459,7 +467,7 @@ impl Store {
                 }
             }
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.move_tx(account, token).await?;
         sqlx::query("DELETE FROM move_log WHERE account_id = $1")
             .bind(account)
             .execute(&mut *tx)

@@ -6,8 +6,10 @@
 //! export of the same data.
 
 use super::copy::ColType;
+use super::{superseded, Token};
 use crate::{Store, StoreError, StoreResult};
 use rusqlite::types::Value;
+use rusqlite::OptionalExtension;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -21,6 +23,7 @@ impl Store {
         &self,
         to: &Store,
         account: i64,
+        token: Token,
         tables: Vec<(&'static str, Vec<(String, ColType)>)>,
         copied: &AtomicI64,
     ) -> StoreResult<Vec<(&'static str, i64)>> {
@@ -34,6 +37,7 @@ impl Store {
                 &from_path,
                 &to_path,
                 account,
+                token,
                 &tables,
                 lock.as_deref(),
                 &done,
@@ -66,6 +70,7 @@ fn copy(
     from: &str,
     to: &str,
     account: i64,
+    token: Token,
     tables: &[(&'static str, Vec<(String, ColType)>)],
     lock: Option<&tokio::sync::Mutex<()>>,
     progress: &AtomicI64,
@@ -102,6 +107,22 @@ fn copy(
             // One transaction of the new cell, under its writer lock.
             let _guard = lock.map(|l| l.blocking_lock());
             let tx = target.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // A `MoveTx`, here: a runner that lost the move stops at its next transaction, even
+            // though this thread outlives the task that started it.
+            if tx.execute(
+                "UPDATE move_tokens SET writing = 1 WHERE account_id = ?1 AND token = ?2",
+                [account, token.0],
+            )? != 1
+            {
+                let held: Option<i64> = tx
+                    .query_row(
+                        "SELECT token FROM move_tokens WHERE account_id = ?1",
+                        [account],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                return Err(superseded(account, token, held));
+            }
             let mut written = 0usize;
             {
                 let mut ins = tx.prepare_cached(&insert)?;
@@ -115,6 +136,10 @@ fn copy(
                     written += 1;
                 }
             }
+            tx.execute(
+                "UPDATE move_tokens SET writing = 0 WHERE account_id = ?1",
+                [account],
+            )?;
             tx.commit()?;
             n += written as i64;
             progress.fetch_add(written as i64, Ordering::Relaxed);

@@ -10,7 +10,7 @@
 //! Every table of the schema has a rule in [`TABLES`]; a test compares it with the tables a
 //! freshly migrated database has, so a table added later cannot be forgotten by the move.
 
-use crate::{Dialect, Store, StoreError, StoreResult};
+use crate::{Dialect, Store, StoreError, StoreResult, WriteTx};
 
 mod catch_up;
 mod copy;
@@ -29,7 +29,7 @@ pub enum Rule {
     NotMoved(&'static str),
     /// Kept in the directory database, not in a cell: the move updates the directory itself.
     Directory,
-    /// The move's own bookkeeping in each cell (the fence, the capture log).
+    /// The move's own bookkeeping in each cell (the fence, the capture log, the token).
     Fence,
 }
 
@@ -71,6 +71,7 @@ pub const TABLES: &[(&str, Rule)] = &[
     ("move_checklist", Rule::Copy),
     ("account_fences", Rule::Fence),
     ("move_log", Rule::Fence),
+    ("move_tokens", Rule::Fence),
 ];
 
 /// The tables whose rows a move copies.
@@ -113,6 +114,9 @@ pub(crate) const FENCE_LOCK: i32 = 7234504;
 /// transaction itself,
 /// - refuse any insert or update of rows of an account that is `frozen` or `moved` here, and
 ///   any delete while it is `frozen` (once `moved`, its old rows may be removed);
+/// - refuse every write of an account that is `incoming` here but the move's own (a
+///   [`MoveTx`]): a node that still routes the account here from before an earlier move must
+///   not write beside the copy;
 /// - while it is `copying` (a move copies it out), note the key of every row written in
 ///   `move_log`, which the move's catch-up replays into the new cell.
 ///
@@ -131,6 +135,10 @@ pub(crate) fn fence_ddl(dialect: Dialect, tables: &[(&str, Vec<String>)]) -> Vec
              ON CONFLICT (account_id, tbl, row_key) DO UPDATE SET n = move_log.n + 1"
         )
     };
+    // An account arriving here takes only the move's own writes.
+    let incoming = |acct: &str| {
+        format!("(state = '{INCOMING}' AND NOT EXISTS (SELECT 1 FROM move_tokens WHERE account_id = {acct} AND writing = 1))")
+    };
     let copying = |row: &str| {
         format!("EXISTS (SELECT 1 FROM account_fences WHERE account_id = {row}.account_id AND state = '{COPYING}')")
     };
@@ -142,12 +150,15 @@ pub(crate) fn fence_ddl(dialect: Dialect, tables: &[(&str, Vec<String>)]) -> Vec
                     ("update", "OLD", "'frozen', 'moved'"),
                     ("delete", "OLD", "'frozen'"),
                 ] {
+                    // (Named `kontor_fence_…` before the incoming state was refused.)
                     out.push(format!("DROP TRIGGER IF EXISTS kontor_fence_{t}_{op}"));
+                    out.push(format!("DROP TRIGGER IF EXISTS kontor_refuse_{t}_{op}"));
                     out.push(format!(
-                        "CREATE TRIGGER kontor_fence_{t}_{op} BEFORE {} ON {t} \
-                         WHEN EXISTS (SELECT 1 FROM account_fences WHERE account_id = {row}.account_id AND state IN ({states})) \
+                        "CREATE TRIGGER kontor_refuse_{t}_{op} BEFORE {} ON {t} \
+                         WHEN EXISTS (SELECT 1 FROM account_fences WHERE account_id = {row}.account_id AND (state IN ({states}) OR {})) \
                          BEGIN SELECT RAISE(ABORT, '{FENCED}'); END",
-                        op.to_uppercase()
+                        op.to_uppercase(),
+                        incoming(&format!("{row}.account_id")),
                     ));
                     out.push(format!(
                         "DROP TRIGGER IF EXISTS kontor_fence_{t}_capture_{op}"
@@ -167,13 +178,14 @@ pub(crate) fn fence_ddl(dialect: Dialect, tables: &[(&str, Vec<String>)]) -> Vec
         }
         Dialect::Postgres => {
             out.push(format!(
-                "CREATE OR REPLACE FUNCTION kontor_fence() RETURNS trigger LANGUAGE plpgsql AS $f$ \
+                "CREATE OR REPLACE FUNCTION kontor_refuse() RETURNS trigger LANGUAGE plpgsql AS $f$ \
                  DECLARE acct BIGINT; st TEXT; \
                  BEGIN \
                    IF TG_OP = 'INSERT' THEN acct := NEW.account_id; ELSE acct := OLD.account_id; END IF; \
                    PERFORM pg_advisory_xact_lock_shared({FENCE_LOCK}, CAST(acct AS INTEGER)); \
                    SELECT state INTO st FROM account_fences WHERE account_id = acct; \
-                   IF st IN ('{FROZEN}', '{MOVED}') AND (TG_OP <> 'DELETE' OR st = '{FROZEN}') THEN \
+                   IF (st IN ('{FROZEN}', '{MOVED}') AND (TG_OP <> 'DELETE' OR st = '{FROZEN}')) \
+                      OR (st = '{INCOMING}' AND NOT EXISTS (SELECT 1 FROM move_tokens WHERE account_id = acct AND writing = 1)) THEN \
                      RAISE EXCEPTION '{FENCED} (%)', acct; \
                    END IF; \
                    IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; \
@@ -193,10 +205,12 @@ pub(crate) fn fence_ddl(dialect: Dialect, tables: &[(&str, Vec<String>)]) -> Vec
                     copying("NEW"),
                     log("NEW", t, keys),
                 ));
+                // (Named `kontor_fence` before the incoming state was refused.)
                 out.push(format!("DROP TRIGGER IF EXISTS kontor_fence ON {t}"));
+                out.push(format!("DROP TRIGGER IF EXISTS kontor_refuse ON {t}"));
                 out.push(format!(
-                    "CREATE TRIGGER kontor_fence BEFORE INSERT OR UPDATE OR DELETE ON {t} \
-                     FOR EACH ROW EXECUTE PROCEDURE kontor_fence()"
+                    "CREATE TRIGGER kontor_refuse BEFORE INSERT OR UPDATE OR DELETE ON {t} \
+                     FOR EACH ROW EXECUTE PROCEDURE kontor_refuse()"
                 ));
                 out.push(format!("DROP TRIGGER IF EXISTS kontor_capture ON {t}"));
                 out.push(format!(
@@ -204,6 +218,8 @@ pub(crate) fn fence_ddl(dialect: Dialect, tables: &[(&str, Vec<String>)]) -> Vec
                      FOR EACH ROW EXECUTE PROCEDURE kontor_capture_{t}()"
                 ));
             }
+            // The function of the triggers' earlier name, with any of them still left.
+            out.push("DROP FUNCTION IF EXISTS kontor_fence() CASCADE".to_string());
         }
     }
     out
@@ -212,8 +228,8 @@ pub(crate) fn fence_ddl(dialect: Dialect, tables: &[(&str, Vec<String>)]) -> Vec
 /// The tables with the whole fence and capture, from the catalog.
 pub(crate) fn fenced_tables_sql(dialect: Dialect) -> &'static str {
     match dialect {
-        Dialect::Sqlite => "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'kontor_fence_%' GROUP BY tbl_name HAVING COUNT(*) = 6 ORDER BY 1",
-        Dialect::Postgres => "SELECT CAST(event_object_table AS TEXT) FROM information_schema.triggers WHERE trigger_schema = current_schema() AND trigger_name IN ('kontor_fence', 'kontor_capture') GROUP BY event_object_table HAVING COUNT(*) = 6 ORDER BY 1",
+        Dialect::Sqlite => "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND (name LIKE 'kontor_refuse_%' OR name LIKE 'kontor_fence_%capture%') GROUP BY tbl_name HAVING COUNT(*) = 6 AND SUM(name LIKE 'kontor_refuse_%') = 3 ORDER BY 1",
+        Dialect::Postgres => "SELECT CAST(event_object_table AS TEXT) FROM information_schema.triggers WHERE trigger_schema = current_schema() AND trigger_name IN ('kontor_refuse', 'kontor_capture') GROUP BY event_object_table HAVING COUNT(*) = 6 ORDER BY 1",
     }
 }
 
@@ -231,6 +247,67 @@ pub enum Fence {
     Incoming { from: String },
 }
 
+/// The fencing token of a move's runner: larger for each runner that takes a move over, and
+/// for each later move. A runner takes it in both cells ([`Store::take_move_token`]) before it
+/// touches either, and every transaction of the move in a cell checks, inside itself, that the
+/// cell still holds that token. A runner that lost its move (its lease lapsed while it stalled,
+/// and another took over) thus fails at its next write in a cell instead of writing beside the
+/// runner that replaced it: the lease decides who may start; the token, in the cell itself,
+/// decides whose writes commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Token(pub i64);
+
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A transaction of a move's runner in a cell: begun only while the cell holds the runner's
+/// [`Token`], and marked for its life as the move's own (`move_tokens.writing`), so that the
+/// fence lets its writes of an arriving account through and no one else's (see
+/// [`fence_ddl`]). The mark is undone before the commit, and by a rollback: no other
+/// transaction ever sees it. On PostgreSQL the token's row stays locked until the end, so
+/// that a runner taking a larger token waits for it and then sees all it wrote.
+pub(crate) struct MoveTx<'a> {
+    tx: WriteTx<'a>,
+    account: i64,
+}
+
+impl MoveTx<'_> {
+    pub(crate) async fn commit(mut self) -> StoreResult<()> {
+        sqlx::query("UPDATE move_tokens SET writing = 0 WHERE account_id = $1")
+            .bind(self.account)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for MoveTx<'_> {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+impl std::ops::DerefMut for MoveTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+pub(super) fn superseded(account: i64, token: Token, held: Option<i64>) -> StoreError {
+    StoreError::Conflict {
+        message: match held {
+            Some(t) => format!(
+                "the move of account {account} is run by a later runner here (token {t}, not {token})"
+            ),
+            None => format!("no runner took the move of account {account} here (token {token})"),
+        },
+        existing_id: None,
+    }
+}
+
 pub(super) fn check_name(name: &str) -> StoreResult<()> {
     // Table and column names come from the schema, but they are spliced into SQL: plain only.
     if name.is_empty()
@@ -246,38 +323,103 @@ pub(super) fn check_name(name: &str) -> StoreResult<()> {
 }
 
 impl Store {
+    /// Takes the moves of `account` in this cell for the runner with `token` (see [`Token`]):
+    /// from its commit on, every transaction of a runner with a smaller token fails here, and
+    /// (PostgreSQL) those under way end first. `false` if a larger token holds it already.
+    pub async fn take_move_token(&self, account: i64, token: Token) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
+            "INSERT INTO move_tokens (account_id, token) VALUES ($1, $2) \
+             ON CONFLICT (account_id) DO UPDATE SET token = excluded.token WHERE move_tokens.token <= excluded.token",
+        )
+        .bind(account)
+        .bind(token.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Begins a [`MoveTx`] of the runner with `token` for `account`; fails if this cell holds
+    /// another token for it.
+    pub(crate) async fn move_tx(&self, account: i64, token: Token) -> StoreResult<MoveTx<'_>> {
+        let mut tx = self.write().await?;
+        let n =
+            sqlx::query("UPDATE move_tokens SET writing = 1 WHERE account_id = $1 AND token = $2")
+                .bind(account)
+                .bind(token.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if n != 1 {
+            let held: Option<(i64,)> =
+                sqlx::query_as("SELECT token FROM move_tokens WHERE account_id = $1")
+                    .bind(account)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Err(superseded(account, token, held.map(|(t,)| t)));
+        }
+        Ok(MoveTx { tx, account })
+    }
+
+    /// Runs one statement (`$1` is the account) in a [`MoveTx`]: for tests that damage a
+    /// copy while it arrives.
+    #[doc(hidden)]
+    pub async fn execute_in_move(&self, account: i64, token: Token, sql: &str) -> StoreResult<u64> {
+        let mut tx = self.move_tx(account, token).await?;
+        let n = sqlx::query(sql)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Starts noting every write of `account` here for a move to `to` (see [`fence_ddl`]).
     /// From the commit of this call on, each write is captured: a write under way when it
     /// commits either ends before it or is captured.
-    pub async fn start_capture(&self, account: i64, to: &str) -> StoreResult<()> {
-        self.set_fence(account, COPYING, to).await
+    pub async fn start_capture(&self, account: i64, to: &str, token: Token) -> StoreResult<()> {
+        self.set_fence(account, COPYING, to, token).await
     }
 
     /// Fences `account` in this cell: from the commit of this call on, no write of its rows
     /// commits here (a write under way when it commits ends first, or fails). `to` is the
     /// region the account is moving to.
-    pub async fn fence_account(&self, account: i64, to: &str) -> StoreResult<()> {
-        self.set_fence(account, FROZEN, to).await
+    pub async fn fence_account(&self, account: i64, to: &str, token: Token) -> StoreResult<()> {
+        self.set_fence(account, FROZEN, to, token).await
     }
 
     /// Records that `account` now lives in `to`: writes stay refused here for good (a node
     /// that still routes to this cell learns that the account moved), deletes are allowed so
     /// that its rows can be removed.
-    pub async fn mark_account_moved(&self, account: i64, to: &str) -> StoreResult<()> {
-        self.set_fence(account, MOVED, to).await
+    pub async fn mark_account_moved(
+        &self,
+        account: i64,
+        to: &str,
+        token: Token,
+    ) -> StoreResult<()> {
+        self.set_fence(account, MOVED, to, token).await
     }
 
     /// Marks `account` as arriving from `from`: the move copies it in; its jobs and
     /// housekeeping wait here until the switch lifts this with [`Store::unfence_account`].
-    pub async fn mark_incoming(&self, account: i64, from: &str) -> StoreResult<()> {
-        self.set_fence(account, INCOMING, from).await
+    pub async fn mark_incoming(&self, account: i64, from: &str, token: Token) -> StoreResult<()> {
+        self.set_fence(account, INCOMING, from, token).await
     }
 
-    async fn set_fence(&self, account: i64, state: &str, region: &str) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    async fn set_fence(
+        &self,
+        account: i64,
+        state: &str,
+        region: &str,
+        token: Token,
+    ) -> StoreResult<()> {
+        let mut tx = self.move_tx(account, token).await?;
         if self.dialect == Dialect::Postgres {
             // Every writer of the account holds this lock shared from its first write to its
-            // end (see `kontor_fence`): taking it exclusively waits for the writes under way,
+            // end (see `kontor_refuse`): taking it exclusively waits for the writes under way,
             // and those that come next see the new state. (SQLite has one writer at a time.)
             sqlx::query(&format!(
                 "SELECT pg_advisory_xact_lock({FENCE_LOCK}, CAST($1 AS INTEGER))"
@@ -305,8 +447,8 @@ impl Store {
 
     /// Lifts the fence: the move failed and the account stays here, or it has arrived here.
     /// Nothing more is captured.
-    pub async fn unfence_account(&self, account: i64) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    pub async fn unfence_account(&self, account: i64, token: Token) -> StoreResult<()> {
+        let mut tx = self.move_tx(account, token).await?;
         sqlx::query("DELETE FROM account_fences WHERE account_id = $1")
             .bind(account)
             .execute(&mut *tx)

@@ -3,7 +3,7 @@
 //! account can be removed from a cell. Both directions between the engines under test.
 
 use crate::{account, actor, ot, props};
-use kontor_store::moving::TABLES;
+use kontor_store::moving::{Token, TABLES};
 use kontor_store::{CreateInput, Directory, Store};
 use serde_json::json;
 
@@ -34,6 +34,14 @@ pub async fn every_table_has_a_moving_rule(d: Directory) {
             "tables with the whole fence"
         );
     }
+}
+
+/// The token of the one runner these tests play.
+const T: Token = Token(1);
+
+/// `store` takes [`T`] for the account, as a move's runner does first in both cells.
+async fn take(store: &Store, account: i64) {
+    assert!(store.take_move_token(account, T).await.unwrap());
 }
 
 /// A store on a fresh SQLite database: the other side of the move.
@@ -120,10 +128,12 @@ pub async fn an_account_moves_whole_between_cells(d: Directory) {
         .unwrap();
     let before = home.account_digests(a).await.unwrap();
     assert!(before.iter().any(|t| t.table == "records" && t.rows == 51));
+    take(&home, a).await;
 
     // Out to another cell: the same rows, the same digests, the same records.
     let away = other_cell().await;
-    let copied = home.copy_account_to(&away, a).await.unwrap();
+    take(&away, a).await;
+    let copied = home.copy_account_to(&away, a, T).await.unwrap();
     assert_eq!(copied.total(), before.iter().map(|t| t.rows).sum::<i64>());
     assert_eq!(away.account_digests(a).await.unwrap(), before);
     let r = away
@@ -157,7 +167,8 @@ pub async fn an_account_moves_whole_between_cells(d: Directory) {
 
     // A damaged copy is told apart by the digests.
     let damaged = other_cell().await;
-    home.copy_account_to(&damaged, a).await.unwrap();
+    take(&damaged, a).await;
+    home.copy_account_to(&damaged, a, T).await.unwrap();
     damaged
         .update_records(
             a,
@@ -181,7 +192,7 @@ pub async fn an_account_moves_whole_between_cells(d: Directory) {
         differ.contains(&"records") && differ.contains(&"changes"),
         "{differ:?}"
     );
-    assert!(damaged.remove_account_data(a).await.unwrap() > 0);
+    assert!(damaged.remove_account_data(a, T).await.unwrap() > 0);
     assert!(
         damaged
             .account_digests(a)
@@ -193,17 +204,18 @@ pub async fn an_account_moves_whole_between_cells(d: Directory) {
     );
 
     // And back home, after the account was removed there: the same as before it left.
-    away.remove_account_data(a).await.unwrap();
+    away.remove_account_data(a, T).await.unwrap();
     let moved_back = other_cell().await;
-    home.copy_account_to(&moved_back, a).await.unwrap();
-    home.remove_account_data(a).await.unwrap();
+    take(&moved_back, a).await;
+    home.copy_account_to(&moved_back, a, T).await.unwrap();
+    home.remove_account_data(a, T).await.unwrap();
     assert!(home
         .account_digests(a)
         .await
         .unwrap()
         .iter()
         .all(|t| t.rows == 0));
-    moved_back.copy_account_to(&home, a).await.unwrap();
+    moved_back.copy_account_to(&home, a, T).await.unwrap();
     assert_eq!(home.account_digests(a).await.unwrap(), before);
 }
 
@@ -230,7 +242,8 @@ pub async fn a_fenced_account_takes_no_writes(d: Directory) {
         .await
         .unwrap()
         .job_id;
-    s.fence_account(a, "eu").await.unwrap();
+    take(&s, a).await;
+    s.fence_account(a, "eu", T).await.unwrap();
     assert_eq!(
         s.account_fence(a).await.unwrap(),
         Some(Fence::Frozen { to: "eu".into() })
@@ -307,7 +320,7 @@ pub async fn a_fenced_account_takes_no_writes(d: Directory) {
         .unwrap();
 
     // Moved: still no writes, but its rows may be removed.
-    s.mark_account_moved(a, "eu").await.unwrap();
+    s.mark_account_moved(a, "eu", T).await.unwrap();
     fenced(
         s.create_records(a, &contacts, vec![new("late@example.com")], &actor())
             .await
@@ -316,13 +329,14 @@ pub async fn a_fenced_account_takes_no_writes(d: Directory) {
     );
     // (Restore the record for the lifted fence below: copy it away first.)
     let away = other_cell().await;
-    s.copy_account_to(&away, a).await.unwrap();
-    assert!(s.remove_account_data(a).await.unwrap() > 0);
+    take(&away, a).await;
+    s.copy_account_to(&away, a, T).await.unwrap();
+    assert!(s.remove_account_data(a, T).await.unwrap() > 0);
     assert!(s.record(a, &contacts, kept, false).await.unwrap().is_none());
 
     // Lifted (the account comes back): writes commit again.
-    s.unfence_account(a).await.unwrap();
-    away.copy_account_to(&s, a).await.unwrap();
+    s.unfence_account(a, T).await.unwrap();
+    away.copy_account_to(&s, a, T).await.unwrap();
     s.create_records(a, &contacts, vec![new("after@example.com")], &actor())
         .await
         .unwrap();
@@ -371,8 +385,10 @@ pub async fn a_live_copy_catches_up(d: Directory) {
         .unwrap()[0]
         .id;
     let away = other_cell().await;
-    away.mark_incoming(a, "us").await.unwrap();
-    home.start_capture(a, "eu").await.unwrap();
+    take(&away, a).await;
+    take(&home, a).await;
+    away.mark_incoming(a, "us", T).await.unwrap();
+    home.start_capture(a, "eu", T).await.unwrap();
     assert_eq!(
         home.account_fence(a).await.unwrap(),
         Some(Fence::Copying { to: "eu".into() })
@@ -436,10 +452,10 @@ pub async fn a_live_copy_catches_up(d: Directory) {
             i
         })
     };
-    home.copy_account_to(&away, a).await.unwrap();
+    home.copy_account_to(&away, a, T).await.unwrap();
     let mut rounds = 0;
     loop {
-        let round = home.catch_up_to(&away, a, 200).await.unwrap();
+        let round = home.catch_up_to(&away, a, T, 200).await.unwrap();
         rounds += 1;
         if rounds >= 3 && round.pending < 50 {
             break;
@@ -452,23 +468,23 @@ pub async fn a_live_copy_catches_up(d: Directory) {
         "the copy matches the live account but for what is still to carry over"
     );
     for _ in 0..3 {
-        home.catch_up_to(&away, a, 200).await.unwrap();
+        home.catch_up_to(&away, a, T, 200).await.unwrap();
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let writes = writer.await.unwrap() - 1000;
     assert!(writes > 0, "the writer wrote during the move");
 
     // Frozen: nothing more commits; the last rounds carry over the rest.
-    home.fence_account(a, "eu").await.unwrap();
-    while home.catch_up_to(&away, a, 500).await.unwrap().pending > 0 {}
+    home.fence_account(a, "eu", T).await.unwrap();
+    while home.catch_up_to(&away, a, T, 500).await.unwrap().pending > 0 {}
     assert_eq!(home.pending_changes(a).await.unwrap(), 0);
     let here = home.account_digests(a).await.unwrap();
     assert_eq!(away.account_digests(a).await.unwrap(), here);
     assert!(here.iter().any(|t| t.table == "records" && t.rows > 301));
 
     // A row of the copy changed behind the catch-up's back is caught by the comparison.
-    home.start_capture(a, "eu").await.unwrap();
-    away.unfence_account(a).await.unwrap();
+    home.start_capture(a, "eu", T).await.unwrap();
+    away.unfence_account(a, T).await.unwrap();
     away.update_records(
         a,
         &contacts,
@@ -491,5 +507,122 @@ pub async fn a_live_copy_catches_up(d: Directory) {
         differ.contains(&"records") && differ.contains(&"changes"),
         "{differ:?}"
     );
-    home.unfence_account(a).await.unwrap();
+    home.unfence_account(a, T).await.unwrap();
+}
+
+/// A runner whose move another took over writes nothing more in either cell: once the later
+/// token is taken, every step of the earlier runner fails (the copy on either copier, the
+/// catch-up, each change of the fence, the removal), and a token never goes back down. The
+/// later runner goes on as if the earlier one had never been.
+pub async fn a_superseded_runner_writes_nothing(d: Directory) {
+    use kontor_store::moving::Fence;
+    use kontor_store::{StoreError, StoreResult};
+    let (a, home) = account(&d, "superseded").await;
+    let contacts = ot(&home, a, "contacts").await;
+    let new = |i: usize| CreateInput {
+        properties: props(json!({"email": format!("s{i}@example.com")})),
+        associations: vec![],
+    };
+    home.create_records(a, &contacts, (0..20).map(new).collect(), &actor())
+        .await
+        .unwrap();
+    let away = other_cell().await;
+    let (earlier, later) = (Token(10), Token(11));
+    for s in [&home, &away] {
+        assert!(s.take_move_token(a, earlier).await.unwrap());
+    }
+    away.mark_incoming(a, "us", earlier).await.unwrap();
+    home.start_capture(a, "eu", earlier).await.unwrap();
+    // Only the move writes an account arriving in a cell: a node that still routes the account
+    // there (from before an earlier move) is refused.
+    assert!(matches!(
+        away.create_token(a, "stale node", None).await,
+        Err(StoreError::Fenced(_))
+    ));
+    home.create_records(a, &contacts, vec![new(20)], &actor())
+        .await
+        .unwrap();
+    let captured = home.pending_changes(a).await.unwrap();
+    assert!(captured > 0, "the write is captured");
+
+    // Another runner takes the move over.
+    for s in [&home, &away] {
+        assert!(s.take_move_token(a, later).await.unwrap());
+    }
+    assert!(
+        !away.take_move_token(a, earlier).await.unwrap(),
+        "a token never goes back down"
+    );
+    fn refused<T: std::fmt::Debug>(r: StoreResult<T>, what: &str) {
+        match r {
+            Err(StoreError::Conflict { message, .. }) => {
+                assert!(message.contains("later runner"), "{what}: {message}")
+            }
+            other => panic!("{what} of the superseded runner was not refused: {other:?}"),
+        }
+    }
+    refused(home.copy_account_to(&away, a, earlier).await, "the copy");
+    assert!(
+        away.account_digests(a)
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.rows == 0),
+        "nothing was copied"
+    );
+    refused(
+        home.catch_up_to(&away, a, earlier, 100).await,
+        "a catch-up round",
+    );
+    assert_eq!(
+        home.pending_changes(a).await.unwrap(),
+        captured,
+        "nothing was carried over"
+    );
+    refused(home.fence_account(a, "eu", earlier).await, "freezing");
+    refused(home.unfence_account(a, earlier).await, "lifting the fence");
+    refused(
+        away.mark_incoming(a, "us", earlier).await,
+        "marking incoming",
+    );
+    assert_eq!(
+        home.account_fence(a).await.unwrap(),
+        Some(Fence::Copying { to: "eu".into() })
+    );
+    refused(
+        home.remove_account_data(a, earlier).await,
+        "removing the account",
+    );
+    assert_eq!(
+        home.account_row_counts(a)
+            .await
+            .unwrap()
+            .iter()
+            .find(|(t, _)| *t == "records")
+            .map(|(_, n)| *n),
+        Some(21)
+    );
+
+    // The later runner goes on.
+    home.copy_account_to(&away, a, later).await.unwrap();
+    home.fence_account(a, "eu", later).await.unwrap();
+    while home
+        .catch_up_to(&away, a, later, 100)
+        .await
+        .unwrap()
+        .pending
+        > 0
+    {}
+    assert_eq!(
+        away.account_digests(a).await.unwrap(),
+        home.account_digests(a).await.unwrap()
+    );
+    assert!(matches!(
+        away.audit(a, None, "x", "x", "x", json!({})).await,
+        Err(StoreError::Fenced(_))
+    ));
+    home.unfence_account(a, later).await.unwrap();
+    away.remove_account_data(a, later).await.unwrap();
+    away.unfence_account(a, later).await.unwrap();
+    away.create_token(a, "after the fence", None).await.unwrap();
 }
