@@ -89,7 +89,8 @@ for size in $SIZES; do
     log "$size contacts: backup export (the baseline)"
     read -r backup_ms _ < <(measure "$KONTOR" backup create --account "$account" --wait --ignore-interval)
     backup_rows=$("$KONTOR" backup list --account "$account" | awk 'NR == 1' | cut -f7)
-    BACKUP_RATES+=("$(python3 -c "print($backup_rows / $backup_ms * 1000)")")
+    backup_rate=$(python3 -c "print($backup_rows / $backup_ms * 1000)")
+    BACKUP_RATES+=("$backup_rate")
     log "$size contacts: $MOVES moves with a client writing $RATE times a second"
     rm -f "$WORK/stop"
     python3 "$BENCH_DIR/move_client.py" --port "$port" --token "$token" --id 1 --rate "$RATE" \
@@ -109,7 +110,7 @@ import json, sys
 p = json.loads(sys.argv[1])
 print(json.dumps({'size': $size, 'frozen_ms': $frozen, 'total_ms': $ms, 'rss_kb': $rss,
                   'rows': p.get('total', 0), 'copy_ms': p.get('copy_ms', 0),
-                  'began': $began, 'ended': $ended}))" "$progress" >>"$WORK/moves.jsonl"
+                  'began': $began, 'ended': $ended, 'backup_rate': $backup_rate}))" "$progress" >>"$WORK/moves.jsonl"
         log "  move $i to $to: ${ms} ms, frozen ${frozen} ms (server), mover peak RSS $((rss / 1024)) MiB"
         [[ $to == eu ]] && to=us || to=eu
         sleep 2

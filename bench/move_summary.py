@@ -3,7 +3,8 @@
     python3 move_summary.py CLIENT_LOG MOVES_JSONL BACKUP_RECORDS_PER_S
 
 MOVES_JSONL holds one JSON object per move: {size, frozen_ms, total_ms, rss_kb, rows, copy_ms,
-began, ended} (times in epoch ms). The freeze a client saw in a move is from its first 477 to
+began, ended, backup_rate} (times in epoch ms; backup_rate: the backup export's records/s on
+the same account just before, the baseline the copy is compared with, size by size). The freeze a client saw in a move is from its first 477 to
 its first success after it; a move in which the client met no 477 was closed for less than the
 client's period between requests, and counts as that period.
 """
@@ -38,10 +39,11 @@ def main():
         seen = [client_freeze(lines, m["began"], m["ended"], period_ms) for m in ms]
         # Records copied a second: the account's records over the copy of all its tables.
         rate = statistics.median(size / max(m["copy_ms"], 1) * 1000 for m in ms)
+        baseline = statistics.median(m.get("backup_rate") or backup_rate for m in ms)
         p50[size] = statistics.median(seen)
         print(f"{size:>10} {len(ms):>5} {p50[size]:>16.0f}ms {max(seen):>6.0f}ms "
               f"{statistics.median(m['frozen_ms'] for m in ms):>16.0f}ms {rate:>15.0f} "
-              f"{(rate / backup_rate if backup_rate else float('nan')):>9.2f} "
+              f"{(rate / baseline if baseline else float('nan')):>9.2f} "
               f"{statistics.median(m['total_ms'] for m in ms) / 1000:>8.1f}s "
               f"{max(m['rss_kb'] for m in ms) / 1024:>8.1f}MiB")
     if len(sizes) > 1:

@@ -129,6 +129,8 @@ pub enum ChangeSource {
     Integration,
     Workflow,
     Migration,
+    /// A submission of one of the account's forms.
+    Form,
 }
 
 impl ChangeSource {
@@ -141,6 +143,7 @@ impl ChangeSource {
             ChangeSource::Integration => "INTEGRATION",
             ChangeSource::Workflow => "WORKFLOW",
             ChangeSource::Migration => "MIGRATION",
+            ChangeSource::Form => "FORM",
         }
     }
 }

@@ -181,6 +181,7 @@ impl Jobs {
     async fn housekeeping(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut last_sweep = 0i64;
         let mut last_reminders = 0i64;
+        let mut last_submissions = 0i64;
         loop {
             if now_ms() - last_sweep > 5 * 60 * 1000 {
                 last_sweep = now_ms();
@@ -189,6 +190,13 @@ impl Jobs {
                 }
                 if let Err(e) = self.sweep(now_ms()).await {
                     tracing::warn!(error = %e, "housekeeping");
+                }
+                if let Err(e) = self
+                    .dir
+                    .purge_applied_submissions(now_ms() - 7 * 24 * 3600 * 1000)
+                    .await
+                {
+                    tracing::warn!(error = %e, "purging applied form submissions");
                 }
                 // Delivered events are kept a while for looking into, then dropped.
                 for store in self.stores() {
@@ -201,6 +209,20 @@ impl Jobs {
                 last_reminders = now_ms();
                 if let Err(e) = moving::remind(self, now_ms()).await {
                     tracing::warn!(error = %format!("{e:#}"), "data move reminders");
+                }
+            }
+            if now_ms() - last_submissions > 2_000 {
+                last_submissions = now_ms();
+                // Form submissions that waited (a data move's freeze, a refused write).
+                match self.dir.accounts_with_queued_submissions().await {
+                    Ok(accounts) => {
+                        for a in accounts {
+                            if let Err(e) = self.dir.apply_queued_submissions(a).await {
+                                tracing::warn!(account = a, error = %e, "applying form submissions");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "form submissions waiting"),
                 }
             }
             if let Err(e) = self.dispatch_outbox().await {

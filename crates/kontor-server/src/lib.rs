@@ -5,6 +5,7 @@ mod auth;
 pub mod backups;
 mod console;
 mod error;
+mod forms;
 mod headers;
 mod imports;
 mod lifecycle;
@@ -296,6 +297,21 @@ fn routes() -> Routes {
             get(migrations::get_one)
                 .patch(migrations::reschedule)
                 .delete(migrations::cancel),
+        )
+        .route("/marketing/v3/forms", get(forms::list).post(forms::create))
+        .route(
+            "/marketing/v3/forms/{id}",
+            get(forms::get_one)
+                .patch(forms::update)
+                .delete(forms::archive),
+        )
+        .route(
+            "/submissions/v3/integration/submit/{portal}/{guid}",
+            post(forms::submit).options(forms::submit_preflight),
+        )
+        .route(
+            "/form-integrations/v1/submissions/forms/{guid}",
+            get(forms::submissions),
         )
 }
 

@@ -8,6 +8,7 @@ mod console;
 mod directory;
 mod error;
 mod export;
+pub mod forms;
 mod housekeeping;
 pub use housekeeping::{
     IMPORT_ERRORS_DAYS, IMPORT_FILE_DAYS, READ_NOTIFICATION_DAYS, UNREAD_NOTIFICATION_DAYS,

@@ -491,6 +491,47 @@ CREATE TABLE move_tokens (
 )
 "#,
     ),
+    (
+        17,
+        r#"
+CREATE TABLE forms (
+    account_id BIGINT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    archived_at BIGINT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE TABLE form_submissions (
+    account_id BIGINT NOT NULL,
+    id TEXT NOT NULL,
+    form_id TEXT NOT NULL,
+    submitted_at BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    applied_at BIGINT NOT NULL,
+    fields TEXT NOT NULL,
+    page_uri TEXT,
+    page_name TEXT,
+    contact_id BIGINT,
+    error TEXT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE INDEX form_submissions_by_form ON form_submissions (account_id, form_id, submitted_at);
+CREATE TABLE form_queue (
+    seq BIGINT PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    account_id BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    applied_at BIGINT
+);
+CREATE INDEX form_queue_waiting ON form_queue (account_id, seq) WHERE applied_at IS NULL;
+CREATE INDEX form_queue_applied ON form_queue (applied_at)
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {

@@ -1,10 +1,11 @@
 //! Data moves between regions under load and under `kill -9`. Writers (creates, updates,
-//! archives, associations) record every result while an account is moved back and forth
-//! between the two regions' cells with `kontor migration run`, and the CLI and the server are
-//! killed at random moments and started again. After the moves: every acknowledged write is
-//! in the account's cell, nothing is there that was never attempted, ids are unchanged, 477
-//! (with `Retry-After`) was answered only while a move was frozen, and the old cell holds
-//! nothing of the account.
+//! archives, associations, form submissions without a token) record every result while an
+//! account is moved back and forth between the two regions' cells with `kontor migration run`,
+//! and the CLI and the server are killed at random moments and started again. After the moves:
+//! every acknowledged write is in the account's cell, nothing is there that was never
+//! attempted, ids are unchanged, 477 (with `Retry-After`) was answered only while a move was
+//! frozen, every form submission was accepted (frozen or not) and became its contact exactly
+//! once, and the old cell holds nothing of the account.
 //!
 //! The cells are what the environment configures: two SQLite files by default; PostgreSQL
 //! databases with `KONTOR_DATABASE_US`/`_EU` (either or both). `KONTOR_MOVE_KILLS` sets how
@@ -41,11 +42,19 @@ struct Log {
     /// Answers neither acknowledged nor refused (a server killed mid-request).
     unknown: u64,
     acknowledged: u64,
+    /// Acknowledged form submissions (each with its own e-mail), and how many of them were
+    /// answered "processing may take up to a day" (kept through a freeze).
+    submitted: Vec<String>,
+    delayed: u64,
+    /// Form submissions refused (a 4xx): a form must accept them even while frozen.
+    refused_submissions: Vec<String>,
 }
 
 struct Shared {
     base: RwLock<String>,
     token: String,
+    /// Where the account's form is submitted (no token).
+    form_path: String,
     stop: AtomicBool,
     log: Mutex<Log>,
     http: reqwest::Client,
@@ -90,6 +99,46 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Submits the account's form as a website does (no token); records the answer.
+    async fn submit(&self, email: String, w: usize) {
+        self.log.lock().unwrap().attempted.insert(email.clone());
+        let base = self.base.read().unwrap().clone();
+        let body = json!({
+            "fields": [{"objectTypeId": "0-1", "name": "email", "value": email}, {"name": "firstname", "value": format!("F{w}")}],
+            "context": {"pageName": "moves"},
+        });
+        let resp = self
+            .http
+            .post(format!("{base}{}", self.form_path))
+            .json(&body)
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await;
+        let Ok(resp) = resp else {
+            self.log.lock().unwrap().unknown += 1;
+            return;
+        };
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let mut log = self.log.lock().unwrap();
+        match status {
+            200 => {
+                let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                let message = v["inlineMessage"].as_str().unwrap_or("");
+                assert!(message.starts_with("Thanks"), "{text}");
+                if message.contains("up to a day") {
+                    log.delayed += 1;
+                }
+                log.submitted.push(email);
+                log.acknowledged += 1;
+            }
+            400..=499 => log.refused_submissions.push(format!("{status} {text}")),
+            _ => log.unknown += 1,
+        }
+    }
+}
+
 async fn writer(s: Arc<Shared>, w: usize, seeded: Vec<i64>, company: i64) {
     let mut n = 0usize;
     let mut mine: Vec<i64> = Vec::new();
@@ -115,6 +164,10 @@ async fn writer(s: Arc<Shared>, w: usize, seeded: Vec<i64>, company: i64) {
             }
             Outcome::Closed => {}
             Outcome::Unknown => s.log.lock().unwrap().unknown += 1,
+        }
+        // Submit the form, every other round.
+        if n.is_multiple_of(2) {
+            s.submit(format!("f{w}-{n}@moves.test"), w).await;
         }
         // Update a seeded record.
         let id = seeded[(n * WRITERS + w) % seeded.len()];
@@ -284,10 +337,24 @@ async fn moves_lose_no_acknowledged_write_under_kills() {
         .await;
     assert_eq!(status, 201);
     let company: i64 = v["id"].as_str().unwrap().parse().unwrap();
+    let (status, form) = server
+        .call(
+            &token,
+            "POST",
+            "/marketing/v3/forms",
+            Some(json!({"name": "Sign-up", "fieldGroups": [{"fields": [
+                {"objectTypeId": "0-1", "name": "email", "label": "Email", "required": true},
+                {"objectTypeId": "0-1", "name": "firstname", "label": "First name"},
+            ]}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{form}");
+    let form_id = form["id"].as_str().unwrap().to_string();
 
     let shared = Arc::new(Shared {
         base: RwLock::new(server.base.clone()),
         token: token.clone(),
+        form_path: format!("/submissions/v3/integration/submit/{account}/{form_id}"),
         stop: AtomicBool::new(false),
         log: Mutex::new(Log::default()),
         http: reqwest::Client::new(),
@@ -402,12 +469,89 @@ async fn moves_lose_no_acknowledged_write_under_kills() {
     let log = std::mem::take(&mut *shared.log.lock().unwrap());
     let all_moves = directory.moves_of(a).await.unwrap();
     eprintln!(
-        "moves: {moves} moves, {kills} kills landed ({by_phase:?}); {} writes acknowledged, {} answered 477, {} unknown",
+        "moves: {moves} moves, {kills} kills landed ({by_phase:?}); {} writes acknowledged, {} answered 477, {} unknown; {} form submissions acknowledged, {} of them kept through a freeze",
         log.acknowledged,
         log.closed.len(),
-        log.unknown
+        log.unknown,
+        log.submitted.len(),
+        log.delayed,
     );
     assert!(log.acknowledged > 100, "the writers wrote during the moves");
+    assert!(
+        log.refused_submissions.is_empty(),
+        "form submissions were refused: {:?}",
+        log.refused_submissions
+    );
+
+    // Every acknowledged submission became its contact, once: those kept through a freeze
+    // are applied after the switch (by the mover, or any server's housekeeping).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !directory
+        .accounts_with_queued_submissions()
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "form submissions still wait a minute after the last move"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut recorded: HashMap<String, u32> = HashMap::new();
+    let mut after = String::new();
+    loop {
+        let (status, v) = server
+            .call(
+                &token,
+                "GET",
+                &format!("/form-integrations/v1/submissions/forms/{form_id}?limit=50{after}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        for r in v["results"].as_array().unwrap() {
+            let email = r["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["name"] == "email")
+                .and_then(|f| f["value"].as_str())
+                .unwrap_or("")
+                .to_string();
+            assert!(
+                r["contactId"].is_string(),
+                "a submission made no contact: {r}"
+            );
+            *recorded.entry(email).or_default() += 1;
+        }
+        match v["paging"]["next"]["after"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    for email in &log.submitted {
+        assert_eq!(
+            recorded.get(email).copied(),
+            Some(1),
+            "acknowledged submission {email} recorded {:?} times",
+            recorded.get(email)
+        );
+        let (status, v) = server
+            .call(
+                &token,
+                "POST",
+                "/crm/v3/objects/contacts/search",
+                Some(json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": email}]}]})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(v["total"], 1, "the contact of submission {email}: {v}");
+    }
+    assert!(
+        recorded.values().all(|n| *n == 1),
+        "a submission was applied twice"
+    );
 
     // 477 only while a move was frozen, always with Retry-After.
     for (at, retry) in &log.closed {

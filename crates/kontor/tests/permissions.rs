@@ -218,6 +218,22 @@ const SPEC: &[(&str, &str, Access)] = &[
     ("GET", "/kontor/v1/migrations/{id}", SuperAdminToken),
     ("PATCH", "/kontor/v1/migrations/{id}", SuperAdminToken),
     ("DELETE", "/kontor/v1/migrations/{id}", SuperAdminToken),
+    // Forms: defined with a token, submitted from any website without one.
+    ("GET", "/marketing/v3/forms", Token),
+    ("POST", "/marketing/v3/forms", Token),
+    ("GET", "/marketing/v3/forms/{id}", Token),
+    ("PATCH", "/marketing/v3/forms/{id}", Token),
+    ("DELETE", "/marketing/v3/forms/{id}", Token),
+    (
+        "POST",
+        "/submissions/v3/integration/submit/{portal}/{guid}",
+        Public,
+    ),
+    (
+        "GET",
+        "/form-integrations/v1/submissions/forms/{guid}",
+        Token,
+    ),
     // The console
     ("GET", "/app", USER),
     ("GET", "/app/assets/app.css", Public),
@@ -277,6 +293,10 @@ const SPEC: &[(&str, &str, Access)] = &[
         "/app/settings/properties/{object_type}/{name}/archive",
         ADMIN,
     ),
+    ("GET", "/app/settings/forms", ADMIN),
+    ("POST", "/app/settings/forms", ADMIN),
+    ("GET", "/app/settings/forms/{id}", ADMIN),
+    ("POST", "/app/settings/forms/{id}/archive", ADMIN),
     ("GET", "/app/settings/objects", ADMIN),
     ("POST", "/app/settings/objects", ADMIN),
     ("GET", "/app/settings/account", ADMIN),
@@ -597,6 +617,8 @@ async fn every_route_admits_exactly_whom_it_should() {
         ("association", "1".into()),
         ("token", "0".into()),
         ("plan", "1".into()),
+        ("portal", a.clone()),
+        ("guid", "not-a-form".into()),
     ];
 
     // Deleting routes last, so that what they remove is there for every other call.

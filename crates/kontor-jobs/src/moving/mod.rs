@@ -338,6 +338,11 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     s.from.remove_account_data(a, token).await?;
                     remove_files(&s.from_files, a).await?;
                 }
+                // Form submissions that waited through the freeze, in the new cell now (the
+                // servers' housekeeping would apply them too).
+                if let Err(e) = jobs.dir.apply_queued_submissions(a).await {
+                    tracing::warn!(account = a, error = %e, "applying form submissions after a move");
+                }
                 let now = now_ms();
                 let frozen = mv.frozen_ms(now).unwrap_or(0);
                 s.to

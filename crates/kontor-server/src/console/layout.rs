@@ -182,6 +182,7 @@ pub fn page_with_head(
                             (nav_link("/app/settings/tokens", "Private apps & tokens"))
                             (nav_link("/app/settings/properties", "Properties"))
                             (nav_link("/app/settings/objects", "Custom objects"))
+                            (nav_link("/app/settings/forms", "Forms"))
                             (nav_link("/app/settings/account", "Account defaults"))
                             (nav_link("/app/settings/audit", "Audit log"))
                         }

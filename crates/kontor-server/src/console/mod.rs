@@ -107,6 +107,15 @@ pub fn routes() -> crate::Routes {
             post(settings::revoke_token),
         )
         .route(
+            "/app/settings/forms",
+            get(settings::forms).post(settings::create_form),
+        )
+        .route("/app/settings/forms/{id}", get(settings::form_page))
+        .route(
+            "/app/settings/forms/{id}/archive",
+            post(settings::archive_form),
+        )
+        .route(
             "/app/settings/properties",
             get(settings::properties).post(settings::create_property),
         )

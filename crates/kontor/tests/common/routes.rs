@@ -24,6 +24,8 @@ pub fn sample_ids() -> Vec<(&'static str, String)> {
         ("association", "1"),
         ("token", "x"),
         ("plan", "1"),
+        ("portal", "1"),
+        ("guid", "x"),
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_string()))

@@ -5,6 +5,7 @@
 mod account;
 mod audit;
 mod backups;
+mod forms;
 mod hosting;
 mod objects;
 mod properties;
@@ -15,6 +16,7 @@ mod users;
 pub use account::{account, update_account};
 pub use audit::audit;
 pub use backups::{backups, create_backup, download, download_page, new_backup};
+pub use forms::{archive_form, create_form, form_page, forms};
 pub use hosting::{cancel_move, hosting, schedule_move, tick_item};
 pub use objects::{create_object, objects};
 pub use properties::{
