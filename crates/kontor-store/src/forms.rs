@@ -73,15 +73,17 @@ pub struct AppliedSubmission {
     pub error: Option<String>,
 }
 
-/// A random id in the shape of a GUID.
+/// A random (version 4) GUID.
 pub fn new_guid() -> String {
-    let b: [u8; 16] = rand::random();
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
-        "{}-{}-4{}-{}-{}",
+        "{}-{}-{}-{}-{}",
         &h[0..8],
         &h[8..12],
-        &h[13..16],
+        &h[12..16],
         &h[16..20],
         &h[20..32]
     )

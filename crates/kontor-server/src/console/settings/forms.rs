@@ -4,7 +4,8 @@
 use super::*;
 use crate::console::{Console, PageError};
 use crate::params::QueryParams;
-use axum::extract::Path;
+use crate::AppState;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use kontor_domain::{PropertyDef, Role};
@@ -199,6 +200,7 @@ pub async fn create_form(
 
 pub async fn form_page(
     c: Console,
+    State(state): State<AppState>,
     Path(id): Path<String>,
     q: QueryParams,
 ) -> Result<Markup, PageError> {
@@ -209,7 +211,12 @@ pub async fn form_page(
         .await?
         .ok_or_else(PageError::not_found)?;
     let submissions = c.store.form_submissions(c.id(), &id, 20, 0).await?;
-    let url = format!("/submissions/v3/integration/submit/{}/{}", c.id(), form.id);
+    let url = format!(
+        "{}/submissions/v3/integration/submit/{}/{}",
+        state.jobs.public_url.trim_end_matches('/'),
+        c.id(),
+        form.id
+    );
     let example = serde_json::json!({
         "fields": form.fields.iter().map(|f| serde_json::json!({"objectTypeId": "0-1", "name": f.name, "value": "…"})).collect::<Vec<_>>(),
         "context": {"pageUri": "https://www.example.com/contact", "pageName": "Contact us"},
