@@ -317,8 +317,6 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                             break;
                         }
                     }
-                    let n = sync_files(&s.from_files, &s.to_files, a).await?;
-                    progress.files.fetch_add(n as i64, Ordering::Relaxed);
                     if mv.full_verify {
                         progress.set_step("verify");
                         let differ = s.from.verify_copy(&s.to, a).await?;
@@ -327,6 +325,10 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                         }
                     }
                 }
+                // New files since the copy (each region has its own file store, even when
+                // one database serves both).
+                let n = sync_files(&s.from_files, &s.to_files, a).await?;
+                progress.files.fetch_add(n as i64, Ordering::Relaxed);
                 if !jobs.dir.switch_move(&mv, owner).await? {
                     return Err(lost());
                 }
@@ -336,6 +338,8 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     s.to.unfence_account(a, token).await?;
                     s.from.mark_account_moved(a, mv.to.as_str(), token).await?;
                     s.from.remove_account_data(a, token).await?;
+                }
+                if s.from_files != s.to_files {
                     remove_files(&s.from_files, a).await?;
                 }
                 // Form submissions that waited through the freeze, in the new cell now (the
@@ -444,6 +448,8 @@ async fn undo(jobs: &Arc<Jobs>, claimed: &Move, token: kontor_store::moving::Tok
         s.to.mark_incoming(a, mv.from.as_str(), token).await?;
         s.to.remove_account_data(a, token).await?;
         s.to.unfence_account(a, token).await?;
+    }
+    if s.from_files != s.to_files {
         remove_files(&s.to_files, a).await?;
     }
     let reason = reason.as_str();

@@ -38,6 +38,7 @@ fn effects(to: Region) -> Markup {
             li { "All of the account's data moves to " (to.label()) ": records and their history, properties, custom objects, owners, users, API tokens, associations, imports, restores, backups with their files, and the audit log. Record IDs and the account ID stay the same." }
             li { "The account stays usable while its data is copied. For a short final step (usually under a second) it is closed: API calls answer 477 with Retry-After, and the console shows that a data transfer is in progress." }
             li { "Imports are not accepted from 24 hours before the move starts until it ends." }
+            li { "Forms keep accepting submissions throughout; those sent during the short final step are processed right after it (the submitter is told it may take up to a day). Form addresses stay the same." }
             li { "In-app notifications are not carried over to the new region." }
             li { "Integrations that call the API keep working with the same tokens; if they pin a region-specific address, update it after the move." }
             li { "Every super admin is told by e-mail when the move is scheduled, the week it happens, the day before, and when it is done." }
