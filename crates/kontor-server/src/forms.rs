@@ -14,6 +14,7 @@
 use crate::auth::Ctx;
 use crate::error::ApiError;
 use crate::params::JsonBody;
+use crate::throttle::Client;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -332,9 +333,27 @@ fn submitted_values(body: &Value) -> Result<Vec<(String, String)>, String> {
 
 pub async fn submit(
     State(state): State<AppState>,
+    client: Client,
     Path((portal, guid)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
+    // No token: each client address may send so many a minute, to any form.
+    if let Some(ip) = client.0 {
+        if let Err(wait) = state.submission_limiter.admit(ip) {
+            let mut resp = submit_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "You have reached your secondly limit.",
+                vec![(
+                    "Too many submissions from this address; try again in a minute.".into(),
+                    "RATE_LIMIT",
+                )],
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+    }
     match submit_inner(&state, &portal, &guid, &body).await {
         Ok(r) => cors(r),
         Err(e) => cors(e.into_response()),

@@ -47,6 +47,8 @@ pub struct AppState {
     pub jobs: Arc<kontor_jobs::Jobs>,
     /// Sign-in requests per client address.
     pub sign_in_limiter: Arc<ClientLimiter>,
+    /// Form submissions (no token) per client address.
+    pub submission_limiter: Arc<ClientLimiter>,
 }
 
 /// A router that remembers the paths it serves, so that the permission matrix test can hold

@@ -68,6 +68,17 @@ struct FileConfig {
     sign_in: SignInFileConfig,
     #[serde(default)]
     moves: MovesFileConfig,
+    #[serde(default)]
+    forms: FormsFileConfig,
+}
+
+/// `[forms]`: the public submission endpoint of the accounts' forms.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormsFileConfig {
+    /// Submissions one client address may send a minute, to any form (HubSpot: 50 per
+    /// 10 seconds).
+    submissions_per_client_per_minute: Option<u32>,
 }
 
 /// `[moves]`: the rules of scheduling data moves between regions.
@@ -143,6 +154,8 @@ pub struct Config {
     pub job_lease_ms: i64,
     /// Sign-in requests (password, second factor, reset) one client address may send a minute.
     pub sign_in_per_client_per_minute: u32,
+    /// Form submissions one client address may send a minute.
+    pub form_submissions_per_client_per_minute: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub compression_level: u32,
@@ -279,12 +292,24 @@ impl Config {
             sign_in_per_client_per_minute >= 1,
             "sign_in.per_client_per_minute must be at least 1"
         );
+        let form_submissions_per_client_per_minute =
+            match std::env::var("KONTOR_FORM_SUBMISSIONS_PER_CLIENT_PER_MINUTE") {
+                Ok(v) => v
+                    .parse()
+                    .context("KONTOR_FORM_SUBMISSIONS_PER_CLIENT_PER_MINUTE")?,
+                Err(_) => file.forms.submissions_per_client_per_minute.unwrap_or(300),
+            };
+        anyhow::ensure!(
+            form_submissions_per_client_per_minute >= 1,
+            "forms.submissions_per_client_per_minute must be at least 1"
+        );
         let moves = moves_policy(file.moves)?;
         Ok(Config {
             moves,
             header_read_timeout,
             request_timeout,
             sign_in_per_client_per_minute,
+            form_submissions_per_client_per_minute,
             trusted_proxies: file.sign_in.trusted_proxies.unwrap_or_default(),
             public_url,
             files_dir,

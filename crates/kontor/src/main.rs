@@ -195,6 +195,10 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
             config.sign_in_per_client_per_minute,
             config.trusted_proxies.clone(),
         )),
+        submission_limiter: std::sync::Arc::new(kontor_server::ClientLimiter::new(
+            config.form_submissions_per_client_per_minute,
+            config.trusted_proxies.clone(),
+        )),
     };
     let app = kontor_server::app(state, config.body_limit, config.request_timeout);
     let limits = http::Limits {

@@ -405,3 +405,46 @@ async fn the_console_makes_forms_and_shows_their_submissions() {
     assert_eq!(status, 400, "{html}");
     assert!(html.contains("A form needs a name"), "{html}");
 }
+
+/// The submission endpoint takes no token, so each client address may send only so many a
+/// minute (`[forms] submissions_per_client_per_minute`); past it, 429 with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_are_limited_per_client() {
+    let s = Server::start_with(
+        None,
+        &[("KONTOR_FORM_SUBMISSIONS_PER_CLIENT_PER_MINUTE", "3")],
+    )
+    .await;
+    let (account, token) = s.account("Limited");
+    let (status, form) = s
+        .call(
+            &token,
+            "POST",
+            "/marketing/v3/forms",
+            Some(json!({"name": "Busy", "fieldGroups": [{"fields": [{"name": "email"}]}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{form}");
+    let id = form["id"].as_str().unwrap();
+    for i in 0..3 {
+        let (status, v, _) = submit(
+            &s,
+            &account,
+            id,
+            fields(&[("email", &format!("n{i}@example.com"))]),
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, v, headers) =
+        submit(&s, &account, id, fields(&[("email", "n3@example.com")])).await;
+    assert_eq!(status, 429, "{v}");
+    assert_eq!(v["errors"][0]["errorType"], "RATE_LIMIT");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert_eq!(
+        contacts_with(&s, &token, "n3@example.com").await["total"],
+        0,
+        "a refused submission writes nothing"
+    );
+}
