@@ -154,13 +154,13 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
             let region = Region::parse(&region).context("region")?;
             let tier = Tier::parse(&tier).context("tier")?;
             let account = dir.create_account(&name, region, tier).await?;
-            println!("{}", account.id);
+            out!("{}", account.id);
         }
         AdminCommand::Account {
             command: AccountCommand::List,
         } => {
             for a in dir.accounts().await? {
-                println!(
+                out!(
                     "{}\t{}\t{}\t{}\t{}",
                     a.id,
                     a.region.as_str(),
@@ -190,7 +190,7 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
                     details,
                 )
                 .await?;
-            println!("{}\t{}", a.id, state.as_str());
+            out!("{}\t{}", a.id, state.as_str());
         }
         AdminCommand::Account {
             command: AccountCommand::SetFlag { account, flag, off },
@@ -211,7 +211,7 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
                     details,
                 )
                 .await?;
-            println!("{}\t{}", a.id, dir.account_flags(a.id).await?.join(","));
+            out!("{}\t{}", a.id, dir.account_flags(a.id).await?.join(","));
         }
         AdminCommand::User {
             command:
@@ -256,9 +256,9 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
                     details,
                 )
                 .await?;
-            println!("{}", user.id);
+            out!("{}", user.id);
             if generate {
-                println!("{password}");
+                out!("{password}");
             }
         }
         AdminCommand::Token {
@@ -269,7 +269,7 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
                 .await?
                 .with_context(|| format!("account {account} does not exist"))?;
             let (_, token) = dir.cell(&a)?.create_token(a.id, &name, None).await?;
-            println!("{token}");
+            out!("{token}");
         }
         AdminCommand::User {
             command: UserCommand::List { account },
@@ -277,7 +277,7 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
             let (a, store) = account_of(dir, account).await?;
             let two_factor = store.users_with_second_factor(a.id).await?;
             for u in store.users(a.id).await? {
-                println!(
+                out!(
                     "{}\t{}\t{}\t{}\t{}",
                     u.id,
                     u.role.as_str(),
@@ -311,7 +311,7 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
                     serde_json::json!({"email": u.email, "message": "Password reset by the operator; sessions ended; a link to set a new one issued"}),
                 )
                 .await?;
-            println!(
+            out!(
                 "{}/app/login/reset/{token}",
                 config.public_url.trim_end_matches('/')
             );
@@ -335,7 +335,7 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
                     serde_json::json!({"email": u.email, "message": "Two-factor authentication reset by the operator; sessions ended"}),
                 )
                 .await?;
-            println!("{}\t2fa reset", u.id);
+            out!("{}\t2fa reset", u.id);
         }
         AdminCommand::Token {
             command: TokenCommand::List { account },
@@ -350,7 +350,7 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
                         .find(|u| u.id == id)
                         .map_or_else(|| format!("user {id}"), |u| u.email.clone()),
                 };
-                println!(
+                out!(
                     "{}\t{}\t{}\t{}\t{}",
                     t.id,
                     if t.revoked_at.is_some() {
@@ -369,7 +369,7 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
         } => {
             let (a, store) = account_of(dir, account).await?;
             store.revoke_token(a.id, token, None).await?;
-            println!("{token}\trevoked");
+            out!("{token}\trevoked");
         }
     }
     Ok(())

@@ -51,7 +51,7 @@ pub async fn run(config: &Config, command: BackupCommand) -> Result<std::process
         return Ok(match result {
             Ok(v) => {
                 let m = &v.manifest;
-                println!(
+                out!(
                     "ok: backup {} of account {} ({}), {} records as of change {} ({})",
                     m.backup_id,
                     m.account_id,
@@ -61,7 +61,7 @@ pub async fn run(config: &Config, command: BackupCommand) -> Result<std::process
                     m.snapshot_at
                 );
                 for f in &m.files {
-                    println!(
+                    out!(
                         "  {}\t{} rows\t{} columns\tsha256 {}",
                         f.name,
                         f.rows,
@@ -92,7 +92,7 @@ pub async fn run(config: &Config, command: BackupCommand) -> Result<std::process
             let b = kontor_jobs::request_backup(store, &a, &Requester::operator(ignore_interval))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", b.id);
+            out!("{}", b.id);
             if !wait {
                 eprintln!(
                     "backup {} queued; a running `kontor serve` runs it (or use --wait)",
@@ -110,13 +110,13 @@ pub async fn run(config: &Config, command: BackupCommand) -> Result<std::process
                 );
             }
             let path = kontor_jobs::archive_path(&jobs, &a, &done).context("archive path")?;
-            println!("{}", path.display());
+            out!("{}", path.display());
         }
         BackupCommand::List { account } => {
             let a = account_of(&dir, account).await?;
             for b in dir.cell(&a)?.backups(a.id).await? {
                 let t = |v: Option<i64>| v.map(iso).unwrap_or_else(|| "-".into());
-                println!(
+                out!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     b.id,
                     b.state,

@@ -181,11 +181,11 @@ pub async fn rotate(dir: &kontor_store::Directory, config: &Config) -> Result<()
     write_key_file(&previous_file(config), &prev_text)?;
     write_key_file(&config.secret_key_file, &keys::to_hex(&new))?;
     std::fs::remove_file(&next_path)?;
-    println!("rotated the server key: {done} sealed values sealed again under the new key");
+    out!("rotated the server key: {done} sealed values sealed again under the new key");
     if unreadable > 0 {
-        println!("{unreadable} sealed values could not be opened with any known key and were left as they were");
+        out!("{unreadable} sealed values could not be opened with any known key and were left as they were");
     }
-    println!(
+    out!(
         "the old key is kept in {} for download links already sent (they expire within 14 days); \
          every node must now use the new {} and {}",
         previous_file(config).display(),
@@ -200,9 +200,9 @@ pub async fn rotate(dir: &kontor_store::Directory, config: &Config) -> Result<()
 pub async fn reseal_command(dir: &kontor_store::Directory, config: &Config) -> Result<()> {
     let ring = load(config)?;
     let (done, unreadable) = reseal(dir, &ring).await?;
-    println!("{done} sealed values sealed again under the current key");
+    out!("{done} sealed values sealed again under the current key");
     if unreadable > 0 {
-        println!("{unreadable} sealed values could not be opened with any known key and were left as they were");
+        out!("{unreadable} sealed values could not be opened with any known key and were left as they were");
     }
     Ok(())
 }

@@ -1,5 +1,22 @@
 //! `kontor`: the server and its administration commands in one binary.
 
+/// `println!` for a command's output: when its reader stops early (`kontor migration list |
+/// head -1`), the command ends quietly, as Unix tools do, instead of panicking on the broken
+/// pipe. (Restoring the default `SIGPIPE` action would need `unsafe`, and must not reach the
+/// server's sockets.)
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = writeln!(stdout, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            panic!("writing to stdout: {e}");
+        }
+    }};
+}
+
 mod admin_cli;
 mod backup_cli;
 mod config;
@@ -171,16 +188,17 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
     let addr = listener.local_addr()?;
     if demo {
         let creds = demo::ensure(&dir).await?;
-        println!("kontor is running at http://{addr}");
-        println!(
+        out!("kontor is running at http://{addr}");
+        out!(
             "demo account:     {} (id {})",
-            creds.account_name, creds.account_id
+            creds.account_name,
+            creds.account_id
         );
-        println!("super admin:      {}", creds.email);
-        println!("password:         {}", creds.password);
-        println!("API token:        {}", creds.token);
+        out!("super admin:      {}", creds.email);
+        out!("password:         {}", creds.password);
+        out!("API token:        {}", creds.token);
     } else {
-        println!("kontor is running at http://{addr}");
+        out!("kontor is running at http://{addr}");
     }
     let keys = std::sync::Arc::new(keyfile::load(&config)?);
     let jobs = std::sync::Arc::new(config.jobs(dir.clone(), keys)?);

@@ -103,13 +103,13 @@ pub async fn run(config: &Config, command: MigrationCommand) -> Result<std::proc
             let mv = jobs
                 .schedule_move(&a, region(&to)?, &at, "operator", None)
                 .await?;
-            println!("{}", mv.id);
+            out!("{}", mv.id);
         }
         MigrationCommand::Reschedule { id, at } => {
             let mv = move_of(id).await?;
             let a = account_of(mv.account_id).await?;
             let mv = jobs.reschedule_move(&a, &mv, &at, "operator", None).await?;
-            println!("{}", line(&mv));
+            out!("{}", line(&mv));
         }
         MigrationCommand::List { account } => {
             let moves = match account {
@@ -117,40 +117,40 @@ pub async fn run(config: &Config, command: MigrationCommand) -> Result<std::proc
                 None => dir.all_moves().await?,
             };
             for m in moves {
-                println!("{}", line(&m));
+                out!("{}", line(&m));
             }
         }
         MigrationCommand::Show { id } => {
             let m = move_of(id).await?;
             let t = |v: Option<i64>| v.map_or("-".to_string(), iso);
-            println!("move:          {}", m.id);
-            println!("account:       {}", m.account_id);
-            println!("from → to:     {} → {}", m.from.as_str(), m.to.as_str());
-            println!("state:         {} ({})", m.state.as_str(), m.phase);
-            println!("starts:        {}", iso(m.start_at));
-            println!("scheduled by:  {} at {}", m.scheduled_by, iso(m.created_at));
-            println!("started:       {}", t(m.started_at));
-            println!("frozen:        {}", t(m.frozen_at));
-            println!("switched:      {}", t(m.switched_at));
-            println!("finished:      {}", t(m.finished_at));
+            out!("move:          {}", m.id);
+            out!("account:       {}", m.account_id);
+            out!("from → to:     {} → {}", m.from.as_str(), m.to.as_str());
+            out!("state:         {} ({})", m.state.as_str(), m.phase);
+            out!("starts:        {}", iso(m.start_at));
+            out!("scheduled by:  {} at {}", m.scheduled_by, iso(m.created_at));
+            out!("started:       {}", t(m.started_at));
+            out!("frozen:        {}", t(m.frozen_at));
+            out!("switched:      {}", t(m.switched_at));
+            out!("finished:      {}", t(m.finished_at));
             if let Some(f) = m.frozen_ms(now_ms()) {
-                println!("frozen for:    {f} ms");
+                out!("frozen for:    {f} ms");
             }
-            println!("attempts:      {}", m.attempts);
-            println!("progress:      {}", m.progress);
+            out!("attempts:      {}", m.attempts);
+            out!("progress:      {}", m.progress);
             if let Some(e) = &m.error {
-                println!("error:         {e}");
+                out!("error:         {e}");
             }
         }
         MigrationCommand::Cancel { id } => {
             let mv = move_of(id).await?;
             let a = account_of(mv.account_id).await?;
             jobs.cancel_move(&a, &mv, "operator", None).await?;
-            println!("{}\tcanceled", mv.id);
+            out!("{}\tcanceled", mv.id);
         }
         MigrationCommand::Dates { to } => {
             for d in jobs.available_move_days(region(&to)?).await? {
-                println!("{d}");
+                out!("{d}");
             }
         }
         MigrationCommand::Run {
@@ -179,7 +179,7 @@ pub async fn run(config: &Config, command: MigrationCommand) -> Result<std::proc
             eprintln!("move {}: account {account} to {}", mv.id, to.as_str());
             let done = follow(&jobs, mv.id).await?;
             return Ok(if done.state == MoveState::Done {
-                println!("{}", line(&done));
+                out!("{}", line(&done));
                 std::process::ExitCode::SUCCESS
             } else {
                 eprintln!(

@@ -122,7 +122,7 @@ pub async fn run(config: &Config, command: RestoreCommand) -> Result<std::proces
             let imp = apply_plan(store, &a, plan, overwrite_newer, &operator)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", imp.id);
+            out!("{}", imp.id);
             if no_wait {
                 eprintln!(
                     "restore {} queued; a running `kontor serve` runs it",
@@ -149,7 +149,7 @@ pub async fn run(config: &Config, command: RestoreCommand) -> Result<std::proces
                 let Some(last) = page.last() else { break };
                 before = Some(last.id);
                 for i in page.iter().filter(|i| i.is_restore()) {
-                    println!(
+                    out!(
                         "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         i.id,
                         i.name,
@@ -186,7 +186,7 @@ fn print_plan(plan: &RestorePlan) {
         "apply it with: kontor restore apply {} --account {}",
         plan.id, plan.account_id
     );
-    println!("{}", plan.id);
+    out!("{}", plan.id);
 }
 
 fn confirm() -> Result<bool> {
