@@ -352,9 +352,11 @@ impl Store {
         let (ot, defs) = self.contact_defs(account).await?;
         let by_name: std::collections::HashMap<&str, &PropertyDef> =
             defs.iter().map(|d| (d.name.as_str(), d)).collect();
+        // A field left empty changes nothing (it does not clear what the contact has).
         let raw: serde_json::Map<String, Value> = sub
             .values
             .iter()
+            .filter(|(_, v)| !v.trim().is_empty())
             .map(|(n, v)| (n.clone(), Value::String(v.clone())))
             .collect();
         let email = sub

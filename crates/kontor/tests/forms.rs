@@ -207,6 +207,24 @@ async fn forms_take_submissions_as_hubspots_do() {
     assert_eq!(found["total"], 1, "{found}");
     assert_eq!(found["results"][0]["id"], contact_id.as_str());
     assert_eq!(found["results"][0]["properties"]["city"], "Paris");
+    // A field left empty does not clear what the contact has.
+    let (status, _, _) = submit(
+        &s,
+        &account,
+        &id,
+        fields(&[
+            ("email", "ada@example.com"),
+            ("firstname", "Ada"),
+            ("city", ""),
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let found = contacts_with(&s, &token, "ada@example.com").await;
+    assert_eq!(
+        found["results"][0]["properties"]["city"], "Paris",
+        "{found}"
+    );
 
     // What HubSpot refuses, it refuses, with its error types.
     for (body, status, error_type) in [
@@ -261,7 +279,7 @@ async fn forms_take_submissions_as_hubspots_do() {
         "a refused submission writes nothing"
     );
 
-    // Both submissions are recorded, newest first, with their contact.
+    // Every submission is recorded, newest first, with its contact.
     let (status, subs) = s
         .call(
             &token,
@@ -272,16 +290,16 @@ async fn forms_take_submissions_as_hubspots_do() {
         .await;
     assert_eq!(status, 200, "{subs}");
     let results = subs["results"].as_array().unwrap();
-    assert_eq!(results.len(), 2, "{subs}");
+    assert_eq!(results.len(), 3, "{subs}");
     assert!(results
         .iter()
         .all(|r| r["contactId"] == contact_id.as_str()
             && r["pageUrl"] == "https://www.example.com/join"));
-    assert!(results[0]["values"]
+    assert!(results.iter().any(|r| r["values"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|f| f["name"] == "city" && f["value"] == "Paris"));
+        .any(|f| f["name"] == "city" && f["value"] == "Paris")));
 
     // Renamed; archived: no more submissions.
     let (status, v) = s

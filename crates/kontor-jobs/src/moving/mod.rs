@@ -262,6 +262,12 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                         .copy_ms
                         .store(began.elapsed().as_millis() as i64, Ordering::Relaxed);
                     test_hooks::maybe_damage(&s.to, a, token).await?;
+                } else {
+                    // One database serves both regions, but each has its own file store: the
+                    // files are copied while the account stays open, and the freeze copies
+                    // only those made since.
+                    let n = sync_files(&s.from_files, &s.to_files, a).await?;
+                    progress.files.fetch_add(n as i64, Ordering::Relaxed);
                 }
                 if !jobs
                     .dir

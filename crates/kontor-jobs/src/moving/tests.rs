@@ -218,3 +218,74 @@ async fn a_copy_that_does_not_match_fails_the_move_and_the_account_stays() {
         MoveState::Done
     );
 }
+
+/// A runner that stops while it undoes a failing move (killed right after deciding the move
+/// fails) is followed by one that goes on undoing it, not moving it: the account stays where it
+/// was with its reason recorded, the partial copy goes, and the first runner's token no longer
+/// writes anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_move_taken_over_is_undone_not_resumed() {
+    let (jobs, _tmp) = setup("failing").await;
+    let (a, ids) = account_with_data(&jobs, "failing move").await;
+    let mv = jobs
+        .dir
+        .schedule_move(a.id, Region::Eu, 0, "test", false)
+        .await
+        .unwrap();
+    let first = jobs
+        .dir
+        .claim_move(&jobs.node, jobs.lease_ms, Some(mv.id))
+        .await
+        .unwrap()
+        .unwrap();
+    let (us, eu) = (
+        jobs.dir.region(Region::Us).unwrap(),
+        jobs.dir.region(Region::Eu).unwrap(),
+    );
+    // The first runner copies (as the copy phase does), finds it must fail, and dies.
+    let t = first.token();
+    assert!(eu.take_move_token(a.id, t).await.unwrap());
+    assert!(us.take_move_token(a.id, t).await.unwrap());
+    eu.mark_incoming(a.id, "us", t).await.unwrap();
+    us.start_capture(a.id, "eu", t).await.unwrap();
+    us.copy_account_to(eu, a.id, t).await.unwrap();
+    assert!(jobs
+        .dir
+        .fail_move(mv.id, &jobs.node, "the copy does not match")
+        .await
+        .unwrap());
+    jobs.dir
+        .release_move(mv.id, &jobs.node, "killed")
+        .await
+        .unwrap();
+
+    super::run_due(&jobs, Some(mv.id)).await.unwrap();
+    let failed = jobs.dir.get_move(mv.id).await.unwrap().unwrap();
+    assert_eq!(failed.state, MoveState::Failed);
+    assert_eq!(failed.error.as_deref(), Some("the copy does not match"));
+    let here = jobs.dir.account(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (here.region, here.state),
+        (Region::Us, kontor_store::LifecycleState::Active)
+    );
+    let contacts = us.object_type(a.id, "contacts").await.unwrap().unwrap();
+    assert!(us
+        .record(a.id, &contacts, ids[0], false)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(us.account_fence(a.id).await.unwrap(), None);
+    assert_eq!(eu.account_fence(a.id).await.unwrap(), None);
+    assert!(eu
+        .account_row_counts(a.id)
+        .await
+        .unwrap()
+        .iter()
+        .all(|(_, n)| *n == 0));
+    // The first runner's token is spent in both cells.
+    assert!(matches!(
+        us.fence_account(a.id, "eu", t).await,
+        Err(kontor_store::StoreError::Conflict { .. })
+    ));
+    assert!(!eu.take_move_token(a.id, t).await.unwrap());
+}
