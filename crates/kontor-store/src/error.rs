@@ -38,7 +38,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-const FENCED_MESSAGE: &str =
+pub(crate) const FENCED_MESSAGE: &str =
     "this account's data is moving to another region: its data cannot be changed here";
 
 impl From<sqlx::Error> for StoreError {

@@ -141,6 +141,8 @@ async fn read_key(
 fn digest(rows: &[Vec<Value>]) -> (usize, u128) {
     (
         rows.len(),
-        rows.iter().fold(0u128, |s, r| s.wrapping_add(row_hash(r))),
+        rows.iter().fold(0u128, |s, r| {
+            s.wrapping_add(row_hash(r.iter().map(Value::as_ref)))
+        }),
     )
 }

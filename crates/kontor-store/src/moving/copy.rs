@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{Column, Row};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 /// Rows the copy inserts into the new cell per transaction.
 const COPY_ROWS_PER_TX: usize = 5000;
@@ -134,6 +135,29 @@ pub(super) fn bind_values<'q>(
     q
 }
 
+/// Rows a comparison leaves out, per table: the keys whose writes wait in `move_log`.
+pub(super) type Pending = HashMap<String, HashSet<Vec<Value>>>;
+
+/// Which rows of an account a digest leaves out.
+pub(super) enum Leave {
+    /// Those of these keys.
+    Keys(Arc<Pending>),
+    /// Those whose keys wait in the cell's `move_log` as of the digest's own snapshot, sent
+    /// here as soon as read.
+    Waiting(tokio::sync::oneshot::Sender<Arc<Pending>>),
+}
+
+/// `move_log`'s (table, key) rows as the keys of the tables in `shapes`.
+pub(super) fn pending_keys(shapes: &[Shape], rows: Vec<(String, String)>) -> StoreResult<Pending> {
+    let mut out: Pending = HashMap::new();
+    for (table, key) in rows {
+        if let Some(shape) = shapes.iter().find(|s| s.table == table) {
+            out.entry(table).or_default().insert(shape.parse_key(&key)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Per table, the count and digest of `account`'s rows read through `conn`, leaving out the
 /// rows whose keys `skip` lists for their table.
 async fn digests(
@@ -154,7 +178,7 @@ async fn digests(
                 continue;
             }
             n += 1;
-            sum = sum.wrapping_add(row_hash(&values));
+            sum = sum.wrapping_add(row_hash(values.iter().map(Value::as_ref)));
         }
         out.push(TableDigest {
             table: shape.table,
@@ -262,9 +286,52 @@ impl Store {
 
     /// The count and digest of `account`'s rows in each table a move copies.
     pub async fn account_digests(&self, account: i64) -> StoreResult<Vec<TableDigest>> {
-        let shapes = self.shapes().await?;
-        let mut conn = self.pool.acquire().await?;
-        digests(&mut conn, &shapes, account, &HashMap::new()).await
+        let shapes = Arc::new(self.shapes().await?);
+        self.digests_leaving(shapes, account, Leave::Keys(Arc::default()))
+            .await
+    }
+
+    /// Per table of `shapes`, the count and digest of `account`'s rows as of one snapshot of
+    /// this cell, leaving out the rows `leave` names.
+    async fn digests_leaving(
+        &self,
+        shapes: Arc<Vec<Shape>>,
+        account: i64,
+        leave: Leave,
+    ) -> StoreResult<Vec<TableDigest>> {
+        if self.dialect == Dialect::Sqlite {
+            if let Ok(path) = crate::export::sqlite_path(&self.url) {
+                return tokio::task::spawn_blocking(move || {
+                    super::copy_sqlite::digests(&path, &shapes, account, leave)
+                })
+                .await
+                .map_err(|e| StoreError::Config(format!("digest thread: {e}")))?;
+            }
+        }
+        let mut snapshot = self.pool.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *snapshot)
+                .await?;
+        }
+        // The first read fixes the snapshot (in SQLite too): the waiting keys and the rows
+        // are of one instant.
+        let skip = match leave {
+            Leave::Keys(keys) => keys,
+            Leave::Waiting(send) => {
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT tbl, row_key FROM move_log WHERE account_id = $1")
+                        .bind(account)
+                        .fetch_all(&mut *snapshot)
+                        .await?;
+                let keys = Arc::new(pending_keys(&shapes, rows)?);
+                let _ = send.send(keys.clone());
+                keys
+            }
+        };
+        let out = digests(&mut snapshot, &shapes, account, &skip).await?;
+        snapshot.commit().await?;
+        Ok(out)
     }
 
     /// Rows of `account` per table a move copies, for a progress total.
@@ -289,33 +356,26 @@ impl Store {
     /// left out on both sides, and every other row must be in `to`, the same. Call it between
     /// catch-up rounds (nothing writes `to` meanwhile). Returns the tables that differ.
     pub async fn verify_copy(&self, to: &Store, account: i64) -> StoreResult<Vec<Mismatch>> {
-        let shapes = self.shapes().await?;
-        let mut snapshot = self.pool.begin().await?;
-        if self.dialect == Dialect::Postgres {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *snapshot)
-                .await?;
-        }
-        // The first read fixes the snapshot (in SQLite too): the pending keys and the rows
-        // below are of one instant.
-        let pending: Vec<(String, String)> =
-            sqlx::query_as("SELECT tbl, row_key FROM move_log WHERE account_id = $1")
-                .bind(account)
-                .fetch_all(&mut *snapshot)
-                .await?;
-        let mut skip: HashMap<String, HashSet<Vec<Value>>> = HashMap::new();
-        for (table, key) in pending {
-            let shape = shapes.iter().find(|s| s.table == table);
-            if let Some(shape) = shape {
-                skip.entry(table)
-                    .or_default()
-                    .insert(shape.parse_key(&key)?);
+        let shapes = Arc::new(self.shapes().await?);
+        let (send, keys) = tokio::sync::oneshot::channel();
+        let here = self.digests_leaving(shapes.clone(), account, Leave::Waiting(send));
+        // The new cell is read beside the old one, once the old one's snapshot has given the
+        // keys to leave out.
+        let there = async {
+            match keys.await {
+                Ok(keys) => to
+                    .digests_leaving(shapes.clone(), account, Leave::Keys(keys))
+                    .await
+                    .map(Some),
+                // The old cell's side failed before: its error is the one reported.
+                Err(_) => Ok(None),
             }
-        }
-        let here = digests(&mut snapshot, &shapes, account, &skip).await?;
-        snapshot.commit().await?;
-        let mut conn = to.pool.acquire().await?;
-        let there = digests(&mut conn, &shapes, account, &skip).await?;
+        };
+        let (here, there) = tokio::join!(here, there);
+        let (here, there) = (
+            here?,
+            there?.ok_or_else(|| StoreError::Config("no keys".into()))?,
+        );
         Ok(here
             .into_iter()
             .zip(there)
@@ -507,20 +567,38 @@ pub(super) fn decode(
     Ok(out)
 }
 
+/// A value as read in place, for hashing without copying it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ValueRef<'a> {
+    Null,
+    Int(i64),
+    Text(&'a [u8]),
+}
+
+impl Value {
+    pub(super) fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Int(*i),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+        }
+    }
+}
+
 /// A row's hash: its values with their kinds and lengths, so that no two rows share a form.
-pub(super) fn row_hash(values: &[Value]) -> u128 {
+pub(super) fn row_hash<'a>(values: impl IntoIterator<Item = ValueRef<'a>>) -> u128 {
     let mut h = Sha256::new();
     for v in values {
         match v {
-            Value::Null => h.update([0u8]),
-            Value::Int(i) => {
+            ValueRef::Null => h.update([0u8]),
+            ValueRef::Int(i) => {
                 h.update([1u8]);
                 h.update(i.to_be_bytes());
             }
-            Value::Text(t) => {
+            ValueRef::Text(t) => {
                 h.update([2u8]);
                 h.update((t.len() as u64).to_be_bytes());
-                h.update(t.as_bytes());
+                h.update(t);
             }
         }
     }

@@ -1,14 +1,15 @@
-//! The copy between two SQLite cells, through `rusqlite` on a blocking thread: the same rows
-//! as the portable copy in `copy.rs`, read in one read transaction of the old cell and written
-//! with one prepared statement per table, a few thousand rows per transaction of the new cell
-//! (each under that store's single-writer lock). sqlx's driver hands every row across a worker
-//! thread and binds it anew, which made the portable copy ten times slower than a backup's
-//! export of the same data.
+//! The copy between two SQLite cells, and the digests of a SQLite cell, through `rusqlite` on
+//! a blocking thread. The copy moves the same rows as the portable one in `copy.rs`, read in
+//! one read transaction of the old cell and written with one prepared statement per table, a
+//! few thousand rows per transaction of the new cell (each under that store's single-writer
+//! lock), each value bound straight from the row read. sqlx's driver hands every row across a
+//! worker thread and copies it, which made the portable copy and the comparison several times
+//! slower than a backup's export of the same data.
 
-use super::copy::ColType;
+use super::copy::{pending_keys, row_hash, ColType, Leave, Shape, TableDigest, Value, ValueRef};
 use super::{superseded, Token};
 use crate::{Store, StoreError, StoreResult};
-use rusqlite::types::Value;
+use rusqlite::types::ToSqlOutput;
 use rusqlite::OptionalExtension;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -66,6 +67,112 @@ fn sqlite_path(url: &str) -> StoreResult<String> {
     crate::export::sqlite_path(url).map_err(|e| StoreError::Config(e.to_string()))
 }
 
+/// A read-only connection to the SQLite cell at `path`.
+fn open_read(path: &str) -> StoreResult<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA cache_size = -16384")?;
+    Ok(conn)
+}
+
+/// Per table of `shapes`, the count and digest of `account`'s rows in the SQLite cell at
+/// `path`, as of one read transaction, leaving out the rows `leave` names: the same figures as
+/// the portable digest.
+pub(super) fn digests(
+    path: &str,
+    shapes: &[Shape],
+    account: i64,
+    leave: Leave,
+) -> StoreResult<Vec<TableDigest>> {
+    let conn = open_read(path)?;
+    conn.execute_batch("BEGIN")?;
+    // The first read fixes the snapshot: the waiting keys and the rows are of one instant.
+    let skip = match leave {
+        Leave::Keys(keys) => keys,
+        Leave::Waiting(send) => {
+            let rows = conn
+                .prepare("SELECT tbl, row_key FROM move_log WHERE account_id = ?1")?
+                .query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<(String, String)>, _>>()?;
+            let keys = Arc::new(pending_keys(shapes, rows)?);
+            let _ = send.send(keys.clone());
+            keys
+        }
+    };
+    let mut out = Vec::with_capacity(shapes.len());
+    for shape in shapes {
+        let names: Vec<&str> = shape.cols.iter().map(|(n, _)| n.as_str()).collect();
+        let mut select = conn.prepare(&format!(
+            "SELECT {} FROM {} WHERE account_id = ?1",
+            names.join(", "),
+            shape.table
+        ))?;
+        let skipped = skip.get(shape.table).filter(|s| !s.is_empty());
+        let mut rows = select.query([account])?;
+        let (mut n, mut sum) = (0i64, 0u128);
+        while let Some(row) = rows.next()? {
+            if let Some(skipped) = skipped {
+                let key = shape
+                    .key
+                    .iter()
+                    .map(|&i| value_ref(row, i, &shape.cols[i]).map(owned))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                if skipped.contains(&key) {
+                    continue;
+                }
+            }
+            let mut bad = None;
+            let hash = row_hash(shape.cols.iter().enumerate().map(|(i, col)| {
+                value_ref(row, i, col).unwrap_or_else(|e| {
+                    bad.get_or_insert(e);
+                    ValueRef::Null
+                })
+            }));
+            if let Some(e) = bad {
+                return Err(e);
+            }
+            n += 1;
+            sum = sum.wrapping_add(hash);
+        }
+        out.push(TableDigest {
+            table: shape.table,
+            rows: n,
+            digest: format!("{sum:032x}"),
+        });
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(out)
+}
+
+/// Column `i` of `row`, which must be of the type the schema declares (or null).
+fn value_ref<'a>(
+    row: &'a rusqlite::Row<'_>,
+    i: usize,
+    (name, ty): &(String, ColType),
+) -> StoreResult<ValueRef<'a>> {
+    use rusqlite::types::ValueRef as V;
+    match (row.get_ref(i)?, ty) {
+        (V::Null, _) => Ok(ValueRef::Null),
+        (V::Integer(v), ColType::Int) => Ok(ValueRef::Int(v)),
+        (V::Text(t), ColType::Text) => Ok(ValueRef::Text(t)),
+        (other, _) => Err(StoreError::Config(format!(
+            "{name}: a value of type {} where the schema declares {ty:?}",
+            other.data_type()
+        ))),
+    }
+}
+
+fn owned(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Int(i) => Value::Int(i),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+    }
+}
+
 fn copy(
     from: &str,
     to: &str,
@@ -75,15 +182,20 @@ fn copy(
     lock: Option<&tokio::sync::Mutex<()>>,
     progress: &AtomicI64,
 ) -> StoreResult<Vec<(&'static str, i64)>> {
-    let source = rusqlite::Connection::open_with_flags(
-        from,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    source.busy_timeout(std::time::Duration::from_secs(10))?;
-    source.execute_batch("PRAGMA cache_size = -16384; BEGIN")?;
+    let source = open_read(from)?;
+    source.execute_batch("BEGIN")?;
     let mut target = rusqlite::Connection::open(to)?;
     target.busy_timeout(std::time::Duration::from_secs(10))?;
     target.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;")?;
+    // The fence triggers cost a third of the copy, row by row, and decide nothing for it: the
+    // account is `incoming` here (or unknown, before the first move marks it) and this is the
+    // move's own write, which they let through, and a cell that receives an account captures
+    // nothing of it. Off on this connection only; each transaction below checks the same
+    // thing once instead (`check_target`).
+    target.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER,
+        false,
+    )?;
     let mut out = Vec::new();
     // The first read fixes the source's snapshot: every table below is read as of it.
     for (table, cols) in tables {
@@ -102,37 +214,21 @@ fn copy(
         );
         let mut rows = select.query([account])?;
         let mut n = 0i64;
-        let mut row_values: Vec<Value> = Vec::with_capacity(cols.len());
         loop {
             // One transaction of the new cell, under its writer lock.
             let _guard = lock.map(|l| l.blocking_lock());
             let tx = target.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            // A `MoveTx`, here: a runner that lost the move stops at its next transaction, even
-            // though this thread outlives the task that started it.
-            if tx.execute(
-                "UPDATE move_tokens SET writing = 1 WHERE account_id = ?1 AND token = ?2",
-                [account, token.0],
-            )? != 1
-            {
-                let held: Option<i64> = tx
-                    .query_row(
-                        "SELECT token FROM move_tokens WHERE account_id = ?1",
-                        [account],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                return Err(superseded(account, token, held));
-            }
+            check_target(&tx, account, token)?;
             let mut written = 0usize;
             {
                 let mut ins = tx.prepare_cached(&insert)?;
                 while written < ROWS_PER_TX {
                     let Some(row) = rows.next()? else { break };
-                    row_values.clear();
+                    // Each value is bound straight from the row read: nothing is copied twice.
                     for i in 0..cols.len() {
-                        row_values.push(row.get::<_, Value>(i)?);
+                        ins.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(row.get_ref(i)?))?;
                     }
-                    ins.execute(rusqlite::params_from_iter(row_values.iter()))?;
+                    ins.raw_execute()?;
                     written += 1;
                 }
             }
@@ -151,4 +247,38 @@ fn copy(
     }
     source.execute_batch("COMMIT")?;
     Ok(out)
+}
+
+/// What the fence triggers would check of the copy's writes, once per transaction: `token`
+/// holds the account here (marked as writing, as a `MoveTx` does: a runner that lost the move
+/// stops at its next transaction, even though this thread outlives the task that started it),
+/// and the account is not fenced here as the side it moves out of.
+fn check_target(tx: &rusqlite::Transaction<'_>, account: i64, token: Token) -> StoreResult<()> {
+    if tx.execute(
+        "UPDATE move_tokens SET writing = 1 WHERE account_id = ?1 AND token = ?2",
+        [account, token.0],
+    )? != 1
+    {
+        let held: Option<i64> = tx
+            .query_row(
+                "SELECT token FROM move_tokens WHERE account_id = ?1",
+                [account],
+                |r| r.get(0),
+            )
+            .optional()?;
+        return Err(superseded(account, token, held));
+    }
+    let state: Option<String> = tx
+        .query_row(
+            "SELECT state FROM account_fences WHERE account_id = ?1",
+            [account],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match state.as_deref() {
+        None | Some(super::INCOMING) => Ok(()),
+        // Where the triggers would have refused the write (frozen, moved), or logged it as
+        // the side the account moves out of (copying): no copy belongs there.
+        Some(_) => Err(StoreError::Fenced(crate::error::FENCED_MESSAGE.into())),
+    }
 }
