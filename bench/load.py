@@ -8,6 +8,12 @@ over a few concurrent keep-alive connections and reports the load rate.
 Contact i (0-based) has the e-mail address  contact<i>@example<i % 100>.com ; the wrk
 search script relies on that. --start S makes contacts S..S+N-1 (backup.sh loads in steps).
 
+--object companies makes companies instead (9 properties; company i has the domain
+company<i>.example.com). --ids-out FILE writes the ids the server gave, one per line.
+--associate CONTACT_IDS COMPANY_IDS makes N contact-to-company associations instead (the
+default type, through the v4 batch endpoint): contact k of the first file with company
+k % (companies) of the second.
+
 Output: progress lines on stderr; `key=value` result lines on stdout.
 """
 
@@ -100,16 +106,56 @@ def contact(i, rnd):
     }
 
 
-def build_bodies(count, batch, seed, first=0):
+INDUSTRIES = [
+    "COMPUTER_SOFTWARE", "HOSPITAL_HEALTH_CARE", "FINANCIAL_SERVICES", "RETAIL", "CONSTRUCTION",
+    "MARKETING_AND_ADVERTISING", "LOGISTICS_AND_SUPPLY_CHAIN", "HIGHER_EDUCATION",
+]
+
+
+def company(i, rnd):
+    """The 9 properties of company i."""
+    city, state, country = CITIES[rnd.randrange(len(CITIES))]
+    return {
+        "name": f"{LAST[i % len(LAST)]} {COMPANY_SUFFIX[i % 10]} {i}",
+        "domain": f"company{i}.example.com",
+        "city": city,
+        "state": state,
+        "country": country,
+        "industry": INDUSTRIES[rnd.randrange(len(INDUSTRIES))],
+        "phone": f"+1-555-{rnd.randrange(10_000_000):07d}",
+        "numberofemployees": str(rnd.randrange(1, 50_000)),
+        "annualrevenue": str(rnd.randrange(10_000, 500_000_000)),
+    }
+
+
+def build_bodies(count, batch, seed, first=0, make=contact):
     # first=0 gives exactly the contacts of earlier versions; a later slice gets its own
     # random stream (its e-mails are still contact<first>.. onwards).
     rnd = random.Random(seed if first == 0 else f"{seed}-{first}")
     bodies = []
     for start in range(first, first + count, batch):
         n = min(batch, first + count - start)
-        inputs = [{"properties": contact(i, rnd)} for i in range(start, start + n)]
+        inputs = [{"properties": make(i, rnd)} for i in range(start, start + n)]
         bodies.append((n, json.dumps({"inputs": inputs}, separators=(",", ":")).encode()))
     return bodies
+
+
+def association_bodies(count, batch, contact_ids, company_ids):
+    """Bodies pairing contact k with company k % len(company_ids)."""
+    if count > len(contact_ids) or not company_ids:
+        raise SystemExit(f"loader: {count} associations need as many contacts and a company")
+    bodies = []
+    for start in range(0, count, batch):
+        n = min(batch, count - start)
+        inputs = [{"from": {"id": contact_ids[k]}, "to": {"id": company_ids[k % len(company_ids)]}}
+                  for k in range(start, start + n)]
+        bodies.append((n, json.dumps({"inputs": inputs}, separators=(",", ":")).encode()))
+    return bodies
+
+
+def read_ids(path):
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
 
 
 def cpu_seconds():
@@ -118,9 +164,12 @@ def cpu_seconds():
 
 
 class Loader:
-    def __init__(self, args, bodies):
+    def __init__(self, args, bodies, path, status):
         self.args = args
         self.bodies = bodies
+        self.path = path
+        self.status = status
+        self.ids = [] if args.ids_out else None
         self.lock = threading.Lock()
         self.next = 0
         self.done_records = 0
@@ -160,20 +209,23 @@ class Loader:
                     conn.connect()
                     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 t0 = time.perf_counter()
-                conn.request("POST", "/crm/v3/objects/contacts/batch/create", body, headers)
+                conn.request("POST", self.path, body, headers)
                 resp = conn.getresponse()
                 data = resp.read()
                 dt = time.perf_counter() - t0
-                if resp.status != 201:
+                if resp.status != self.status:
                     with self.lock:
                         self.stop = True
                         if self.error is None:
                             self.error = f"batch {i}: HTTP {resp.status}: {data[:400]!r}"
                     return
+                ids = [r["id"] for r in json.loads(data)["results"]] if self.ids is not None else []
                 with self.lock:
                     self.done_records += n
                     self.done_batches += 1
                     self.latencies.append(dt)
+                    if self.ids is not None:
+                        self.ids.extend(ids)
                 if resp.will_close:
                     conn.close()
                     conn = None
@@ -208,15 +260,27 @@ def main():
                     help="stop sending new batches after this many seconds")
     ap.add_argument("--request-timeout", type=float, default=300)
     ap.add_argument("--seed", type=int, default=20240501)
+    ap.add_argument("--object", choices=["contacts", "companies"], default="contacts")
+    ap.add_argument("--ids-out", help="write the ids of the records made here, one per line")
+    ap.add_argument("--associate", nargs=2, metavar=("CONTACT_IDS", "COMPANY_IDS"),
+                    help="make --count associations between the records of these id files")
     ap.add_argument("--generate-only", action="store_true",
                     help="only generate and encode the bodies, report the rate and exit")
     a = ap.parse_args()
 
     g0 = time.perf_counter()
-    bodies = build_bodies(a.count, a.batch, a.seed, a.start)
+    if a.associate:
+        what = "associations"
+        path, status = "/crm/v4/associations/contacts/companies/batch/associate/default", 200
+        bodies = association_bodies(a.count, a.batch, *(read_ids(f) for f in a.associate))
+    else:
+        what = a.object
+        path, status = f"/crm/v3/objects/{a.object}/batch/create", 201
+        make = contact if a.object == "contacts" else company
+        bodies = build_bodies(a.count, a.batch, a.seed, a.start, make)
     gen_s = time.perf_counter() - g0
     total_bytes = sum(len(b) for _, b in bodies)
-    print(f"loader: generated {a.count} contacts in {len(bodies)} batches "
+    print(f"loader: generated {a.count} {what} in {len(bodies)} batches "
           f"({total_bytes / 1e6:.1f} MB of JSON) in {gen_s:.1f} s", file=sys.stderr, flush=True)
     print(f"gen_seconds={gen_s:.3f}")
     print(f"gen_records_per_s={a.count / gen_s if gen_s else 0:.0f}")
@@ -224,7 +288,7 @@ def main():
     if a.generate_only:
         return 0
 
-    loader = Loader(a, bodies)
+    loader = Loader(a, bodies, path, status)
     threads = [threading.Thread(target=loader.worker, daemon=True) for _ in range(a.connections)]
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
@@ -240,7 +304,7 @@ def main():
             last_report = now
             with loader.lock:
                 done = loader.done_records
-            print(f"loader: {done}/{a.count} contacts, {now - t0:.0f} s, "
+            print(f"loader: {done}/{a.count} {what}, {now - t0:.0f} s, "
                   f"{done / (now - t0):.0f} records/s", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - t0
     cpu = cpu_seconds() - cpu0
@@ -259,8 +323,11 @@ def main():
     if loader.error:
         print(f"loader: FAILED: {loader.error}", file=sys.stderr, flush=True)
         return 1
+    if a.ids_out:
+        with open(a.ids_out, "w") as f:
+            f.writelines(f"{i}\n" for i in loader.ids)
     if partial:
-        print(f"loader: stopped at the {a.max_seconds:.0f} s limit after {loader.done_records} contacts",
+        print(f"loader: stopped at the {a.max_seconds:.0f} s limit after {loader.done_records} {what}",
               file=sys.stderr, flush=True)
     return 0
 

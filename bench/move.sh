@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# kontor benchmark: data moves between regions. For each size, an account of N contacts is
-# loaded, a client writes to it 100 times a second, and the account is moved back and forth
-# between the two regions' cells with `kontor migration run`. Prints, per size: the freeze as
-# the client saw it (first 477 to first success after it; p50 and max), the freeze the server
-# recorded, the copy's rows/s against the backup export's on the same data, the move's time
-# and the mover's peak memory; and the ratio of the freezes between the largest and the
-# smallest size. See bench/README.md.
+# kontor benchmark: data moves between regions. For each size, an account of N contacts, N/10
+# companies and N contact-to-company associations is loaded, a client writes to it 100 times a
+# second, and the account is moved back and forth between the two regions' cells with
+# `kontor migration run`. Prints, per size: the freeze as the client saw it (first 477 to first
+# success after it; p50 and max), the freeze the server recorded, the copy's rows/s against
+# the backup export's on the same data, the move's time and the mover's peak memory; and the
+# ratio of the freezes between the largest and the smallest size. See bench/README.md.
 #
 #   bash bench/move.sh                                            # 100,000 and 1,000,000 contacts
 #   MOVE_BENCH_SIZES="20000 200000" MOVE_BENCH_MOVES=3 bash bench/move.sh   # a quick run
@@ -84,8 +84,13 @@ for size in $SIZES; do
     KONTOR_JOB_WORKERS=0 "$KONTOR" serve --listen "127.0.0.1:$port" >"$WORK/serve-$size.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-    log "$size contacts: loading"
-    python3 "$BENCH_DIR/load.py" --port "$port" --token "$token" --count "$size" >"$WORK/load-$size.log"
+    log "$size contacts, $((size / 10)) companies, $size associations: loading"
+    python3 "$BENCH_DIR/load.py" --port "$port" --token "$token" --count "$size" \
+        --ids-out "$WORK/contacts-$size.ids" >"$WORK/load-$size.log"
+    python3 "$BENCH_DIR/load.py" --port "$port" --token "$token" --count "$((size / 10))" \
+        --object companies --ids-out "$WORK/companies-$size.ids" >>"$WORK/load-$size.log"
+    python3 "$BENCH_DIR/load.py" --port "$port" --token "$token" --count "$size" \
+        --associate "$WORK/contacts-$size.ids" "$WORK/companies-$size.ids" >>"$WORK/load-$size.log"
     log "$size contacts: backup export (the baseline)"
     read -r backup_ms _ < <(measure "$KONTOR" backup create --account "$account" --wait --ignore-interval)
     backup_rows=$("$KONTOR" backup list --account "$account" | awk 'NR == 1' | cut -f7)
@@ -108,7 +113,7 @@ for size in $SIZES; do
         python3 -c "
 import json, sys
 p = json.loads(sys.argv[1])
-print(json.dumps({'size': $size, 'frozen_ms': $frozen, 'total_ms': $ms, 'rss_kb': $rss,
+print(json.dumps({'size': $size, 'records': $backup_rows, 'frozen_ms': $frozen, 'total_ms': $ms, 'rss_kb': $rss,
                   'rows': p.get('total', 0), 'copy_ms': p.get('copy_ms', 0),
                   'began': $began, 'ended': $ended, 'backup_rate': $backup_rate}))" "$progress" >>"$WORK/moves.jsonl"
         log "  move $i to $to: ${ms} ms, frozen ${frozen} ms (server), mover peak RSS $((rss / 1024)) MiB"
@@ -129,4 +134,4 @@ echo "data moves on $BACKEND ($(nproc) cores): $MOVES moves per size, a client w
 python3 "$BENCH_DIR/move_summary.py" "$WORK/client.log" "$WORK/moves.jsonl" \
     "$(python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "${BACKUP_RATES[@]}")" \
     "$(python3 -c "print(1000 / $RATE)")"
-echo "backup export records/s per size: ${BACKUP_RATES[*]}"
+echo "backup export rows/s per size: ${BACKUP_RATES[*]}"

@@ -425,6 +425,12 @@ impl Store {
                 .await?;
             return Ok(CopyReport { rows });
         }
+        if self.dialect == Dialect::Postgres && to.dialect == Dialect::Postgres {
+            let rows = self
+                .copy_postgres_to_postgres(to, account, token, &tables, copied)
+                .await?;
+            return Ok(CopyReport { rows });
+        }
         // The reader streams batches of rows to the writer, which inserts them into `to` a few
         // thousand rows per transaction: reading one cell and writing the other overlap.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Vec<Vec<Value>>)>(8);

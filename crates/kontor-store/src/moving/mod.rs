@@ -14,6 +14,7 @@ use crate::{Dialect, Store, StoreError, StoreResult, WriteTx};
 
 mod catch_up;
 mod copy;
+mod copy_postgres;
 mod copy_sqlite;
 pub use catch_up::Round;
 pub(crate) use copy::Shape;

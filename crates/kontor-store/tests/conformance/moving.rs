@@ -57,8 +57,33 @@ async fn other_cell() -> Store {
         .unwrap()
 }
 
+/// A store on a fresh database of `home`'s engine: each pair of engines has its own copier
+/// (SQLite → SQLite, PostgreSQL → PostgreSQL; any other pair the portable one).
+async fn cell_like(home: &Store) -> Store {
+    if home.dialect() == kontor_store::Dialect::Sqlite {
+        return other_cell().await;
+    }
+    let url = std::env::var("KONTOR_TEST_POSTGRES_URL").expect("a PostgreSQL home has its URL");
+    let (server, _) = url.rsplit_once('/').expect("a database URL");
+    let name = format!(
+        "kontor_cell_{}_{}",
+        std::process::id(),
+        CELLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    use sqlx::{Connection, Executor};
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    Store::open(&format!("{server}/{name}")).await.unwrap()
+}
+
+static CELLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// An account with records, an association, a user with a session, a token, an import with a
-/// rejected row, an audit entry and a notification; moved to another cell and back.
+/// rejected row, an audit entry and a notification; moved to another cell of its engine and
+/// back through a cell of the other engine (SQLite, for a PostgreSQL home).
 pub async fn an_account_moves_whole_between_cells(d: Directory) {
     let (a, home) = account(&d, "moving").await;
     let contacts = ot(&home, a, "contacts").await;
@@ -131,7 +156,7 @@ pub async fn an_account_moves_whole_between_cells(d: Directory) {
     take(&home, a).await;
 
     // Out to another cell: the same rows, the same digests, the same records.
-    let away = other_cell().await;
+    let away = cell_like(&home).await;
     take(&away, a).await;
     let copied = home.copy_account_to(&away, a, T).await.unwrap();
     assert_eq!(copied.total(), before.iter().map(|t| t.rows).sum::<i64>());
@@ -166,7 +191,7 @@ pub async fn an_account_moves_whole_between_cells(d: Directory) {
     );
 
     // A damaged copy is told apart by the digests.
-    let damaged = other_cell().await;
+    let damaged = cell_like(&home).await;
     take(&damaged, a).await;
     home.copy_account_to(&damaged, a, T).await.unwrap();
     damaged
@@ -515,10 +540,19 @@ pub async fn a_live_copy_catches_up(d: Directory) {
 /// catch-up, each change of the fence, the removal), and a token never goes back down. The
 /// later runner goes on as if the earlier one had never been.
 pub async fn a_superseded_runner_writes_nothing(d: Directory) {
+    let (a, home) = account(&d, "superseded").await;
+    superseded_between(a, &home, other_cell().await).await;
+    if home.dialect() == kontor_store::Dialect::Postgres {
+        let (a, home) = account(&d, "superseded between two PostgreSQL cells").await;
+        let away = cell_like(&home).await;
+        superseded_between(a, &home, away).await;
+    }
+}
+
+async fn superseded_between(a: i64, home: &Store, away: Store) {
     use kontor_store::moving::Fence;
     use kontor_store::{StoreError, StoreResult};
-    let (a, home) = account(&d, "superseded").await;
-    let contacts = ot(&home, a, "contacts").await;
+    let contacts = ot(home, a, "contacts").await;
     let new = |i: usize| CreateInput {
         properties: props(json!({"email": format!("s{i}@example.com")})),
         associations: vec![],
@@ -526,9 +560,8 @@ pub async fn a_superseded_runner_writes_nothing(d: Directory) {
     home.create_records(a, &contacts, (0..20).map(new).collect(), &actor())
         .await
         .unwrap();
-    let away = other_cell().await;
     let (earlier, later) = (Token(10), Token(11));
-    for s in [&home, &away] {
+    for s in [home, &away] {
         assert!(s.take_move_token(a, earlier).await.unwrap());
     }
     away.mark_incoming(a, "us", earlier).await.unwrap();
@@ -546,7 +579,7 @@ pub async fn a_superseded_runner_writes_nothing(d: Directory) {
     assert!(captured > 0, "the write is captured");
 
     // Another runner takes the move over.
-    for s in [&home, &away] {
+    for s in [home, &away] {
         assert!(s.take_move_token(a, later).await.unwrap());
     }
     assert!(
