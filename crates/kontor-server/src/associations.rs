@@ -245,19 +245,23 @@ pub async fn v4_batch_default(
         ctx.object_type(&from_type).await?,
         ctx.object_type(&to_type).await?,
     );
-    let inputs = batch_inputs(&body, 100)?;
+    let pairs = batch_inputs(&body, 100)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| pair_of(v, i).map(|p| (p.from, p.to)))
+        .collect::<Result<Vec<_>, _>>()?;
+    // One transaction for the batch: a sync tool sends thousands of these.
+    let (types, found) = ctx
+        .store
+        .associate_pairs(ctx.id(), &from, &to, &pairs, &[])
+        .await?;
     let mut results = Vec::new();
     let mut missing = Vec::new();
-    for (i, v) in inputs.iter().enumerate() {
-        let p = pair_of(v, i)?;
-        match ctx
-            .store
-            .associate(ctx.id(), &from, p.from, &to, p.to, &[])
-            .await
-        {
-            Ok(types) => results.extend(default_result(p.from, p.to, &types)),
-            Err(e) if not_found_error(&e) => missing.push(format!("{}->{}", p.from, p.to)),
-            Err(e) => return Err(e.into()),
+    for (&(f, t), found) in pairs.iter().zip(found) {
+        if found {
+            results.extend(default_result(f, t, &types));
+        } else {
+            missing.push(format!("{f}->{t}"));
         }
     }
     Ok(wire::batch_reply(

@@ -5,7 +5,7 @@ use crate::objects::ObjectType;
 use crate::{allocate, Store, StoreError, StoreResult};
 use kontor_domain::association::{v3_name, HUBSPOT_DEFINED};
 use kontor_domain::BuiltinObject;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssociationType {
@@ -339,6 +339,48 @@ impl Store {
         insert_pair(&mut tx, account, from, from_id, to, to_id, &chosen).await?;
         tx.commit().await?;
         Ok(chosen)
+    }
+
+    /// Associates each pair of records (a `from` id, a `to` id) with the given types (the
+    /// default type when empty), all in one transaction. Returns the types, and for each pair
+    /// whether both its records exist, live and of their types; the others are left out.
+    pub async fn associate_pairs(
+        &self,
+        account: i64,
+        from: &ObjectType,
+        to: &ObjectType,
+        pairs: &[(i64, i64)],
+        types: &[(String, i64)],
+    ) -> StoreResult<(Vec<AssociationType>, Vec<bool>)> {
+        let available = self.association_types(account, from, to).await?;
+        let chosen = resolve_types(&available, types, "types")?;
+        let mut tx = self.write().await?;
+        let mut ids: Vec<i64> = pairs.iter().flat_map(|&(f, t)| [f, t]).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut live: HashMap<i64, String> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT id, object_type FROM records WHERE account_id = $1 AND archived = 0 AND id IN ({})",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query_as::<_, (i64, String)>(&sql).bind(account);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            live.extend(q.fetch_all(&mut *tx).await?);
+        }
+        let mut found = Vec::with_capacity(pairs.len());
+        for &(f, t) in pairs {
+            let both = live.get(&f) == Some(&from.type_id) && live.get(&t) == Some(&to.type_id);
+            if both {
+                insert_pair(&mut tx, account, from, f, to, t, &chosen).await?;
+            }
+            found.push(both);
+        }
+        tx.commit().await?;
+        Ok((chosen, found))
     }
 
     /// Removes associations between two records: the given types, or all of them.

@@ -296,7 +296,7 @@ async fn export_postgres<S: SnapshotSink>(
 
 /// Undoes `COPY` text-format escaping (only backslash sequences; the stored document has no
 /// raw control characters, JSON escapes them).
-fn unescape_copy(field: &[u8]) -> Result<Cow<'_, str>> {
+pub(crate) fn unescape_copy(field: &[u8]) -> Result<Cow<'_, str>> {
     if memchr::memchr(b'\\', field).is_none() {
         return Ok(Cow::Borrowed(std::str::from_utf8(field)?));
     }

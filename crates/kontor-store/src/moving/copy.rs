@@ -308,14 +308,12 @@ impl Store {
                 .map_err(|e| StoreError::Config(format!("digest thread: {e}")))?;
             }
         }
-        let mut snapshot = self.pool.begin().await?;
         if self.dialect == Dialect::Postgres {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *snapshot)
-                .await?;
+            return super::copy_postgres::digests(&self.url, &shapes, account, leave).await;
         }
-        // The first read fixes the snapshot (in SQLite too): the waiting keys and the rows
-        // are of one instant.
+        // An in-memory SQLite database, read through the pool. The first read fixes the
+        // snapshot: the waiting keys and the rows are of one instant.
+        let mut snapshot = self.pool.begin().await?;
         let skip = match leave {
             Leave::Keys(keys) => keys,
             Leave::Waiting(send) => {
@@ -587,6 +585,16 @@ impl Value {
             Value::Null => ValueRef::Null,
             Value::Int(i) => ValueRef::Int(*i),
             Value::Text(t) => ValueRef::Text(t.as_bytes()),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    pub(super) fn owned(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Int(i) => Value::Int(i),
+            ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
         }
     }
 }

@@ -5,12 +5,14 @@
 //! server writes is the one the other reads. Row by row through the engine-neutral driver the
 //! copy ran at a fraction of the speed of a backup's export, which reads with `COPY` too.
 
-use super::copy::ColType;
+use super::copy::{pending_keys, row_hash, ColType, Leave, Shape, TableDigest, Value, ValueRef};
 use super::{superseded, Token};
-use crate::{Store, StoreResult};
+use crate::{Store, StoreError, StoreResult};
 use futures_util::StreamExt;
 use sqlx::{Connection, Executor};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 /// Rows written per transaction of the new cell.
 const ROWS_PER_TX: usize = 5000;
@@ -123,6 +125,110 @@ async fn write(
     Ok(counts)
 }
 
+/// Per table of `shapes`, the count and digest of `account`'s rows in the PostgreSQL cell at
+/// `url`, as of one snapshot, leaving out the rows `leave` names: the same figures as the
+/// portable digest, from `COPY`'s text instead of decoded rows.
+pub(super) async fn digests(
+    url: &str,
+    shapes: &[Shape],
+    account: i64,
+    leave: Leave,
+) -> StoreResult<Vec<TableDigest>> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let mut snapshot = conn.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *snapshot)
+        .await?;
+    let skip = match leave {
+        Leave::Keys(keys) => keys,
+        Leave::Waiting(send) => {
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT tbl, row_key FROM move_log WHERE account_id = $1")
+                    .bind(account)
+                    .fetch_all(&mut *snapshot)
+                    .await?;
+            let keys = Arc::new(pending_keys(shapes, rows)?);
+            let _ = send.send(keys.clone());
+            keys
+        }
+    };
+    let mut out = Vec::with_capacity(shapes.len());
+    for shape in shapes {
+        let sql = format!(
+            "COPY (SELECT {} FROM {} WHERE account_id = {account}) TO STDOUT",
+            names(&shape.cols),
+            shape.table
+        );
+        let skipped = skip.get(shape.table).filter(|s| !s.is_empty());
+        let mut stream = snapshot.copy_out_raw(&sql).await?;
+        let (mut n, mut sum) = (0i64, 0u128);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            let mut fields: Vec<Cow<'_, [u8]>> = Vec::with_capacity(shape.cols.len());
+            for line in chunk.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                fields.clear();
+                for field in line.split(|b| *b == b'\t') {
+                    fields.push(if field == b"\\N" {
+                        Cow::Borrowed(field)
+                    } else {
+                        match crate::export::unescape_copy(field) {
+                            Ok(Cow::Borrowed(t)) => Cow::Borrowed(t.as_bytes()),
+                            Ok(Cow::Owned(t)) => Cow::Owned(t.into_bytes()),
+                            Err(e) => {
+                                return Err(StoreError::Config(format!("{}: {e}", shape.table)))
+                            }
+                        }
+                    });
+                }
+                if fields.len() != shape.cols.len() {
+                    return Err(StoreError::Config(format!(
+                        "{}: a row of {} fields for {} columns",
+                        shape.table,
+                        fields.len(),
+                        shape.cols.len()
+                    )));
+                }
+                let values = fields
+                    .iter()
+                    .zip(&shape.cols)
+                    .map(|(f, (name, ty))| value(f, *ty, name))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                if let Some(skipped) = skipped {
+                    let key: Vec<Value> = shape.key.iter().map(|&i| values[i].owned()).collect();
+                    if skipped.contains(&key) {
+                        continue;
+                    }
+                }
+                n += 1;
+                sum = sum.wrapping_add(row_hash(values.iter().copied()));
+            }
+        }
+        drop(stream);
+        out.push(TableDigest {
+            table: shape.table,
+            rows: n,
+            digest: format!("{sum:032x}"),
+        });
+    }
+    snapshot.commit().await?;
+    Ok(out)
+}
+
+/// A field of `COPY`'s text (unescaped; `\N` is null) as a value of its column's type.
+fn value<'a>(field: &'a [u8], ty: ColType, name: &str) -> StoreResult<ValueRef<'a>> {
+    if field == b"\\N" {
+        return Ok(ValueRef::Null);
+    }
+    match ty {
+        ColType::Text => Ok(ValueRef::Text(field)),
+        ColType::Int => std::str::from_utf8(field)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .map(ValueRef::Int)
+            .ok_or_else(|| StoreError::Config(format!("{name}: not an integer"))),
+    }
+}
+
 fn names(cols: &[(String, ColType)]) -> String {
     cols.iter()
         .map(|(n, _)| n.as_str())
@@ -131,8 +237,9 @@ fn names(cols: &[(String, ColType)]) -> String {
 }
 
 /// Begins a transaction of the move on `conn` as [`Store::move_tx`] does: the token's row is
-/// marked (and locked) or the runner was superseded. On an error the connection is dropped,
-/// which rolls back.
+/// marked (and locked) or the runner was superseded; and the fence lets the copy's rows
+/// through (see [`super::COPY_SETTING`]). On an error the connection is dropped, which rolls
+/// back.
 async fn begin_move(conn: &mut sqlx::PgConnection, account: i64, token: Token) -> StoreResult<()> {
     conn.execute("BEGIN").await?;
     let n = sqlx::query("UPDATE move_tokens SET writing = 1 WHERE account_id = $1 AND token = $2")
@@ -149,6 +256,23 @@ async fn begin_move(conn: &mut sqlx::PgConnection, account: i64, token: Token) -
                 .await?;
         return Err(superseded(account, token, held.map(|(t,)| t)));
     }
+    // What the fence triggers would check of each row, once: the account arrives here (or is
+    // unknown here, before the first move marks it). Then they let the copy's rows through.
+    let state: Option<(String,)> =
+        sqlx::query_as("SELECT state FROM account_fences WHERE account_id = $1")
+            .bind(account)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if state.is_some_and(|(s,)| s != super::INCOMING) {
+        return Err(crate::StoreError::Fenced(
+            crate::error::FENCED_MESSAGE.into(),
+        ));
+    }
+    sqlx::query("SELECT set_config($1, $2, true)")
+        .bind(super::COPY_SETTING)
+        .bind(account.to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 //! worker thread and copies it, which made the portable copy and the comparison several times
 //! slower than a backup's export of the same data.
 
-use super::copy::{pending_keys, row_hash, ColType, Leave, Shape, TableDigest, Value, ValueRef};
+use super::copy::{pending_keys, row_hash, ColType, Leave, Shape, TableDigest, ValueRef};
 use super::{superseded, Token};
 use crate::{Store, StoreError, StoreResult};
 use rusqlite::types::ToSqlOutput;
@@ -118,7 +118,7 @@ pub(super) fn digests(
                 let key = shape
                     .key
                     .iter()
-                    .map(|&i| value_ref(row, i, &shape.cols[i]).map(owned))
+                    .map(|&i| value_ref(row, i, &shape.cols[i]).map(ValueRef::owned))
                     .collect::<StoreResult<Vec<_>>>()?;
                 if skipped.contains(&key) {
                     continue;
@@ -162,14 +162,6 @@ fn value_ref<'a>(
             "{name}: a value of type {} where the schema declares {ty:?}",
             other.data_type()
         ))),
-    }
-}
-
-fn owned(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Int(i) => Value::Int(i),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
     }
 }
 

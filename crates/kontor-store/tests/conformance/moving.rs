@@ -94,7 +94,7 @@ pub async fn an_account_moves_whole_between_cells(d: Directory) {
             &contacts,
             (0..50)
                 .map(|i| CreateInput {
-                    properties: props(json!({"email": format!("m{i}@example.com"), "firstname": format!("Ünïcode {i} \"quoted\"\n")})),
+                    properties: props(json!({"email": format!("m{i}@example.com"), "firstname": format!("Ünïcode {i} \"quoted\"\n\ttab \\N back\\slash")})),
                     associations: vec![],
                 })
                 .collect(),
@@ -166,7 +166,10 @@ pub async fn an_account_moves_whole_between_cells(d: Directory) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(r.props["firstname"], "Ünïcode 2 \"quoted\"\n");
+    assert_eq!(
+        r.props["firstname"],
+        "Ünïcode 2 \"quoted\"\n\ttab \\N back\\slash"
+    );
     assert!(
         away.notifications(a, user.id, 10).await.unwrap().is_empty(),
         "notifications are not moved"
@@ -233,6 +236,8 @@ pub async fn an_account_moves_whole_between_cells(d: Directory) {
     let moved_back = other_cell().await;
     take(&moved_back, a).await;
     home.copy_account_to(&moved_back, a, T).await.unwrap();
+    // Each engine's digest reads the same rows the same, escapes and all.
+    assert_eq!(moved_back.account_digests(a).await.unwrap(), before);
     home.remove_account_data(a, T).await.unwrap();
     assert!(home
         .account_digests(a)
