@@ -360,16 +360,23 @@ impl Store {
         ids.dedup();
         let mut live: HashMap<i64, String> = HashMap::new();
         for chunk in ids.chunks(500) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            // `created_at` is read (and dropped) so that no index covers the query: SQLite
+            // would otherwise scan `records_by_type` for the whole account instead of seeking
+            // each id by the primary key.
             let sql = format!(
-                "SELECT id, object_type FROM records WHERE account_id = $1 AND archived = 0 AND id IN ({})",
-                marks.join(", ")
+                "SELECT id, object_type, created_at FROM records WHERE account_id = $1 AND archived = 0 AND id IN ({})",
+                crate::records::in_list(2, chunk.len())
             );
-            let mut q = sqlx::query_as::<_, (i64, String)>(&sql).bind(account);
+            let mut q = sqlx::query_as::<_, (i64, String, i64)>(&sql).bind(account);
             for id in chunk {
                 q = q.bind(*id);
             }
-            live.extend(q.fetch_all(&mut *tx).await?);
+            live.extend(
+                q.fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .map(|(id, t, _)| (id, t)),
+            );
         }
         let mut found = Vec::with_capacity(pairs.len());
         for &(f, t) in pairs {

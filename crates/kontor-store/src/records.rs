@@ -957,15 +957,17 @@ async fn check_given_ids(
         }
     }
     for chunk in ids.chunks(500) {
+        // `created_at` is read (and dropped) so that no index covers the query: SQLite would
+        // otherwise scan `records_by_type` for the whole account instead of seeking each id.
         let sql = format!(
-            "SELECT id, object_type, archived FROM records WHERE account_id = $1 AND id IN ({})",
+            "SELECT id, object_type, archived, created_at FROM records WHERE account_id = $1 AND id IN ({})",
             in_list(2, chunk.len())
         );
-        let mut q = sqlx::query_as::<_, (i64, String, i64)>(&sql).bind(account);
+        let mut q = sqlx::query_as::<_, (i64, String, i64, i64)>(&sql).bind(account);
         for id in chunk {
             q = q.bind(id);
         }
-        if let Some((id, type_id, archived)) = q.fetch_all(&mut *tx).await?.into_iter().next() {
+        if let Some((id, type_id, archived, _)) = q.fetch_all(&mut *tx).await?.into_iter().next() {
             let message = if archived != 0 && type_id == ot.type_id {
                 format!(
                     "{} {id} is in the recycle bin: restore it from there",
