@@ -179,6 +179,12 @@ impl Store {
         Ok(store)
     }
 
+    /// Another handle on the same database with its own connections: what a second process
+    /// sharing the database has (a worker beside the server, a mover).
+    pub async fn reopen(&self) -> StoreResult<Store> {
+        Store::open(&self.url).await
+    }
+
     /// Whether both handles open the same database (a deployment may serve several regions,
     /// and the directory, from one).
     pub fn same_database(&self, other: &Store) -> bool {
@@ -203,12 +209,21 @@ impl Store {
     }
 
     /// Begins a write transaction, holding the SQLite writer lock for its whole life.
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`: the database's write lock is taken up front, waiting
+    /// out the busy timeout, rather than when the first write upgrades a read. An upgrade that
+    /// finds the lock held fails at once (the busy handler is not used for it), and the lock can
+    /// be held after our own in-process lock is free: by another process sharing the file, or by
+    /// a transaction of ours whose rollback sqlx has queued on drop but not yet run.
     async fn write(&self) -> StoreResult<WriteTx<'_>> {
         let guard = match &self.write_lock {
             Some(m) => Some(m.lock().await),
             None => None,
         };
-        let tx = self.pool.begin().await?;
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        };
         Ok(WriteTx { tx, _guard: guard })
     }
 

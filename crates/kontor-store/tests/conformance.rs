@@ -108,6 +108,7 @@ conformance!(
     concurrent_writers_get_distinct_ids_and_sequences,
     concurrent_duplicates_conflict_cleanly,
     concurrent_updates_of_one_record_keep_every_property,
+    writers_in_two_processes_wait_for_each_other,
     recycle_bin_restore_and_purge,
     sessions_and_second_factors,
     attempts_are_counted_before_checking,
@@ -1144,6 +1145,59 @@ async fn concurrent_updates_of_one_record_keep_every_property(d: Directory) {
     for prop in ["firstname", "lastname", "city", "jobtitle"] {
         assert_eq!(r.props[prop], format!("{prop}24"), "{prop}: {:?}", r.props);
     }
+}
+
+/// Two processes writing one database (a server and a worker, say) each wait for the other's
+/// write rather than fail: on SQLite a transaction that reads before it writes must not find
+/// the file's write lock taken when it comes to write.
+async fn writers_in_two_processes_wait_for_each_other(d: Directory) {
+    let (a, s) = account(&d, "two processes").await;
+    let other = s.reopen().await.unwrap();
+    let contacts = ot(&s, a, "contacts").await;
+    let id = s
+        .create_records(
+            a,
+            &contacts,
+            vec![CreateInput {
+                properties: props(json!({"email": "shared@example.com"})),
+                associations: vec![],
+            }],
+            &actor(),
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    let mut tasks = Vec::new();
+    for (n, prop) in ["firstname", "lastname", "city", "jobtitle"]
+        .into_iter()
+        .enumerate()
+    {
+        let s = if n % 2 == 0 { s.clone() } else { other.clone() };
+        let contacts = contacts.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                s.update_records(
+                    a,
+                    &contacts,
+                    vec![UpdateInput {
+                        id,
+                        properties: props(json!({ prop: format!("{prop}{i}") })),
+                    }],
+                    &actor(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("update {i} of {prop}: {e:?}"));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let r = &s.records_by_ids(a, &contacts, &[id], false).await.unwrap()[0];
+    for prop in ["firstname", "lastname", "city", "jobtitle"] {
+        assert_eq!(r.props[prop], format!("{prop}24"), "{prop}: {:?}", r.props);
+    }
+    other.close().await;
 }
 
 async fn concurrent_duplicates_conflict_cleanly(d: Directory) {
