@@ -115,7 +115,8 @@ import json, sys
 p = json.loads(sys.argv[1])
 print(json.dumps({'size': $size, 'records': $backup_rows, 'frozen_ms': $frozen, 'total_ms': $ms, 'rss_kb': $rss,
                   'rows': p.get('total', 0), 'copy_ms': p.get('copy_ms', 0),
-                  'began': $began, 'ended': $ended, 'backup_rate': $backup_rate}))" "$progress" >>"$WORK/moves.jsonl"
+                  'began': $began, 'ended': $ended, 'backup_rate': $backup_rate,
+                  'frozen_keys': p.get('frozen_keys', 0), 'frozen_steps': p.get('frozen_steps', {})}))" "$progress" >>"$WORK/moves.jsonl"
         log "  move $i to $to: ${ms} ms, frozen ${frozen} ms (server), mover peak RSS $((rss / 1024)) MiB"
         [[ $to == eu ]] && to=us || to=eu
         sleep 2

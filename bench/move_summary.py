@@ -3,7 +3,7 @@
     python3 move_summary.py CLIENT_LOG MOVES_JSONL BACKUP_RECORDS_PER_S
 
 MOVES_JSONL holds one JSON object per move: {size, records, frozen_ms, total_ms, rss_kb, rows,
-copy_ms, began, ended, backup_rate} (times in epoch ms; records: the account's records, as the
+copy_ms, began, ended, backup_rate, frozen_keys, frozen_steps} (times in epoch ms; records: the account's records, as the
 backup exported them; rows: the rows the copy wrote, of every table; backup_rate: the backup
 export's rows/s on the same account just before, the baseline the copy is compared with, size
 by size). The freeze a client saw in a move is from its first 477 to its first success after
@@ -53,6 +53,14 @@ def main():
               f"{(records / baseline if baseline else float('nan')):>9.2f} "
               f"{statistics.median(m['total_ms'] for m in ms) / 1000:>8.1f}s "
               f"{max(m['rss_kb'] for m in ms) / 1024:>8.1f}MiB")
+    # Where the server's freeze went: the keys replayed while frozen, and each step's median.
+    steps = ["fence_ms", "catch_up_ms", "files_ms", "switch_ms", "unfence_ms"]
+    print(f"{'contacts':>10} {'keys frozen':>12} " + " ".join(f"{s:>12}" for s in steps))
+    for size in sizes:
+        ms = [m for m in moves if m["size"] == size]
+        keys = statistics.median(m.get("frozen_keys", 0) for m in ms)
+        cells = [statistics.median(m.get("frozen_steps", {}).get(s, 0) for m in ms) for s in steps]
+        print(f"{size:>10} {keys:>12.0f} " + " ".join(f"{c:>10.0f}ms" for c in cells))
     if len(sizes) > 1:
         a, b = sizes[0], sizes[-1]
         print(f"client freeze p50 at {b} ÷ at {a}: {p50[b] / max(p50[a], 1):.2f} (target ≤ 1.5)")

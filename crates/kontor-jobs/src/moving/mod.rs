@@ -63,7 +63,30 @@ pub struct Progress {
     /// How long the snapshot copy and the comparison took (ms).
     pub copy_ms: AtomicI64,
     pub verify_ms: AtomicI64,
+    /// Keys the catch-up replayed while the account was frozen, and where the freeze's time
+    /// went: what an operator looks at when a freeze took longer than expected.
+    pub frozen_keys: AtomicI64,
+    frozen_steps: Mutex<FrozenSteps>,
     step: Mutex<String>,
+}
+
+/// How long each step of the freeze took (ms), as the runner saw it.
+#[derive(Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct FrozenSteps {
+    /// Fencing the old cell (waits for the account's writes under way).
+    fence_ms: i64,
+    /// The last catch-up rounds.
+    catch_up_ms: i64,
+    /// Copying the files made since the copy.
+    files_ms: i64,
+    /// Switching the directory.
+    switch_ms: i64,
+    /// Opening the account in the new cell, after the switch.
+    unfence_ms: i64,
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis() as i64
 }
 
 impl Progress {
@@ -77,7 +100,17 @@ impl Progress {
             files: n("files"),
             copy_ms: n("copy_ms"),
             verify_ms: n("verify_ms"),
+            frozen_keys: n("frozen_keys"),
+            frozen_steps: Mutex::new(
+                serde_json::from_value(stored["frozen_steps"].clone()).unwrap_or_default(),
+            ),
             step: Mutex::new(String::new()),
+        }
+    }
+
+    fn frozen(&self, record: impl FnOnce(&mut FrozenSteps)) {
+        if let Ok(mut f) = self.frozen_steps.lock() {
+            record(&mut f);
         }
     }
 
@@ -94,6 +127,8 @@ impl Progress {
             "files": self.files.load(Ordering::Relaxed),
             "copy_ms": self.copy_ms.load(Ordering::Relaxed),
             "verify_ms": self.verify_ms.load(Ordering::Relaxed),
+            "frozen_keys": self.frozen_keys.load(Ordering::Relaxed),
+            "frozen_steps": self.frozen_steps.lock().map(|f| *f).unwrap_or_default(),
             "step": self.step.lock().map(|s| s.clone()).unwrap_or_default(),
         })
     }
@@ -261,6 +296,8 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     progress
                         .copy_ms
                         .store(began.elapsed().as_millis() as i64, Ordering::Relaxed);
+                    // The new cell's planner learns of the rows before it serves them.
+                    s.to.refresh_statistics().await?;
                     test_hooks::maybe_damage(&s.to, a, token).await?;
                 } else {
                     // One database serves both regions, but each has its own file store: the
@@ -279,15 +316,7 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
             }
             PHASE_CATCH_UP => {
                 if !s.same {
-                    let began = Instant::now();
-                    loop {
-                        still_mine(jobs, mv.id).await?;
-                        let round = s.from.catch_up_to(&s.to, a, token, ROUND).await?;
-                        progress.pending.store(round.pending, Ordering::Relaxed);
-                        if round.pending <= LAG_TO_FREEZE || began.elapsed() > CATCH_UP_LIMIT {
-                            break;
-                        }
-                    }
+                    converge(jobs, &s, &mv, progress).await?;
                     progress.set_step("verify");
                     let began = Instant::now();
                     let differ = s.from.verify_copy(&s.to, a).await?;
@@ -297,10 +326,10 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     if !differ.is_empty() {
                         return Err(Stop::Fail(mismatch(&differ)));
                     }
-                    // What the comparison left for later, so that little is left for the freeze.
-                    still_mine(jobs, mv.id).await?;
-                    let round = s.from.catch_up_to(&s.to, a, token, ROUND).await?;
-                    progress.pending.store(round.pending, Ordering::Relaxed);
+                    // The writes made while the comparison ran (as many as it took long, so
+                    // more the larger the account): caught up again before the freeze.
+                    progress.set_step(PHASE_CATCH_UP);
+                    converge(jobs, &s, &mv, progress).await?;
                 }
                 if !jobs.dir.freeze_move(&mv, owner).await? {
                     return Err(lost());
@@ -314,15 +343,24 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     )));
                 }
                 if !s.same {
+                    let began = Instant::now();
                     s.from.fence_account(a, mv.to.as_str(), token).await?;
+                    let fenced = Instant::now();
                     loop {
                         still_mine(jobs, mv.id).await?;
                         let round = s.from.catch_up_to(&s.to, a, token, ROUND).await?;
                         progress.pending.store(round.pending, Ordering::Relaxed);
+                        progress
+                            .frozen_keys
+                            .fetch_add(round.replayed as i64, Ordering::Relaxed);
                         if round.pending == 0 {
                             break;
                         }
                     }
+                    progress.frozen(|f| {
+                        f.fence_ms = ms(fenced - began);
+                        f.catch_up_ms = ms(fenced.elapsed());
+                    });
                     if mv.full_verify {
                         progress.set_step("verify");
                         let differ = s.from.verify_copy(&s.to, a).await?;
@@ -333,15 +371,25 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                 }
                 // New files since the copy (each region has its own file store, even when
                 // one database serves both).
+                let began = Instant::now();
                 let n = sync_files(&s.from_files, &s.to_files, a).await?;
                 progress.files.fetch_add(n as i64, Ordering::Relaxed);
+                let synced = Instant::now();
                 if !jobs.dir.switch_move(&mv, owner).await? {
                     return Err(lost());
                 }
+                progress.frozen(|f| {
+                    f.files_ms = ms(synced - began);
+                    f.switch_ms = ms(synced.elapsed());
+                });
             }
             PHASE_SWITCHED => {
                 if !s.same {
+                    let began = Instant::now();
                     s.to.unfence_account(a, token).await?;
+                    progress.frozen(|f| {
+                        f.unfence_ms = ms(began.elapsed());
+                    });
                     s.from.mark_account_moved(a, mv.to.as_str(), token).await?;
                     s.from.remove_account_data(a, token).await?;
                 }
@@ -393,6 +441,27 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
 
 /// Whether this runner still holds the move: checked before each round of catch-up, so that a
 /// runner that lost the move stops writing into the new cell.
+/// Catch-up rounds until the lag is small and the last round was small too: what is left for
+/// the freeze is then what was written during one short round, however large the account.
+/// Gives up waiting after [`CATCH_UP_LIMIT`] (the writes outpace the rounds) and freezes anyway.
+async fn converge(jobs: &Jobs, s: &Sides, mv: &Move, progress: &Progress) -> Result<(), Stop> {
+    let began = Instant::now();
+    loop {
+        still_mine(jobs, mv.id).await?;
+        let round = s
+            .from
+            .catch_up_to(&s.to, mv.account_id, mv.token(), ROUND)
+            .await?;
+        progress.pending.store(round.pending, Ordering::Relaxed);
+        let small = |n: i64| n <= LAG_TO_FREEZE;
+        if (small(round.pending) && small(round.replayed as i64))
+            || began.elapsed() > CATCH_UP_LIMIT
+        {
+            return Ok(());
+        }
+    }
+}
+
 async fn still_mine(jobs: &Jobs, id: i64) -> Result<(), Stop> {
     let holds = jobs.dir.get_move(id).await?.is_some_and(|m| {
         m.state == kontor_store::MoveState::Running

@@ -147,6 +147,34 @@ pub(super) enum Leave {
     Waiting(tokio::sync::oneshot::Sender<Arc<Pending>>),
 }
 
+/// The keys waiting in `move_log` (`$1`: the account), as (table, key) text.
+pub(super) const WAITING_KEYS_SQL: &str = "SELECT tbl, row_key FROM move_log WHERE account_id = $1";
+
+impl Leave {
+    /// Whether the keys to leave out are to be read in the digest's snapshot (with
+    /// [`WAITING_KEYS_SQL`]) and handed to [`Leave::settle`].
+    pub(super) fn reads_waiting(&self) -> bool {
+        matches!(self, Leave::Waiting(_))
+    }
+
+    /// The keys to leave out: those given, or the `waiting` rows read in the snapshot, which
+    /// are also sent on to the other cell's digest.
+    pub(super) fn settle(
+        self,
+        shapes: &[Shape],
+        waiting: Option<Vec<(String, String)>>,
+    ) -> StoreResult<Arc<Pending>> {
+        match self {
+            Leave::Keys(keys) => Ok(keys),
+            Leave::Waiting(send) => {
+                let keys = Arc::new(pending_keys(shapes, waiting.unwrap_or_default())?);
+                let _ = send.send(keys.clone());
+                Ok(keys)
+            }
+        }
+    }
+}
+
 /// `move_log`'s (table, key) rows as the keys of the tables in `shapes`.
 pub(super) fn pending_keys(shapes: &[Shape], rows: Vec<(String, String)>) -> StoreResult<Pending> {
     let mut out: Pending = HashMap::new();
@@ -314,19 +342,16 @@ impl Store {
         // An in-memory SQLite database, read through the pool. The first read fixes the
         // snapshot: the waiting keys and the rows are of one instant.
         let mut snapshot = self.pool.begin().await?;
-        let skip = match leave {
-            Leave::Keys(keys) => keys,
-            Leave::Waiting(send) => {
-                let rows: Vec<(String, String)> =
-                    sqlx::query_as("SELECT tbl, row_key FROM move_log WHERE account_id = $1")
-                        .bind(account)
-                        .fetch_all(&mut *snapshot)
-                        .await?;
-                let keys = Arc::new(pending_keys(&shapes, rows)?);
-                let _ = send.send(keys.clone());
-                keys
-            }
+        let waiting = match leave.reads_waiting() {
+            true => Some(
+                sqlx::query_as(WAITING_KEYS_SQL)
+                    .bind(account)
+                    .fetch_all(&mut *snapshot)
+                    .await?,
+            ),
+            false => None,
         };
+        let skip = leave.settle(&shapes, waiting)?;
         let out = digests(&mut snapshot, &shapes, account, &skip).await?;
         snapshot.commit().await?;
         Ok(out)

@@ -4,20 +4,29 @@
 //! `move_tx` does, on a connection of its own). Rows are never decoded: the text format one
 //! server writes is the one the other reads. Row by row through the engine-neutral driver the
 //! copy ran at a fraction of the speed of a backup's export, which reads with `COPY` too.
+//!
+//! Several lanes copy at once, table by table from a shared list, as `pg_dump --jobs` does:
+//! the first transaction exports its snapshot and each lane's reader imports it, so that every
+//! table is read as of the same instant. A lane's `COPY … FROM` keeps one server process of the
+//! new cell busy (its index upkeep is most of the copy's work); one lane left the other cores
+//! idle.
 
-use super::copy::{pending_keys, row_hash, ColType, Leave, Shape, TableDigest, Value, ValueRef};
+use super::copy::{row_hash, ColType, Leave, Shape, TableDigest, Value, ValueRef};
 use super::{superseded, Token};
 use crate::{Store, StoreError, StoreResult};
 use futures_util::StreamExt;
 use sqlx::{Connection, Executor};
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 /// Rows written per transaction of the new cell.
 const ROWS_PER_TX: usize = 5000;
 /// Rows handed from the reader to the writer at a time.
 const ROWS_PER_BLOCK: usize = 1000;
+/// Lanes at most: each takes a server process in either cell.
+const MAX_LANES: usize = 4;
+
+type Tables = [(&'static str, Vec<(String, ColType)>)];
 
 impl Store {
     /// Copies `account`'s rows of `tables` from this PostgreSQL cell into the PostgreSQL cell
@@ -27,43 +36,86 @@ impl Store {
         to: &Store,
         account: i64,
         token: Token,
-        tables: &[(&'static str, Vec<(String, ColType)>)],
+        tables: &Tables,
         copied: &AtomicI64,
     ) -> StoreResult<Vec<(&'static str, i64)>> {
-        let source = sqlx::PgConnection::connect(&self.url).await?;
-        let target = sqlx::PgConnection::connect(&to.url).await?;
-        let (send, blocks) = tokio::sync::mpsc::channel::<Block>(8);
-        let (read, written) = tokio::join!(
-            read(source, account, tables, send),
-            write(target, account, token, tables, blocks, copied)
-        );
-        // The writer's failure makes the reader stop at its next send; report the cause.
-        let counts = written?;
-        read?;
+        // The snapshot every lane reads, held open until they are done.
+        let mut leader = sqlx::PgConnection::connect(&self.url).await?;
+        leader
+            .execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?;
+        let (snapshot,): (String,) = sqlx::query_as("SELECT pg_export_snapshot()")
+            .fetch_one(&mut leader)
+            .await?;
+        let lanes = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_LANES)
+            .min(tables.len().max(1));
+        let next = AtomicUsize::new(0);
+        let lane = |_| async {
+            let mut source = sqlx::PgConnection::connect(&self.url).await?;
+            source
+                .execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .await?;
+            sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{}'", quote(&snapshot)?))
+                .execute(&mut source)
+                .await?;
+            let target = sqlx::PgConnection::connect(&to.url).await?;
+            let (send, blocks) = tokio::sync::mpsc::channel::<Block>(8);
+            let (read, written) = tokio::join!(
+                read(source, account, tables, &next, send),
+                write(target, account, token, tables, blocks, copied)
+            );
+            // The writer's failure makes the reader stop at its next send; report the cause.
+            let counts = written?;
+            read?;
+            StoreResult::Ok(counts)
+        };
+        let per_lane = futures_util::future::try_join_all((0..lanes).map(lane)).await?;
+        leader.execute("COMMIT").await?;
+        let mut counts = vec![0i64; tables.len()];
+        for lane in per_lane {
+            for (sum, n) in counts.iter_mut().zip(lane) {
+                *sum += n;
+            }
+        }
         Ok(tables.iter().map(|(t, _)| *t).zip(counts).collect())
+    }
+}
+
+/// A snapshot's name as the server gave it, checked to be what such names are made of.
+fn quote(snapshot: &str) -> StoreResult<&str> {
+    if snapshot.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        Ok(snapshot)
+    } else {
+        Err(StoreError::Config(format!(
+            "unexpected snapshot name {snapshot:?}"
+        )))
     }
 }
 
 /// Rows of one table (by its place in the list), in `COPY`'s text format, and how many.
 type Block = (usize, Vec<u8>, usize);
 
-/// Reads the rows of `tables` in one snapshot of `source`, sending them in blocks.
+/// Reads the rows of the tables it takes from `next` (each table once, whichever lane takes
+/// it), in the snapshot `source` holds, sending them in blocks; then ends its transaction.
 async fn read(
     mut source: sqlx::PgConnection,
     account: i64,
-    tables: &[(&'static str, Vec<(String, ColType)>)],
+    tables: &Tables,
+    next: &AtomicUsize,
     send: tokio::sync::mpsc::Sender<Block>,
 ) -> StoreResult<()> {
-    let mut snapshot = source.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *snapshot)
-        .await?;
-    for (t, (table, cols)) in tables.iter().enumerate() {
+    loop {
+        let t = next.fetch_add(1, Ordering::Relaxed);
+        let Some((table, cols)) = tables.get(t) else {
+            break;
+        };
         let sql = format!(
             "COPY (SELECT {} FROM {table} WHERE account_id = {account}) TO STDOUT",
             names(cols)
         );
-        let mut stream = snapshot.copy_out_raw(&sql).await?;
+        let mut stream = source.copy_out_raw(&sql).await?;
         let mut block = Vec::with_capacity(1 << 20);
         let mut rows = 0;
         // The server sends each row as one message, whole.
@@ -85,7 +137,7 @@ async fn read(
         }
     }
     drop(send);
-    snapshot.commit().await?;
+    source.execute("COMMIT").await?;
     Ok(())
 }
 
@@ -95,7 +147,7 @@ async fn write(
     mut target: sqlx::PgConnection,
     account: i64,
     token: Token,
-    tables: &[(&'static str, Vec<(String, ColType)>)],
+    tables: &Tables,
     mut blocks: tokio::sync::mpsc::Receiver<Block>,
     copied: &AtomicI64,
 ) -> StoreResult<Vec<i64>> {
@@ -113,13 +165,13 @@ async fn write(
         counts[t] += rows as i64;
         in_tx += rows;
         if in_tx >= ROWS_PER_TX {
-            end_move(&mut target, account).await?;
+            end_move(&mut target).await?;
             copied.fetch_add(in_tx as i64, Ordering::Relaxed);
             in_tx = 0;
         }
     }
     if in_tx > 0 {
-        end_move(&mut target, account).await?;
+        end_move(&mut target).await?;
         copied.fetch_add(in_tx as i64, Ordering::Relaxed);
     }
     Ok(counts)
@@ -139,19 +191,16 @@ pub(super) async fn digests(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *snapshot)
         .await?;
-    let skip = match leave {
-        Leave::Keys(keys) => keys,
-        Leave::Waiting(send) => {
-            let rows: Vec<(String, String)> =
-                sqlx::query_as("SELECT tbl, row_key FROM move_log WHERE account_id = $1")
-                    .bind(account)
-                    .fetch_all(&mut *snapshot)
-                    .await?;
-            let keys = Arc::new(pending_keys(shapes, rows)?);
-            let _ = send.send(keys.clone());
-            keys
-        }
+    let waiting = match leave.reads_waiting() {
+        true => Some(
+            sqlx::query_as(super::copy::WAITING_KEYS_SQL)
+                .bind(account)
+                .fetch_all(&mut *snapshot)
+                .await?,
+        ),
+        false => None,
     };
+    let skip = leave.settle(shapes, waiting)?;
     let mut out = Vec::with_capacity(shapes.len());
     for shape in shapes {
         let sql = format!(
@@ -236,38 +285,29 @@ fn names(cols: &[(String, ColType)]) -> String {
         .join(", ")
 }
 
-/// Begins a transaction of the move on `conn` as [`Store::move_tx`] does: the token's row is
-/// marked (and locked) or the runner was superseded; and the fence lets the copy's rows
-/// through (see [`super::COPY_SETTING`]). On an error the connection is dropped, which rolls
-/// back.
+/// Begins a transaction of the copy on `conn`, with the guarantees of [`Store::move_tx`]:
+/// the token still holds the account here (its row is locked, shared: a runner that takes the
+/// move over waits for this transaction, and the next one fails), else the runner was
+/// superseded; and the account arrives here. Then the fence triggers let the copy's rows
+/// through (see [`super::COPY_SETTING`]). The lanes' transactions run side by side: unlike a
+/// `MoveTx`, none marks the token's row (which would make each wait for the other), and
+/// none needs to, as the mark only serves to pass the triggers. On an error the connection
+/// is dropped, which rolls back.
 async fn begin_move(conn: &mut sqlx::PgConnection, account: i64, token: Token) -> StoreResult<()> {
     conn.execute("BEGIN").await?;
-    let n = sqlx::query("UPDATE move_tokens SET writing = 1 WHERE account_id = $1 AND token = $2")
-        .bind(account)
-        .bind(token.0)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    if n != 1 {
-        let held: Option<(i64,)> =
-            sqlx::query_as("SELECT token FROM move_tokens WHERE account_id = $1")
-                .bind(account)
-                .fetch_optional(&mut *conn)
-                .await?;
-        return Err(superseded(account, token, held.map(|(t,)| t)));
-    }
-    // What the fence triggers would check of each row, once: the account arrives here (or is
-    // unknown here, before the first move marks it). Then they let the copy's rows through.
-    let state: Option<(String,)> =
-        sqlx::query_as("SELECT state FROM account_fences WHERE account_id = $1")
+    let held: Option<(i64,)> =
+        sqlx::query_as("SELECT token FROM move_tokens WHERE account_id = $1 FOR SHARE")
             .bind(account)
             .fetch_optional(&mut *conn)
             .await?;
-    if state.is_some_and(|(s,)| s != super::INCOMING) {
-        return Err(crate::StoreError::Fenced(
-            crate::error::FENCED_MESSAGE.into(),
-        ));
+    if held != Some((token.0,)) {
+        return Err(superseded(account, token, held.map(|(t,)| t)));
     }
+    let state: Option<(String,)> = sqlx::query_as(super::FENCE_STATE_SQL)
+        .bind(account)
+        .fetch_optional(&mut *conn)
+        .await?;
+    super::copy_may_write(state.as_ref().map(|(s,)| s.as_str()))?;
     sqlx::query("SELECT set_config($1, $2, true)")
         .bind(super::COPY_SETTING)
         .bind(account.to_string())
@@ -276,12 +316,7 @@ async fn begin_move(conn: &mut sqlx::PgConnection, account: i64, token: Token) -
     Ok(())
 }
 
-/// Ends it as [`super::MoveTx::commit`] does: the mark is undone, then the commit.
-async fn end_move(conn: &mut sqlx::PgConnection, account: i64) -> StoreResult<()> {
-    sqlx::query("UPDATE move_tokens SET writing = 0 WHERE account_id = $1")
-        .bind(account)
-        .execute(&mut *conn)
-        .await?;
+async fn end_move(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
     conn.execute("COMMIT").await?;
     Ok(())
 }

@@ -186,7 +186,6 @@ pub(crate) fn fence_ddl(dialect: Dialect, tables: &[(&str, Vec<String>)]) -> Vec
                  DECLARE acct BIGINT; st TEXT; \
                  BEGIN \
                    IF TG_OP = 'INSERT' THEN acct := NEW.account_id; ELSE acct := OLD.account_id; END IF; \
-                   IF TG_OP = 'INSERT' AND current_setting('{COPY_SETTING}', true) = CAST(acct AS TEXT) THEN RETURN NEW; END IF; \
                    PERFORM pg_advisory_xact_lock_shared({FENCE_LOCK}, CAST(acct AS INTEGER)); \
                    SELECT state INTO st FROM account_fences WHERE account_id = acct; \
                    IF (st IN ('{FROZEN}', '{MOVED}') AND (TG_OP <> 'DELETE' OR st = '{FROZEN}')) \
@@ -197,11 +196,15 @@ pub(crate) fn fence_ddl(dialect: Dialect, tables: &[(&str, Vec<String>)]) -> Vec
                    RETURN NEW; \
                  END $f$"
             ));
+            // The copy's inserts pass both triggers by the transaction setting (see
+            // `COPY_SETTING`), in the triggers' own condition: neither function is called, and
+            // no after-trigger event is queued, for a row the copy writes.
+            let not_the_copy =
+                format!("current_setting('{COPY_SETTING}', true) IS DISTINCT FROM CAST(NEW.account_id AS TEXT)");
             for (t, keys) in tables {
                 out.push(format!(
                     "CREATE OR REPLACE FUNCTION kontor_capture_{t}() RETURNS trigger LANGUAGE plpgsql AS $f$ \
                      BEGIN \
-                       IF TG_OP = 'INSERT' AND current_setting('{COPY_SETTING}', true) = CAST(NEW.account_id AS TEXT) THEN RETURN NULL; END IF; \
                        IF TG_OP <> 'INSERT' AND {} THEN {}; END IF; \
                        IF TG_OP <> 'DELETE' AND {} THEN {}; END IF; \
                        RETURN NULL; \
@@ -211,16 +214,31 @@ pub(crate) fn fence_ddl(dialect: Dialect, tables: &[(&str, Vec<String>)]) -> Vec
                     copying("NEW"),
                     log("NEW", t, keys),
                 ));
-                // (Named `kontor_fence` before the incoming state was refused.)
-                out.push(format!("DROP TRIGGER IF EXISTS kontor_fence ON {t}"));
-                out.push(format!("DROP TRIGGER IF EXISTS kontor_refuse ON {t}"));
+                // (Named `kontor_fence` before the incoming state was refused; `kontor_refuse`
+                // and `kontor_capture` took inserts too before the copy passed them.)
+                for name in [
+                    "kontor_fence",
+                    "kontor_refuse",
+                    "kontor_refuse_insert",
+                    "kontor_capture",
+                    "kontor_capture_insert",
+                ] {
+                    out.push(format!("DROP TRIGGER IF EXISTS {name} ON {t}"));
+                }
                 out.push(format!(
-                    "CREATE TRIGGER kontor_refuse BEFORE INSERT OR UPDATE OR DELETE ON {t} \
+                    "CREATE TRIGGER kontor_refuse_insert BEFORE INSERT ON {t} \
+                     FOR EACH ROW WHEN ({not_the_copy}) EXECUTE PROCEDURE kontor_refuse()"
+                ));
+                out.push(format!(
+                    "CREATE TRIGGER kontor_refuse BEFORE UPDATE OR DELETE ON {t} \
                      FOR EACH ROW EXECUTE PROCEDURE kontor_refuse()"
                 ));
-                out.push(format!("DROP TRIGGER IF EXISTS kontor_capture ON {t}"));
                 out.push(format!(
-                    "CREATE TRIGGER kontor_capture AFTER INSERT OR UPDATE OR DELETE ON {t} \
+                    "CREATE TRIGGER kontor_capture_insert AFTER INSERT ON {t} \
+                     FOR EACH ROW WHEN ({not_the_copy}) EXECUTE PROCEDURE kontor_capture_{t}()"
+                ));
+                out.push(format!(
+                    "CREATE TRIGGER kontor_capture AFTER UPDATE OR DELETE ON {t} \
                      FOR EACH ROW EXECUTE PROCEDURE kontor_capture_{t}()"
                 ));
             }
@@ -235,9 +253,12 @@ pub(crate) fn fence_ddl(dialect: Dialect, tables: &[(&str, Vec<String>)]) -> Vec
 pub(crate) fn fenced_tables_sql(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::Sqlite => "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND (name LIKE 'kontor_refuse_%' OR name LIKE 'kontor_fence_%capture%') GROUP BY tbl_name HAVING COUNT(*) = 6 AND SUM(name LIKE 'kontor_refuse_%') = 3 ORDER BY 1",
-        // Made anew, all of them, when the functions predate the copy's own setting.
-        Dialect::Postgres => "SELECT CAST(event_object_table AS TEXT) FROM information_schema.triggers WHERE trigger_schema = current_schema() AND trigger_name IN ('kontor_refuse', 'kontor_capture') \
-             AND EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'kontor_refuse' AND pronamespace = CAST(current_schema() AS regnamespace) AND prosrc LIKE '%kontor.copy%') GROUP BY event_object_table HAVING COUNT(*) = 6 ORDER BY 1",
+        // One row per trigger and event: the insert triggers (which the copy passes) and the
+        // update-or-delete ones. Tables with the triggers of before (one of each for all three
+        // events) are made anew.
+        Dialect::Postgres => "SELECT CAST(event_object_table AS TEXT) FROM information_schema.triggers WHERE trigger_schema = current_schema() \
+             AND trigger_name IN ('kontor_refuse', 'kontor_refuse_insert', 'kontor_capture', 'kontor_capture_insert') \
+             GROUP BY event_object_table HAVING COUNT(*) = 6 AND SUM(CASE WHEN trigger_name IN ('kontor_refuse_insert', 'kontor_capture_insert') THEN 1 ELSE 0 END) = 2 ORDER BY 1",
     }
 }
 
@@ -247,6 +268,26 @@ pub(crate) fn fenced_tables_sql(dialect: Dialect) -> &'static str {
 /// the move's own write, which they let through, and a cell that receives an account captures
 /// nothing of it. Set with `set_config(…, true)`, it ends with the transaction.
 pub(super) const COPY_SETTING: &str = "kontor.copy";
+
+/// Marks (and locks) the token's row at the start of each transaction of a move (`$1`: the
+/// account, `$2`: the token); no row: another runner holds the move.
+pub(super) const MARK_TOKEN_SQL: &str =
+    "UPDATE move_tokens SET writing = 1 WHERE account_id = $1 AND token = $2";
+/// The token that holds the account's moves in a cell (`$1`: the account).
+pub(super) const HELD_TOKEN_SQL: &str = "SELECT token FROM move_tokens WHERE account_id = $1";
+/// The account's fence state in a cell (`$1`: the account).
+pub(super) const FENCE_STATE_SQL: &str = "SELECT state FROM account_fences WHERE account_id = $1";
+
+/// What the fence triggers would check of each row a copy writes, checked once per
+/// transaction by the copiers that pass them: the account arrives in this cell (or is unknown
+/// here, before the first move marks it). Anywhere else (frozen or moved here, or being copied
+/// out of here) no copy belongs.
+pub(super) fn copy_may_write(state: Option<&str>) -> StoreResult<()> {
+    match state {
+        None | Some(INCOMING) => Ok(()),
+        Some(_) => Err(StoreError::Fenced(crate::error::FENCED_MESSAGE.into())),
+    }
+}
 
 /// Where an account stands in a cell's fence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,19 +401,17 @@ impl Store {
     /// another token for it.
     pub(crate) async fn move_tx(&self, account: i64, token: Token) -> StoreResult<MoveTx<'_>> {
         let mut tx = self.write().await?;
-        let n =
-            sqlx::query("UPDATE move_tokens SET writing = 1 WHERE account_id = $1 AND token = $2")
-                .bind(account)
-                .bind(token.0)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let n = sqlx::query(MARK_TOKEN_SQL)
+            .bind(account)
+            .bind(token.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if n != 1 {
-            let held: Option<(i64,)> =
-                sqlx::query_as("SELECT token FROM move_tokens WHERE account_id = $1")
-                    .bind(account)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let held: Option<(i64,)> = sqlx::query_as(HELD_TOKEN_SQL)
+                .bind(account)
+                .fetch_optional(&mut *tx)
+                .await?;
             return Err(superseded(account, token, held.map(|(t,)| t)));
         }
         Ok(MoveTx { tx, account })
@@ -390,6 +429,15 @@ impl Store {
             .rows_affected();
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// Runs statements as they are, outside any move: for tests that make a cell look like one
+    /// an older version left.
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> StoreResult<()> {
+        let _guard = self.lock_writes().await;
+        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Starts noting every write of `account` here for a move to `to` (see [`fence_ddl`]).
@@ -473,6 +521,23 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Refreshes the planner's statistics of the tables that hold accounts' rows (PostgreSQL;
+    /// a no-op on SQLite, whose planner goes by the indexes' shapes). A cell that has just
+    /// received an account of a million rows would otherwise plan for it as if it were empty
+    /// until autovacuum came by: a unique-value lookup, for one, would read every value of the
+    /// property instead of seeking the few it looks for.
+    pub async fn refresh_statistics(&self) -> StoreResult<()> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(());
+        }
+        for table in account_tables() {
+            sqlx::query(&format!("ANALYZE {table}"))
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 
