@@ -534,6 +534,48 @@ CREATE INDEX form_queue_applied ON form_queue (applied_at)
     ),
 ];
 
+/// Migrations for SQLite alone, numbered in the same sequence as [`MIGRATIONS`] (a number is
+/// used by one list only).
+///
+/// 18: `associations` and `unique_values` become `WITHOUT ROWID` tables. Every column of an
+/// association, and all but one of a unique value, is in the primary key, so a rowid table kept
+/// each row twice (the table and the key's index), written twice and read by a lookup per row
+/// from the key's order; an account's rows now lie in key order in one B-tree. The tables are
+/// made anew and filled from the old ones; their fence is made again just after.
+const SQLITE_ONLY: &[(i64, &str)] = &[(
+    18,
+    r#"
+CREATE TABLE associations_new (
+    account_id BIGINT NOT NULL,
+    from_id BIGINT NOT NULL,
+    to_type TEXT NOT NULL,
+    to_id BIGINT NOT NULL,
+    type_id BIGINT NOT NULL,
+    category TEXT NOT NULL,
+    from_type TEXT NOT NULL,
+    PRIMARY KEY (account_id, from_id, to_type, to_id, category, type_id)
+) WITHOUT ROWID;
+INSERT INTO associations_new (account_id, from_id, to_type, to_id, type_id, category, from_type)
+    SELECT account_id, from_id, to_type, to_id, type_id, category, from_type FROM associations;
+DROP TABLE associations;
+ALTER TABLE associations_new RENAME TO associations;
+CREATE INDEX associations_by_target ON associations (account_id, to_id);
+CREATE TABLE unique_values_new (
+    account_id BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    property TEXT NOT NULL,
+    value TEXT NOT NULL,
+    record_id BIGINT NOT NULL,
+    PRIMARY KEY (account_id, object_type, property, value)
+) WITHOUT ROWID;
+INSERT INTO unique_values_new (account_id, object_type, property, value, record_id)
+    SELECT account_id, object_type, property, value, record_id FROM unique_values;
+DROP TABLE unique_values;
+ALTER TABLE unique_values_new RENAME TO unique_values;
+CREATE INDEX unique_values_by_record ON unique_values (account_id, record_id)
+"#,
+)];
+
 pub(crate) async fn run(store: &Store) -> StoreResult<()> {
     let mut tx = store.write().await?;
     if store.dialect == crate::Dialect::Postgres {
@@ -549,7 +591,12 @@ pub(crate) async fn run(store: &Store) -> StoreResult<()> {
     let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations")
         .fetch_all(&mut *tx)
         .await?;
-    for (version, sql) in MIGRATIONS {
+    let mut all: Vec<&(i64, &str)> = MIGRATIONS.iter().collect();
+    if store.dialect == crate::Dialect::Sqlite {
+        all.extend(SQLITE_ONLY);
+    }
+    all.sort_by_key(|(version, _)| *version);
+    for (version, sql) in all {
         if applied.iter().any(|(v,)| v == version) {
             continue;
         }
