@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 /// Rows written per transaction of the new cell.
 const ROWS_PER_TX: usize = 5000;
-/// Rows handed from the reader to the writer at a time.
-const ROWS_PER_BLOCK: usize = 1000;
+/// Rows handed from the reader to the writer at a time: one `COPY` statement each.
+const ROWS_PER_BLOCK: usize = 5000;
 /// Lanes at most: each takes a server process in either cell.
 const MAX_LANES: usize = 4;
 
@@ -51,6 +51,20 @@ impl Store {
             .map_or(1, |n| n.get())
             .clamp(1, MAX_LANES)
             .min(tables.len().max(1));
+        // The largest tables first: the lanes then end together, rather than one copying the
+        // largest alone at the end (counted in the snapshot, by the account's index).
+        let mut sizes = Vec::with_capacity(tables.len());
+        for (t, (table, _)) in tables.iter().enumerate() {
+            let (n,): (i64,) = sqlx::query_as(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE account_id = $1"
+            ))
+            .bind(account)
+            .fetch_one(&mut leader)
+            .await?;
+            sizes.push((n, t));
+        }
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        let order: Vec<usize> = sizes.into_iter().map(|(_, t)| t).collect();
         let next = AtomicUsize::new(0);
         let lane = |_| async {
             let mut source = sqlx::PgConnection::connect(&self.url).await?;
@@ -63,7 +77,7 @@ impl Store {
             let target = sqlx::PgConnection::connect(&to.url).await?;
             let (send, blocks) = tokio::sync::mpsc::channel::<Block>(8);
             let (read, written) = tokio::join!(
-                read(source, account, tables, &next, send),
+                read(source, account, tables, (&order, &next), send),
                 write(target, account, token, tables, blocks, copied)
             );
             // The writer's failure makes the reader stop at its next send; report the cause.
@@ -97,20 +111,18 @@ fn quote(snapshot: &str) -> StoreResult<&str> {
 /// Rows of one table (by its place in the list), in `COPY`'s text format, and how many.
 type Block = (usize, Vec<u8>, usize);
 
-/// Reads the rows of the tables it takes from `next` (each table once, whichever lane takes
-/// it), in the snapshot `source` holds, sending them in blocks; then ends its transaction.
+/// Reads the rows of the tables it takes, in `order`, from `next` (each table once, whichever
+/// lane takes it), in the snapshot `source` holds, sending them in blocks; then ends its
+/// transaction.
 async fn read(
     mut source: sqlx::PgConnection,
     account: i64,
     tables: &Tables,
-    next: &AtomicUsize,
+    (order, next): (&[usize], &AtomicUsize),
     send: tokio::sync::mpsc::Sender<Block>,
 ) -> StoreResult<()> {
-    loop {
-        let t = next.fetch_add(1, Ordering::Relaxed);
-        let Some((table, cols)) = tables.get(t) else {
-            break;
-        };
+    while let Some(&t) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+        let (table, cols) = &tables[t];
         let sql = format!(
             "COPY (SELECT {} FROM {table} WHERE account_id = {account}) TO STDOUT",
             names(cols)
