@@ -1105,7 +1105,24 @@ async fn concurrent_writers_get_distinct_ids_and_sequences(d: Directory) {
 /// writes back a stale copy of the other's property.
 async fn concurrent_updates_of_one_record_keep_every_property(d: Directory) {
     let (a, s) = account(&d, "same record").await;
-    let contacts = ot(&s, a, "contacts").await;
+    four_writers_of_one_record(&[s], a).await;
+}
+
+/// Two processes writing one database (a server and a worker, say) each wait for the other's
+/// write rather than fail: on SQLite a transaction that reads before it writes must not find
+/// the file's write lock taken when it comes to write.
+async fn writers_in_two_processes_wait_for_each_other(d: Directory) {
+    let (a, s) = account(&d, "two processes").await;
+    let other = s.reopen().await.unwrap();
+    four_writers_of_one_record(&[s, other.clone()], a).await;
+    other.close().await;
+}
+
+/// Four writers, taking turns over `stores`, each update one property of one contact 25 times
+/// at once; every property ends with its last value.
+async fn four_writers_of_one_record(stores: &[Store], a: i64) {
+    let s = &stores[0];
+    let contacts = ot(s, a, "contacts").await;
     let id = s
         .create_records(
             a,
@@ -1120,60 +1137,11 @@ async fn concurrent_updates_of_one_record_keep_every_property(d: Directory) {
         .unwrap()[0]
         .id;
     let mut tasks = Vec::new();
-    for prop in ["firstname", "lastname", "city", "jobtitle"] {
-        let (s, contacts) = (s.clone(), contacts.clone());
-        tasks.push(tokio::spawn(async move {
-            for i in 0..25 {
-                s.update_records(
-                    a,
-                    &contacts,
-                    vec![UpdateInput {
-                        id,
-                        properties: props(json!({ prop: format!("{prop}{i}") })),
-                    }],
-                    &actor(),
-                )
-                .await
-                .unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let r = &s.records_by_ids(a, &contacts, &[id], false).await.unwrap()[0];
-    for prop in ["firstname", "lastname", "city", "jobtitle"] {
-        assert_eq!(r.props[prop], format!("{prop}24"), "{prop}: {:?}", r.props);
-    }
-}
-
-/// Two processes writing one database (a server and a worker, say) each wait for the other's
-/// write rather than fail: on SQLite a transaction that reads before it writes must not find
-/// the file's write lock taken when it comes to write.
-async fn writers_in_two_processes_wait_for_each_other(d: Directory) {
-    let (a, s) = account(&d, "two processes").await;
-    let other = s.reopen().await.unwrap();
-    let contacts = ot(&s, a, "contacts").await;
-    let id = s
-        .create_records(
-            a,
-            &contacts,
-            vec![CreateInput {
-                properties: props(json!({"email": "shared@example.com"})),
-                associations: vec![],
-            }],
-            &actor(),
-        )
-        .await
-        .unwrap()[0]
-        .id;
-    let mut tasks = Vec::new();
     for (n, prop) in ["firstname", "lastname", "city", "jobtitle"]
         .into_iter()
         .enumerate()
     {
-        let s = if n % 2 == 0 { s.clone() } else { other.clone() };
-        let contacts = contacts.clone();
+        let (s, contacts) = (stores[n % stores.len()].clone(), contacts.clone());
         tasks.push(tokio::spawn(async move {
             for i in 0..25 {
                 s.update_records(
@@ -1197,7 +1165,6 @@ async fn writers_in_two_processes_wait_for_each_other(d: Directory) {
     for prop in ["firstname", "lastname", "city", "jobtitle"] {
         assert_eq!(r.props[prop], format!("{prop}24"), "{prop}: {:?}", r.props);
     }
-    other.close().await;
 }
 
 async fn concurrent_duplicates_conflict_cleanly(d: Directory) {
