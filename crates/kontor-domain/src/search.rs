@@ -23,6 +23,16 @@ pub const MAX_QUERY_CHARS: usize = 3_000;
 pub const MAX_QUERY_WORDS: usize = 20;
 /// Characters of one filter value.
 pub const MAX_VALUE_CHARS: usize = 65_536;
+/// The fields of a search request: any other is refused (it might have narrowed the answer).
+const FIELDS: &[&str] = &[
+    "filterGroups",
+    "filters",
+    "sorts",
+    "query",
+    "properties",
+    "limit",
+    "after",
+];
 /// Names in `properties`.
 pub const MAX_PROPERTIES: usize = 1_000;
 
@@ -83,6 +93,8 @@ pub struct Sort {
 pub struct SearchRequest {
     /// OR of groups; each group is an AND of filters.
     pub filter_groups: Vec<Vec<Filter>>,
+    /// Where each filter of `filter_groups` came from in the request, for error messages.
+    pub filter_paths: Vec<Vec<String>>,
     pub sorts: Vec<Sort>,
     pub query: Option<String>,
     pub properties: Option<Vec<String>>,
@@ -122,7 +134,23 @@ impl SearchRequest {
             Value::Null => return Self::parse(&Value::Object(Default::default())),
             _ => return Err(err("body", "the search request must be a JSON object")),
         };
+        // A field that is not understood might have narrowed the answer: refused, never
+        // ignored.
+        if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            let field = match unknown.is_empty() {
+                true => "body",
+                false => unknown.as_str(),
+            };
+            return Err(err(
+                field,
+                format!(
+                    "{unknown:?} is not a field of a search request (known: {})",
+                    FIELDS.join(", ")
+                ),
+            ));
+        }
         let mut filter_groups = Vec::new();
+        let mut filter_paths = Vec::new();
         let mut total_filters = 0;
         if let Some(groups) = obj.get("filterGroups").filter(|v| !v.is_null()) {
             let groups = groups
@@ -138,28 +166,30 @@ impl SearchRequest {
                 ));
             }
             for (gi, group) in groups.iter().enumerate() {
-                let path = format!("filterGroups[{gi}]");
+                let path = format!("filterGroups[{gi}].filters");
                 let filters = group
                     .get("filters")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| {
-                        err(
-                            format!("{path}.filters"),
-                            "is required and must be an array",
-                        )
-                    })?;
-                if filters.len() > MAX_FILTERS_PER_GROUP {
-                    return Err(err(
-                        format!("{path}.filters"),
-                        format!("at most {MAX_FILTERS_PER_GROUP} filters are allowed in a group"),
-                    ));
-                }
-                total_filters += filters.len();
-                let mut parsed = Vec::with_capacity(filters.len());
-                for (fi, f) in filters.iter().enumerate() {
-                    parsed.push(Filter::parse(f, &format!("{path}.filters[{fi}]"))?);
-                }
+                    .ok_or_else(|| err(path.as_str(), "is required and must be an array"))?;
+                let (parsed, paths) = Filter::parse_list(filters, &path)?;
+                total_filters += parsed.len();
                 filter_groups.push(parsed);
+                filter_paths.push(paths);
+            }
+        }
+        // HubSpot also takes a top-level `filters` list, beside or instead of the groups: its
+        // filters are AND-ed with each other and with whichever group matches, so they join
+        // every group (or are the one group when there is none).
+        if let Some(filters) = obj.get("filters").filter(|v| !v.is_null()) {
+            let (parsed, paths) = Filter::parse_list(filters, "filters")?;
+            total_filters += parsed.len();
+            if filter_groups.is_empty() && !parsed.is_empty() {
+                filter_groups.push(parsed);
+                filter_paths.push(paths);
+            } else {
+                for (group, group_paths) in filter_groups.iter_mut().zip(&mut filter_paths) {
+                    group.extend(parsed.iter().cloned());
+                    group_paths.extend(paths.iter().cloned());
+                }
             }
         }
         if total_filters > MAX_FILTERS {
@@ -256,6 +286,7 @@ impl SearchRequest {
         }
         Ok(Self {
             filter_groups,
+            filter_paths,
             sorts,
             query,
             properties,
@@ -266,14 +297,15 @@ impl SearchRequest {
 
     /// Every property name the request refers to in filters and sorts.
     pub fn referenced_properties(&self) -> impl Iterator<Item = (&str, String)> {
-        let filters = self.filter_groups.iter().enumerate().flat_map(|(gi, g)| {
-            g.iter().enumerate().map(move |(fi, f)| {
-                (
-                    f.property.as_str(),
-                    format!("filterGroups[{gi}].filters[{fi}].propertyName"),
-                )
-            })
-        });
+        let filters = self
+            .filter_groups
+            .iter()
+            .zip(&self.filter_paths)
+            .flat_map(|(g, paths)| {
+                g.iter()
+                    .zip(paths)
+                    .map(|(f, path)| (f.property.as_str(), format!("{path}.propertyName")))
+            });
         let sorts = self
             .sorts
             .iter()
@@ -284,6 +316,26 @@ impl SearchRequest {
 }
 
 impl Filter {
+    /// A list of filters at `path`, AND-ed, with each one's path.
+    fn parse_list(v: &Value, path: &str) -> Result<(Vec<Self>, Vec<String>), SearchError> {
+        let filters = v
+            .as_array()
+            .ok_or_else(|| err(path, "is required and must be an array"))?;
+        if filters.len() > MAX_FILTERS_PER_GROUP {
+            return Err(err(
+                path,
+                format!("at most {MAX_FILTERS_PER_GROUP} filters are allowed in a group"),
+            ));
+        }
+        let paths: Vec<String> = (0..filters.len()).map(|i| format!("{path}[{i}]")).collect();
+        let parsed = filters
+            .iter()
+            .zip(&paths)
+            .map(|(f, p)| Self::parse(f, p))
+            .collect::<Result<_, _>>()?;
+        Ok((parsed, paths))
+    }
+
     fn parse(v: &Value, path: &str) -> Result<Self, SearchError> {
         let property = v
             .get("propertyName")
@@ -566,6 +618,47 @@ mod tests {
             ok(json!({"properties": vec!["p"; MAX_PROPERTIES + 1]})),
             Err("properties".into())
         );
+    }
+
+    #[test]
+    fn top_level_filters_are_anded_with_every_group() {
+        let eq = |p: &str, v: &str| json!({"propertyName": p, "operator": "EQ", "value": v});
+        let alone =
+            SearchRequest::parse(&json!({"filters": [eq("a", "1"), eq("b", "2")]})).unwrap();
+        assert_eq!(alone.filter_groups.len(), 1);
+        assert_eq!(alone.filter_groups[0].len(), 2);
+        let both = SearchRequest::parse(&json!({
+            "filters": [eq("a", "1")],
+            "filterGroups": [{"filters": [eq("b", "2")]}, {"filters": [eq("c", "3")]}],
+        }))
+        .unwrap();
+        let props: Vec<Vec<&str>> = both
+            .filter_groups
+            .iter()
+            .map(|g| g.iter().map(|f| f.property.as_str()).collect())
+            .collect();
+        assert_eq!(props, vec![vec!["b", "a"], vec!["c", "a"]]);
+        let named: Vec<String> = both.referenced_properties().map(|(_, path)| path).collect();
+        assert_eq!(
+            named,
+            vec![
+                "filterGroups[0].filters[0].propertyName",
+                "filters[0].propertyName",
+                "filterGroups[1].filters[0].propertyName",
+                "filters[0].propertyName",
+            ]
+        );
+        let neither = SearchRequest::parse(&json!({"filters": [], "filterGroups": []})).unwrap();
+        assert!(neither.filter_groups.is_empty());
+        let bad = SearchRequest::parse(&json!({"filters": [{"propertyName": "a"}]})).unwrap_err();
+        assert_eq!(bad.field, "filters[0].operator");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_not_ignored() {
+        let e = SearchRequest::parse(&json!({"filter": [], "limit": 5})).unwrap_err();
+        assert_eq!(e.field, "filter");
+        assert!(e.message.contains("filterGroups"), "{}", e.message);
     }
 
     #[test]
