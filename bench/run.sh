@@ -36,6 +36,8 @@ done
 unset KONTOR_CONFIG KONTOR_DATA_DIR KONTOR_DATABASE_US KONTOR_DATABASE_EU \
     KONTOR_DATABASE_DIRECTORY KONTOR_LISTEN
 export KONTOR_LOG=${BENCH_KONTOR_LOG:-warn}
+# The benchmark measures the server, not the API's rate limits: none is met.
+export KONTOR_API_LIMITS=off
 
 # Messages go to the original stderr (fd 3), also from inside redirected functions.
 exec 3>&2

@@ -28,6 +28,8 @@ done
 unset KONTOR_CONFIG KONTOR_DATA_DIR KONTOR_DATABASE_US KONTOR_DATABASE_EU \
     KONTOR_DATABASE_DIRECTORY KONTOR_LISTEN KONTOR_FILES_DIR
 export KONTOR_LOG=warn
+# The benchmark measures the server, not the API's rate limits: none is met.
+export KONTOR_API_LIMITS=off
 
 BIN=${KONTOR_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/kontor}
 if [ ! -x "$BIN" ]; then

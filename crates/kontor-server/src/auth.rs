@@ -56,6 +56,23 @@ impl FromRequestParts<AppState> for Ctx {
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         crate::lifecycle::admit(&account)?;
+        let search =
+            parts.method == axum::http::Method::POST && parts.uri.path().ends_with("/search");
+        match state.api_limiter.admit(
+            account.id,
+            account.tier,
+            token.id,
+            search,
+            std::time::Instant::now(),
+            kontor_domain::time::now_ms(),
+        ) {
+            Ok(Some(standing)) => crate::headers::report_rate(standing),
+            Ok(None) => {}
+            Err(refusal) => {
+                crate::headers::report_rate(refusal.standing);
+                return Err(ApiError::rate_limited(refusal));
+            }
+        }
         Ok(Ctx {
             account,
             store,

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub code: Option<String>,
     pub context: Option<Value>,
     pub retry_after: Option<u64>,
+    /// The limit a refused request met (HubSpot's 429 body names it).
+    pub policy: Option<crate::rate::Policy>,
 }
 
 impl ApiError {
@@ -29,6 +31,7 @@ impl ApiError {
             code: None,
             context: None,
             retry_after: None,
+            policy: None,
         }
     }
     pub fn validation(message: impl Into<String>, in_field: impl Into<String>) -> Self {
@@ -49,6 +52,18 @@ impl ApiError {
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", message)
+    }
+    /// 429 as HubSpot answers it past a rate limit.
+    pub fn rate_limited(r: crate::rate::Refusal) -> Self {
+        Self {
+            retry_after: Some(r.retry_after.as_secs_f64().ceil().max(1.0) as u64),
+            policy: Some(r.policy),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITS",
+                r.policy.message(),
+            )
+        }
     }
     pub fn unknown_object_type(name: &str) -> Self {
         Self {
@@ -97,7 +112,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", message)
             }
             other => {
-                let correlation = uuid::Uuid::new_v4();
+                let correlation = crate::headers::correlation_id();
                 tracing::error!(%correlation, error = %other, "request failed");
                 ApiError::internal(format!(
                     "internal error; quote correlation id {correlation} when reporting it"
@@ -109,7 +124,8 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let correlation = uuid::Uuid::new_v4().to_string();
+        // The request's own id, which its answer also carries in `X-HubSpot-Correlation-Id`.
+        let correlation = crate::headers::correlation_id();
         let mut body = json!({
             "status": "error",
             "message": self.message,
@@ -118,6 +134,11 @@ impl IntoResponse for ApiError {
         });
         if let Some(s) = &self.sub_category {
             body["subCategory"] = json!(s);
+        }
+        if let Some(p) = self.policy {
+            body["errorType"] = json!("RATE_LIMIT");
+            body["policyName"] = json!(p.name());
+            body["requestId"] = json!(correlation);
         }
         if let Some(c) = self.context {
             body["context"] = c;

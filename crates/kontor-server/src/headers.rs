@@ -1,5 +1,6 @@
-//! Headers every response carries, so that no page can be framed, sniffed into another type,
-//! cached by a shared or back-button cache, or made to run script it did not ship with.
+//! Headers every response carries: the request's correlation id, and those that make sure no
+//! page can be framed, sniffed into another type, cached by a shared or back-button cache, or
+//! made to run script it did not ship with.
 //!
 //! The console is served with a strict Content-Security-Policy: scripts and styles only from
 //! `/app/assets`, no inline script or style, no plugins, forms only to this server, and never
@@ -20,9 +21,53 @@ pub const CSP: &str =
 pub const CSP_SSO_START: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// What the handling of one request leaves for its answer's headers.
+struct RequestScope {
+    /// `X-HubSpot-Correlation-Id`.
+    correlation_id: String,
+    /// The `X-HubSpot-RateLimit-*` headers, for a token's request.
+    rate: std::sync::Mutex<Option<crate::rate::Standing>>,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestScope;
+}
+
+/// The id of the request being handled: the one its answer also carries in
+/// `X-HubSpot-Correlation-Id` and an error body in `correlationId`, which integrations log and
+/// quote when they report a problem; a new one outside a request.
+pub fn correlation_id() -> String {
+    REQUEST
+        .try_with(|r| r.correlation_id.clone())
+        .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string())
+}
+
+/// Sets the rate-limit headers of the answer to the request being handled.
+pub fn report_rate(standing: crate::rate::Standing) {
+    let _ =
+        REQUEST.try_with(|r| *r.rate.lock().unwrap_or_else(|e| e.into_inner()) = Some(standing));
+}
+
 pub async fn security_headers(State(https): State<bool>, req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
+    let scope = RequestScope {
+        correlation_id: uuid::Uuid::new_v4().to_string(),
+        rate: Default::default(),
+    };
+    let id = scope.correlation_id.clone();
+    let (mut resp, rate) = REQUEST
+        .scope(scope, async {
+            let resp = next.run(req).await;
+            let rate = REQUEST.with(|r| r.rate.lock().unwrap_or_else(|e| e.into_inner()).take());
+            (resp, rate)
+        })
+        .await;
     let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-hubspot-correlation-id", v);
+    }
+    if let Some(rate) = rate {
+        rate.write(h);
+    }
     let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
         if !h.contains_key(&name) {
             h.insert(name, HeaderValue::from_static(value));

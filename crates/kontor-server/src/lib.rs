@@ -8,6 +8,7 @@ mod error;
 mod forms;
 mod headers;
 mod imports;
+mod legacy;
 mod lifecycle;
 mod migrations;
 mod objects;
@@ -15,6 +16,7 @@ mod oidc;
 mod owners;
 mod params;
 mod properties;
+pub mod rate;
 mod restores;
 mod schemas;
 pub mod seal;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub sign_in_limiter: Arc<ClientLimiter>,
     /// Form submissions (no token) per client address.
     pub submission_limiter: Arc<ClientLimiter>,
+    /// API requests per token and account.
+    pub api_limiter: Arc<rate::ApiLimiter>,
 }
 
 /// A router that remembers the paths it serves, so that the permission matrix test can hold
@@ -94,7 +98,7 @@ pub fn router(state: AppState, body_limit: usize, request_timeout: Duration) -> 
     let https = state.cookie_secure;
     routes()
         .router
-        .fallback(not_found)
+        .fallback(not_served)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
@@ -179,24 +183,29 @@ fn routes() -> Routes {
                 .patch(properties::update)
                 .delete(properties::archive),
         )
-        .route(
+        // HubSpot serves the schemas API under both prefixes; sync tools look for custom
+        // objects under the second.
+        .merge(schemas::routes([
             "/crm-object-schemas/v3/schemas",
-            get(schemas::list).post(schemas::create),
-        )
-        .route(
             "/crm-object-schemas/v3/schemas/{object_type}",
-            get(schemas::get_one)
-                .patch(schemas::update)
-                .delete(schemas::archive),
-        )
-        .route(
             "/crm-object-schemas/v3/schemas/{object_type}/associations",
-            post(schemas::create_association),
+            "/crm-object-schemas/v3/schemas/{object_type}/associations/{association}",
+        ]))
+        .merge(schemas::routes([
+            "/crm/v3/schemas",
+            "/crm/v3/schemas/{object_type}",
+            "/crm/v3/schemas/{object_type}/associations",
+            "/crm/v3/schemas/{object_type}/associations/{association}",
+        ]))
+        .route(
+            "/properties/v2/{object_type}/properties",
+            get(legacy::properties),
         )
         .route(
-            "/crm-object-schemas/v3/schemas/{object_type}/associations/{association}",
-            delete(schemas::archive_association),
+            "/properties/v2/{object_type}/properties/named/{name}",
+            get(legacy::property_named),
         )
+        .route("/properties/v2/{object_type}/groups", get(legacy::groups))
         .route("/crm/v3/owners", get(owners::list))
         .route("/crm/v3/owners/{id}", get(owners::get_one))
         .route(
@@ -350,11 +359,22 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn not_found(uri: axum::http::Uri) -> Response {
+/// A path no route serves: the console's own "not found" page under `/app`, and elsewhere 501
+/// with HubSpot's error body, naming what is not served, so that a client (or the person
+/// reading its log) knows the endpoint is missing here rather than the object it asked for.
+async fn not_served(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     if uri.path() == "/app" || uri.path().starts_with("/app/") {
         console::PageError::not_found().into_response()
     } else {
-        ApiError::not_found("resource not found").into_response()
+        let path: String = uri.path().chars().take(200).collect();
+        ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NOT_IMPLEMENTED",
+            format!(
+                "kontor does not serve {method} {path}; docs/api-compatibility.md lists the endpoints it serves"
+            ),
+        )
+        .into_response()
     }
 }
 

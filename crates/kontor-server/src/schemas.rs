@@ -1,4 +1,4 @@
-//! `/crm-object-schemas/v3/schemas`: custom object types.
+//! `/crm-object-schemas/v3/schemas` (also served as `/crm/v3/schemas`): custom object types.
 
 use crate::auth::Ctx;
 use crate::error::ApiError;
@@ -11,6 +11,16 @@ use axum::Json;
 use kontor_domain::time::iso;
 use kontor_store::{CustomSchema, SchemaInput};
 use serde_json::{json, Value};
+
+/// The schema routes under one prefix: the list, one schema, its associations, one of them.
+pub fn routes([list, one, associations, association]: [&'static str; 4]) -> crate::Routes {
+    use axum::routing::{delete, get, post};
+    crate::Routes::new()
+        .route(list, get(self::list).post(create))
+        .route(one, get(get_one).patch(update).delete(archive))
+        .route(associations, post(create_association))
+        .route(association, delete(archive_association))
+}
 
 fn definition(s: &CustomSchema) -> Value {
     json!({

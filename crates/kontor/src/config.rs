@@ -70,6 +70,81 @@ struct FileConfig {
     moves: MovesFileConfig,
     #[serde(default)]
     forms: FormsFileConfig,
+    #[serde(default)]
+    api_limits: ApiLimitsFileConfig,
+}
+
+/// `[api_limits]`: the API's rate limits per account tier (`[api_limits.<tier>]`); HubSpot's by
+/// default (`kontor_server::rate::ApiLimits`), or none with `enabled = false`. Also taken from
+/// `KONTOR_API_LIMITS`: `off`, or the same tables as TOML text, which wins field by field.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiLimitsFileConfig {
+    enabled: Option<bool>,
+    #[serde(default)]
+    starter: TierLimitsFileConfig,
+    #[serde(default)]
+    professional: TierLimitsFileConfig,
+    #[serde(default)]
+    enterprise: TierLimitsFileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TierLimitsFileConfig {
+    per_ten_seconds: Option<u32>,
+    per_day: Option<u32>,
+    searches_per_second: Option<u32>,
+}
+
+/// The limits in force; `None` when they are off.
+fn api_limits(file: ApiLimitsFileConfig) -> Result<Option<kontor_server::rate::ApiLimits>> {
+    let env: ApiLimitsFileConfig = match std::env::var("KONTOR_API_LIMITS") {
+        Ok(text) if text.trim() == "off" => return Ok(None),
+        Ok(text) => toml::from_str(&text).context("KONTOR_API_LIMITS")?,
+        Err(_) => ApiLimitsFileConfig::default(),
+    };
+    if !env.enabled.or(file.enabled).unwrap_or(true) {
+        return Ok(None);
+    }
+    let defaults = kontor_server::rate::ApiLimits::default();
+    let tier = |name: &str,
+                base: kontor_server::rate::TierLimits,
+                file: TierLimitsFileConfig,
+                env: TierLimitsFileConfig|
+     -> Result<kontor_server::rate::TierLimits> {
+        let t = kontor_server::rate::TierLimits {
+            per_ten_seconds: env
+                .per_ten_seconds
+                .or(file.per_ten_seconds)
+                .unwrap_or(base.per_ten_seconds),
+            per_day: env.per_day.or(file.per_day).unwrap_or(base.per_day),
+            searches_per_second: env
+                .searches_per_second
+                .or(file.searches_per_second)
+                .unwrap_or(base.searches_per_second),
+        };
+        anyhow::ensure!(
+            t.per_ten_seconds >= 1 && t.per_day >= 1 && t.searches_per_second >= 1,
+            "api_limits.{name}: every limit must be at least 1"
+        );
+        Ok(t)
+    };
+    Ok(Some(kontor_server::rate::ApiLimits {
+        starter: tier("starter", defaults.starter, file.starter, env.starter)?,
+        professional: tier(
+            "professional",
+            defaults.professional,
+            file.professional,
+            env.professional,
+        )?,
+        enterprise: tier(
+            "enterprise",
+            defaults.enterprise,
+            file.enterprise,
+            env.enterprise,
+        )?,
+    }))
 }
 
 /// `[forms]`: the public submission endpoint of the accounts' forms.
@@ -165,6 +240,8 @@ pub struct Config {
     pub job_per_account: usize,
     /// The rules of scheduling data moves.
     pub moves: kontor_jobs::moving::Policy,
+    /// The API's rate limits per tier; `None` when they are off.
+    pub api_limits: Option<kontor_server::rate::ApiLimits>,
 }
 
 impl std::fmt::Debug for Config {
@@ -304,8 +381,10 @@ impl Config {
             "forms.submissions_per_client_per_minute must be at least 1"
         );
         let moves = moves_policy(file.moves)?;
+        let api_limits = api_limits(file.api_limits)?;
         Ok(Config {
             moves,
+            api_limits,
             header_read_timeout,
             request_timeout,
             sign_in_per_client_per_minute,

@@ -217,6 +217,7 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
             config.form_submissions_per_client_per_minute,
             config.trusted_proxies.clone(),
         )),
+        api_limiter: std::sync::Arc::new(kontor_server::rate::ApiLimiter::new(config.api_limits)),
     };
     let app = kontor_server::app(state, config.body_limit, config.request_timeout);
     let limits = http::Limits {

@@ -283,9 +283,10 @@ async fn bad_input_gets_the_error_envelope_and_changes_nothing() {
         .unwrap();
     assert_eq!(resp.status(), 413);
     assert_envelope(&resp.json().await.unwrap(), "VALIDATION_ERROR");
+    // A path kontor does not serve says so (501), rather than that a record is missing.
     let (st, v) = s.call(&t, "GET", "/crm/v3/no/such/route", None).await;
-    assert_eq!(st, 404);
-    assert_envelope(&v, "OBJECT_NOT_FOUND");
+    assert_eq!(st, 501);
+    assert_envelope(&v, "NOT_IMPLEMENTED");
 }
 
 #[tokio::test]
@@ -507,4 +508,60 @@ async fn demo_runs_twice_without_duplicating_and_the_cli_is_scriptable() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("account 42 does not exist"));
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test]
+async fn every_answer_carries_its_correlation_id_and_unserved_paths_say_so() {
+    let s = Server::start().await;
+    let (_, t) = s.account("Correlation");
+    let id_of = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-hubspot-correlation-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    // A success, a refusal, and a path kontor does not serve: each carries an id of its own,
+    // and an error body quotes its answer's.
+    let mut seen = std::collections::HashSet::new();
+    for (method, path, want) in [
+        ("GET", "/crm/v3/objects/contacts", 200),
+        ("GET", "/crm/v3/objects/contacts/999999", 404),
+        ("GET", "/crm/v3/objects/widgets", 400),
+        ("GET", "/crm/v3/no/such/endpoint", 501),
+        ("POST", "/automation/v4/flows", 501),
+    ] {
+        let r = s
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", s.base))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), want, "{method} {path}");
+        let id = id_of(&r).unwrap_or_else(|| panic!("{method} {path}: no correlation id"));
+        assert_eq!(id.len(), 36, "{id}");
+        assert!(
+            seen.insert(id.clone()),
+            "{method} {path}: a fresh id per request"
+        );
+        let body: Value = r.json().await.unwrap();
+        if want >= 400 {
+            assert_eq!(
+                body["correlationId"],
+                id.as_str(),
+                "{method} {path}: {body}"
+            );
+        }
+        if want == 501 {
+            assert_envelope(&body, "NOT_IMPLEMENTED");
+            let m = body["message"].as_str().unwrap();
+            assert!(m.contains(path) && m.contains(method), "{m}");
+        }
+    }
+    // Schemas are served under HubSpot's second prefix too, with the same answer.
+    let (st, a) = s.call(&t, "GET", "/crm/v3/schemas", None).await;
+    let (_, b) = s
+        .call(&t, "GET", "/crm-object-schemas/v3/schemas", None)
+        .await;
+    assert_eq!((st, &a), (200, &b));
 }

@@ -96,7 +96,13 @@ class Kontor {
     this.child = spawn(KONTOR_BIN, ['--data-dir', this.dataDir, 'serve', '--listen', `127.0.0.1:${port}`], {
       // Every browser in the suite signs in from 127.0.0.1: the per-client sign-in limit is
       // raised so that only the test that checks it (which sets its own) meets it.
-      env: { KONTOR_SIGN_IN_PER_CLIENT_PER_MINUTE: '1000', ...process.env, ...extra },
+      // API rate limits likewise.
+      env: {
+        KONTOR_SIGN_IN_PER_CLIENT_PER_MINUTE: '1000',
+        KONTOR_API_LIMITS: 'off',
+        ...process.env,
+        ...extra,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(this.child);

@@ -39,8 +39,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, binary: str):
+    # No API rate limits unless a test starts a server with its own (`KONTOR_API_LIMITS`).
+    def __init__(self, binary: str, api_limits: str = "off"):
         self.binary = binary
+        self.api_limits = api_limits
         self.data_dir = tempfile.mkdtemp(prefix="kontor-compat-")
         self.proc = None
         self.port = None
@@ -90,6 +92,7 @@ class Server:
                 ],
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, "KONTOR_API_LIMITS": self.api_limits},
             )
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             while time.monotonic() < deadline:

@@ -56,7 +56,11 @@ pub fn outbox_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
 
 pub fn kontor(data_dir: &std::path::Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kontor"));
-    c.arg("--data-dir").arg(data_dir).env("KONTOR_LOG", "warn");
+    c.arg("--data-dir")
+        .arg(data_dir)
+        .env("KONTOR_LOG", "warn")
+        // No API rate limits, unless a test sets its own.
+        .env("KONTOR_API_LIMITS", "off");
     // Servers sharing one PostgreSQL are nodes of one deployment: any of them may run a job,
     // so they share the file store, as a real deployment must.
     if std::env::var("KONTOR_DATABASE_US").is_ok() {

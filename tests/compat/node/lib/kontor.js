@@ -39,7 +39,9 @@ function freePort() {
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 class Kontor {
-  constructor(dataDir) {
+  // No API rate limits unless a test starts a server with its own (KONTOR_API_LIMITS).
+  constructor(dataDir, { apiLimits = 'off' } = {}) {
+    this.apiLimits = apiLimits;
     this.dataDir = dataDir;
     this.child = null;
     this.baseUrl = null;
@@ -57,9 +59,9 @@ class Kontor {
     }
   }
 
-  /** Creates an enterprise account with one API token; returns {id, token, client}. */
-  async account(name, { region = 'us' } = {}) {
-    const id = await this.cli('admin', 'account', 'create', '--name', name, '--region', region, '--tier', 'enterprise');
+  /** Creates an account (enterprise unless told) with one API token; returns {id, token, client}. */
+  async account(name, { region = 'us', tier = 'enterprise' } = {}) {
+    const id = await this.cli('admin', 'account', 'create', '--name', name, '--region', region, '--tier', tier);
     if (!/^\d+$/.test(id)) throw new Error(`unexpected account id output: ${JSON.stringify(id)}`);
     const token = await this.cli('admin', 'token', 'create', '--account', id, '--name', `${name} token`);
     if (!token || /\s/.test(token)) throw new Error(`unexpected token output: ${JSON.stringify(token)}`);
@@ -77,8 +79,9 @@ class Kontor {
     return Number(userId);
   }
 
-  client(accessToken) {
-    return new Client({ accessToken, basePath: this.baseUrl });
+  /** A client of the token; `options` go to the client (e.g. numberOfApiCallRetries). */
+  client(accessToken, options = {}) {
+    return new Client({ accessToken, basePath: this.baseUrl, ...options });
   }
 
   async start() {
@@ -104,7 +107,7 @@ class Kontor {
   async spawnOn(port) {
     const listen = `127.0.0.1:${port}`;
     const child = spawn(KONTOR_BIN, ['--data-dir', this.dataDir, 'serve', '--listen', listen], {
-      env: process.env,
+      env: { ...process.env, KONTOR_API_LIMITS: this.apiLimits },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
@@ -170,9 +173,10 @@ process.on('exit', () => {
   }
 });
 
-async function startKontor() {
+/** Starts a server; `{ apiLimits }` sets its KONTOR_API_LIMITS (none met by default). */
+async function startKontor(options = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kontor-compat-'));
-  const k = new Kontor(dataDir);
+  const k = new Kontor(dataDir, options);
   running.add(k);
   try {
     await k.start();
