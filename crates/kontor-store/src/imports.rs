@@ -502,7 +502,7 @@ impl Store {
                 RowOp::Create { id, props } => (*id, props, true),
                 RowOp::Update { id, props } => (Some(*id), props, false),
             };
-            let normalized = match normalize_properties(&by_name, props, "") {
+            let mut normalized = match normalize_properties(&by_name, props, "") {
                 Ok(n) => n,
                 Err(e) => {
                     errors.push((row.line, id, row_error(&e, props), row.data.clone()));
@@ -510,6 +510,7 @@ impl Store {
                 }
             };
             if create {
+                ot.fill_defaults(&mut normalized);
                 if let Some(req) = ot
                     .required
                     .iter()

@@ -21,6 +21,9 @@ pub struct ObjectType {
     pub default_properties: Vec<String>,
     pub searchable: Vec<String>,
     pub required: Vec<String>,
+    /// Values a record gets on creation when it gives none: HubSpot puts a deal or a ticket
+    /// without a pipeline in the default one.
+    pub defaults: Vec<(String, String)>,
     pub primary_display: Option<String>,
     pub fully_qualified_name: Option<String>,
     /// Included in backups.
@@ -28,6 +31,17 @@ pub struct ObjectType {
 }
 
 impl ObjectType {
+    /// Fills in the values `props` of a record being created lacks and the type has a
+    /// default for.
+    pub fn fill_defaults(&self, props: &mut std::collections::BTreeMap<String, Option<String>>) {
+        for (name, value) in &self.defaults {
+            let v = props.entry(name.clone()).or_insert(None);
+            if v.is_none() {
+                *v = Some(value.clone());
+            }
+        }
+    }
+
     pub fn builtin(o: &BuiltinObject) -> Self {
         let required: &[&str] = match o.name {
             "deals" => &["dealname", "pipeline", "dealstage"],
@@ -46,6 +60,11 @@ impl ObjectType {
             default_properties: o.default_properties.iter().map(|s| s.to_string()).collect(),
             searchable: o.searchable.iter().map(|s| s.to_string()).collect(),
             required: required.iter().map(|s| s.to_string()).collect(),
+            defaults: match o.name {
+                "deals" => vec![("pipeline".into(), "default".into())],
+                "tickets" => vec![("hs_pipeline".into(), "0".into())],
+                _ => vec![],
+            },
             primary_display: None,
             fully_qualified_name: None,
             backed_up: o.backed_up,
@@ -64,6 +83,7 @@ impl ObjectType {
             default_properties: Vec::new(),
             searchable: s.searchable_properties.clone(),
             required: s.required_properties.clone(),
+            defaults: Vec::new(),
             primary_display: s.primary_display_property.clone(),
             fully_qualified_name: Some(s.fully_qualified_name.clone()),
             backed_up: true,

@@ -425,7 +425,8 @@ impl Store {
             } else {
                 String::new()
             };
-            let props = normalize_properties(&by_name, &input.properties, &path)?;
+            let mut props = normalize_properties(&by_name, &input.properties, &path)?;
+            ot.fill_defaults(&mut props);
             for req in &ot.required {
                 if props.get(req).is_none_or(|v| v.is_none()) {
                     return Err(StoreError::validation(

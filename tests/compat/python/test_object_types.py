@@ -280,3 +280,24 @@ def test_engagements_require_hs_timestamp(client, name):
     assert body["category"] == "VALIDATION_ERROR"
     assert "hs_timestamp" in body["message"]
     assert api.get_page().results == []
+
+
+@pytest.mark.parametrize(
+    "name,pipeline,default,stage",
+    [("deals", "pipeline", "default", "dealstage"), ("tickets", "hs_pipeline", "0", "hs_pipeline_stage")],
+)
+def test_a_record_without_a_pipeline_goes_to_the_default_one(client, name, pipeline, default, stage):
+    attr, make, *_ = TYPES[name]
+    api = Api(client, attr, name)
+    props = {k: v for k, v in make().items() if k != pipeline}
+    made = api.create(props)
+    assert made.properties[pipeline] == default
+    # The stage is still required, as in HubSpot.
+    without_stage = {k: v for k, v in props.items() if k != stage}
+    body = expect_status(
+        400,
+        lambda: api.create_with_info(
+            api.models.SimplePublicObjectInputForCreate(properties=without_stage, associations=[])
+        ),
+    )
+    assert stage in body["message"]
