@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod account_info;
 mod associations;
 mod auth;
 pub mod backups;
@@ -15,6 +16,7 @@ mod objects;
 mod oidc;
 mod owners;
 mod params;
+mod pipelines;
 mod properties;
 pub mod rate;
 mod restores;
@@ -206,6 +208,38 @@ fn routes() -> Routes {
             get(legacy::property_named),
         )
         .route("/properties/v2/{object_type}/groups", get(legacy::groups))
+        .route(
+            "/crm/v3/pipelines/{object_type}",
+            get(pipelines::list).post(pipelines::not_served),
+        )
+        .route(
+            "/crm/v3/pipelines/{object_type}/{id}",
+            get(pipelines::get_one)
+                .put(pipelines::not_served)
+                .patch(pipelines::not_served)
+                .delete(pipelines::not_served),
+        )
+        .route(
+            "/crm/v3/pipelines/{object_type}/{id}/stages",
+            get(pipelines::stages).post(pipelines::not_served),
+        )
+        .route(
+            "/crm/v3/pipelines/{object_type}/{id}/stages/{stage}",
+            get(pipelines::stage)
+                .put(pipelines::not_served)
+                .patch(pipelines::not_served)
+                .delete(pipelines::not_served),
+        )
+        .route(
+            "/crm-pipelines/v1/pipelines/{object_type}",
+            get(pipelines::list_v1),
+        )
+        .route("/account-info/v3/details", get(account_info::details))
+        .route(
+            "/account-info/v3/api-usage/daily/private-apps",
+            get(account_info::daily_usage),
+        )
+        .route("/integrations/v1/me", get(account_info::me))
         .route("/crm/v3/owners", get(owners::list))
         .route("/crm/v3/owners/{id}", get(owners::get_one))
         .route(

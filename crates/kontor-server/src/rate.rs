@@ -173,10 +173,14 @@ impl ApiLimiter {
         now: Instant,
         now_ms: i64,
     ) -> Result<Option<Standing>, Refusal> {
+        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let day = now_ms.div_euclid(DAY_MS);
         let Some(limits) = self.limits.map(|l| l.of(tier)) else {
+            // No limits; the day's requests are still counted, for the usage API.
+            let a = c.accounts.entry(account).or_insert((day, 0));
+            *a = (day, if a.0 == day { a.1.saturating_add(1) } else { 1 });
             return Ok(None);
         };
-        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if c.tokens.len() >= MAX_KEYS && !c.tokens.contains_key(&(account, token)) {
             c.tokens
                 .retain(|_, (start, ..)| now.duration_since(*start) < INTERVAL);
@@ -184,7 +188,6 @@ impl ApiLimiter {
                 c.tokens.clear();
             }
         }
-        let day = now_ms.div_euclid(DAY_MS);
         if c.accounts.len() >= MAX_KEYS && !c.accounts.contains_key(&account) {
             c.accounts.retain(|_, (d, _)| *d == day);
             if c.accounts.len() >= MAX_KEYS {
@@ -244,6 +247,24 @@ impl ApiLimiter {
         }
         Ok(Some(standing(t.1, used_today)))
     }
+
+    /// `account`'s requests so far on the UTC day of `now_ms` (on this node), and its daily
+    /// limit (`None` without limits).
+    pub fn daily_usage(&self, account: i64, tier: Tier, now_ms: i64) -> (u32, Option<u32>) {
+        let day = now_ms.div_euclid(DAY_MS);
+        let c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let used = c
+            .accounts
+            .get(&account)
+            .filter(|(d, _)| *d == day)
+            .map_or(0, |(_, n)| *n);
+        (used, self.limits.map(|l| l.of(tier).per_day))
+    }
+}
+
+/// The start of the UTC day after the one of `now_ms`, when the daily counts start again.
+pub fn next_day_ms(now_ms: i64) -> i64 {
+    (now_ms.div_euclid(DAY_MS) + 1) * DAY_MS
 }
 
 #[cfg(test)]
@@ -304,6 +325,8 @@ mod tests {
             let r = l.admit(1, Tier::Starter, 1, true, Instant::now(), 0);
             assert_eq!(r, Ok(None));
         }
+        assert_eq!(l.daily_usage(1, Tier::Starter, 0), (1000, None));
+        assert_eq!(l.daily_usage(1, Tier::Starter, DAY_MS), (0, None));
     }
 
     #[test]

@@ -81,6 +81,19 @@ describe('legacy and alias endpoints', () => {
     assert.ok(groups.every((g) => typeof g.displayName === 'string'));
   });
 
+  it('tells the account details and its daily API usage', async () => {
+    const details = await (await call('GET', '/account-info/v3/details')).json();
+    assert.equal(typeof details.portalId, 'number');
+    assert.equal(details.dataHostingLocation, 'na1');
+    assert.equal(details.accountType, 'STANDARD');
+    const usage = async () => (await (await call('GET', '/account-info/v3/api-usage/daily/private-apps')).json()).results[0];
+    const before = await usage();
+    await client.crm.contacts.basicApi.getPage();
+    const after = await usage();
+    assert.equal(after.currentUsage, before.currentUsage + 2);
+    assert.equal(after.name, 'private-apps-api-calls-daily');
+  });
+
   it('answers 501, with its correlation id, for a path it does not serve', async () => {
     const r = await call('GET', '/crm/v3/nothing/here');
     assert.equal(r.status, 501);

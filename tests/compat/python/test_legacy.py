@@ -87,3 +87,32 @@ def test_every_answer_has_a_correlation_id_and_unserved_paths_are_501(client):
     body = r.json()
     assert body["category"] == "NOT_IMPLEMENTED" and "/crm/v3/nothing/here" in body["message"]
     assert body["correlationId"] == r.headers["X-HubSpot-Correlation-Id"]
+
+
+def test_account_info_follows_the_account_to_its_new_region(account):
+    c = account.client
+    details = call(c, "GET", "/account-info/v3/details").json()
+    assert details["portalId"] == account.id
+    assert details["dataHostingLocation"] == "na1"
+    assert details["accountType"] == "STANDARD" and details["timeZone"] and details["companyCurrency"]
+    assert details["utcOffsetMilliseconds"] == 0 and details["uiDomain"]
+    me = call(c, "GET", "/integrations/v1/me").json()
+    assert me["portalId"] == account.id
+    account.server.cli("migration", "run", "--account", str(account.id), "--to", "eu")
+    assert call(c, "GET", "/account-info/v3/details").json()["dataHostingLocation"] == "eu1"
+
+
+def test_daily_api_usage_counts_the_accounts_requests(client):
+    def usage():
+        r = call(client, "GET", "/account-info/v3/api-usage/daily/private-apps")
+        assert r.status_code == 200, r.text
+        [day] = r.json()["results"]
+        assert day["name"] == "private-apps-api-calls-daily" and day["fetchStatus"] == "SUCCESS"
+        assert day["resetsAt"] > day["collectedAt"]
+        return day["currentUsage"]
+
+    before = usage()
+    for _ in range(3):
+        client.crm.contacts.basic_api.get_page()
+    # The three reads, and the usage call itself.
+    assert usage() == before + 4

@@ -26,6 +26,7 @@ pub fn sample_ids() -> Vec<(&'static str, String)> {
         ("plan", "1"),
         ("portal", "1"),
         ("guid", "x"),
+        ("stage", "1"),
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_string()))
