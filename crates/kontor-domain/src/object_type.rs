@@ -218,6 +218,93 @@ pub const BUILTIN_OBJECTS: &[BuiltinObject] = &[
     },
 ];
 
+/// Object types HubSpot has and kontor does not hold: (type id, plural name, singular name,
+/// the scope HubSpot asks for to read them). A portal without them answers a request about
+/// one with 403 `MISSING_SCOPES`, which sync tools take as "skip this object", where a 400
+/// would stop the whole sync.
+pub const HUBSPOT_ONLY: &[(&str, &str, &str, &str)] = &[
+    ("0-136", "leads", "lead", "crm.objects.leads.read"),
+    (
+        "0-8",
+        "line_items",
+        "line_item",
+        "crm.objects.line_items.read",
+    ),
+    ("0-14", "quotes", "quote", "crm.objects.quotes.read"),
+    (
+        "0-18",
+        "communications",
+        "communication",
+        "crm.objects.communications.read",
+    ),
+    (
+        "0-19",
+        "feedback_submissions",
+        "feedback_submission",
+        "crm.objects.feedback_submissions.read",
+    ),
+    ("0-53", "invoices", "invoice", "crm.objects.invoices.read"),
+    (
+        "0-54",
+        "marketing_events",
+        "marketing_event",
+        "crm.objects.marketing_events.read",
+    ),
+    (
+        "0-69",
+        "subscriptions",
+        "subscription",
+        "crm.objects.subscriptions.read",
+    ),
+    (
+        "0-74",
+        "goal_targets",
+        "goal_target",
+        "crm.objects.goals.read",
+    ),
+    (
+        "0-101",
+        "payments",
+        "payment",
+        "crm.objects.commercepayments.read",
+    ),
+    ("0-115", "users", "user", "crm.objects.users.read"),
+    (
+        "0-116",
+        "postal_mail",
+        "postal_mail",
+        "crm.objects.postal_mail.read",
+    ),
+    ("0-123", "orders", "order", "crm.objects.orders.read"),
+    ("0-142", "carts", "cart", "crm.objects.carts.read"),
+    ("0-162", "services", "service", "crm.objects.services.read"),
+    ("0-410", "courses", "course", "crm.objects.courses.read"),
+    ("0-420", "listings", "listing", "crm.objects.listings.read"),
+    (
+        "0-421",
+        "appointments",
+        "appointment",
+        "crm.objects.appointments.read",
+    ),
+    (
+        "deal_split",
+        "deal_splits",
+        "deal_split",
+        "crm.dealsplits.read_write",
+    ),
+    ("form", "forms", "form", "forms"),
+];
+
+/// The scope HubSpot asks for to read `name_or_id`, when it names an object type HubSpot has
+/// and kontor does not hold.
+pub fn hubspot_only_scope(name_or_id: &str) -> Option<&'static str> {
+    let n = name_or_id.to_ascii_lowercase();
+    HUBSPOT_ONLY
+        .iter()
+        .find(|(id, plural, singular, _)| *id == n || *plural == n || *singular == n)
+        .map(|(.., scope)| *scope)
+}
+
 impl BuiltinObject {
     /// Resolves `contacts`, `contact`, `0-1`, … to a built-in object type.
     pub fn find(name_or_id: &str) -> Option<&'static BuiltinObject> {

@@ -65,7 +65,19 @@ impl ApiError {
             )
         }
     }
+    /// An object type kontor does not hold: HubSpot's answer for a portal without it (403
+    /// `MISSING_SCOPES`) when HubSpot has it, and 400 "Unable to infer object type" otherwise.
     pub fn unknown_object_type(name: &str) -> Self {
+        if let Some(scope) = kontor_domain::object_type::hubspot_only_scope(name) {
+            return Self {
+                context: Some(json!({"requiredGranularScopes": [scope]})),
+                ..Self::new(
+                    StatusCode::FORBIDDEN,
+                    "MISSING_SCOPES",
+                    format!("This app hasn't been granted all required scopes to make this call: kontor does not hold {name} (it is not in this account)."),
+                )
+            };
+        }
         Self {
             in_field: Some("objectType".into()),
             ..Self::new(
@@ -140,7 +152,14 @@ impl IntoResponse for ApiError {
             body["policyName"] = json!(p.name());
             body["requestId"] = json!(correlation);
         }
-        if let Some(c) = self.context {
+        if self.category == "MISSING_SCOPES" {
+            // HubSpot names the scopes in the first error's context.
+            body["errors"] = json!([{
+                "message": "One or more of the following scopes are required.",
+                "context": self.context.unwrap_or_else(|| json!({})),
+            }]);
+            body["links"] = json!({"scopes": "https://developers.hubspot.com/scopes"});
+        } else if let Some(c) = self.context {
             body["context"] = c;
         }
         if self.in_field.is_some() || self.code.is_some() {

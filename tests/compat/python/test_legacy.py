@@ -2,6 +2,7 @@
 top-level search `filters`, `/crm/v3/schemas`, the v2 properties API, correlation ids and the
 501 of a path kontor does not serve."""
 
+import json
 import uuid
 
 from helpers import batch_create, create_custom_object
@@ -116,3 +117,23 @@ def test_daily_api_usage_counts_the_accounts_requests(client):
         client.crm.contacts.basic_api.get_page()
     # The three reads, and the usage call itself.
     assert usage() == before + 4
+
+
+def test_hubspot_object_types_kontor_does_not_hold_answer_as_a_portal_without_them(client):
+    from hubspot.crm.properties.exceptions import ApiException as PropertiesError
+
+    for name in ("leads", "line_items", "line_item", "deal_split", "goal_targets", "form", "0-136"):
+        try:
+            client.crm.properties.core_api.get_all(name)
+        except PropertiesError as e:
+            assert e.status == 403, (name, e.status, e.body)
+            body = json.loads(e.body)
+            assert body["category"] == "MISSING_SCOPES"
+            assert body["errors"][0]["context"]["requiredGranularScopes"], body
+        else:
+            raise AssertionError(f"{name}: expected 403")
+    r = call(client, "POST", "/crm/v4/associations/deal/line_items/batch/read", {"inputs": [{"id": "1"}]})
+    assert r.status_code == 403 and r.json()["category"] == "MISSING_SCOPES"
+    # A name HubSpot does not have either is still a 400.
+    r = call(client, "GET", "/crm/v3/properties/widgets")
+    assert r.status_code == 400 and "widgets" in r.json()["message"]
