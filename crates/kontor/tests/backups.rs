@@ -261,11 +261,12 @@ async fn a_backup_survives_repeated_kill_9() {
         v
     };
     // A backup of 30,000 records can finish before the first kill lands on a busy machine
-    // (on PostgreSQL it takes well under a second); then another backup is taken (as the operator, past the interval) until one is killed
-    // while it runs.
+    // (on PostgreSQL it takes well under a second, and while other tests run the poll below
+    // may see the job taken up only as it ends); then another backup is taken (as the
+    // operator, past the interval) until one is killed while it runs.
     let mut ids = Vec::new();
     let mut landed = false;
-    for backup in 0..10 {
+    for backup in 0..30 {
         let id = if backup == 0 {
             let (st, b) = s.call(&token, "POST", "/kontor/v1/backups", None).await;
             assert_eq!(st, 202);
