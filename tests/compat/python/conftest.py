@@ -6,6 +6,7 @@ each other's records. ``KONTOR_DATABASE_*`` variables reach the binary through t
 environment, which runs the same suite against PostgreSQL.
 """
 
+import contextlib
 import os
 import shutil
 import socket
@@ -159,17 +160,24 @@ class Account:
         return int(out.splitlines()[0])
 
 
-@pytest.fixture(scope="session")
-def server():
+@contextlib.contextmanager
+def running(api_limits: str = "off"):
+    """A started server, stopped and its data folder removed afterwards."""
     if not os.path.exists(KONTOR_BIN):
         pytest.exit(f"kontor binary not found at {KONTOR_BIN} (set KONTOR_BIN)", 2)
-    srv = Server(KONTOR_BIN)
+    srv = Server(KONTOR_BIN, api_limits=api_limits)
     try:
         srv.start()
         yield srv
     finally:
         srv.stop()
         srv.cleanup()
+
+
+@pytest.fixture(scope="session")
+def server():
+    with running() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

@@ -10,20 +10,15 @@ from hubspot import HubSpot
 from hubspot.crm.objects import PublicObjectSearchRequest
 from urllib3.util.retry import Retry
 
-from conftest import KONTOR_BIN, Server
+from conftest import running
 
 LIMITS = "starter = { per_ten_seconds = 4, per_day = 1000, searches_per_second = 1 }"
 
 
 @pytest.fixture(scope="module")
 def limited():
-    srv = Server(KONTOR_BIN, api_limits=LIMITS)
-    try:
-        srv.start()
+    with running(api_limits=LIMITS) as srv:
         yield srv
-    finally:
-        srv.stop()
-        srv.cleanup()
 
 
 def starter_token(srv):
