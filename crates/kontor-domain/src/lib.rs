@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod object_type;
+pub mod pipeline;
 pub mod property;
 pub mod search;
 pub mod time;

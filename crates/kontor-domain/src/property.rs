@@ -95,7 +95,7 @@ impl Sensitivity {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PropertyOption {
     pub label: String,
     pub value: String,
@@ -105,6 +105,20 @@ pub struct PropertyOption {
     pub display_order: i64,
     #[serde(default)]
     pub description: String,
+    /// On an option of a stage property: the pipeline the stage belongs to (see
+    /// [`crate::pipeline`]). A stage option stored before pipelines could be edited has none
+    /// and belongs to the first pipeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    /// On a stage option: HubSpot's stage metadata (`probability`, `isClosed`, `ticketState`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// On a pipeline or stage option: when it was created and last changed; absent on the
+    /// options every account starts with, which date from their property.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
 }
 
 /// One property of one object type in one account.
@@ -185,7 +199,7 @@ impl PropertyDef {
                 value: value.to_string(),
                 hidden: false,
                 display_order: i as i64,
-                description: String::new(),
+                ..Default::default()
             })
             .collect();
         self

@@ -73,7 +73,7 @@ pub async fn properties(
     Path(object_type): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let ot = ctx.object_type(&object_type).await?;
-    let defs = ctx.store.properties(ctx.id(), &ot.type_id, false).await?;
+    let defs = ctx.store.readable_properties(ctx.id(), &ot, false).await?;
     Ok(Json(Value::Array(defs.iter().map(property).collect())))
 }
 
@@ -83,7 +83,7 @@ pub async fn property_named(
     Path((object_type, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let ot = ctx.object_type(&object_type).await?;
-    let defs = ctx.store.properties(ctx.id(), &ot.type_id, false).await?;
+    let defs = ctx.store.readable_properties(ctx.id(), &ot, false).await?;
     let p = defs
         .iter()
         .find(|d| d.name == name)

@@ -210,25 +210,25 @@ fn routes() -> Routes {
         .route("/properties/v2/{object_type}/groups", get(legacy::groups))
         .route(
             "/crm/v3/pipelines/{object_type}",
-            get(pipelines::list).post(pipelines::not_served),
+            get(pipelines::list).post(pipelines::create),
         )
         .route(
             "/crm/v3/pipelines/{object_type}/{id}",
             get(pipelines::get_one)
-                .put(pipelines::not_served)
-                .patch(pipelines::not_served)
-                .delete(pipelines::not_served),
+                .put(pipelines::replace)
+                .patch(pipelines::patch)
+                .delete(pipelines::archive),
         )
         .route(
             "/crm/v3/pipelines/{object_type}/{id}/stages",
-            get(pipelines::stages).post(pipelines::not_served),
+            get(pipelines::stages).post(pipelines::create_stage),
         )
         .route(
             "/crm/v3/pipelines/{object_type}/{id}/stages/{stage}",
             get(pipelines::stage)
-                .put(pipelines::not_served)
-                .patch(pipelines::not_served)
-                .delete(pipelines::not_served),
+                .put(pipelines::replace_stage)
+                .patch(pipelines::patch_stage)
+                .delete(pipelines::archive_stage),
         )
         .route(
             "/crm-pipelines/v1/pipelines/{object_type}",

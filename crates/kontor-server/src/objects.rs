@@ -63,7 +63,7 @@ async fn render(
     opts: &ReadOptions,
 ) -> Result<Vec<Value>, ApiError> {
     let defs = if opts.properties.is_some() || opts.with_history.is_some() {
-        ctx.store.properties(ctx.id(), &ot.type_id, false).await?
+        ctx.store.readable_properties(ctx.id(), ot, false).await?
     } else {
         Vec::new()
     };
@@ -83,6 +83,10 @@ async fn render(
         }
         None => None,
     };
+    let stage_times = match &named {
+        Some(n) => stage_times(ctx, ot, records, n).await?,
+        None => HashMap::new(),
+    };
     let mut assoc_types = Vec::new();
     for name in &opts.associations {
         if let Some(to) = ctx.store.object_type(ctx.id(), name).await? {
@@ -92,6 +96,11 @@ async fn render(
     let mut out = Vec::with_capacity(records.len());
     for r in records {
         let mut v = wire::record(ot, r, &sel);
+        if let Some(values) = stage_times.get(&r.id) {
+            for (name, value) in values {
+                v["properties"][name] = value.clone();
+            }
+        }
         if let Some(h) = &history {
             v["propertiesWithHistory"] = wire::history(h.get(&r.id).unwrap_or(&Default::default()));
         }
@@ -119,6 +128,60 @@ async fn render(
             }
         }
         out.push(v);
+    }
+    Ok(out)
+}
+
+/// The calculated stage properties among `names` (`hs_date_entered_<stage>`, …) of each
+/// record, from the history of its stage property in the change log.
+async fn stage_times(
+    ctx: &Ctx,
+    ot: &ObjectType,
+    records: &[Record],
+    names: &[String],
+) -> Result<HashMap<i64, Vec<(String, Value)>>, ApiError> {
+    use kontor_domain::pipeline::{self, DATE_ENTERED, DATE_EXITED};
+    let wanted: Vec<(&String, &str, &str)> = names
+        .iter()
+        .filter_map(|n| pipeline::stage_property(n).map(|(kind, stage)| (n, kind, stage)))
+        .collect();
+    let mut out = HashMap::new();
+    if wanted.is_empty() || records.is_empty() {
+        return Ok(out);
+    }
+    let (_, stage_prop) = pipeline::property_names(&ot.name);
+    let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+    let history = ctx
+        .store
+        .history(ctx.id(), &ids, &[stage_prop.to_string()])
+        .await?;
+    let now = kontor_domain::time::now_ms();
+    for id in ids {
+        // Oldest first.
+        let mut h: Vec<(Option<&str>, i64)> = history
+            .get(&id)
+            .and_then(|h| h.get(stage_prop))
+            .map(|entries| {
+                entries
+                    .iter()
+                    .map(|e| (e.value.as_deref(), e.timestamp))
+                    .collect()
+            })
+            .unwrap_or_default();
+        h.reverse();
+        let values = wanted
+            .iter()
+            .map(|(name, kind, stage)| {
+                let t = pipeline::stage_times(&h, stage, now);
+                let v = match *kind {
+                    DATE_ENTERED => t.entered.map(kontor_domain::time::iso),
+                    DATE_EXITED => t.exited.map(kontor_domain::time::iso),
+                    _ => t.time_in.map(|ms| ms.to_string()),
+                };
+                ((*name).clone(), v.map_or(Value::Null, Value::String))
+            })
+            .collect();
+        out.insert(id, values);
     }
     Ok(out)
 }

@@ -1,171 +1,187 @@
-//! Pipelines and their stages, read: `/crm/v3/pipelines/{objectType}` and the older
-//! `/crm-pipelines/v1/pipelines/{objectType}`, which every tool that shows or syncs deals and
-//! tickets reads first.
+//! Pipelines and their stages: `/crm/v3/pipelines/{objectType}` (read, create, replace,
+//! change, archive) and the older `/crm-pipelines/v1/pipelines/{objectType}`, which every tool
+//! that shows or syncs deals and tickets reads first.
 //!
-//! A deal's pipelines are the options of its `pipeline` property and the stages those of
-//! `dealstage` (a ticket's: `hs_pipeline`, `hs_pipeline_stage`), so what the properties API
-//! shows and what a record may hold agree with what is read here. Each pipeline lists every
-//! stage. Creating, changing and archiving pipelines is not served yet (501).
+//! They live as the options of the pipeline and stage properties (`kontor_domain::pipeline`),
+//! so what the properties API shows and what a record may hold agree with what is read here.
+//! A pipeline or stage that records use (live or in the recycle bin) cannot be archived: HubSpot
+//! refuses that from its settings page and, since its 2026-09 API, by default from the API;
+//! kontor always refuses, since a record left in a stage that no longer exists is orphaned.
 
 use crate::auth::Ctx;
 use crate::error::ApiError;
+use crate::params::{from_value, JsonBody};
 use axum::extract::Path;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use kontor_domain::property::PropertyDef;
-use kontor_domain::time::iso;
-use serde_json::{json, Value};
+use kontor_domain::pipeline::{Pipeline, Stage};
+use kontor_domain::time::{iso, now_ms};
+use kontor_store::{NewIds, ObjectType};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
-/// A deal stage's probability of closing, for the stages every account starts with.
-const PROBABILITIES: &[(&str, &str)] = &[
-    ("appointmentscheduled", "0.2"),
-    ("qualifiedtobuy", "0.4"),
-    ("presentationscheduled", "0.6"),
-    ("decisionmakerboughtin", "0.8"),
-    ("contractsent", "0.9"),
-    ("closedwon", "1.0"),
-    ("closedlost", "0.0"),
-];
-
-/// The kind of object whose pipelines are read.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Deals,
-    Tickets,
-    /// A custom object: none yet.
-    Custom,
-}
-
-struct Pipelines {
-    kind: Kind,
-    type_id: String,
-    pipeline: Option<PropertyDef>,
-    stage: Option<PropertyDef>,
-}
-
-async fn load(ctx: &Ctx, object_type: &str) -> Result<Pipelines, ApiError> {
-    let ot = ctx.object_type(object_type).await?;
-    let (kind, names) = match ot.name.as_str() {
-        "deals" => (Kind::Deals, Some(("pipeline", "dealstage"))),
-        "tickets" => (Kind::Tickets, Some(("hs_pipeline", "hs_pipeline_stage"))),
-        _ if ot.type_id.starts_with("2-") => (Kind::Custom, None),
-        other => {
-            return Err(ApiError::validation(
-                format!("{other} have no pipelines; deals, tickets and custom objects do"),
-                "objectType",
-            ))
-        }
-    };
-    let (mut pipeline, mut stage) = (None, None);
-    if let Some((p, s)) = names {
-        for d in ctx.store.properties(ctx.id(), &ot.type_id, false).await? {
-            if d.name == p {
-                pipeline = Some(d);
-            } else if d.name == s {
-                stage = Some(d);
-            }
-        }
+/// The object type, if it can have pipelines.
+async fn with_pipelines(ctx: &Ctx, name: &str) -> Result<ObjectType, ApiError> {
+    let ot = ctx.object_type(name).await?;
+    if ot.name == "deals" || ot.name == "tickets" || ot.type_id.starts_with("2-") {
+        Ok(ot)
+    } else {
+        Err(ApiError::validation(
+            format!(
+                "{} have no pipelines; deals, tickets and custom objects do",
+                ot.name
+            ),
+            "objectType",
+        ))
     }
-    Ok(Pipelines {
-        kind,
-        type_id: ot.type_id,
-        pipeline,
-        stage,
+}
+
+async fn load(ctx: &Ctx, name: &str) -> Result<(ObjectType, Vec<Pipeline>), ApiError> {
+    let ot = with_pipelines(ctx, name).await?;
+    let pipelines = ctx.store.pipelines(ctx.id(), &ot).await?;
+    Ok((ot, pipelines))
+}
+
+fn find<'a>(pipelines: &'a [Pipeline], id: &str) -> Result<&'a Pipeline, ApiError> {
+    pipelines
+        .iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| pipeline_missing(id))
+}
+
+/// A pipeline as stored after a change.
+fn stored(all: &[Pipeline], id: &str) -> Result<Pipeline, ApiError> {
+    find(all, id).cloned()
+}
+
+/// A stage as stored after a change.
+fn stored_stage(all: &[Pipeline], pipeline: &str, stage: &str) -> Result<Stage, ApiError> {
+    find(all, pipeline)?
+        .stage(stage)
+        .cloned()
+        .ok_or_else(|| stage_missing(pipeline, stage))
+}
+
+fn pipeline_missing(id: &str) -> ApiError {
+    ApiError::not_found(format!("pipeline {id} does not exist"))
+}
+
+fn stage_missing(pipeline: &str, stage: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "stage {stage} does not exist in pipeline {pipeline}"
+    ))
+}
+
+fn stage_json(s: &Stage) -> Value {
+    json!({
+        "id": s.id,
+        "label": s.label,
+        "displayOrder": s.display_order,
+        "metadata": s.metadata,
+        "createdAt": iso(s.created_at),
+        "updatedAt": iso(s.updated_at),
+        "archived": false,
+        "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
     })
 }
 
-impl Pipelines {
-    /// Each pipeline's id, label and display order.
-    fn pipelines(&self) -> Vec<(&str, &str, i64)> {
-        let mut out: Vec<_> = self
-            .pipeline
-            .iter()
-            .flat_map(|d| &d.options)
-            .filter(|o| !o.hidden)
-            .map(|o| (o.value.as_str(), o.label.as_str(), o.display_order))
-            .collect();
-        out.sort_by_key(|p| p.2);
-        out
-    }
+fn pipeline_json(p: &Pipeline) -> Value {
+    json!({
+        "id": p.id,
+        "label": p.label,
+        "displayOrder": p.display_order,
+        "stages": p.stages.iter().map(stage_json).collect::<Vec<_>>(),
+        "createdAt": iso(p.created_at),
+        "updatedAt": iso(p.updated_at),
+        "archived": false,
+    })
+}
 
-    fn stage_metadata(&self, id: &str) -> Value {
-        match self.kind {
-            Kind::Deals => {
-                let probability = PROBABILITIES
-                    .iter()
-                    .find(|(s, _)| *s == id)
-                    .map_or("0.5", |(_, p)| p);
-                json!({
-                    "isClosed": (id == "closedwon" || id == "closedlost").to_string(),
-                    "probability": probability,
-                })
-            }
-            _ => {
-                // Of the stages tickets start with, "4" (Closed) is the closed one.
-                let closed = id == "4";
-                json!({
-                    "ticketState": if closed { "CLOSED" } else { "OPEN" },
-                    "isClosed": closed.to_string(),
-                })
-            }
-        }
-    }
+/// `PipelineStageInput` and `PipelineStagePatchInput`; an `id` names the stage to keep when a
+/// pipeline is replaced.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StageInput {
+    id: Option<String>,
+    label: Option<String>,
+    display_order: Option<i64>,
+    metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    archived: bool,
+}
 
-    fn stages(&self) -> Vec<Value> {
-        let Some(d) = &self.stage else {
-            return Vec::new();
-        };
-        let mut options: Vec<_> = d.options.iter().filter(|o| !o.hidden).collect();
-        options.sort_by_key(|o| o.display_order);
-        options
-            .into_iter()
-            .map(|o| {
-                json!({
-                    "id": o.value,
-                    "label": o.label,
-                    "displayOrder": o.display_order,
-                    "metadata": self.stage_metadata(&o.value),
-                    "createdAt": iso(d.created_at),
-                    "updatedAt": iso(d.updated_at),
-                    "archived": false,
-                    "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
-                })
-            })
-            .collect()
-    }
+/// `PipelineInput` and `PipelinePatchInput`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PipelineInput {
+    label: Option<String>,
+    display_order: Option<i64>,
+    stages: Option<Vec<StageInput>>,
+    #[serde(default)]
+    archived: bool,
+}
 
-    fn pipeline_json(&self, (id, label, order): (&str, &str, i64)) -> Value {
-        let d = self
-            .pipeline
-            .as_ref()
-            .expect("a pipeline comes from its property");
-        json!({
-            "id": id,
-            "label": label,
-            "displayOrder": order,
-            "stages": self.stages(),
-            "createdAt": iso(d.created_at),
-            "updatedAt": iso(d.updated_at),
-            "archived": false,
+/// Metadata values are strings in HubSpot's API; numbers and booleans are taken as their text.
+fn metadata(m: &Map<String, Value>) -> Result<BTreeMap<String, String>, ApiError> {
+    m.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k.clone(), s.clone())),
+            Value::Number(n) => Ok((k.clone(), n.to_string())),
+            Value::Bool(b) => Ok((k.clone(), b.to_string())),
+            _ => Err(ApiError::validation(
+                format!("metadata.{k} must be a string"),
+                format!("metadata.{k}"),
+            )),
         })
-    }
+        .collect()
+}
 
-    fn find(&self, id: &str) -> Result<(&str, &str, i64), ApiError> {
-        self.pipelines()
-            .into_iter()
-            .find(|p| p.0 == id)
-            .ok_or_else(|| ApiError::not_found(format!("pipeline {id} does not exist")))
-    }
+fn new_stage(
+    input: &StageInput,
+    order: i64,
+    ids: &mut NewIds,
+    now: i64,
+) -> Result<Stage, ApiError> {
+    Ok(Stage {
+        id: ids.take(),
+        label: input.label.clone().unwrap_or_default(),
+        display_order: input.display_order.unwrap_or(order),
+        metadata: metadata(input.metadata.as_ref().unwrap_or(&Map::new()))?,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+fn store_error(e: ApiError) -> kontor_store::StoreError {
+    kontor_store::StoreError::validation("VALIDATION_ERROR", e.message, e.in_field)
+}
+
+async fn audit(
+    ctx: &Ctx,
+    action: &str,
+    ot: &ObjectType,
+    target: &str,
+    details: Value,
+) -> Result<(), ApiError> {
+    ctx.store
+        .audit(
+            ctx.id(),
+            None,
+            &format!("token:{}", ctx.token.name),
+            action,
+            &format!("{}:{target}", ot.name),
+            details,
+        )
+        .await?;
+    Ok(())
 }
 
 /// `GET /crm/v3/pipelines/{objectType}`.
 pub async fn list(ctx: Ctx, Path(object_type): Path<String>) -> Result<Json<Value>, ApiError> {
-    let p = load(&ctx, &object_type).await?;
-    let results: Vec<Value> = p
-        .pipelines()
-        .into_iter()
-        .map(|x| p.pipeline_json(x))
-        .collect();
+    let (_, pipelines) = load(&ctx, &object_type).await?;
+    let results: Vec<Value> = pipelines.iter().map(pipeline_json).collect();
     Ok(Json(json!({ "results": results })))
 }
 
@@ -174,9 +190,192 @@ pub async fn get_one(
     ctx: Ctx,
     Path((object_type, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = load(&ctx, &object_type).await?;
-    let found = p.find(&id)?;
-    Ok(Json(p.pipeline_json(found)))
+    let (_, pipelines) = load(&ctx, &object_type).await?;
+    Ok(Json(pipeline_json(find(&pipelines, &id)?)))
+}
+
+/// `POST /crm/v3/pipelines/{objectType}`: a new pipeline with its stages.
+pub async fn create(
+    ctx: Ctx,
+    Path(object_type): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let input: PipelineInput = from_value(body, "body")?;
+    let ot = with_pipelines(&ctx, &object_type).await?;
+    let stages = input.stages.unwrap_or_default();
+    let now = now_ms();
+    let created = ctx
+        .store
+        .edit_pipelines(ctx.id(), &ot, stages.len() + 1, |all, ids| {
+            let mut p = Pipeline {
+                id: ids.take(),
+                label: input.label.clone().unwrap_or_default(),
+                display_order: input.display_order.unwrap_or(all.len() as i64),
+                stages: Vec::new(),
+                created_at: now,
+                updated_at: now,
+            };
+            for (i, s) in stages.iter().enumerate() {
+                p.stages
+                    .push(new_stage(s, i as i64, ids, now).map_err(store_error)?);
+            }
+            let id = p.id.clone();
+            all.push(p);
+            Ok(id)
+        })
+        .await
+        .map(|(id, all)| stored(&all, &id))??;
+    audit(
+        &ctx,
+        "pipeline.create",
+        &ot,
+        &created.id,
+        json!({"label": created.label}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(pipeline_json(&created))).into_response())
+}
+
+/// `PUT /crm/v3/pipelines/{objectType}/{pipelineId}`: replaces the pipeline's label, order and
+/// stages. A stage given with the `id` of one of the pipeline's stages, or else with one's
+/// label, keeps its id (and so its records); stages left out are archived, which records in
+/// them prevent.
+pub async fn replace(
+    ctx: Ctx,
+    Path((object_type, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let input: PipelineInput = from_value(body, "body")?;
+    let ot = with_pipelines(&ctx, &object_type).await?;
+    let stages = input.stages.unwrap_or_default();
+    let now = now_ms();
+    let replaced = ctx
+        .store
+        .edit_pipelines(ctx.id(), &ot, stages.len(), |all, ids| {
+            let p = all.iter_mut().find(|p| p.id == id).ok_or_else(|| {
+                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
+            })?;
+            let old = std::mem::take(&mut p.stages);
+            for (i, s) in stages.iter().enumerate() {
+                let label = s.label.clone().unwrap_or_default();
+                let kept = old.iter().find(|o| match &s.id {
+                    Some(sid) => &o.id == sid,
+                    None => o.label.trim().eq_ignore_ascii_case(label.trim()),
+                });
+                let stage = match kept {
+                    Some(o) => Stage {
+                        label,
+                        display_order: s.display_order.unwrap_or(i as i64),
+                        metadata: match &s.metadata {
+                            Some(m) => metadata(m).map_err(store_error)?,
+                            None => o.metadata.clone(),
+                        },
+                        updated_at: now,
+                        ..o.clone()
+                    },
+                    None => new_stage(s, i as i64, ids, now).map_err(store_error)?,
+                };
+                p.stages.push(stage);
+            }
+            if let Some(l) = &input.label {
+                p.label = l.clone();
+            }
+            if let Some(o) = input.display_order {
+                p.display_order = o;
+            }
+            p.updated_at = now;
+            Ok(p.id.clone())
+        })
+        .await
+        .map(|(id, all)| stored(&all, &id))??;
+    audit(
+        &ctx,
+        "pipeline.replace",
+        &ot,
+        &id,
+        json!({"label": replaced.label, "stages": replaced.stages.len()}),
+    )
+    .await?;
+    Ok(Json(pipeline_json(&replaced)))
+}
+
+/// `PATCH /crm/v3/pipelines/{objectType}/{pipelineId}`: label, display order; `archived: true`
+/// archives it as `DELETE` does.
+pub async fn patch(
+    ctx: Ctx,
+    Path((object_type, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let input: PipelineInput = from_value(body, "body")?;
+    if input.archived {
+        return archive(ctx, Path((object_type, id)))
+            .await
+            .map(IntoResponse::into_response);
+    }
+    if input.stages.is_some() {
+        return Err(ApiError::validation(
+            "a pipeline's stages change through its stages endpoints or PUT",
+            "stages",
+        ));
+    }
+    let ot = with_pipelines(&ctx, &object_type).await?;
+    let now = now_ms();
+    let changed = ctx
+        .store
+        .edit_pipelines(ctx.id(), &ot, 0, |all, _| {
+            let p = all.iter_mut().find(|p| p.id == id).ok_or_else(|| {
+                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
+            })?;
+            if let Some(l) = &input.label {
+                p.label = l.clone();
+            }
+            if let Some(o) = input.display_order {
+                p.display_order = o;
+            }
+            p.updated_at = now;
+            Ok(p.id.clone())
+        })
+        .await
+        .map(|(id, all)| stored(&all, &id))??;
+    audit(
+        &ctx,
+        "pipeline.update",
+        &ot,
+        &id,
+        json!({"label": changed.label}),
+    )
+    .await?;
+    Ok(Json(pipeline_json(&changed)).into_response())
+}
+
+/// `DELETE /crm/v3/pipelines/{objectType}/{pipelineId}`: refused while records are in it, for
+/// the pipeline records created without one go in, and for an object type's last pipeline.
+pub async fn archive(
+    ctx: Ctx,
+    Path((object_type, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let ot = with_pipelines(&ctx, &object_type).await?;
+    if ot.defaults.iter().any(|(_, v)| *v == id) {
+        return Err(ApiError::validation(
+            format!(
+                "pipeline {id} is where {} created without a pipeline go: it cannot be archived",
+                ot.name
+            ),
+            "pipelineId",
+        ));
+    }
+    let label = ctx
+        .store
+        .edit_pipelines(ctx.id(), &ot, 0, |all, _| {
+            let i = all.iter().position(|p| p.id == id).ok_or_else(|| {
+                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
+            })?;
+            Ok(all.remove(i).label)
+        })
+        .await?
+        .0;
+    audit(&ctx, "pipeline.archive", &ot, &id, json!({"label": label})).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /crm/v3/pipelines/{objectType}/{pipelineId}/stages`.
@@ -184,9 +383,11 @@ pub async fn stages(
     ctx: Ctx,
     Path((object_type, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = load(&ctx, &object_type).await?;
-    p.find(&id)?;
-    Ok(Json(json!({ "results": p.stages() })))
+    let (_, pipelines) = load(&ctx, &object_type).await?;
+    let p = find(&pipelines, &id)?;
+    Ok(Json(
+        json!({ "results": p.stages.iter().map(stage_json).collect::<Vec<_>>() }),
+    ))
 }
 
 /// `GET /crm/v3/pipelines/{objectType}/{pipelineId}/stages/{stageId}`.
@@ -194,74 +395,206 @@ pub async fn stage(
     ctx: Ctx,
     Path((object_type, id, stage)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = load(&ctx, &object_type).await?;
-    p.find(&id)?;
-    p.stages()
-        .into_iter()
-        .find(|s| s["id"] == stage.as_str())
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("stage {stage} does not exist in {id}")))
+    let (_, pipelines) = load(&ctx, &object_type).await?;
+    let p = find(&pipelines, &id)?;
+    p.stage(&stage)
+        .map(|s| Json(stage_json(s)))
+        .ok_or_else(|| stage_missing(&id, &stage))
+}
+
+/// `POST /crm/v3/pipelines/{objectType}/{pipelineId}/stages`.
+pub async fn create_stage(
+    ctx: Ctx,
+    Path((object_type, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let input: StageInput = from_value(body, "body")?;
+    let ot = with_pipelines(&ctx, &object_type).await?;
+    let now = now_ms();
+    let created = ctx
+        .store
+        .edit_pipelines(ctx.id(), &ot, 1, |all, ids| {
+            let p = all.iter_mut().find(|p| p.id == id).ok_or_else(|| {
+                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
+            })?;
+            let s = new_stage(&input, p.stages.len() as i64, ids, now).map_err(store_error)?;
+            let sid = s.id.clone();
+            p.stages.push(s);
+            p.updated_at = now;
+            Ok(sid)
+        })
+        .await
+        .map(|(sid, all)| stored_stage(&all, &id, &sid))??;
+    audit(
+        &ctx,
+        "pipeline.stage.create",
+        &ot,
+        &format!("{id}/{}", created.id),
+        json!({"label": created.label}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(stage_json(&created))).into_response())
+}
+
+/// `PUT` and `PATCH /crm/v3/pipelines/{objectType}/{pipelineId}/stages/{stageId}`: label,
+/// display order, metadata (replaced by `PUT`, merged by `PATCH`); `archived: true` archives it.
+async fn change_stage(
+    ctx: Ctx,
+    (object_type, id, stage): (String, String, String),
+    body: Value,
+    replace: bool,
+) -> Result<Response, ApiError> {
+    let input: StageInput = from_value(body, "body")?;
+    if input.archived {
+        return archive_stage(ctx, Path((object_type, id, stage)))
+            .await
+            .map(IntoResponse::into_response);
+    }
+    let ot = with_pipelines(&ctx, &object_type).await?;
+    let now = now_ms();
+    let changed = ctx
+        .store
+        .edit_pipelines(ctx.id(), &ot, 0, |all, _| {
+            let p = all.iter_mut().find(|p| p.id == id).ok_or_else(|| {
+                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
+            })?;
+            let s = p.stages.iter_mut().find(|s| s.id == stage).ok_or_else(|| {
+                kontor_store::StoreError::not_found(format!(
+                    "stage {stage} does not exist in pipeline {id}"
+                ))
+            })?;
+            if let Some(l) = &input.label {
+                s.label = l.clone();
+            }
+            if let Some(o) = input.display_order {
+                s.display_order = o;
+            }
+            if let Some(m) = &input.metadata {
+                let m = metadata(m).map_err(store_error)?;
+                if replace {
+                    s.metadata = m;
+                } else {
+                    s.metadata.extend(m);
+                }
+            }
+            s.updated_at = now;
+            p.updated_at = now;
+            Ok(())
+        })
+        .await
+        .map(|((), all)| stored_stage(&all, &id, &stage))??;
+    audit(
+        &ctx,
+        "pipeline.stage.update",
+        &ot,
+        &format!("{id}/{stage}"),
+        json!({"label": changed.label}),
+    )
+    .await?;
+    Ok(Json(stage_json(&changed)).into_response())
+}
+
+pub async fn replace_stage(
+    ctx: Ctx,
+    Path(path): Path<(String, String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    change_stage(ctx, path, body, true).await
+}
+
+pub async fn patch_stage(
+    ctx: Ctx,
+    Path(path): Path<(String, String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    change_stage(ctx, path, body, false).await
+}
+
+/// `DELETE /crm/v3/pipelines/{objectType}/{pipelineId}/stages/{stageId}`: refused while records
+/// are in the stage, and for a pipeline's last stage.
+pub async fn archive_stage(
+    ctx: Ctx,
+    Path((object_type, id, stage)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let ot = with_pipelines(&ctx, &object_type).await?;
+    let label = ctx
+        .store
+        .edit_pipelines(ctx.id(), &ot, 0, |all, _| {
+            let p = all.iter_mut().find(|p| p.id == id).ok_or_else(|| {
+                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
+            })?;
+            let i = p.stages.iter().position(|s| s.id == stage).ok_or_else(|| {
+                kontor_store::StoreError::not_found(format!(
+                    "stage {stage} does not exist in pipeline {id}"
+                ))
+            })?;
+            Ok(p.stages.remove(i).label)
+        })
+        .await?
+        .0;
+    audit(
+        &ctx,
+        "pipeline.stage.archive",
+        &ot,
+        &format!("{id}/{stage}"),
+        json!({"label": label}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /crm-pipelines/v1/pipelines/{objectType}`: the same, as the v1 API shaped it.
 pub async fn list_v1(ctx: Ctx, Path(object_type): Path<String>) -> Result<Json<Value>, ApiError> {
-    let p = load(&ctx, &object_type).await?;
-    let object = match p.kind {
-        Kind::Deals => "DEAL",
-        Kind::Tickets => "TICKET",
-        Kind::Custom => "CUSTOM",
+    let (ot, pipelines) = load(&ctx, &object_type).await?;
+    let deals = ot.name == "deals";
+    // The pipeline a record without one goes in.
+    let default = ot.defaults.first().map(|(_, v)| v.as_str());
+    let object = match ot.name.as_str() {
+        "deals" => "DEAL",
+        "tickets" => "TICKET",
+        _ => "CUSTOM",
     };
-    let stages: Vec<Value> = p
-        .stages()
-        .into_iter()
-        .map(|s| {
-            let mut v = json!({
-                "stageId": s["id"],
-                "label": s["label"],
-                "displayOrder": s["displayOrder"],
-                "active": true,
-                "metadata": s["metadata"],
-            });
-            if p.kind == Kind::Deals {
-                let probability: f64 = s["metadata"]["probability"]
-                    .as_str()
-                    .and_then(|x| x.parse().ok())
-                    .unwrap_or(0.0);
-                v["probability"] = json!(probability);
-                v["closedWon"] = json!(s["id"] == "closedwon");
-            }
-            v
-        })
-        .collect();
-    let results: Vec<Value> = p
-        .pipelines()
-        .into_iter()
+    let results: Vec<Value> = pipelines
+        .iter()
         .enumerate()
-        .map(|(i, (id, label, order))| {
+        .map(|(i, p)| {
+            let stages: Vec<Value> = p
+                .stages
+                .iter()
+                .map(|s| {
+                    let mut v = json!({
+                        "stageId": s.id,
+                        "label": s.label,
+                        "displayOrder": s.display_order,
+                        "active": true,
+                        "metadata": s.metadata,
+                    });
+                    if deals {
+                        let probability: f64 = s
+                            .metadata
+                            .get("probability")
+                            .and_then(|x| x.parse().ok())
+                            .unwrap_or(0.0);
+                        v["probability"] = json!(probability);
+                        v["closedWon"] = json!(
+                            s.metadata.get("isClosed").is_some_and(|c| c == "true")
+                                && probability == 1.0
+                        );
+                    }
+                    v
+                })
+                .collect();
             json!({
-                "pipelineId": id,
-                "label": label,
-                "displayOrder": order,
+                "pipelineId": p.id,
+                "label": p.label,
+                "displayOrder": p.display_order,
                 "active": true,
-                "default": i == 0,
+                "default": default.map_or(i == 0, |d| d == p.id),
                 "objectType": object,
-                "objectTypeId": p.type_id,
+                "objectTypeId": ot.type_id,
                 "stages": stages,
             })
         })
         .collect();
     Ok(Json(json!({ "results": results })))
-}
-
-/// Creating, replacing, changing or archiving a pipeline or a stage: not served yet (to a
-/// token of the account, like the rest of the API).
-pub async fn not_served(_: Ctx, method: Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "NOT_IMPLEMENTED",
-        format!(
-            "kontor serves pipelines for reading only: {method} {} is not served yet; a record's pipeline and stage are the options of its pipeline and stage properties",
-            uri.path()
-        ),
-    )
 }

@@ -35,7 +35,7 @@ pub async fn list(
     };
     let defs = ctx
         .store
-        .properties(ctx.id(), &ot.type_id, q.bool("archived")?)
+        .readable_properties(ctx.id(), &ot, q.bool("archived")?)
         .await?;
     let results: Vec<Value> = defs
         .iter()
@@ -52,10 +52,18 @@ pub async fn get_one(
 ) -> Result<Json<Value>, ApiError> {
     let ot = ctx.object_type(&object_type).await?;
     let archived = q.bool("archived")?;
-    let def = ctx
-        .store
-        .property(ctx.id(), &ot.type_id, &name)
-        .await?
+    let stored = ctx.store.property(ctx.id(), &ot.type_id, &name).await?;
+    let calculated = match (&stored, archived) {
+        (None, false) if kontor_domain::pipeline::stage_property(&name).is_some() => ctx
+            .store
+            .readable_properties(ctx.id(), &ot, false)
+            .await?
+            .into_iter()
+            .find(|d| d.name == name),
+        _ => None,
+    };
+    let def = stored
+        .or(calculated)
         .filter(|d| d.archived == archived)
         .ok_or_else(|| {
             ApiError::not_found(format!("Unable to find property {name} on {}", ot.name))

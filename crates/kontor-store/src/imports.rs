@@ -489,6 +489,7 @@ impl Store {
             source_id: Some(imp.id.to_string()),
             user_id: imp.created_by,
         };
+        let stages = crate::records::Stages::of(ot, defs);
         let mut out = BatchOutcome::default();
         let mut errors: Vec<Rejected> = Vec::new();
         // Rows that passed the checks that need no database, with their write.
@@ -510,6 +511,7 @@ impl Store {
                 }
             };
             if create {
+                stages.fill_pipeline(&mut normalized);
                 ot.fill_defaults(&mut normalized);
                 if let Some(req) = ot
                     .required

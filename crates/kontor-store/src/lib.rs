@@ -21,6 +21,7 @@ pub mod moving;
 mod objects;
 mod outbox;
 mod owners;
+mod pipelines;
 mod properties;
 mod records;
 mod recovery;
@@ -54,6 +55,7 @@ pub use outbox::{
     OUTBOX_MOVE_WEEK,
 };
 pub use owners::Owner;
+pub use pipelines::NewIds;
 pub use properties::{OptionInput, PropertyGroup, PropertyInput};
 pub use records::{
     Actor, CreateInput, HistoryEntry, ListPage, Record, UpdateInput, RECYCLE_BIN_DAYS,

@@ -60,6 +60,7 @@ fn options(
             hidden: o.hidden,
             display_order: o.display_order.unwrap_or(i as i64),
             description: o.description.unwrap_or_default(),
+            ..Default::default()
         })
         .collect();
     for (i, o) in opts.iter().enumerate() {
@@ -92,14 +93,14 @@ fn options(
                     value: "true".into(),
                     hidden: false,
                     display_order: 0,
-                    description: String::new(),
+                    ..Default::default()
                 },
                 PropertyOption {
                     label: "No".into(),
                     value: "false".into(),
                     hidden: false,
                     display_order: 1,
-                    description: String::new(),
+                    ..Default::default()
                 },
             ]);
         }
@@ -391,6 +392,12 @@ impl Store {
             def.description = d;
         }
         if input.options.is_some() {
+            if kontor_domain::pipeline::is_pipeline_property(object_type, name) {
+                return Err(bad(
+                    "options",
+                    format!("the options of {name} are pipelines or their stages: change them through /crm/v3/pipelines"),
+                ));
+            }
             def.options = options(def.kind, input.options)?;
         }
         if let Some(o) = input.display_order {

@@ -4,6 +4,7 @@
 use crate::associations::{self, AssociationInput};
 use crate::objects::ObjectType;
 use crate::{allocate, Store, StoreError, StoreResult, WriteTx};
+use kontor_domain::pipeline;
 use kontor_domain::property::PropertyDef;
 use kontor_domain::time::{iso, now_ms};
 use kontor_domain::value;
@@ -178,6 +179,55 @@ pub(crate) fn normalize_properties(
         });
     }
     Ok(out)
+}
+
+/// An object type's pipeline and stage property names and its pipelines (none for a type
+/// without them), to keep a record's stage in its pipeline.
+pub(crate) struct Stages<'a>(&'a str, &'a str, Vec<pipeline::Pipeline>);
+
+impl<'a> Stages<'a> {
+    pub(crate) fn of(ot: &ObjectType, defs: &[PropertyDef]) -> Stages<'static> {
+        let (p, s) = pipeline::property_names(&ot.name);
+        let find = |n: &str| defs.iter().find(|d| d.name == n);
+        let pipelines = match find(p) {
+            Some(pd) => pipeline::read(pipeline::Kind::of(&ot.name), pd, find(s)),
+            None => Vec::new(),
+        };
+        Stages(p, s, pipelines)
+    }
+
+    /// A record created with a stage and no pipeline goes in the stage's pipeline.
+    pub(crate) fn fill_pipeline(&self, props: &mut BTreeMap<String, Option<String>>) {
+        if props.get(self.0).is_some_and(|v| v.is_some()) {
+            return;
+        }
+        if let Some(Some(stage)) = props.get(self.1) {
+            if let Some(p) = pipeline::pipeline_of(&self.2, stage) {
+                props.insert(self.0.to_string(), Some(p.id.clone()));
+            }
+        }
+    }
+}
+
+/// Refuses a stage that is not one of the record's pipeline's stages.
+fn check_stage(stages: &Stages, props: &BTreeMap<String, String>) -> StoreResult<()> {
+    let Stages(p, s, pipelines) = stages;
+    if pipelines.is_empty() {
+        return Ok(());
+    }
+    let Some(stage) = props.get(*s) else {
+        return Ok(());
+    };
+    let pipe = props.get(*p).map(String::as_str).unwrap_or_default();
+    if pipeline::pipeline_of(pipelines, stage).is_some_and(|x| x.id == pipe) {
+        return Ok(());
+    }
+    let message = format!("{stage} is not a valid stage of pipeline {pipe}");
+    Err(StoreError::validation(
+        "INVALID_OPTION",
+        format!("Property values were not valid: [{{\"isValid\":false,\"message\":{},\"error\":\"INVALID_OPTION\",\"name\":\"{s}\"}}]", serde_json::to_string(&message)?),
+        Some(format!("properties.{s}")),
+    ))
 }
 
 #[derive(Clone)]
@@ -418,6 +468,7 @@ impl Store {
         let by_name: HashMap<&str, &PropertyDef> =
             defs.iter().map(|d| (d.name.as_str(), d)).collect();
         let batch = inputs.len() > 1;
+        let stages = Stages::of(ot, &defs);
         let mut ops = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.into_iter().enumerate() {
             let path = if batch {
@@ -426,6 +477,7 @@ impl Store {
                 String::new()
             };
             let mut props = normalize_properties(&by_name, &input.properties, &path)?;
+            stages.fill_pipeline(&mut props);
             ot.fill_defaults(&mut props);
             for req in &ot.required {
                 if props.get(req).is_none_or(|v| v.is_none()) {
@@ -729,6 +781,7 @@ impl Store {
                 }
             }
         }
+        let stages = Stages::of(ot, defs);
         let mut claimed: HashMap<(String, String), i64> = HashMap::new();
         let mut unique_removals: Vec<(i64, String)> = Vec::new();
         let mut pending_assocs = Vec::new();
@@ -821,6 +874,9 @@ impl Store {
                     Some(v) => record.props.insert(k.clone(), v.clone()),
                     None => record.props.remove(k),
                 };
+            }
+            if changes.contains_key(stages.0) || changes.contains_key(stages.1) {
+                check_stage(&stages, &record.props)?;
             }
             results.push((record, is_new, changes, 0));
         }

@@ -425,6 +425,7 @@ fn check_property(input: PropertyInput) -> StoreResult<PropertyDef> {
             hidden: o.hidden,
             display_order: o.display_order.unwrap_or(i as i64),
             description: o.description.unwrap_or_default(),
+            ..Default::default()
         })
         .collect();
     if kind == PropertyType::Bool && def.options.is_empty() {

@@ -153,6 +153,13 @@ impl Store {
             defs.iter().map(|d| (d.name.clone(), d.kind)).collect();
         for (name, field) in req.referenced_properties() {
             if !kinds.contains_key(name) {
+                if kontor_domain::pipeline::stage_property(name).is_some() {
+                    return Err(StoreError::validation(
+                        "VALIDATION_ERROR",
+                        format!("{field}: {name} is calculated from each record's history when it is read; searches cannot filter or sort by it"),
+                        Some(field),
+                    ));
+                }
                 return Err(StoreError::validation(
                     "PROPERTY_DOESNT_EXIST",
                     format!("{field}: property {name:?} does not exist on {}", ot.name),
