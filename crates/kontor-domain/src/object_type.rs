@@ -535,12 +535,25 @@ impl BuiltinObject {
         props.extend(extra);
         props
             .push(PropertyDef::new("hubspot_owner_id", "Owner", T::Enumeration, g).field("select"));
+        if MERGEABLE.contains(&self.name) {
+            props.push(merged_ids_property(g));
+        }
         for (i, prop) in props.iter_mut().enumerate() {
             prop.hubspot_defined = true;
             prop.display_order = i as i64;
         }
         props
     }
+}
+
+/// The object types whose records can be merged.
+pub const MERGEABLE: &[&str] = &["contacts", "companies", "deals", "tickets"];
+
+/// The ids of the records merged into a record, `;`-separated, as HubSpot names it.
+pub const MERGED_IDS: &str = "hs_merged_object_ids";
+
+pub fn merged_ids_property(group: &str) -> PropertyDef {
+    PropertyDef::new(MERGED_IDS, "Merged record IDs", T::String, group).read_only()
 }
 
 /// Properties kontor maintains on every record of every object type.

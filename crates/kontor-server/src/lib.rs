@@ -11,6 +11,7 @@ mod headers;
 mod imports;
 mod legacy;
 mod lifecycle;
+mod merge;
 mod migrations;
 mod objects;
 mod oidc;
@@ -126,6 +127,11 @@ fn routes() -> Routes {
         .route(
             "/crm/v3/objects/{object_type}/search",
             post(objects::search),
+        )
+        .route("/crm/v3/objects/{object_type}/merge", post(merge::merge))
+        .route(
+            "/crm/v3/objects/{object_type}/gdpr-delete",
+            post(merge::gdpr_delete),
         )
         .route(
             "/crm/v3/objects/{object_type}/batch/read",

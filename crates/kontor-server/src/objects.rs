@@ -20,14 +20,14 @@ pub const MAX_LIST_LIMIT: usize = 100;
 pub const MAX_HISTORY_BATCH: usize = 50;
 
 /// What a read asks for beyond the record itself.
-struct ReadOptions {
+pub(crate) struct ReadOptions {
     properties: Option<Vec<String>>,
     with_history: Option<Vec<String>>,
     associations: Vec<String>,
 }
 
 impl ReadOptions {
-    fn from_query(q: &QueryParams) -> Self {
+    pub(crate) fn from_query(q: &QueryParams) -> Self {
         Self {
             properties: q.list("properties"),
             with_history: q.list("propertiesWithHistory"),
@@ -56,7 +56,7 @@ impl ReadOptions {
 }
 
 /// Renders records the way a read asked for them.
-async fn render(
+pub(crate) async fn render(
     ctx: &Ctx,
     ot: &ObjectType,
     records: &[Record],
@@ -195,10 +195,23 @@ async fn resolve_ids(
 ) -> Result<HashMap<String, i64>, ApiError> {
     match id_property.filter(|p| *p != "hs_object_id") {
         Some(p) => Ok(ctx.store.ids_by_unique(ctx.id(), ot, p, keys).await?),
-        None => Ok(keys
-            .iter()
-            .filter_map(|k| k.trim().parse::<i64>().ok().map(|id| (k.clone(), id)))
-            .collect()),
+        None => {
+            let mut ids: HashMap<String, i64> = keys
+                .iter()
+                .filter_map(|k| k.trim().parse::<i64>().ok().map(|id| (k.clone(), id)))
+                .collect();
+            // The id of a record merged into another leads to that one, as in HubSpot.
+            if kontor_domain::object_type::MERGEABLE.contains(&ot.name.as_str()) {
+                let wanted: Vec<i64> = ids.values().copied().collect();
+                let merged = ctx.store.merged_into(ctx.id(), ot, &wanted).await?;
+                for id in ids.values_mut() {
+                    if let Some(primary) = merged.get(id) {
+                        *id = *primary;
+                    }
+                }
+            }
+            Ok(ids)
+        }
     }
 }
 

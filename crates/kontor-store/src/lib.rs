@@ -58,7 +58,7 @@ pub use owners::Owner;
 pub use pipelines::NewIds;
 pub use properties::{OptionInput, PropertyGroup, PropertyInput};
 pub use records::{
-    Actor, CreateInput, HistoryEntry, ListPage, Record, UpdateInput, RECYCLE_BIN_DAYS,
+    Actor, CreateInput, Erased, HistoryEntry, ListPage, Record, UpdateInput, RECYCLE_BIN_DAYS,
 };
 pub use recovery::{SessionInfo, PASSWORD_RESET_TTL_MS};
 pub use restores::{

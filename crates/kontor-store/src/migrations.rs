@@ -532,6 +532,19 @@ CREATE INDEX form_queue_waiting ON form_queue (account_id, seq) WHERE applied_at
 CREATE INDEX form_queue_applied ON form_queue (applied_at)
 "#,
     ),
+    (
+        19,
+        r#"
+CREATE TABLE erased (
+    account_id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    value TEXT NOT NULL,
+    erased_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, kind, object_type, value)
+)
+"#,
+    ),
 ];
 
 /// Migrations for SQLite alone, numbered in the same sequence as [`MIGRATIONS`] (a number is

@@ -12,7 +12,10 @@ use kontor_domain::ChangeSource;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+mod erase;
 mod lifecycle;
+mod merge;
+pub use erase::Erased;
 pub use lifecycle::RECYCLE_BIN_DAYS;
 
 /// Who writes, and through what.
@@ -685,6 +688,17 @@ impl Store {
             })
             .collect();
         check_given_ids(tx, account, ot, &given).await?;
+        if ot.type_id == "0-1" {
+            let emails: Vec<&str> = ops
+                .iter()
+                .filter_map(|op| match op {
+                    WriteOp::Create { props, .. } | WriteOp::Update { props, .. } => {
+                        props.get("email").and_then(|v| v.as_deref())
+                    }
+                })
+                .collect();
+            erase::check_not_erased(tx, account, ot, &emails, &given).await?;
+        }
 
         // Owners referenced must exist in this account.
         if owner_prop {
@@ -1009,6 +1023,29 @@ async fn check_given_ids(
             return Err(StoreError::validation(
                 "DUPLICATE_ID",
                 format!("record ID {id} appears more than once"),
+                Some("hs_object_id".into()),
+            ));
+        }
+    }
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN ({})",
+            in_list(4, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, i64)>(&sql)
+            .bind(account)
+            .bind(&ot.type_id)
+            .bind(kontor_domain::object_type::MERGED_IDS);
+        for id in chunk {
+            q = q.bind(id.to_string());
+        }
+        if let Some((id, into)) = q.fetch_all(&mut *tx).await?.into_iter().next() {
+            return Err(StoreError::validation(
+                "OBJECT_ALREADY_EXISTS",
+                format!(
+                    "{} {id} was merged into {into}: it cannot be created again",
+                    ot.singular
+                ),
                 Some("hs_object_id".into()),
             ));
         }

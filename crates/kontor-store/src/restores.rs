@@ -583,11 +583,33 @@ async fn read_inputs_pg(
             holders.insert((k, value), record_id);
         }
     }
+    let mut gone = HashMap::new();
+    for id in b.ids().into_iter().filter(|id| !current.contains_key(id)) {
+        let erased: Option<(String,)> = sqlx::query_as("SELECT value FROM erased WHERE account_id = $1 AND kind = 'record' AND object_type = $2 AND value = $3")
+            .bind(account)
+            .bind(&b.type_id)
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        let merged: Option<(i64,)> = sqlx::query_as("SELECT record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value = $4")
+            .bind(account)
+            .bind(&b.type_id)
+            .bind(kontor_domain::object_type::MERGED_IDS)
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        match (erased, merged) {
+            (Some(_), _) => gone.insert(id, Gone::Erased),
+            (None, Some((into,))) => gone.insert(id, Gone::MergedInto(into)),
+            _ => None,
+        };
+    }
     Ok(Inputs {
         current,
         rowids: HashMap::new(),
         newer,
         holders,
+        gone,
     })
 }
 
@@ -658,6 +680,18 @@ pub(crate) struct Inputs {
     pub newer: Vec<(i64, String, String)>,
     /// The holders of the unique values the batch puts back.
     pub holders: HashMap<(usize, String), i64>,
+    /// Records of the batch that are gone for a reason a restore must respect.
+    pub gone: HashMap<i64, Gone>,
+}
+
+/// Why a record of a restore is no longer there, beyond a plain delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gone {
+    /// Erased by a GDPR delete: never restored, and its backed-up values are not kept either
+    /// (not even in the restore's error rows).
+    Erased,
+    /// Merged into another record.
+    MergedInto(i64),
 }
 
 /// One batch of a restore, owned so that it can move to a blocking thread.
@@ -740,6 +774,7 @@ impl Batch {
             rowids,
             newer,
             holders,
+            gone,
         } = inputs;
         let spec = &self.spec;
         let now_iso = iso(now);
@@ -765,14 +800,25 @@ impl Batch {
         for (n, item) in self.items.iter().enumerate() {
             let line = self.first_line + n as i64;
             let Some(doc) = current.get(&item.id) else {
+                let (message, row) = match gone.get(&item.id) {
+                    Some(Gone::Erased) => (
+                        format!("{} {} was erased by a GDPR delete; it is not restored, and its values are not kept", self.singular, item.id),
+                        vec![item.id.to_string()],
+                    ),
+                    Some(Gone::MergedInto(into)) => (
+                        format!("{} {} was merged into {into} after the backup; it was not restored", self.singular, item.id),
+                        data(item),
+                    ),
+                    None => (
+                        format!("{} {} no longer exists (deleted after the backup); it was not restored: bring it back from the recycle bin, or with an import that gives its record ID", self.singular, item.id),
+                        data(item),
+                    ),
+                };
                 errors.push((
                     line,
                     Some(item.id),
-                    RowError::new(
-                        "OBJECT_NOT_FOUND",
-                        format!("{} {} no longer exists (deleted after the backup); it was not restored: bring it back from the recycle bin, or with an import that gives its record ID", self.singular, item.id),
-                    ),
-                    data(item),
+                    RowError::new("OBJECT_NOT_FOUND", message),
+                    row,
                 ));
                 continue;
             };

@@ -14,7 +14,7 @@
 //!   commit, and it took a sixth of a restore's time on the writer's thread.
 
 use crate::imports::{BatchOutcome, Rejected};
-use crate::restores::{Batch, Decided, Inputs, OwnChanges};
+use crate::restores::{Batch, Decided, Gone, Inputs, OwnChanges};
 use crate::{StoreError, StoreResult};
 use kontor_domain::time::now_ms;
 use kontor_domain::ChangeSource;
@@ -242,11 +242,31 @@ fn read_inputs(conn: &Connection, b: &Batch, seq: i64) -> StoreResult<Inputs> {
             }
         }
     }
+    let mut gone = HashMap::new();
+    for id in ids.iter().filter(|id| !current.contains_key(id)) {
+        let erased: Option<String> = conn
+            .prepare_cached("SELECT value FROM erased WHERE account_id = ?1 AND kind = 'record' AND object_type = ?2 AND value = ?3")?
+            .query_row(params![account, b.type_id, id.to_string()], |r| r.get(0))
+            .optional()?;
+        let merged: Option<i64> = conn
+            .prepare_cached("SELECT record_id FROM unique_values WHERE account_id = ?1 AND object_type = ?2 AND property = ?3 AND value = ?4")?
+            .query_row(
+                params![account, b.type_id, kontor_domain::object_type::MERGED_IDS, id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match (erased, merged) {
+            (Some(_), _) => gone.insert(*id, Gone::Erased),
+            (None, Some(into)) => gone.insert(*id, Gone::MergedInto(into)),
+            _ => None,
+        };
+    }
     Ok(Inputs {
         current,
         rowids,
         newer,
         holders,
+        gone,
     })
 }
 

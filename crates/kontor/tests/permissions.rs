@@ -40,6 +40,8 @@ const SPEC: &[(&str, &str, Access)] = &[
     // HubSpot CRM API
     ("GET", "/crm/v3/objects/{object_type}", Token),
     ("POST", "/crm/v3/objects/{object_type}", Token),
+    ("POST", "/crm/v3/objects/{object_type}/merge", Token),
+    ("POST", "/crm/v3/objects/{object_type}/gdpr-delete", Token),
     ("POST", "/crm/v3/objects/{object_type}/search", Token),
     ("POST", "/crm/v3/objects/{object_type}/batch/read", Token),
     ("POST", "/crm/v3/objects/{object_type}/batch/create", Token),

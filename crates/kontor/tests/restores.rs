@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 mod common;
+use common::restore::*;
 use common::*;
 
 async fn add_contacts(s: &Server, token: &str, n: usize, tag: &str) -> Vec<String> {
@@ -56,39 +57,6 @@ async fn update(s: &Server, token: &str, updates: Vec<(String, Value)>) {
     }
 }
 
-async fn backup(s: &Server, token: &str) -> String {
-    let (st, b) = s.call(token, "POST", "/kontor/v1/backups", None).await;
-    assert_eq!(st, 202, "{b}");
-    let id = b["id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (_, b) = s
-            .call(token, "GET", &format!("/kontor/v1/backups/{id}"), None)
-            .await;
-        if b["status"] == "COMPLETED" {
-            return id;
-        }
-        assert_ne!(b["status"], "FAILED", "{b}");
-        assert!(Instant::now() < deadline, "backup stuck: {b}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_restore(s: &Server, token: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let (st, r) = s
-            .call(token, "GET", &format!("/kontor/v1/restores/{id}"), None)
-            .await;
-        assert_eq!(st, 200, "{r}");
-        if r["state"] != "STARTED" && r["state"] != "PROCESSING" {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "restore stuck: {r}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Every contact's given properties, by id.
 async fn values(
     s: &Server,
@@ -125,30 +93,6 @@ async fn values(
             None => return out,
         }
     }
-}
-
-async fn plan(s: &Server, token: &str, backup: &str, props: &[&str]) -> Value {
-    let (st, p) = s
-        .call(
-            token,
-            "POST",
-            "/kontor/v1/restores/plans",
-            Some(json!({"backupId": backup, "objectType": "contacts", "properties": props})),
-        )
-        .await;
-    assert_eq!(st, 201, "{p}");
-    p
-}
-
-async fn apply(s: &Server, token: &str, plan: &Value, overwrite: bool) -> (u16, Value) {
-    s.call(
-        token,
-        "POST",
-        "/kontor/v1/restores",
-        Some(json!({"planId": plan["id"], "acknowledgeChanges": true,
-            "acknowledgeRevertOnly": true, "overwriteNewer": overwrite})),
-    )
-    .await
 }
 
 fn prop_counts(plan: &Value, name: &str) -> (i64, i64) {

@@ -72,6 +72,7 @@ pub const TABLES: &[(&str, Rule)] = &[
     ("move_checklist", Rule::Copy),
     ("forms", Rule::Copy),
     ("form_submissions", Rule::Copy),
+    ("erased", Rule::Copy),
     ("form_queue", Rule::Directory),
     ("account_fences", Rule::Fence),
     ("move_log", Rule::Fence),

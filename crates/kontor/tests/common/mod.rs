@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod console;
+pub mod restore;
 pub mod routes;
 
 use serde_json::Value;
