@@ -61,7 +61,7 @@ SUITES_PASSED=$((SUITES_PASSED + 1))
 step "API, backup, restore, permission and form tests and the short fault campaign on PostgreSQL"
 PG_API="$(pg_throwaway_createdb api)"
 KONTOR_DATABASE_US="$PG_API" KONTOR_DATABASE_EU="$PG_API" KONTOR_DATABASE_DIRECTORY="$PG_API" \
-    cargo nextest run --release --locked --workspace -E 'binary(api) | binary(search) | binary(backups) | binary(restores) | binary(permissions) | binary(sign_in) | binary(recovery) | binary(http) | binary(private_files) | binary(keys) | binary(faults) | binary(forms) | binary(merge_erase) | (binary(moves) & test(during::))' --no-fail-fast
+    cargo nextest run --release --locked --workspace -E 'binary(api) | binary(search) | binary(engagements) | binary(backups) | binary(restores) | binary(permissions) | binary(sign_in) | binary(recovery) | binary(http) | binary(private_files) | binary(keys) | binary(faults) | binary(forms) | binary(merge_erase) | (binary(moves) & test(during::))' --no-fail-fast
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
 step "data moves under kills: PostgreSQL to PostgreSQL, and SQLite to PostgreSQL"

@@ -5,12 +5,14 @@ mod associations;
 mod auth;
 pub mod backups;
 mod console;
+mod engagements;
 mod error;
 mod forms;
 mod headers;
 mod imports;
 mod legacy;
 mod lifecycle;
+mod lists;
 mod merge;
 mod migrations;
 mod objects;
@@ -214,6 +216,16 @@ fn routes() -> Routes {
             get(legacy::property_named),
         )
         .route("/properties/v2/{object_type}/groups", get(legacy::groups))
+        .route("/engagements/v1/engagements/paged", get(engagements::paged))
+        .route(
+            "/engagements/v1/engagements/{id}",
+            get(engagements::get_one)
+                .put(engagements::not_served)
+                .patch(engagements::not_served)
+                .delete(engagements::not_served),
+        )
+        .route("/contacts/v1/lists", get(lists::list))
+        .route("/contacts/v1/lists/{id}", get(lists::get_one))
         .route(
             "/crm/v3/pipelines/{object_type}",
             get(pipelines::list).post(pipelines::create),

@@ -478,6 +478,40 @@ impl Store {
         let _ = from_id;
         Ok((out, next))
     }
+
+    /// For many records at once: the live records of the types `to_types` associated with
+    /// each of `from_ids`, whatever the association's types, as (from id, to type, to id),
+    /// ordered by from id, to type and to id, each pair once.
+    pub async fn associated_ids(
+        &self,
+        account: i64,
+        from_ids: &[i64],
+        to_types: &[&str],
+    ) -> StoreResult<Vec<(i64, String, i64)>> {
+        let mut out = Vec::new();
+        if to_types.is_empty() {
+            return Ok(out);
+        }
+        for chunk in from_ids.chunks(500) {
+            let sql = format!(
+                "SELECT DISTINCT a.from_id, a.to_type, a.to_id FROM associations a \
+                 JOIN records r ON r.account_id = a.account_id AND r.id = a.to_id AND r.archived = 0 \
+                 WHERE a.account_id = $1 AND a.from_id IN ({}) AND a.to_type IN ({}) \
+                 ORDER BY a.from_id, a.to_type, a.to_id",
+                crate::records::in_list(2, chunk.len()),
+                crate::records::in_list(2 + chunk.len(), to_types.len()),
+            );
+            let mut q = sqlx::query_as::<_, (i64, String, i64)>(&sql).bind(account);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for t in to_types {
+                q = q.bind(*t);
+            }
+            out.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(out)
+    }
 }
 
 fn exact_types(
