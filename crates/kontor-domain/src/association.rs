@@ -29,6 +29,8 @@ pub const HUBSPOT_DEFINED: &[TypeRow] = &[
     ("ticket", "company", 26, Some("Primary"), 25, false),
     ("company", "ticket", 340, None, 339, true),
     ("ticket", "company", 339, None, 340, true),
+    ("deal", "line_item", 19, None, 20, true),
+    ("line_item", "deal", 20, None, 19, true),
     ("deal", "ticket", 27, None, 28, true),
     ("ticket", "deal", 28, None, 27, true),
     ("company", "call", 181, None, 182, true),

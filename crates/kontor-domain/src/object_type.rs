@@ -137,6 +137,32 @@ pub const BUILTIN_OBJECTS: &[BuiltinObject] = &[
         backed_up: true,
     },
     BuiltinObject {
+        type_id: "0-8",
+        name: "line_items",
+        singular: "line_item",
+        label_singular: "Line item",
+        label_plural: "Line items",
+        group: "lineiteminformation",
+        create_date: "createdate",
+        last_modified: "hs_lastmodifieddate",
+        default_properties: &["name", "price", "quantity", "amount", "hs_product_id"],
+        searchable: &["name", "hs_sku"],
+        backed_up: false,
+    },
+    BuiltinObject {
+        type_id: "0-136",
+        name: "leads",
+        singular: "lead",
+        label_singular: "Lead",
+        label_plural: "Leads",
+        group: "leadinformation",
+        create_date: "hs_createdate",
+        last_modified: "hs_lastmodifieddate",
+        default_properties: &["hs_lead_name", "hs_lead_type", "hs_lead_label"],
+        searchable: &["hs_lead_name"],
+        backed_up: false,
+    },
+    BuiltinObject {
         type_id: "0-48",
         name: "calls",
         singular: "call",
@@ -223,13 +249,6 @@ pub const BUILTIN_OBJECTS: &[BuiltinObject] = &[
 /// one with 403 `MISSING_SCOPES`, which sync tools take as "skip this object", where a 400
 /// would stop the whole sync.
 pub const HUBSPOT_ONLY: &[(&str, &str, &str, &str)] = &[
-    ("0-136", "leads", "lead", "crm.objects.leads.read"),
-    (
-        "0-8",
-        "line_items",
-        "line_item",
-        "crm.objects.line_items.read",
-    ),
     ("0-14", "quotes", "quote", "crm.objects.quotes.read"),
     (
         "0-18",
@@ -441,6 +460,28 @@ impl BuiltinObject {
                     ("MEDIUM", "Medium"),
                     ("HIGH", "High"),
                     ("URGENT", "Urgent"),
+                ]),
+            ],
+            "line_items" => vec![
+                p("name", "Name", T::String),
+                p("description", "Description", T::String).field("textarea"),
+                p("hs_product_id", "Product ID", T::Number),
+                p("hs_sku", "SKU", T::String),
+                p("price", "Unit price", T::Number),
+                p("quantity", "Quantity", T::Number),
+                p("amount", "Net price", T::Number).read_only(),
+            ],
+            "leads" => vec![
+                p("hs_lead_name", "Lead name", T::String),
+                p("hs_lead_type", "Lead type", T::Enumeration).with_options(&[
+                    ("NEW_BUSINESS", "New Business"),
+                    ("UPSELL", "Upsell"),
+                    ("RE_ATTEMPTING", "Re-attempting"),
+                ]),
+                p("hs_lead_label", "Lead label", T::Enumeration).with_options(&[
+                    ("COLD", "Cold"),
+                    ("WARM", "Warm"),
+                    ("HOT", "Hot"),
                 ]),
             ],
             "products" => vec![

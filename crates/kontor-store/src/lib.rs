@@ -178,6 +178,7 @@ impl Store {
             move_shapes: Default::default(),
         };
         migrations::run(&store).await?;
+        store.reseed_builtins().await?;
         Ok(store)
     }
 

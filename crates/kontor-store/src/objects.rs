@@ -133,6 +133,24 @@ impl Store {
         Ok(v)
     }
 
+    /// Gives the accounts of this cell that were made before the built-in object types and
+    /// properties last grew what they lack (nothing they hold changes): an account's
+    /// `builtin_seed` counter says which [`BUILTIN_SEED`] it has. Accounts frozen or away for
+    /// a move are left for later.
+    pub(crate) async fn reseed_builtins(&self) -> StoreResult<()> {
+        let stale: Vec<(i64,)> = sqlx::query_as(&format!(
+            "SELECT DISTINCT account_id FROM properties WHERE account_id NOT IN (SELECT account_id FROM counters WHERE name = 'builtin_seed' AND value >= $1) AND {}",
+            crate::moving::SETTLED
+        ))
+        .bind(BUILTIN_SEED)
+        .fetch_all(&self.pool)
+        .await?;
+        for (account,) in stale {
+            self.seed_account(account).await?;
+        }
+        Ok(())
+    }
+
     /// Writes the built-in property definitions and groups of every object type.
     pub(crate) async fn seed_account(&self, account: i64) -> StoreResult<()> {
         let now = now_ms();
@@ -157,6 +175,16 @@ impl Store {
                     .await?;
             }
         }
+        sqlx::query("INSERT INTO counters (account_id, name, value) VALUES ($1, 'builtin_seed', $2) ON CONFLICT (account_id, name) DO UPDATE SET value = excluded.value")
+            .bind(account)
+            .bind(BUILTIN_SEED)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await
     }
 }
+
+/// The version of the built-in definitions: raised when an object type or a built-in property
+/// is added, so that accounts made before receive it (see [`Store::reseed_builtins`]).
+/// 1: line items and leads; `hs_merged_object_ids`.
+const BUILTIN_SEED: i64 = 1;

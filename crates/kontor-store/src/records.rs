@@ -212,6 +212,24 @@ impl<'a> Stages<'a> {
     }
 }
 
+/// Line items' type id.
+const LINE_ITEMS: &str = "0-8";
+
+/// A line item's amount: unit price × quantity (a quantity of 1 when none is given), rounded
+/// to six decimals; none without a price.
+fn line_item_amount(props: &BTreeMap<String, String>) -> Option<String> {
+    let price: f64 = props.get("price")?.parse().ok()?;
+    let quantity: f64 = props
+        .get("quantity")
+        .map_or(Some(1.0), |q| q.parse().ok())?;
+    let amount = (price * quantity * 1e6).round() / 1e6;
+    Some(if amount.fract() == 0.0 && amount.abs() < 1e15 {
+        format!("{}", amount as i64)
+    } else {
+        format!("{amount}")
+    })
+}
+
 /// Refuses a stage that is not one of the record's pipeline's stages.
 fn check_stage(stages: &Stages, props: &BTreeMap<String, String>) -> StoreResult<()> {
     let Stages(p, s, pipelines) = stages;
@@ -480,6 +498,9 @@ impl Store {
                 String::new()
             };
             let mut props = normalize_properties(&by_name, &input.properties, &path)?;
+            if ot.type_id == LINE_ITEMS {
+                self.fill_from_product(account, &mut props, &path).await?;
+            }
             stages.fill_pipeline(&mut props);
             ot.fill_defaults(&mut props);
             for req in &ot.required {
@@ -499,6 +520,44 @@ impl Store {
         }
         let out = self.apply(account, ot, &defs, ops, actor).await?;
         Ok(out.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// A line item created from a product (`hs_product_id`) takes the product's name, price,
+    /// SKU and description where it gives none.
+    async fn fill_from_product(
+        &self,
+        account: i64,
+        props: &mut BTreeMap<String, Option<String>>,
+        path: &str,
+    ) -> StoreResult<()> {
+        let Some(Some(id)) = props.get("hs_product_id") else {
+            return Ok(());
+        };
+        let product = match id.parse::<i64>() {
+            Ok(pid) => {
+                let products = self.object_type(account, "0-7").await?;
+                match products {
+                    Some(pot) => self.record(account, &pot, pid, false).await?,
+                    None => None,
+                }
+            }
+            Err(_) => None,
+        };
+        let Some(product) = product else {
+            return Err(StoreError::validation(
+                "INVALID_PROPERTY",
+                format!("hs_product_id {id} is not a product of this account"),
+                Some(format!("{path}properties.hs_product_id")),
+            ));
+        };
+        for name in ["name", "price", "hs_sku", "description"] {
+            if props.get(name).is_none_or(|v| v.is_none()) {
+                if let Some(v) = product.props.get(name) {
+                    props.insert(name.to_string(), Some(v.clone()));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Updates records. Validation failures reject the whole batch; ids that do not exist
@@ -800,7 +859,7 @@ impl Store {
         let mut unique_removals: Vec<(i64, String)> = Vec::new();
         let mut pending_assocs = Vec::new();
         for op in ops {
-            let (id, changes, is_new, mut record) = match op {
+            let (id, mut changes, is_new, mut record) = match op {
                 WriteOp::Create {
                     id: given,
                     props,
@@ -891,6 +950,18 @@ impl Store {
             }
             if changes.contains_key(stages.0) || changes.contains_key(stages.1) {
                 check_stage(&stages, &record.props)?;
+            }
+            if ot.type_id == LINE_ITEMS
+                && (changes.contains_key("price") || changes.contains_key("quantity"))
+            {
+                let amount = line_item_amount(&record.props);
+                if record.props.get("amount") != amount.as_ref() {
+                    match &amount {
+                        Some(a) => record.props.insert("amount".into(), a.clone()),
+                        None => record.props.remove("amount"),
+                    };
+                    changes.insert("amount".into(), amount);
+                }
             }
             results.push((record, is_new, changes, 0));
         }

@@ -91,3 +91,48 @@ async fn associations_and_unique_values_become_without_rowid_tables_with_their_r
     );
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+#[tokio::test]
+async fn an_account_made_before_new_builtin_properties_receives_them_and_keeps_its_own() {
+    let path = temp_db();
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::open(&url).await.unwrap();
+    // The directory in a database of its own, as deployments have it.
+    let directory_url = format!("sqlite://{}", path.with_file_name("directory.db").display());
+    let dir = kontor_store::Directory {
+        directory: Store::open(&directory_url).await.unwrap(),
+        regions: std::collections::HashMap::from([(kontor_domain::Region::Us, store.clone())]),
+    };
+    let account = dir
+        .create_account(
+            "Old",
+            kontor_domain::Region::Us,
+            kontor_domain::Tier::Starter,
+        )
+        .await
+        .unwrap()
+        .id;
+    store.close().await;
+    dir.directory.close().await;
+
+    // As an account made before line items and merges: their definitions absent, the seed
+    // counter too, and a definition of its own changed.
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(&format!(
+        "DELETE FROM properties WHERE account_id = {account} AND (object_type = '0-8' OR name = 'hs_merged_object_ids');
+         DELETE FROM counters WHERE account_id = {account} AND name = 'builtin_seed';
+         UPDATE properties SET def = json_set(def, '$.label', 'Mail') WHERE account_id = {account} AND object_type = '0-1' AND name = 'email';"
+    ))
+    .unwrap();
+    drop(db);
+
+    let store = Store::open(&url).await.unwrap();
+    let items = store.properties(account, "0-8", false).await.unwrap();
+    assert!(items.iter().any(|p| p.name == "amount"), "{items:?}");
+    let contacts = store.properties(account, "0-1", false).await.unwrap();
+    assert!(contacts.iter().any(|p| p.name == "hs_merged_object_ids"));
+    let email = contacts.iter().find(|p| p.name == "email").unwrap();
+    assert_eq!(email.label, "Mail", "what the account holds is left alone");
+    store.close().await;
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

@@ -122,7 +122,7 @@ def test_daily_api_usage_counts_the_accounts_requests(client):
 def test_hubspot_object_types_kontor_does_not_hold_answer_as_a_portal_without_them(client):
     from hubspot.crm.properties.exceptions import ApiException as PropertiesError
 
-    for name in ("leads", "line_items", "line_item", "deal_split", "goal_targets", "form", "0-136"):
+    for name in ("quotes", "quote", "deal_split", "goal_targets", "form", "0-14"):
         try:
             client.crm.properties.core_api.get_all(name)
         except PropertiesError as e:
@@ -132,7 +132,7 @@ def test_hubspot_object_types_kontor_does_not_hold_answer_as_a_portal_without_th
             assert body["errors"][0]["context"]["requiredGranularScopes"], body
         else:
             raise AssertionError(f"{name}: expected 403")
-    r = call(client, "POST", "/crm/v4/associations/deal/line_items/batch/read", {"inputs": [{"id": "1"}]})
+    r = call(client, "POST", "/crm/v4/associations/deal/quotes/batch/read", {"inputs": [{"id": "1"}]})
     assert r.status_code == 403 and r.json()["category"] == "MISSING_SCOPES"
     # A name HubSpot does not have either is still a 400.
     r = call(client, "GET", "/crm/v3/properties/widgets")

@@ -210,7 +210,10 @@ impl Store {
         }
         for e in &emails {
             // Rows of imports and form submissions that were refused carry the address too.
-            let escaped = e.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let escaped = e
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             let like = format!("%{escaped}%");
             for sql in [
                 "DELETE FROM import_errors WHERE account_id = $1 AND LOWER(row_data) LIKE $2 ESCAPE '\\'",
