@@ -4,6 +4,7 @@ mod associations;
 mod attempts;
 mod auth;
 mod backups;
+mod board;
 mod console;
 mod directory;
 mod error;
@@ -38,6 +39,7 @@ pub use auth::{
     AuditEntry, Token, User,
 };
 pub use backups::{Backup, BackupRequest, CompletedBackup, JOB_KIND_BACKUP};
+pub use board::StageTotal;
 pub use console::{AuthMethod, Notification, SecondFactor, Session, SESSION_TTL_MS};
 pub use directory::{Account, Directory, LifecycleState};
 pub use error::{StoreError, StoreResult};

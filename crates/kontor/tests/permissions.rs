@@ -328,6 +328,8 @@ const SPEC: &[(&str, &str, Access)] = &[
     ("GET", "/app/objects/{object_type}/{id}/edit", USER),
     ("POST", "/app/objects/{object_type}/{id}/edit", USER),
     ("POST", "/app/objects/{object_type}/{id}/delete", USER),
+    ("GET", "/app/objects/{object_type}/board", USER),
+    ("POST", "/app/objects/{object_type}/{id}/stage", USER),
     ("GET", "/app/recycle-bin", USER),
     // Restoring from the bin is for every user; deleting permanently for admins (checked
     // per action, below the matrix).
@@ -362,6 +364,32 @@ const SPEC: &[(&str, &str, Access)] = &[
     ("POST", "/app/settings/forms/{id}/archive", ADMIN),
     ("GET", "/app/settings/objects", ADMIN),
     ("POST", "/app/settings/objects", ADMIN),
+    ("GET", "/app/settings/objects/pipelines", ADMIN),
+    (
+        "GET",
+        "/app/settings/objects/{object_type}/pipelines",
+        ADMIN,
+    ),
+    (
+        "POST",
+        "/app/settings/objects/{object_type}/pipelines",
+        ADMIN,
+    ),
+    (
+        "POST",
+        "/app/settings/objects/{object_type}/pipelines/{id}",
+        ADMIN,
+    ),
+    (
+        "POST",
+        "/app/settings/objects/{object_type}/pipelines/{id}/stages",
+        ADMIN,
+    ),
+    (
+        "POST",
+        "/app/settings/objects/{object_type}/pipelines/{id}/stages/{stage}",
+        ADMIN,
+    ),
     ("GET", "/app/settings/account", ADMIN),
     ("POST", "/app/settings/account", SUPER),
     ("GET", "/app/settings/account/data-hosting", ADMIN),

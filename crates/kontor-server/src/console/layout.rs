@@ -108,6 +108,29 @@ dialog.panel .panel-body { padding:16px 20px 24px; }
 dialog.panel[aria-busy=true] .panel-body { opacity:.6; }
 .prop-choice[hidden], fieldset.prop-group[hidden], .js-hide[hidden] { display:none; }
 #review-properties, #review-records { margin-top:16px; }
+span.button[aria-current=page] { cursor:default; }
+.board { display:flex; gap:12px; align-items:flex-start; overflow-x:auto; padding-bottom:12px; }
+.board-column { flex:0 0 250px; background:#e9eef4; border:1px solid var(--line); border-radius:8px; padding:10px; min-height:160px; }
+.board-column.drop-target { background:#e3f8ef; outline:3px dashed var(--brand); outline-offset:-3px; }
+.board-column header h2 { font-size:15px; margin:0; }
+.board-column .totals { margin:2px 0 10px; font-size:13px; color:var(--muted); }
+.board-column .totals .sum { font-variant-numeric:tabular-nums; color:var(--ink); font-weight:600; }
+ol.cards { list-style:none; margin:0; padding:0; display:flex; flex-direction:column; gap:8px; min-height:48px; }
+.board-card { background:#fff; border:1px solid var(--line); border-radius:6px; padding:8px 10px; cursor:grab; box-shadow:0 1px 2px rgba(16,42,67,.08); }
+.board-card.dragging { opacity:.45; }
+.board-card .card-name { font-weight:600; overflow-wrap:anywhere; }
+.board-card .meta { font-size:13px; color:var(--muted); }
+.board-card form.move { display:flex; gap:6px; margin-top:6px; }
+.board-card form.move select { font-size:13px; padding:2px 4px; min-width:0; flex:1; }
+.board-card form.move button { padding:2px 10px; font-size:13px; }
+.board-column .more { font-size:13px; margin:8px 0 0; }
+#board-area[aria-busy=true] .board { opacity:.7; }
+table.stages td { vertical-align:middle; }
+table.stages th:first-child { width:40%; }
+table.stages .toolbar { flex-wrap:nowrap; }
+table.stages input[type=text] { max-width:260px; }
+table.stages input[name=probability], form.toolbar input[name=probability] { width:6em; }
+section.pipeline form.toolbar label { margin:0; }
 "#;
 
 fn head(title: &str) -> Markup {
@@ -181,7 +204,7 @@ pub fn page_with_head(
                             (nav_link("/app/settings/users", "Users"))
                             (nav_link("/app/settings/tokens", "Private apps & tokens"))
                             (nav_link("/app/settings/properties", "Properties"))
-                            (nav_link("/app/settings/objects", "Custom objects"))
+                            (nav_link("/app/settings/objects", "Objects"))
                             (nav_link("/app/settings/forms", "Forms"))
                             (nav_link("/app/settings/account", "Account defaults"))
                             (nav_link("/app/settings/audit", "Audit log"))

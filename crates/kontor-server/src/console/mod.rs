@@ -6,6 +6,7 @@
 
 mod account;
 mod bin;
+mod board;
 mod edit;
 mod forgot;
 mod imports;
@@ -81,6 +82,7 @@ pub fn routes() -> crate::Routes {
             get(signin::notifications_page).post(signin::notifications_read),
         )
         .route("/app/objects/{object_type}", get(records::list))
+        .route("/app/objects/{object_type}/board", get(board::board))
         .route(
             "/app/objects/{object_type}/new",
             get(edit::new_page).post(edit::create),
@@ -91,6 +93,10 @@ pub fn routes() -> crate::Routes {
             get(edit::edit_page).post(edit::update),
         )
         .route("/app/objects/{object_type}/{id}/delete", post(edit::delete))
+        .route(
+            "/app/objects/{object_type}/{id}/stage",
+            post(board::move_record),
+        )
         .route("/app/recycle-bin", get(bin::page).post(bin::act))
         .route("/app/settings", get(settings::index))
         .route(
@@ -130,6 +136,26 @@ pub fn routes() -> crate::Routes {
         .route(
             "/app/settings/objects",
             get(settings::objects).post(settings::create_object),
+        )
+        .route(
+            "/app/settings/objects/pipelines",
+            get(settings::pipelines_index),
+        )
+        .route(
+            "/app/settings/objects/{object_type}/pipelines",
+            get(settings::pipelines).post(settings::create_pipeline),
+        )
+        .route(
+            "/app/settings/objects/{object_type}/pipelines/{id}",
+            post(settings::change_pipeline),
+        )
+        .route(
+            "/app/settings/objects/{object_type}/pipelines/{id}/stages",
+            post(settings::add_stage),
+        )
+        .route(
+            "/app/settings/objects/{object_type}/pipelines/{id}/stages/{stage}",
+            post(settings::change_stage),
         )
         .route(
             "/app/settings/account",

@@ -91,6 +91,9 @@ pub async fn list(
             }
             div.toolbar {
                 a.button href=(format!("/app/objects/{}/new", ot.name)) { "Create " (ot.label_singular.to_lowercase()) }
+                @if crate::pipelines::has_pipelines(&ot) {
+                    a.button.secondary href=(format!("/app/objects/{}/board", ot.name)) { "Board" }
+                }
                 form method="get" action=(current) role="search" {
                     label.visually-hidden for="q" { "Search " (ot.label_plural) }
                     input #q type="search" name="q" value=(query) placeholder=(format!("Search {}", ot.label_plural.to_lowercase()));

@@ -8,6 +8,7 @@ mod backups;
 mod forms;
 mod hosting;
 mod objects;
+mod pipelines;
 mod properties;
 mod sso;
 mod tokens;
@@ -19,6 +20,9 @@ pub use backups::{backups, create_backup, download, download_page, new_backup};
 pub use forms::{archive_form, create_form, form_page, forms};
 pub use hosting::{cancel_move, hosting, schedule_move, tick_item};
 pub use objects::{create_object, objects};
+pub use pipelines::{
+    add_stage, change_pipeline, change_stage, create_pipeline, pipelines, pipelines_index,
+};
 pub use properties::{
     archive_property, create_property, properties, property_page, update_property,
 };
@@ -134,6 +138,13 @@ pub(super) fn notice(q: &QueryParams) -> Markup {
         Some("2fa-reset") => "Two-factor authentication reset. The user's sessions have ended; they sign in with their password and can set it up again.",
         Some("sso") => "Single sign-on settings saved.",
         Some("sso-off") => "Single sign-on turned off. Everyone signs in with a password.",
+        Some("pipeline-created") => "Pipeline created.",
+        Some("pipeline-saved") => "Pipeline renamed.",
+        Some("pipeline-archived") => "Pipeline archived.",
+        Some("stage-added") => "Stage added.",
+        Some("stage-saved") => "Stage saved.",
+        Some("stage-archived") => "Stage archived.",
+        Some("moved") => "Order changed.",
         _ => return html! {},
     };
     html! { p.flash role="status" { (message) } }

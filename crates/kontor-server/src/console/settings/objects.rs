@@ -29,12 +29,38 @@ async fn objects_view(
     top: Markup,
 ) -> Result<Markup, PageError> {
     let schemas = c.store.custom_schemas(c.id(), false).await?;
+    let mut with_pipelines = Vec::new();
+    for ot in c.store.object_types(c.id()).await? {
+        if crate::pipelines::has_pipelines(&ot) {
+            let pipelines = c.store.pipelines(c.id(), &ot).await?;
+            with_pipelines.push((ot, pipelines));
+        }
+    }
     Ok(c.page(
-        "Custom objects",
+        "Objects",
         "/app/settings/objects",
         html! {
-            h1 { "Custom objects" }
+            h1 { "Objects" }
             (top)
+            section.card aria-labelledby="pipelines" {
+                h2 #pipelines { "Pipelines" }
+                p.muted { "Deals, tickets and custom objects move through the stages of a pipeline, shown as columns of their board." }
+                table {
+                    thead { tr { th scope="col" { "Object" } th scope="col" { "Pipelines" } } }
+                    tbody {
+                        @for (ot, pipelines) in &with_pipelines {
+                            tr {
+                                td { a href=(format!("/app/settings/objects/{}/pipelines", ot.name)) { (ot.label_plural) " pipelines" } }
+                                td {
+                                    @if pipelines.is_empty() { span.muted { "None yet" } }
+                                    @else { (pipelines.iter().map(|p| format!("{} ({} stages)", p.label, p.stages.len())).collect::<Vec<_>>().join(", ")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Custom objects" }
             table {
                 thead { tr {
                     th scope="col" { "Name" } th scope="col" { "Singular" } th scope="col" { "Plural" }

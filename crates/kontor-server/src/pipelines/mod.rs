@@ -8,6 +8,10 @@
 //! refuses that from its settings page and, since its 2026-09 API, by default from the API;
 //! kontor always refuses, since a record left in a stage that no longer exists is orphaned.
 
+mod edits;
+
+pub use edits::{has_pipelines, Editor, StageInput};
+
 use crate::auth::Ctx;
 use crate::error::ApiError;
 use crate::params::{from_value, JsonBody};
@@ -16,8 +20,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kontor_domain::pipeline::{Pipeline, Stage};
-use kontor_domain::time::{iso, now_ms};
-use kontor_store::{NewIds, ObjectType};
+use kontor_domain::time::iso;
+use kontor_store::ObjectType;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -25,14 +29,11 @@ use std::collections::BTreeMap;
 /// The object type, if it can have pipelines.
 async fn with_pipelines(ctx: &Ctx, name: &str) -> Result<ObjectType, ApiError> {
     let ot = ctx.object_type(name).await?;
-    if ot.name == "deals" || ot.name == "tickets" || ot.type_id.starts_with("2-") {
+    if has_pipelines(&ot) {
         Ok(ot)
     } else {
         Err(ApiError::validation(
-            format!(
-                "{} have no pipelines; deals, tickets and custom objects do",
-                ot.name
-            ),
+            edits::no_pipelines_message(&ot),
             "objectType",
         ))
     }
@@ -44,28 +45,22 @@ async fn load(ctx: &Ctx, name: &str) -> Result<(ObjectType, Vec<Pipeline>), ApiE
     Ok((ot, pipelines))
 }
 
+/// Who changes the pipelines: the request's token, as the audit log names it.
+fn editor<'a>(ctx: &'a Ctx, ot: &'a ObjectType) -> Editor<'a> {
+    Editor {
+        store: &ctx.store,
+        account: ctx.id(),
+        ot,
+        user_id: None,
+        actor: format!("token:{}", ctx.token.name),
+    }
+}
+
 fn find<'a>(pipelines: &'a [Pipeline], id: &str) -> Result<&'a Pipeline, ApiError> {
     pipelines
         .iter()
         .find(|p| p.id == id)
-        .ok_or_else(|| pipeline_missing(id))
-}
-
-/// A pipeline as stored after a change.
-fn stored(all: &[Pipeline], id: &str) -> Result<Pipeline, ApiError> {
-    find(all, id).cloned()
-}
-
-/// A stage as stored after a change.
-fn stored_stage(all: &[Pipeline], pipeline: &str, stage: &str) -> Result<Stage, ApiError> {
-    find(all, pipeline)?
-        .stage(stage)
-        .cloned()
-        .ok_or_else(|| stage_missing(pipeline, stage))
-}
-
-fn pipeline_missing(id: &str) -> ApiError {
-    ApiError::not_found(format!("pipeline {id} does not exist"))
+        .ok_or_else(|| ApiError::not_found(format!("pipeline {id} does not exist")))
 }
 
 fn stage_missing(pipeline: &str, stage: &str) -> ApiError {
@@ -103,7 +98,7 @@ fn pipeline_json(p: &Pipeline) -> Value {
 /// pipeline is replaced.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct StageInput {
+struct StageBody {
     id: Option<String>,
     label: Option<String>,
     display_order: Option<i64>,
@@ -112,15 +107,32 @@ struct StageInput {
     archived: bool,
 }
 
+impl StageBody {
+    fn input(&self) -> Result<StageInput, ApiError> {
+        Ok(StageInput {
+            id: self.id.clone(),
+            label: self.label.clone(),
+            display_order: self.display_order,
+            metadata: self.metadata.as_ref().map(metadata).transpose()?,
+        })
+    }
+}
+
 /// `PipelineInput` and `PipelinePatchInput`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PipelineInput {
+struct PipelineBody {
     label: Option<String>,
     display_order: Option<i64>,
-    stages: Option<Vec<StageInput>>,
+    stages: Option<Vec<StageBody>>,
     #[serde(default)]
     archived: bool,
+}
+
+impl PipelineBody {
+    fn stage_inputs(&self) -> Result<Vec<StageInput>, ApiError> {
+        self.stages.iter().flatten().map(StageBody::input).collect()
+    }
 }
 
 /// Metadata values are strings in HubSpot's API; numbers and booleans are taken as their text.
@@ -136,46 +148,6 @@ fn metadata(m: &Map<String, Value>) -> Result<BTreeMap<String, String>, ApiError
             )),
         })
         .collect()
-}
-
-fn new_stage(
-    input: &StageInput,
-    order: i64,
-    ids: &mut NewIds,
-    now: i64,
-) -> Result<Stage, ApiError> {
-    Ok(Stage {
-        id: ids.take(),
-        label: input.label.clone().unwrap_or_default(),
-        display_order: input.display_order.unwrap_or(order),
-        metadata: metadata(input.metadata.as_ref().unwrap_or(&Map::new()))?,
-        created_at: now,
-        updated_at: now,
-    })
-}
-
-fn store_error(e: ApiError) -> kontor_store::StoreError {
-    kontor_store::StoreError::validation("VALIDATION_ERROR", e.message, e.in_field)
-}
-
-async fn audit(
-    ctx: &Ctx,
-    action: &str,
-    ot: &ObjectType,
-    target: &str,
-    details: Value,
-) -> Result<(), ApiError> {
-    ctx.store
-        .audit(
-            ctx.id(),
-            None,
-            &format!("token:{}", ctx.token.name),
-            action,
-            &format!("{}:{target}", ot.name),
-            details,
-        )
-        .await?;
-    Ok(())
 }
 
 /// `GET /crm/v3/pipelines/{objectType}`.
@@ -200,39 +172,16 @@ pub async fn create(
     Path(object_type): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let input: PipelineInput = from_value(body, "body")?;
+    let input: PipelineBody = from_value(body, "body")?;
     let ot = with_pipelines(&ctx, &object_type).await?;
-    let stages = input.stages.unwrap_or_default();
-    let now = now_ms();
-    let created = ctx
-        .store
-        .edit_pipelines(ctx.id(), &ot, stages.len() + 1, |all, ids| {
-            let mut p = Pipeline {
-                id: ids.take(),
-                label: input.label.clone().unwrap_or_default(),
-                display_order: input.display_order.unwrap_or(all.len() as i64),
-                stages: Vec::new(),
-                created_at: now,
-                updated_at: now,
-            };
-            for (i, s) in stages.iter().enumerate() {
-                p.stages
-                    .push(new_stage(s, i as i64, ids, now).map_err(store_error)?);
-            }
-            let id = p.id.clone();
-            all.push(p);
-            Ok(id)
-        })
-        .await
-        .map(|(id, all)| stored(&all, &id))??;
-    audit(
-        &ctx,
-        "pipeline.create",
-        &ot,
-        &created.id,
-        json!({"label": created.label}),
-    )
-    .await?;
+    let stages = input.stage_inputs()?;
+    let created = editor(&ctx, &ot)
+        .create(
+            input.label.clone().unwrap_or_default(),
+            input.display_order,
+            &stages,
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(pipeline_json(&created))).into_response())
 }
 
@@ -245,57 +194,12 @@ pub async fn replace(
     Path((object_type, id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let input: PipelineInput = from_value(body, "body")?;
+    let input: PipelineBody = from_value(body, "body")?;
     let ot = with_pipelines(&ctx, &object_type).await?;
-    let stages = input.stages.unwrap_or_default();
-    let now = now_ms();
-    let replaced = ctx
-        .store
-        .edit_pipelines(ctx.id(), &ot, stages.len(), |all, ids| {
-            let p = all.iter_mut().find(|p| p.id == id).ok_or_else(|| {
-                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
-            })?;
-            let old = std::mem::take(&mut p.stages);
-            for (i, s) in stages.iter().enumerate() {
-                let label = s.label.clone().unwrap_or_default();
-                let kept = old.iter().find(|o| match &s.id {
-                    Some(sid) => &o.id == sid,
-                    None => o.label.trim().eq_ignore_ascii_case(label.trim()),
-                });
-                let stage = match kept {
-                    Some(o) => Stage {
-                        label,
-                        display_order: s.display_order.unwrap_or(i as i64),
-                        metadata: match &s.metadata {
-                            Some(m) => metadata(m).map_err(store_error)?,
-                            None => o.metadata.clone(),
-                        },
-                        updated_at: now,
-                        ..o.clone()
-                    },
-                    None => new_stage(s, i as i64, ids, now).map_err(store_error)?,
-                };
-                p.stages.push(stage);
-            }
-            if let Some(l) = &input.label {
-                p.label = l.clone();
-            }
-            if let Some(o) = input.display_order {
-                p.display_order = o;
-            }
-            p.updated_at = now;
-            Ok(p.id.clone())
-        })
-        .await
-        .map(|(id, all)| stored(&all, &id))??;
-    audit(
-        &ctx,
-        "pipeline.replace",
-        &ot,
-        &id,
-        json!({"label": replaced.label, "stages": replaced.stages.len()}),
-    )
-    .await?;
+    let stages = input.stage_inputs()?;
+    let replaced = editor(&ctx, &ot)
+        .replace(&id, input.label.clone(), input.display_order, &stages)
+        .await?;
     Ok(Json(pipeline_json(&replaced)))
 }
 
@@ -306,7 +210,7 @@ pub async fn patch(
     Path((object_type, id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let input: PipelineInput = from_value(body, "body")?;
+    let input: PipelineBody = from_value(body, "body")?;
     if input.archived {
         return archive(ctx, Path((object_type, id)))
             .await
@@ -319,32 +223,9 @@ pub async fn patch(
         ));
     }
     let ot = with_pipelines(&ctx, &object_type).await?;
-    let now = now_ms();
-    let changed = ctx
-        .store
-        .edit_pipelines(ctx.id(), &ot, 0, |all, _| {
-            let p = all.iter_mut().find(|p| p.id == id).ok_or_else(|| {
-                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
-            })?;
-            if let Some(l) = &input.label {
-                p.label = l.clone();
-            }
-            if let Some(o) = input.display_order {
-                p.display_order = o;
-            }
-            p.updated_at = now;
-            Ok(p.id.clone())
-        })
-        .await
-        .map(|(id, all)| stored(&all, &id))??;
-    audit(
-        &ctx,
-        "pipeline.update",
-        &ot,
-        &id,
-        json!({"label": changed.label}),
-    )
-    .await?;
+    let changed = editor(&ctx, &ot)
+        .update(&id, input.label, input.display_order)
+        .await?;
     Ok(Json(pipeline_json(&changed)).into_response())
 }
 
@@ -355,26 +236,7 @@ pub async fn archive(
     Path((object_type, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let ot = with_pipelines(&ctx, &object_type).await?;
-    if ot.defaults.iter().any(|(_, v)| *v == id) {
-        return Err(ApiError::validation(
-            format!(
-                "pipeline {id} is where {} created without a pipeline go: it cannot be archived",
-                ot.name
-            ),
-            "pipelineId",
-        ));
-    }
-    let label = ctx
-        .store
-        .edit_pipelines(ctx.id(), &ot, 0, |all, _| {
-            let i = all.iter().position(|p| p.id == id).ok_or_else(|| {
-                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
-            })?;
-            Ok(all.remove(i).label)
-        })
-        .await?
-        .0;
-    audit(&ctx, "pipeline.archive", &ot, &id, json!({"label": label})).await?;
+    editor(&ctx, &ot).archive(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -408,31 +270,9 @@ pub async fn create_stage(
     Path((object_type, id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let input: StageInput = from_value(body, "body")?;
+    let input: StageBody = from_value(body, "body")?;
     let ot = with_pipelines(&ctx, &object_type).await?;
-    let now = now_ms();
-    let created = ctx
-        .store
-        .edit_pipelines(ctx.id(), &ot, 1, |all, ids| {
-            let p = all.iter_mut().find(|p| p.id == id).ok_or_else(|| {
-                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
-            })?;
-            let s = new_stage(&input, p.stages.len() as i64, ids, now).map_err(store_error)?;
-            let sid = s.id.clone();
-            p.stages.push(s);
-            p.updated_at = now;
-            Ok(sid)
-        })
-        .await
-        .map(|(sid, all)| stored_stage(&all, &id, &sid))??;
-    audit(
-        &ctx,
-        "pipeline.stage.create",
-        &ot,
-        &format!("{id}/{}", created.id),
-        json!({"label": created.label}),
-    )
-    .await?;
+    let created = editor(&ctx, &ot).create_stage(&id, &input.input()?).await?;
     Ok((StatusCode::CREATED, Json(stage_json(&created))).into_response())
 }
 
@@ -444,53 +284,16 @@ async fn change_stage(
     body: Value,
     replace: bool,
 ) -> Result<Response, ApiError> {
-    let input: StageInput = from_value(body, "body")?;
+    let input: StageBody = from_value(body, "body")?;
     if input.archived {
         return archive_stage(ctx, Path((object_type, id, stage)))
             .await
             .map(IntoResponse::into_response);
     }
     let ot = with_pipelines(&ctx, &object_type).await?;
-    let now = now_ms();
-    let changed = ctx
-        .store
-        .edit_pipelines(ctx.id(), &ot, 0, |all, _| {
-            let p = all.iter_mut().find(|p| p.id == id).ok_or_else(|| {
-                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
-            })?;
-            let s = p.stages.iter_mut().find(|s| s.id == stage).ok_or_else(|| {
-                kontor_store::StoreError::not_found(format!(
-                    "stage {stage} does not exist in pipeline {id}"
-                ))
-            })?;
-            if let Some(l) = &input.label {
-                s.label = l.clone();
-            }
-            if let Some(o) = input.display_order {
-                s.display_order = o;
-            }
-            if let Some(m) = &input.metadata {
-                let m = metadata(m).map_err(store_error)?;
-                if replace {
-                    s.metadata = m;
-                } else {
-                    s.metadata.extend(m);
-                }
-            }
-            s.updated_at = now;
-            p.updated_at = now;
-            Ok(())
-        })
-        .await
-        .map(|((), all)| stored_stage(&all, &id, &stage))??;
-    audit(
-        &ctx,
-        "pipeline.stage.update",
-        &ot,
-        &format!("{id}/{stage}"),
-        json!({"label": changed.label}),
-    )
-    .await?;
+    let changed = editor(&ctx, &ot)
+        .change_stage(&id, &stage, &input.input()?, replace)
+        .await?;
     Ok(Json(stage_json(&changed)).into_response())
 }
 
@@ -517,29 +320,7 @@ pub async fn archive_stage(
     Path((object_type, id, stage)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let ot = with_pipelines(&ctx, &object_type).await?;
-    let label = ctx
-        .store
-        .edit_pipelines(ctx.id(), &ot, 0, |all, _| {
-            let p = all.iter_mut().find(|p| p.id == id).ok_or_else(|| {
-                kontor_store::StoreError::not_found(format!("pipeline {id} does not exist"))
-            })?;
-            let i = p.stages.iter().position(|s| s.id == stage).ok_or_else(|| {
-                kontor_store::StoreError::not_found(format!(
-                    "stage {stage} does not exist in pipeline {id}"
-                ))
-            })?;
-            Ok(p.stages.remove(i).label)
-        })
-        .await?
-        .0;
-    audit(
-        &ctx,
-        "pipeline.stage.archive",
-        &ot,
-        &format!("{id}/{stage}"),
-        json!({"label": label}),
-    )
-    .await?;
+    editor(&ctx, &ot).archive_stage(&id, &stage).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
