@@ -336,3 +336,30 @@ btest('an admin deletes a contact permanently from the recycle bin', async ({ pa
   assert.match(await page.getByRole('alert').innerText(), /Select at least one record/);
   assert.equal(await page.locator(`#pick-${keep}`).count(), 1);
 });
+
+btest('merges a duplicate contact into another from its page', async ({ page }) => {
+  const { token, user } = await setUp('user');
+  const made = async (properties) => {
+    const r = await kontor.api(token, 'POST', '/crm/v3/objects/contacts', { properties });
+    assert.equal(r.status, 201, r.text);
+    return r.body;
+  };
+  const keep = await made({ email: `${unique('grace')}@example.com`, firstname: 'Grace' });
+  const dup = await made({ email: `${unique('hopper')}@example.com`, lastname: 'Hopper', jobtitle: 'Rear Admiral' });
+  await signIn(page, kontor, user);
+  await page.goto(kontor.url(`/app/objects/contacts/${keep.id}`));
+  await page.getByText('Merge another contact into this one').click();
+  await page.getByLabel('Record ID to merge').fill(dup.id);
+  await page.getByRole('button', { name: 'Merge' }).click();
+  await page.waitForURL(kontor.url(`/app/objects/contacts/${keep.id}?merged=${dup.id}`));
+  await page.getByRole('status').filter({ hasText: `Contact ${dup.id} was merged into this one.` }).waitFor();
+  assert.equal(await shown(page, 'lastname'), 'Hopper');
+  assert.equal(await shown(page, 'jobtitle'), 'Rear Admiral');
+  // The merged contact's page is now the kept one's; the API agrees.
+  await page.goto(kontor.url(`/app/objects/contacts/${dup.id}`));
+  await page.waitForURL(kontor.url(`/app/objects/contacts/${keep.id}`));
+  const read = await apiContact(token, dup.id);
+  assert.equal(read.status, 200);
+  assert.equal(read.body.id, keep.id);
+  assert.equal(read.body.properties.lastname, 'Hopper');
+});

@@ -4,7 +4,6 @@
 use crate::associations::{self, AssociationInput};
 use crate::objects::ObjectType;
 use crate::{allocate, Store, StoreError, StoreResult, WriteTx};
-use kontor_domain::pipeline;
 use kontor_domain::property::PropertyDef;
 use kontor_domain::time::{iso, now_ms};
 use kontor_domain::value;
@@ -12,9 +11,13 @@ use kontor_domain::ChangeSource;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+mod derived;
 mod erase;
 mod lifecycle;
 mod merge;
+mod read;
+pub(crate) use derived::Stages;
+use derived::{check_stage, line_item_amount, LINE_ITEMS};
 pub use erase::Erased;
 pub use lifecycle::RECYCLE_BIN_DAYS;
 
@@ -184,73 +187,6 @@ pub(crate) fn normalize_properties(
     Ok(out)
 }
 
-/// An object type's pipeline and stage property names and its pipelines (none for a type
-/// without them), to keep a record's stage in its pipeline.
-pub(crate) struct Stages<'a>(&'a str, &'a str, Vec<pipeline::Pipeline>);
-
-impl<'a> Stages<'a> {
-    pub(crate) fn of(ot: &ObjectType, defs: &[PropertyDef]) -> Stages<'static> {
-        let (p, s) = pipeline::property_names(&ot.name);
-        let find = |n: &str| defs.iter().find(|d| d.name == n);
-        let pipelines = match find(p) {
-            Some(pd) => pipeline::read(pipeline::Kind::of(&ot.name), pd, find(s)),
-            None => Vec::new(),
-        };
-        Stages(p, s, pipelines)
-    }
-
-    /// A record created with a stage and no pipeline goes in the stage's pipeline.
-    pub(crate) fn fill_pipeline(&self, props: &mut BTreeMap<String, Option<String>>) {
-        if props.get(self.0).is_some_and(|v| v.is_some()) {
-            return;
-        }
-        if let Some(Some(stage)) = props.get(self.1) {
-            if let Some(p) = pipeline::pipeline_of(&self.2, stage) {
-                props.insert(self.0.to_string(), Some(p.id.clone()));
-            }
-        }
-    }
-}
-
-/// Line items' type id.
-const LINE_ITEMS: &str = "0-8";
-
-/// A line item's amount: unit price × quantity (a quantity of 1 when none is given), rounded
-/// to six decimals; none without a price.
-fn line_item_amount(props: &BTreeMap<String, String>) -> Option<String> {
-    let price: f64 = props.get("price")?.parse().ok()?;
-    let quantity: f64 = props
-        .get("quantity")
-        .map_or(Some(1.0), |q| q.parse().ok())?;
-    let amount = (price * quantity * 1e6).round() / 1e6;
-    Some(if amount.fract() == 0.0 && amount.abs() < 1e15 {
-        format!("{}", amount as i64)
-    } else {
-        format!("{amount}")
-    })
-}
-
-/// Refuses a stage that is not one of the record's pipeline's stages.
-fn check_stage(stages: &Stages, props: &BTreeMap<String, String>) -> StoreResult<()> {
-    let Stages(p, s, pipelines) = stages;
-    if pipelines.is_empty() {
-        return Ok(());
-    }
-    let Some(stage) = props.get(*s) else {
-        return Ok(());
-    };
-    let pipe = props.get(*p).map(String::as_str).unwrap_or_default();
-    if pipeline::pipeline_of(pipelines, stage).is_some_and(|x| x.id == pipe) {
-        return Ok(());
-    }
-    let message = format!("{stage} is not a valid stage of pipeline {pipe}");
-    Err(StoreError::validation(
-        "INVALID_OPTION",
-        format!("Property values were not valid: [{{\"isValid\":false,\"message\":{},\"error\":\"INVALID_OPTION\",\"name\":\"{s}\"}}]", serde_json::to_string(&message)?),
-        Some(format!("properties.{s}")),
-    ))
-}
-
 #[derive(Clone)]
 pub(crate) enum WriteOp {
     Create {
@@ -267,216 +203,6 @@ pub(crate) enum WriteOp {
 }
 
 impl Store {
-    pub async fn record(
-        &self,
-        account: i64,
-        ot: &ObjectType,
-        id: i64,
-        archived: bool,
-    ) -> StoreResult<Option<Record>> {
-        let row: Option<RecordRow> = sqlx::query_as(&format!(
-            "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND id = $2 AND object_type = $3 AND archived = $4"
-        ))
-        .bind(account)
-        .bind(id)
-        .bind(&ot.type_id)
-        .bind(archived as i64)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(record_from).transpose()
-    }
-
-    /// Resolves `idProperty` values (e-mail, …) to record ids.
-    pub async fn ids_by_unique(
-        &self,
-        account: i64,
-        ot: &ObjectType,
-        property: &str,
-        values: &[String],
-    ) -> StoreResult<HashMap<String, i64>> {
-        if property == "hs_object_id" {
-            return self.lookup_unique(account, ot, property, values).await;
-        }
-        let def = self.property(account, &ot.type_id, property).await?;
-        if !def.is_some_and(|d| d.has_unique_value && !d.archived) {
-            return Err(StoreError::validation(
-                "INVALID_ID_PROPERTY",
-                format!(
-                    "{property} is not a unique-value property of {}; it cannot be an idProperty",
-                    ot.name
-                ),
-                Some("idProperty".into()),
-            ));
-        }
-        self.lookup_unique(account, ot, property, values).await
-    }
-
-    /// `ids_by_unique` for a property already known to be unique.
-    pub(crate) async fn lookup_unique(
-        &self,
-        account: i64,
-        ot: &ObjectType,
-        property: &str,
-        values: &[String],
-    ) -> StoreResult<HashMap<String, i64>> {
-        let mut out = HashMap::new();
-        if property == "hs_object_id" {
-            for v in values {
-                if let Ok(id) = v.trim().parse::<i64>() {
-                    out.insert(v.clone(), id);
-                }
-            }
-            return Ok(out);
-        }
-        for chunk in values.chunks(500) {
-            let keys: Vec<String> = chunk.iter().map(|v| unique_key(v)).collect();
-            let sql = format!(
-                "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN ({})",
-                in_list(4, keys.len())
-            );
-            let mut q = sqlx::query_as::<_, (String, i64)>(&sql)
-                .bind(account)
-                .bind(&ot.type_id)
-                .bind(property);
-            for k in &keys {
-                q = q.bind(k);
-            }
-            let found: HashMap<String, i64> = q.fetch_all(&self.pool).await?.into_iter().collect();
-            for (v, k) in chunk.iter().zip(keys) {
-                if let Some(id) = found.get(&k) {
-                    out.insert(v.clone(), *id);
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    pub async fn records_by_ids(
-        &self,
-        account: i64,
-        ot: &ObjectType,
-        ids: &[i64],
-        archived: bool,
-    ) -> StoreResult<Vec<Record>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND object_type = $2 AND archived = $3 AND id IN ({})",
-                in_list(4, chunk.len())
-            );
-            let mut q = sqlx::query_as::<_, RecordRow>(&sql)
-                .bind(account)
-                .bind(&ot.type_id)
-                .bind(archived as i64);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&self.pool).await? {
-                out.push(record_from(row)?);
-            }
-        }
-        Ok(out)
-    }
-
-    pub async fn list_records(
-        &self,
-        account: i64,
-        ot: &ObjectType,
-        archived: bool,
-        after: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<ListPage> {
-        let rows: Vec<RecordRow> = sqlx::query_as(&format!(
-            "SELECT {RECORD_COLS} FROM records WHERE account_id = $1 AND object_type = $2 AND archived = $3 AND id > $4 ORDER BY id LIMIT $5"
-        ))
-        .bind(account)
-        .bind(&ot.type_id)
-        .bind(archived as i64)
-        .bind(after.unwrap_or(0))
-        .bind(limit as i64 + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut records = rows
-            .into_iter()
-            .map(record_from)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let next_after = if records.len() > limit {
-            records.truncate(limit);
-            records.last().map(|r| r.id.to_string())
-        } else {
-            None
-        };
-        Ok(ListPage {
-            records,
-            next_after,
-        })
-    }
-
-    pub async fn count_records(
-        &self,
-        account: i64,
-        ot: &ObjectType,
-        archived: bool,
-    ) -> StoreResult<i64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records WHERE account_id = $1 AND object_type = $2 AND archived = $3")
-            .bind(account)
-            .bind(&ot.type_id)
-            .bind(archived as i64)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n)
-    }
-
-    /// Property history from the change log, newest first, for the given records and names.
-    pub async fn history(
-        &self,
-        account: i64,
-        ids: &[i64],
-        names: &[String],
-    ) -> StoreResult<HashMap<i64, BTreeMap<String, Vec<HistoryEntry>>>> {
-        let mut out: HashMap<i64, BTreeMap<String, Vec<HistoryEntry>>> = HashMap::new();
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT record_id, props, source, source_id, actor_user_id, at FROM changes WHERE account_id = $1 AND kind = 'set' AND record_id IN ({}) ORDER BY seq DESC",
-                in_list(2, chunk.len())
-            );
-            let mut q =
-                sqlx::query_as::<_, (i64, String, String, Option<String>, Option<i64>, i64)>(&sql)
-                    .bind(account);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for (record_id, props, source, source_id, user_id, at) in
-                q.fetch_all(&self.pool).await?
-            {
-                let props: BTreeMap<String, Option<String>> = serde_json::from_str(&props)?;
-                let entry = out.entry(record_id).or_default();
-                for name in names {
-                    if let Some(v) = props.get(name) {
-                        entry.entry(name.clone()).or_default().push(HistoryEntry {
-                            value: v.clone(),
-                            timestamp: at,
-                            source: source.clone(),
-                            source_id: source_id.clone(),
-                            user_id,
-                        });
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// The newest change-log sequence number of an account (0 before any write).
-    pub async fn last_change_seq(&self, account: i64) -> StoreResult<i64> {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM changes WHERE account_id = $1")
-                .bind(account)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(n)
-    }
-
     /// Creates records, all or none.
     pub async fn create_records(
         &self,
@@ -520,44 +246,6 @@ impl Store {
         }
         let out = self.apply(account, ot, &defs, ops, actor).await?;
         Ok(out.into_iter().map(|(r, _)| r).collect())
-    }
-
-    /// A line item created from a product (`hs_product_id`) takes the product's name, price,
-    /// SKU and description where it gives none.
-    async fn fill_from_product(
-        &self,
-        account: i64,
-        props: &mut BTreeMap<String, Option<String>>,
-        path: &str,
-    ) -> StoreResult<()> {
-        let Some(Some(id)) = props.get("hs_product_id") else {
-            return Ok(());
-        };
-        let product = match id.parse::<i64>() {
-            Ok(pid) => {
-                let products = self.object_type(account, "0-7").await?;
-                match products {
-                    Some(pot) => self.record(account, &pot, pid, false).await?,
-                    None => None,
-                }
-            }
-            Err(_) => None,
-        };
-        let Some(product) = product else {
-            return Err(StoreError::validation(
-                "INVALID_PROPERTY",
-                format!("hs_product_id {id} is not a product of this account"),
-                Some(format!("{path}properties.hs_product_id")),
-            ));
-        };
-        for name in ["name", "price", "hs_sku", "description"] {
-            if props.get(name).is_none_or(|v| v.is_none()) {
-                if let Some(v) = product.props.get(name) {
-                    props.insert(name.to_string(), Some(v.clone()));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Updates records. Validation failures reject the whole batch; ids that do not exist
@@ -948,7 +636,7 @@ impl Store {
                     None => record.props.remove(k),
                 };
             }
-            if changes.contains_key(stages.0) || changes.contains_key(stages.1) {
+            if stages.touched_by(&changes) {
                 check_stage(&stages, &record.props)?;
             }
             if ot.type_id == LINE_ITEMS

@@ -328,6 +328,7 @@ const SPEC: &[(&str, &str, Access)] = &[
     ("GET", "/app/objects/{object_type}/{id}/edit", USER),
     ("POST", "/app/objects/{object_type}/{id}/edit", USER),
     ("POST", "/app/objects/{object_type}/{id}/delete", USER),
+    ("POST", "/app/objects/{object_type}/{id}/merge", USER),
     ("GET", "/app/objects/{object_type}/board", USER),
     ("POST", "/app/objects/{object_type}/{id}/stage", USER),
     ("GET", "/app/recycle-bin", USER),

@@ -444,3 +444,47 @@ pub async fn delete(
         ot.name
     )))
 }
+
+#[derive(serde::Deserialize)]
+pub struct MergeForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    other: String,
+}
+
+/// Merges another record into this one (see `Store::merge_records`): this one keeps its id
+/// and values, the other's fill its gaps, and the other's id leads here afterwards.
+pub async fn merge(
+    c: Console,
+    Path((name, id)): Path<(String, String)>,
+    Form(f): Form<MergeForm>,
+) -> Result<Redirect, PageError> {
+    c.check_csrf(&f.csrf)?;
+    let ot = object_type(&c, &name).await?;
+    let id: i64 = id.parse().map_err(|_| PageError::not_found())?;
+    let other: i64 = f.other.trim().parse().map_err(|_| {
+        PageError::from(kontor_store::StoreError::validation(
+            "VALIDATION_ERROR",
+            format!("{:?} is not a record ID", f.other.trim()),
+            Some("other".into()),
+        ))
+    })?;
+    c.store
+        .merge_records(c.id(), &ot, id, other, &actor(&c))
+        .await?;
+    c.store
+        .audit(
+            c.id(),
+            Some(c.session.user.id),
+            &c.session.user.email,
+            "record.merge",
+            &format!("{}:{id}", ot.name),
+            serde_json::json!({ "merged": other.to_string() }),
+        )
+        .await?;
+    Ok(Redirect::to(&format!(
+        "/app/objects/{}/{id}?merged={other}",
+        ot.name
+    )))
+}

@@ -93,6 +93,7 @@ pub fn routes() -> crate::Routes {
             get(edit::edit_page).post(edit::update),
         )
         .route("/app/objects/{object_type}/{id}/delete", post(edit::delete))
+        .route("/app/objects/{object_type}/{id}/merge", post(edit::merge))
         .route(
             "/app/objects/{object_type}/{id}/stage",
             post(board::move_record),

@@ -4,6 +4,7 @@
 use super::{Console, PageError};
 use crate::params::QueryParams;
 use axum::extract::Path;
+use axum::response::{IntoResponse, Redirect, Response};
 use kontor_domain::search::SearchRequest;
 use kontor_domain::time::iso;
 use kontor_store::ObjectType;
@@ -138,14 +139,19 @@ fn urlencode(s: &str) -> String {
 pub async fn view(
     c: Console,
     Path((name, id)): Path<(String, String)>,
-) -> Result<Markup, PageError> {
+    q: QueryParams,
+) -> Result<Response, PageError> {
     let ot = object_type(&c, &name).await?;
     let id: i64 = id.parse().map_err(|_| PageError::not_found())?;
-    let r = c
-        .store
-        .record(c.id(), &ot, id, false)
-        .await?
-        .ok_or_else(PageError::not_found)?;
+    let Some(r) = c.store.record(c.id(), &ot, id, false).await? else {
+        // A record merged into another: its page is the other's.
+        return match c.store.merged_into(c.id(), &ot, &[id]).await?.get(&id) {
+            Some(primary) => {
+                Ok(Redirect::to(&format!("/app/objects/{}/{primary}", ot.name)).into_response())
+            }
+            None => Err(PageError::not_found()),
+        };
+    };
     let defs = c.store.properties(c.id(), &ot.type_id, false).await?;
     let groups = c.store.property_groups(c.id(), &ot.type_id).await?;
     let mut by_group: BTreeMap<String, Vec<&kontor_domain::PropertyDef>> = BTreeMap::new();
@@ -206,6 +212,21 @@ pub async fn view(
                     button.danger type="submit" { "Delete" }
                 }
             }
+            @if let Some(other) = q.first("merged") {
+                p.flash role="status" { (ot.label_singular) " " (other) " was merged into this one." }
+            }
+            @if kontor_domain::object_type::MERGEABLE.contains(&ot.name.as_str()) {
+                details.card {
+                    summary { "Merge another " (ot.label_singular.to_lowercase()) " into this one" }
+                    p.muted { "This record keeps its ID and values; the other's values fill the properties this one has none for, its associations move here, and its ID leads here afterwards. A merge cannot be undone." }
+                    form method="post" action=(format!("/app/objects/{}/{}/merge", ot.name, r.id)) {
+                        input type="hidden" name="_csrf" value=(c.session.csrf);
+                        label { "Record ID to merge " input name="other" inputmode="numeric" required; }
+                        " "
+                        button.danger type="submit" { "Merge" }
+                    }
+                }
+            }
             @for g in &groups {
                 @if let Some(props) = by_group.get(&g.name) {
                     section.card aria-labelledby=(format!("group-{}", g.name)) {
@@ -243,7 +264,8 @@ pub async fn view(
                 }
             }
         },
-    ))
+    )
+    .into_response())
 }
 
 /// A stored value as people read it: option labels rather than internal values.
