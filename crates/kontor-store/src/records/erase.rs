@@ -47,48 +47,54 @@ pub(crate) async fn check_not_erased(
             Some(field.to_string()),
         ))
     };
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT value FROM erased WHERE account_id = $1 AND kind = $2 AND object_type = $3 AND value IN ({})",
-            in_list(4, chunk.len())
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    if let Some(id) = first_blocked(tx, account, ot, ERASED_RECORD, &ids).await? {
+        return erased(
+            "hs_object_id",
+            format!(
+                "{} {id} was erased for good by a GDPR delete and cannot come back",
+                ot.singular
+            ),
         );
-        let mut q = sqlx::query_as::<_, (String,)>(&sql)
-            .bind(account)
-            .bind(ERASED_RECORD)
-            .bind(&ot.type_id);
-        for id in chunk {
-            q = q.bind(id.to_string());
-        }
-        if let Some((id,)) = q.fetch_all(&mut *tx).await?.into_iter().next() {
-            return erased(
-                "hs_object_id",
-                format!(
-                    "{} {id} was erased for good by a GDPR delete and cannot come back",
-                    ot.singular
-                ),
-            );
-        }
     }
-    for chunk in emails.chunks(500) {
-        let sql = format!(
-            "SELECT value FROM erased WHERE account_id = $1 AND kind = $2 AND object_type = $3 AND value IN ({})",
-            in_list(4, chunk.len())
+    let digests: Vec<String> = emails.iter().map(|e| email_digest(account, e)).collect();
+    if first_blocked(tx, account, ot, ERASED_EMAIL, &digests)
+        .await?
+        .is_some()
+    {
+        return erased(
+            "properties.email",
+            "this e-mail address belonged to a contact erased by a GDPR delete: it is blocked and cannot be used again".into(),
         );
-        let mut q = sqlx::query_as::<_, (String,)>(&sql)
-            .bind(account)
-            .bind(ERASED_EMAIL)
-            .bind(&ot.type_id);
-        for e in chunk {
-            q = q.bind(email_digest(account, e));
-        }
-        if !q.fetch_all(&mut *tx).await?.is_empty() {
-            return erased(
-                "properties.email",
-                "this e-mail address belonged to a contact erased by a GDPR delete: it is blocked and cannot be used again".into(),
-            );
-        }
     }
     Ok(())
+}
+
+/// The first of `values` the blocklist holds as `kind`.
+async fn first_blocked(
+    tx: &mut sqlx::AnyConnection,
+    account: i64,
+    ot: &ObjectType,
+    kind: &str,
+    values: &[String],
+) -> StoreResult<Option<String>> {
+    for chunk in values.chunks(500) {
+        let sql = format!(
+            "SELECT value FROM erased WHERE account_id = $1 AND kind = $2 AND object_type = $3 AND value IN ({})",
+            in_list(4, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (String,)>(&sql)
+            .bind(account)
+            .bind(kind)
+            .bind(&ot.type_id);
+        for v in chunk {
+            q = q.bind(v);
+        }
+        if let Some((v,)) = q.fetch_all(&mut *tx).await?.into_iter().next() {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
 }
 
 impl Store {
