@@ -203,6 +203,13 @@ impl Jobs {
                     if let Err(e) = store.purge_outbox(now_ms() - 30 * 24 * 3600 * 1000).await {
                         tracing::warn!(error = %e, "purging delivered notifications");
                     }
+                    // Webhook events delivered or given up: the delivery log keeps them as long.
+                    if let Err(e) = store
+                        .purge_webhook_events(now_ms() - 30 * 24 * 3600 * 1000)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "purging webhook events");
+                    }
                 }
             }
             if now_ms() - last_reminders > 60_000 {

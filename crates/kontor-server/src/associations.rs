@@ -94,7 +94,7 @@ pub async fn create_labelled(
     }
     let types = ctx
         .store
-        .associate(ctx.id(), &from, fid, &to, tid, &specs)
+        .associate(ctx.id(), &from, fid, &to, tid, &specs, &ctx.actor())
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -118,7 +118,7 @@ pub async fn create_default(
     );
     let types = ctx
         .store
-        .associate(ctx.id(), &from, fid, &to, tid, &[])
+        .associate(ctx.id(), &from, fid, &to, tid, &[], &ctx.actor())
         .await?;
     let (_, v) = wire::batch(default_result(fid, tid, &types), vec![], started);
     Ok(Json(v))
@@ -137,7 +137,7 @@ pub async fn archive_pair(
         record_id(&to_id, &to.singular)?,
     );
     ctx.store
-        .dissociate(ctx.id(), &from, fid, &to, tid, None)
+        .dissociate(ctx.id(), &from, fid, &to, tid, None, &ctx.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -218,7 +218,7 @@ pub async fn v4_batch_create(
         )?;
         match ctx
             .store
-            .associate(ctx.id(), &from, p.from, &to, p.to, &specs)
+            .associate(ctx.id(), &from, p.from, &to, p.to, &specs, &ctx.actor())
             .await
         {
             Ok(types) => results.push(labels_between(&from, p.from, &to, p.to, &types)),
@@ -253,7 +253,7 @@ pub async fn v4_batch_default(
     // One transaction for the batch: a sync tool sends thousands of these.
     let (types, found) = ctx
         .store
-        .associate_pairs(ctx.id(), &from, &to, &pairs, &[])
+        .associate_pairs(ctx.id(), &from, &to, &pairs, &[], &ctx.actor())
         .await?;
     let mut results = Vec::new();
     let mut missing = Vec::new();
@@ -353,7 +353,7 @@ pub async fn v4_batch_archive(
         {
             if let Some(tid) = id_of(t.get("id")).and_then(|s| s.parse::<i64>().ok()) {
                 ctx.store
-                    .dissociate(ctx.id(), &from, fid, &to, tid, None)
+                    .dissociate(ctx.id(), &from, fid, &to, tid, None, &ctx.actor())
                     .await?;
             }
         }
@@ -377,7 +377,15 @@ pub async fn v4_batch_labels_archive(
             &format!("inputs[{i}].types"),
         )?;
         ctx.store
-            .dissociate(ctx.id(), &from, p.from, &to, p.to, Some(&specs))
+            .dissociate(
+                ctx.id(),
+                &from,
+                p.from,
+                &to,
+                p.to,
+                Some(&specs),
+                &ctx.actor(),
+            )
             .await?;
     }
     Ok(StatusCode::NO_CONTENT)
@@ -512,7 +520,7 @@ pub async fn v3_batch_create(
         let spec = v3_spec(&types, v.get("type").and_then(Value::as_str), i)?;
         match ctx
             .store
-            .associate(ctx.id(), &from, p.from, &to, p.to, &spec)
+            .associate(ctx.id(), &from, p.from, &to, p.to, &spec, &ctx.actor())
             .await
         {
             Ok(made) => {
@@ -599,7 +607,7 @@ pub async fn v3_batch_archive(
     for (i, v) in batch_inputs(&body, 100)?.iter().enumerate() {
         let p = pair_of(v, i)?;
         ctx.store
-            .dissociate(ctx.id(), &from, p.from, &to, p.to, None)
+            .dissociate(ctx.id(), &from, p.from, &to, p.to, None, &ctx.actor())
             .await?;
     }
     Ok(StatusCode::NO_CONTENT)

@@ -39,11 +39,15 @@ impl FromRequestParts<AppState> for Ctx {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
-        let token = header
+        let bearer = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .unwrap_or("");
+            .map(str::trim);
+        // HubSpot's clients call the webhooks API with a developer key in the query string.
+        let hapikey = (bearer.is_none() && parts.uri.path().starts_with("/webhooks/"))
+            .then(|| hapikey(parts.uri.query().unwrap_or("")))
+            .flatten();
+        let token = bearer.or(hapikey.as_deref()).unwrap_or("");
         let account_id = token_account(token).ok_or_else(ApiError::unauthorized)?;
         let account = state
             .dir
@@ -79,4 +83,11 @@ impl FromRequestParts<AppState> for Ctx {
             token,
         })
     }
+}
+
+/// The `hapikey` query parameter.
+fn hapikey(query: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "hapikey")
+        .map(|(_, v)| v.into_owned())
 }

@@ -26,6 +26,7 @@ mod restores;
 mod schemas;
 pub mod seal;
 mod throttle;
+pub mod webhooks;
 mod wire;
 
 pub use error::ApiError;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub submission_limiter: Arc<ClientLimiter>,
     /// API requests per token and account.
     pub api_limiter: Arc<rate::ApiLimiter>,
+    /// Where webhooks may be sent, and how they are retried.
+    pub webhooks: Arc<webhooks::Policy>,
 }
 
 /// A router that remembers the paths it serves, so that the permission matrix test can hold
@@ -317,6 +320,42 @@ fn routes() -> Routes {
         .route(
             "/crm/v3/associations/{from_type}/{to_type}/types",
             get(associations::v3_types),
+        )
+        .route(
+            "/webhooks/v3/{app_id}/settings",
+            get(webhooks::get_settings)
+                .put(webhooks::put_settings)
+                .delete(webhooks::clear_settings),
+        )
+        .route(
+            "/webhooks/v3/{app_id}/subscriptions",
+            get(webhooks::list_subscriptions).post(webhooks::create_subscription),
+        )
+        .route(
+            "/webhooks/v3/{app_id}/subscriptions/batch/update",
+            post(webhooks::batch_update),
+        )
+        .route(
+            "/webhooks/v3/{app_id}/subscriptions/{subscription_id}",
+            get(webhooks::get_subscription)
+                .patch(webhooks::patch_subscription)
+                .delete(webhooks::delete_subscription),
+        )
+        .route(
+            "/kontor/v1/webhooks/apps",
+            get(webhooks::list_apps).post(webhooks::create_app),
+        )
+        .route(
+            "/kontor/v1/webhooks/apps/{app_id}",
+            get(webhooks::get_app).delete(webhooks::delete_app),
+        )
+        .route(
+            "/kontor/v1/webhooks/apps/{app_id}/events",
+            get(webhooks::list_events),
+        )
+        .route(
+            "/kontor/v1/webhooks/apps/{app_id}/events/retry",
+            post(webhooks::retry_failed),
         );
     objects
         .merge(console::routes())

@@ -2,8 +2,11 @@
 //! ones from the domain table, account-defined labels and generated defaults in the cell).
 
 use crate::objects::ObjectType;
+use crate::records::log::{self, Entry};
+use crate::records::Actor;
 use crate::{allocate, Store, StoreError, StoreResult};
 use kontor_domain::association::{v3_name, HUBSPOT_DEFINED};
+use kontor_domain::time::now_ms;
 use kontor_domain::BuiltinObject;
 use std::collections::{BTreeMap, HashMap};
 
@@ -316,6 +319,7 @@ impl Store {
     }
 
     /// Associates two records with the given types (the default type when empty).
+    #[allow(clippy::too_many_arguments)]
     pub async fn associate(
         &self,
         account: i64,
@@ -324,6 +328,7 @@ impl Store {
         to: &ObjectType,
         to_id: i64,
         types: &[(String, i64)],
+        actor: &Actor,
     ) -> StoreResult<Vec<AssociationType>> {
         for (ot, id) in [(from, from_id), (to, to_id)] {
             if self.record_type(account, id).await?.as_deref() != Some(ot.type_id.as_str()) {
@@ -336,7 +341,8 @@ impl Store {
         let available = self.association_types(account, from, to).await?;
         let chosen = resolve_types(&available, types, "types")?;
         let mut tx = self.write().await?;
-        insert_pair(&mut tx, account, from, from_id, to, to_id, &chosen).await?;
+        let entry = insert_pair(&mut tx, account, from, from_id, to, to_id, &chosen).await?;
+        log::append(&mut tx, account, entry.as_slice(), actor, now_ms()).await?;
         tx.commit().await?;
         Ok(chosen)
     }
@@ -351,6 +357,7 @@ impl Store {
         to: &ObjectType,
         pairs: &[(i64, i64)],
         types: &[(String, i64)],
+        actor: &Actor,
     ) -> StoreResult<(Vec<AssociationType>, Vec<bool>)> {
         let available = self.association_types(account, from, to).await?;
         let chosen = resolve_types(&available, types, "types")?;
@@ -379,18 +386,21 @@ impl Store {
             );
         }
         let mut found = Vec::with_capacity(pairs.len());
+        let mut entries = Vec::new();
         for &(f, t) in pairs {
             let both = live.get(&f) == Some(&from.type_id) && live.get(&t) == Some(&to.type_id);
             if both {
-                insert_pair(&mut tx, account, from, f, to, t, &chosen).await?;
+                entries.extend(insert_pair(&mut tx, account, from, f, to, t, &chosen).await?);
             }
             found.push(both);
         }
+        log::append(&mut tx, account, &entries, actor, now_ms()).await?;
         tx.commit().await?;
         Ok((chosen, found))
     }
 
     /// Removes associations between two records: the given types, or all of them.
+    #[allow(clippy::too_many_arguments)]
     pub async fn dissociate(
         &self,
         account: i64,
@@ -399,31 +409,42 @@ impl Store {
         to: &ObjectType,
         to_id: i64,
         types: Option<&[(String, i64)]>,
+        actor: &Actor,
     ) -> StoreResult<()> {
         let available = self.association_types(account, from, to).await?;
         let mut tx = self.write().await?;
-        match types {
-            None => {
-                for (a, b, t) in [
-                    (from_id, to_id, &to.type_id),
-                    (to_id, from_id, &from.type_id),
-                ] {
-                    sqlx::query("DELETE FROM associations WHERE account_id = $1 AND from_id = $2 AND to_id = $3 AND to_type = $4")
-                        .bind(account).bind(a).bind(b).bind(t).execute(&mut *tx).await?;
-                }
+        // Only the named types go (removing a label leaves the records associated), or all.
+        let named = match types {
+            Some(types) => exact_types(&available, types, "types")?,
+            None => available.clone(),
+        };
+        let mut removed = Vec::new();
+        for t in &named {
+            let mut gone = false;
+            for (a, b, tt, id) in [
+                (from_id, to_id, &to.type_id, t.type_id),
+                (to_id, from_id, &from.type_id, t.inverse_type_id),
+            ] {
+                gone |= sqlx::query("DELETE FROM associations WHERE account_id = $1 AND from_id = $2 AND to_id = $3 AND to_type = $4 AND type_id = $5 AND category = $6")
+                    .bind(account).bind(a).bind(b).bind(tt).bind(id).bind(&t.category).execute(&mut *tx).await?.rows_affected() > 0;
             }
-            Some(types) => {
-                // Only the named types go: removing a label leaves the records associated.
-                for t in exact_types(&available, types, "types")? {
-                    for (a, b, tt, id) in [
-                        (from_id, to_id, &to.type_id, t.type_id),
-                        (to_id, from_id, &from.type_id, t.inverse_type_id),
-                    ] {
-                        sqlx::query("DELETE FROM associations WHERE account_id = $1 AND from_id = $2 AND to_id = $3 AND to_type = $4 AND type_id = $5 AND category = $6")
-                            .bind(account).bind(a).bind(b).bind(tt).bind(id).bind(&t.category).execute(&mut *tx).await?;
-                    }
-                }
+            if gone {
+                removed.push(t);
             }
+        }
+        if types.is_none() {
+            // Anything left between the two (a type this side no longer lists) goes too.
+            for (a, b, t) in [
+                (from_id, to_id, &to.type_id),
+                (to_id, from_id, &from.type_id),
+            ] {
+                sqlx::query("DELETE FROM associations WHERE account_id = $1 AND from_id = $2 AND to_id = $3 AND to_type = $4")
+                    .bind(account).bind(a).bind(b).bind(t).execute(&mut *tx).await?;
+            }
+        }
+        if !removed.is_empty() {
+            let entry = pair_entry(from, from_id, to, to_id, "dissociate", &removed);
+            log::append(&mut tx, account, &[entry], actor, now_ms()).await?;
         }
         tx.commit().await
     }
@@ -598,8 +619,10 @@ async fn insert_pair(
     to: &ObjectType,
     to_id: i64,
     types: &[AssociationType],
-) -> StoreResult<()> {
+) -> StoreResult<Option<Entry>> {
+    let mut added = Vec::new();
     for t in types {
+        let mut new = false;
         for (a, at, b, bt, id) in [
             (from_id, &from.type_id, to_id, &to.type_id, t.type_id),
             (
@@ -610,7 +633,7 @@ async fn insert_pair(
                 t.inverse_type_id,
             ),
         ] {
-            sqlx::query("INSERT INTO associations (account_id, from_id, to_type, to_id, type_id, category, from_type) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING")
+            new |= sqlx::query("INSERT INTO associations (account_id, from_id, to_type, to_id, type_id, category, from_type) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING")
                 .bind(account)
                 .bind(a)
                 .bind(bt)
@@ -619,10 +642,44 @@ async fn insert_pair(
                 .bind(&t.category)
                 .bind(at)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected()
+                > 0;
+        }
+        if new {
+            added.push(t);
         }
     }
-    Ok(())
+    Ok((!added.is_empty()).then(|| pair_entry(from, from_id, to, to_id, "associate", &added)))
+}
+
+/// The change-log entry of associations added or removed between two records (kept on the
+/// `from` record; the webhooks tell both sides).
+fn pair_entry(
+    from: &ObjectType,
+    from_id: i64,
+    to: &ObjectType,
+    to_id: i64,
+    kind: &'static str,
+    types: &[&AssociationType],
+) -> Entry {
+    let types: Vec<serde_json::Value> = types
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "category": t.category,
+                "typeId": t.type_id,
+                "inverseTypeId": t.inverse_type_id,
+                "label": t.label,
+            })
+        })
+        .collect();
+    let props = serde_json::json!({
+        "toObjectType": to.type_id,
+        "toObjectId": to_id.to_string(),
+        "types": types,
+    });
+    Entry::new(&from.type_id, from_id, kind, props.to_string())
 }
 
 /// Associations given inline when a record is created, inside the create's transaction.
@@ -633,7 +690,8 @@ pub(crate) async fn insert_for_new_record(
     from: &ObjectType,
     from_id: i64,
     inputs: &[AssociationInput],
-) -> StoreResult<()> {
+) -> StoreResult<Vec<Entry>> {
+    let mut entries = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let to_type: Option<(String,)> = sqlx::query_as(
             "SELECT object_type FROM records WHERE account_id = $1 AND id = $2 AND archived = 0",
@@ -726,9 +784,9 @@ pub(crate) async fn insert_for_new_record(
             &input.types,
             &format!("associations[{i}].types"),
         )?;
-        insert_pair(tx, account, from, from_id, &to, input.to_id, &chosen).await?;
+        entries.extend(insert_pair(tx, account, from, from_id, &to, input.to_id, &chosen).await?);
     }
-    Ok(())
+    Ok(entries)
 }
 
 impl Store {

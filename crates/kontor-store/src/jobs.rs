@@ -308,10 +308,13 @@ pub struct Change {
     pub seq: i64,
     pub object_type: String,
     pub record_id: i64,
-    /// `set`, `archive`, `restore` or `purge`.
+    /// `set`, `archive`, `restore`, `purge`, `merge`, `erase`, `associate` or `dissociate`.
     pub kind: String,
     /// For `set`: the values written (`None` clears).
     pub props: std::collections::BTreeMap<String, Option<String>>,
+    /// For the other kinds: what the entry says (`{}` for most; the primary of a merge; the
+    /// other record and the types of an association).
+    pub detail: serde_json::Value,
     pub source: String,
     pub at: i64,
 }
@@ -334,12 +337,18 @@ impl Store {
         .await?;
         rows.into_iter()
             .map(|(seq, object_type, record_id, kind, props, source, at)| {
+                let (props, detail) = if kind == "set" {
+                    (serde_json::from_str(&props)?, serde_json::Value::Null)
+                } else {
+                    (Default::default(), serde_json::from_str(&props)?)
+                };
                 Ok(Change {
                     seq,
                     object_type,
                     record_id,
                     kind,
-                    props: serde_json::from_str(&props)?,
+                    props,
+                    detail,
                     source,
                     at,
                 })

@@ -31,6 +31,7 @@ mod restores_sqlite;
 mod schemas;
 mod search;
 mod sso;
+mod webhooks;
 
 pub use associations::{AssociatedRecord, AssociationInput, AssociationType};
 pub use attempts::{email_subject, user_subject, Factor, ATTEMPT_WINDOW_MS, MAX_ATTEMPTS};
@@ -70,6 +71,10 @@ pub use restores::{
 pub use schemas::{CustomSchema, SchemaInput};
 pub use search::SEARCH_DEADLINE;
 pub use sso::{SsoConfig, SsoFlow, MAX_SSO_FLOWS, SSO_FLOW_TTL_MS};
+pub use webhooks::{
+    event_types_of, Attempt as WebhookAttempt, DeliveryCounts, SubscriptionInput, WebhookApp,
+    WebhookEvent, WebhookSubscription, EVENT_TYPES, MAX_DELIVERY_ATTEMPTS,
+};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

@@ -545,6 +545,57 @@ CREATE TABLE erased (
 )
 "#,
     ),
+    (
+        20,
+        r#"
+CREATE TABLE webhook_apps (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    target_url TEXT,
+    max_concurrent BIGINT NOT NULL,
+    secret_sealed TEXT NOT NULL,
+    cursor_seq BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE TABLE webhook_subscriptions (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    app_id BIGINT NOT NULL,
+    event_type TEXT NOT NULL,
+    object_type_id TEXT,
+    property_name TEXT,
+    active BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE TABLE webhook_events (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    app_id BIGINT NOT NULL,
+    subscription_id BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    object_id BIGINT NOT NULL,
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    next_at BIGINT NOT NULL,
+    claim TEXT,
+    last_status BIGINT,
+    last_error TEXT,
+    created_at BIGINT NOT NULL,
+    done_at BIGINT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE INDEX webhook_events_due ON webhook_events (state, next_at);
+CREATE INDEX webhook_events_by_app ON webhook_events (account_id, app_id, id);
+CREATE INDEX webhook_events_by_object ON webhook_events (account_id, object_id)
+"#,
+    ),
 ];
 
 /// Migrations for SQLite alone, numbered in the same sequence as [`MIGRATIONS`] (a number is

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 mod derived;
 mod erase;
 mod lifecycle;
+pub(crate) mod log;
 mod merge;
 mod read;
 pub(crate) use derived::Stages;
@@ -716,36 +717,24 @@ impl Store {
             .await?;
         }
 
-        for (id, assocs) in pending_assocs {
-            associations::insert_for_new_record(self, tx, account, ot, id, &assocs).await?;
+        let mut entries = Vec::with_capacity(results.len());
+        for (r, _, changes, _) in &results {
+            entries.push(log::Entry::new(
+                &ot.type_id,
+                r.id,
+                "set",
+                serde_json::to_string(changes)?,
+            ));
         }
-        // The change log last: its sequence is the account's commit order, so the counter row
-        // is locked only for these inserts and the commit.
-        let first_seq = allocate(tx, account, "change", results.len() as i64).await?;
+        for (id, assocs) in pending_assocs {
+            entries.extend(
+                associations::insert_for_new_record(self, tx, account, ot, id, &assocs).await?,
+            );
+        }
+        // The change log, in the same transaction, last (see `log`).
+        let first_seq = log::append(tx, account, &entries, actor, now).await?;
         for (i, r) in results.iter_mut().enumerate() {
             r.3 = first_seq + i as i64;
-        }
-        // The change log, in the same transaction.
-        for chunk in results.chunks(100) {
-            let sql = format!(
-                "INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at) VALUES {}",
-                values_clause(chunk.len(), 10)
-            );
-            let mut q = sqlx::query(&sql);
-            for (r, _, changes, seq) in chunk {
-                q = q
-                    .bind(account)
-                    .bind(*seq)
-                    .bind(&ot.type_id)
-                    .bind(r.id)
-                    .bind("set")
-                    .bind(serde_json::to_string(changes)?)
-                    .bind(actor.source.as_str())
-                    .bind(actor.source_id.clone())
-                    .bind(actor.user_id)
-                    .bind(now);
-            }
-            q.execute(&mut *tx).await?;
         }
 
         Ok(results.into_iter().map(|(r, new, _, _)| (r, new)).collect())

@@ -202,9 +202,9 @@ impl Store {
 
 impl Store {
     /// Passes every sealed value of this database (TOTP seeds, also of set-ups not yet
-    /// confirmed, and SSO client secrets) through `reseal`, and writes back what it returns,
-    /// all in one transaction. `None` means the value could not be opened: it is left as it
-    /// is and counted. Returns (resealed, unreadable).
+    /// confirmed, SSO client secrets, webhook apps' client secrets) through `reseal`, and
+    /// writes back what it returns, all in one transaction. `None` means the value could not
+    /// be opened: it is left as it is and counted. Returns (resealed, unreadable).
     pub async fn reseal_secrets(
         &self,
         reseal: impl Fn(&str) -> Option<String>,
@@ -256,6 +256,9 @@ impl Store {
                 None => unreadable += 1,
             }
         }
+        let (d, u) = Store::reseal_webhook_secrets(&mut tx, &reseal).await?;
+        done += d;
+        unreadable += u;
         tx.commit().await?;
         Ok((done, unreadable))
     }

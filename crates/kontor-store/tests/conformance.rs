@@ -35,6 +35,9 @@ use searches::searches_stop_at_their_deadline;
 #[path = "conformance/sso.rs"]
 mod sso;
 use sso::{sso_settings_and_single_use_states, sso_states_in_flight_are_bounded};
+#[path = "conformance/webhooks.rs"]
+mod webhooks;
+use webhooks::webhook_events_follow_the_change_log;
 #[path = "conformance/sign_in.rs"]
 mod sign_in;
 use sign_in::{
@@ -128,6 +131,7 @@ conformance!(
     a_fenced_account_takes_no_writes,
     a_live_copy_catches_up,
     a_superseded_runner_writes_nothing,
+    webhook_events_follow_the_change_log,
 );
 
 fn actor() -> Actor {
@@ -664,12 +668,13 @@ async fn associations_both_ways(d: Directory) {
             deal,
             &contacts,
             c,
-            &[("HUBSPOT_DEFINED".into(), 279)]
+            &[("HUBSPOT_DEFINED".into(), 279)],
+            &actor(),
         )
         .await
         .is_err());
     let made = s
-        .associate(a, &deals, deal, &contacts, c, &[])
+        .associate(a, &deals, deal, &contacts, c, &[], &actor())
         .await
         .unwrap();
     assert_eq!(made[0].type_id, 3);
@@ -691,6 +696,7 @@ async fn associations_both_ways(d: Directory) {
         &companies,
         co,
         &[("USER_DEFINED".into(), label.type_id)],
+        &actor(),
     )
     .await
     .unwrap();
@@ -702,7 +708,7 @@ async fn associations_both_ways(d: Directory) {
         .types
         .iter()
         .any(|t| t.label.as_deref() == Some("Former employer")));
-    s.dissociate(a, &contacts, c, &companies, co, None)
+    s.dissociate(a, &contacts, c, &companies, co, None, &actor())
         .await
         .unwrap();
     assert!(s
@@ -878,7 +884,7 @@ async fn custom_objects(d: Directory) {
         .await
         .unwrap()[0]
         .id;
-    s.associate(a, &cars, car[0].id, &contacts, c, &[])
+    s.associate(a, &cars, car[0].id, &contacts, c, &[], &actor())
         .await
         .unwrap();
     assert_eq!(

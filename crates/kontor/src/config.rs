@@ -72,6 +72,65 @@ struct FileConfig {
     forms: FormsFileConfig,
     #[serde(default)]
     api_limits: ApiLimitsFileConfig,
+    #[serde(default)]
+    webhooks: WebhooksFileConfig,
+}
+
+/// `[webhooks]`: where accounts' webhooks may go and how they are retried.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhooksFileConfig {
+    /// Allow targets on this machine and private networks (default false).
+    allow_private_targets: Option<bool>,
+    /// Milliseconds before the first retry; each next one waits twice as long (default 60000).
+    retry_base_ms: Option<u64>,
+    /// Seconds a request may take (default 5).
+    timeout_seconds: Option<u64>,
+    /// Seconds a sender's claim on events lasts: after a crash they are sent again once it
+    /// lapses (default 60).
+    claim_seconds: Option<u64>,
+}
+
+/// The `[webhooks]` policy; `KONTOR_WEBHOOKS_*` variables win field by field.
+fn webhooks_policy(file: WebhooksFileConfig) -> Result<kontor_server::webhooks::Policy> {
+    use std::time::Duration;
+    let var = |name: &str| -> Result<Option<u64>> {
+        match std::env::var(name) {
+            Ok(v) => Ok(Some(v.parse().with_context(|| name.to_string())?)),
+            Err(_) => Ok(None),
+        }
+    };
+    let d = kontor_server::webhooks::Policy::default();
+    let allow = match std::env::var("KONTOR_WEBHOOKS_ALLOW_PRIVATE_TARGETS") {
+        Ok(v) => matches!(v.as_str(), "1" | "true" | "yes"),
+        Err(_) => file
+            .allow_private_targets
+            .unwrap_or(d.allow_private_targets),
+    };
+    let p = kontor_server::webhooks::Policy {
+        allow_private_targets: allow,
+        retry_base: var("KONTOR_WEBHOOKS_RETRY_BASE_MS")?
+            .or(file.retry_base_ms)
+            .map(Duration::from_millis)
+            .unwrap_or(d.retry_base),
+        timeout: var("KONTOR_WEBHOOKS_TIMEOUT_SECONDS")?
+            .or(file.timeout_seconds)
+            .map(Duration::from_secs)
+            .unwrap_or(d.timeout),
+        claim: var("KONTOR_WEBHOOKS_CLAIM_SECONDS")?
+            .or(file.claim_seconds)
+            .map(Duration::from_secs)
+            .unwrap_or(d.claim),
+    };
+    anyhow::ensure!(
+        !p.retry_base.is_zero() && !p.timeout.is_zero(),
+        "webhooks.retry_base_ms and webhooks.timeout_seconds must be positive"
+    );
+    anyhow::ensure!(
+        p.claim > p.timeout,
+        "webhooks.claim_seconds must be longer than webhooks.timeout_seconds"
+    );
+    Ok(p)
 }
 
 /// `[api_limits]`: the API's rate limits per account tier (`[api_limits.<tier>]`); HubSpot's by
@@ -242,6 +301,8 @@ pub struct Config {
     pub moves: kontor_jobs::moving::Policy,
     /// The API's rate limits per tier; `None` when they are off.
     pub api_limits: Option<kontor_server::rate::ApiLimits>,
+    /// Where webhooks may go and how they are retried.
+    pub webhooks: kontor_server::webhooks::Policy,
 }
 
 impl std::fmt::Debug for Config {
@@ -382,9 +443,11 @@ impl Config {
         );
         let moves = moves_policy(file.moves)?;
         let api_limits = api_limits(file.api_limits)?;
+        let webhooks = webhooks_policy(file.webhooks)?;
         Ok(Config {
             moves,
             api_limits,
+            webhooks,
             header_read_timeout,
             request_timeout,
             sign_in_per_client_per_minute,

@@ -201,9 +201,18 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
         out!("kontor is running at http://{addr}");
     }
     let keys = std::sync::Arc::new(keyfile::load(&config)?);
-    let jobs = std::sync::Arc::new(config.jobs(dir.clone(), keys)?);
+    let jobs = std::sync::Arc::new(config.jobs(dir.clone(), keys.clone())?);
     tracing::info!(mail = %jobs.mailer.as_ref().map(|m| m.describe()).unwrap_or_default(), "notifications");
     let (stop_jobs, stop_rx) = tokio::sync::watch::channel(false);
+    // Nodes that run jobs also send webhooks.
+    let sender = (config.job_workers > 0).then(|| {
+        tokio::spawn(kontor_server::webhooks::deliver::run(
+            dir.clone(),
+            keys,
+            config.webhooks.clone(),
+            stop_rx.clone(),
+        ))
+    });
     let runner = tokio::spawn(jobs.clone().run(stop_rx));
     let state = kontor_server::AppState {
         dir,
@@ -218,6 +227,7 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
             config.trusted_proxies.clone(),
         )),
         api_limiter: std::sync::Arc::new(kontor_server::rate::ApiLimiter::new(config.api_limits)),
+        webhooks: std::sync::Arc::new(config.webhooks.clone()),
     };
     let app = kontor_server::app(state, config.body_limit, config.request_timeout);
     let limits = http::Limits {
@@ -240,6 +250,9 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
     // A job cut short here is taken up again by the next runner once its lease lapses.
     let _ = stop_jobs.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), runner).await;
+    if let Some(sender) = sender {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sender).await;
+    }
     Ok(())
 }
 

@@ -161,6 +161,42 @@ const SPEC: &[(&str, &str, Access)] = &[
         Token,
     ),
     ("GET", "/crm-pipelines/v1/pipelines/{object_type}", Token),
+    // Webhooks: HubSpot's API and kontor's apps (tokens are made by admins only).
+    ("GET", "/webhooks/v3/{app_id}/settings", Token),
+    ("PUT", "/webhooks/v3/{app_id}/settings", Token),
+    ("DELETE", "/webhooks/v3/{app_id}/settings", Token),
+    ("GET", "/webhooks/v3/{app_id}/subscriptions", Token),
+    ("POST", "/webhooks/v3/{app_id}/subscriptions", Token),
+    (
+        "POST",
+        "/webhooks/v3/{app_id}/subscriptions/batch/update",
+        Token,
+    ),
+    (
+        "GET",
+        "/webhooks/v3/{app_id}/subscriptions/{subscription_id}",
+        Token,
+    ),
+    (
+        "PATCH",
+        "/webhooks/v3/{app_id}/subscriptions/{subscription_id}",
+        Token,
+    ),
+    (
+        "DELETE",
+        "/webhooks/v3/{app_id}/subscriptions/{subscription_id}",
+        Token,
+    ),
+    ("GET", "/kontor/v1/webhooks/apps", Token),
+    ("POST", "/kontor/v1/webhooks/apps", Token),
+    ("GET", "/kontor/v1/webhooks/apps/{app_id}", Token),
+    ("DELETE", "/kontor/v1/webhooks/apps/{app_id}", Token),
+    ("GET", "/kontor/v1/webhooks/apps/{app_id}/events", Token),
+    (
+        "POST",
+        "/kontor/v1/webhooks/apps/{app_id}/events/retry",
+        Token,
+    ),
     ("GET", "/account-info/v3/details", Token),
     (
         "GET",
@@ -342,6 +378,10 @@ const SPEC: &[(&str, &str, Access)] = &[
     ("GET", "/app/settings/tokens", ADMIN),
     ("POST", "/app/settings/tokens", ADMIN),
     ("POST", "/app/settings/tokens/{id}/revoke", ADMIN),
+    ("GET", "/app/settings/webhooks", ADMIN),
+    ("POST", "/app/settings/webhooks", ADMIN),
+    ("GET", "/app/settings/webhooks/{id}", ADMIN),
+    ("POST", "/app/settings/webhooks/{id}", ADMIN),
     ("GET", "/app/settings/properties", ADMIN),
     ("POST", "/app/settings/properties", ADMIN),
     (
@@ -712,6 +752,8 @@ async fn every_route_admits_exactly_whom_it_should() {
         ("portal", a.clone()),
         ("guid", "not-a-form".into()),
         ("stage", "1".into()),
+        ("app_id", "1".into()),
+        ("subscription_id", "1".into()),
     ];
 
     // Deleting routes last, so that what they remove is there for every other call.

@@ -39,11 +39,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Webhooks go to receivers on this machine in these tests, and are retried within a second.
+WEBHOOKS_ENV = {
+    "KONTOR_WEBHOOKS_ALLOW_PRIVATE_TARGETS": "1",
+    "KONTOR_WEBHOOKS_RETRY_BASE_MS": "200",
+}
+
+
 class Server:
-    # No API rate limits unless a test starts a server with its own (`KONTOR_API_LIMITS`).
-    def __init__(self, binary: str, api_limits: str = "off"):
+    # No API rate limits unless a test starts a server with its own (`KONTOR_API_LIMITS`);
+    # `env` adds variables of its own (`KONTOR_WEBHOOKS_*`) to the server's environment.
+    def __init__(self, binary: str, api_limits: str = "off", env: dict | None = None):
         self.binary = binary
         self.api_limits = api_limits
+        self.env = {**WEBHOOKS_ENV, **(env or {})}
         self.data_dir = tempfile.mkdtemp(prefix="kontor-compat-")
         self.proc = None
         self.port = None
@@ -93,7 +102,7 @@ class Server:
                 ],
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "KONTOR_API_LIMITS": self.api_limits},
+                env={**os.environ, "KONTOR_API_LIMITS": self.api_limits, **self.env},
             )
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             while time.monotonic() < deadline:
@@ -125,6 +134,14 @@ class Server:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def kill(self) -> None:
+        """Ends the server at once (SIGKILL), as a crash would; `start` runs it again on the
+        same data folder (on a new port)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=15)
+        self.stop()
 
     def cleanup(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -160,12 +177,34 @@ class Account:
         return int(out.splitlines()[0])
 
 
+def create_account(server: Server, name: str = "") -> Account:
+    """A fresh enterprise account in the `us` region with its own (operator-made) token."""
+    name = name or f"compat-{uuid.uuid4().hex[:10]}"
+    account_id = int(
+        server.cli(
+            "admin",
+            "account",
+            "create",
+            "--name",
+            name,
+            "--region",
+            "us",
+            "--tier",
+            "enterprise",
+        ).splitlines()[-1]
+    )
+    token = server.cli(
+        "admin", "token", "create", "--account", str(account_id), "--name", "compat"
+    ).splitlines()[-1]
+    return Account(server, account_id, token, make_client(server.base_url, token))
+
+
 @contextlib.contextmanager
-def running(api_limits: str = "off"):
+def running(api_limits: str = "off", env: dict | None = None):
     """A started server, stopped and its data folder removed afterwards."""
     if not os.path.exists(KONTOR_BIN):
         pytest.exit(f"kontor binary not found at {KONTOR_BIN} (set KONTOR_BIN)", 2)
-    srv = Server(KONTOR_BIN, api_limits=api_limits)
+    srv = Server(KONTOR_BIN, api_limits=api_limits, env=env)
     try:
         srv.start()
         yield srv
@@ -190,24 +229,7 @@ def new_account(server):
     """Factory: a fresh enterprise account in the `us` region with its own token."""
 
     def make(name: str = "") -> Account:
-        name = name or f"compat-{uuid.uuid4().hex[:10]}"
-        account_id = int(
-            server.cli(
-                "admin",
-                "account",
-                "create",
-                "--name",
-                name,
-                "--region",
-                "us",
-                "--tier",
-                "enterprise",
-            ).splitlines()[-1]
-        )
-        token = server.cli(
-            "admin", "token", "create", "--account", str(account_id), "--name", "compat"
-        ).splitlines()[-1]
-        return Account(server, account_id, token, make_client(server.base_url, token))
+        return create_account(server, name)
 
     return make
 

@@ -38,7 +38,7 @@ td label { display:inline; margin:0; font-weight:inherit; }
 td .toolbar { margin-bottom:0; gap:8px; }
 td .toolbar select { width:auto; }
 label { display:block; font-weight:600; margin:12px 0 4px; }
-input[type=text], input[type=email], input[type=password], input[type=search], input[type=number], input[type=date], input[type=datetime-local], select, textarea { width:100%; max-width:420px; padding:8px 10px; border:1px solid #9fb3c8; border-radius:6px; font:inherit; background:#fff; color:inherit; }
+input[type=text], input[type=email], input[type=url], input[type=password], input[type=search], input[type=number], input[type=date], input[type=datetime-local], select, textarea { width:100%; max-width:420px; padding:8px 10px; border:1px solid #9fb3c8; border-radius:6px; font:inherit; background:#fff; color:inherit; }
 [aria-invalid=true], .field:has(.error) input, .field:has(.error) select, .field:has(.error) textarea { border-color:var(--danger); }
 input:focus, select:focus, textarea:focus, button:focus, a:focus { outline:3px solid #8ed7b8; outline-offset:1px; }
 button, .button { display:inline-block; background:var(--brand); color:var(--brand-ink); border:0; border-radius:6px; padding:8px 16px; font:inherit; font-weight:600; cursor:pointer; text-decoration:none; }
@@ -203,6 +203,7 @@ pub fn page_with_head(
                             h2 { "Settings" }
                             (nav_link("/app/settings/users", "Users"))
                             (nav_link("/app/settings/tokens", "Private apps & tokens"))
+                            (nav_link("/app/settings/webhooks", "Webhooks"))
                             (nav_link("/app/settings/properties", "Properties"))
                             (nav_link("/app/settings/objects", "Objects"))
                             (nav_link("/app/settings/forms", "Forms"))

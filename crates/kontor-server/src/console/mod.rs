@@ -114,6 +114,14 @@ pub fn routes() -> crate::Routes {
             post(settings::revoke_token),
         )
         .route(
+            "/app/settings/webhooks",
+            get(settings::webhooks).post(settings::create_webhook_app),
+        )
+        .route(
+            "/app/settings/webhooks/{id}",
+            get(settings::app_page).post(settings::app_action),
+        )
+        .route(
             "/app/settings/forms",
             get(settings::forms).post(settings::create_form),
         )

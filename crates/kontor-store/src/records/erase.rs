@@ -6,7 +6,7 @@
 
 use super::{in_list, Actor};
 use crate::objects::ObjectType;
-use crate::{allocate, Store, StoreError, StoreResult};
+use crate::{Store, StoreError, StoreResult};
 use kontor_domain::object_type::MERGED_IDS;
 use kontor_domain::time::now_ms;
 use sha2::{Digest, Sha256};
@@ -205,6 +205,9 @@ impl Store {
                 "DELETE FROM changes WHERE account_id = $1 AND record_id = $2",
                 "DELETE FROM import_errors WHERE account_id = $1 AND record_id = $2",
                 "DELETE FROM form_submissions WHERE account_id = $1 AND contact_id = $2",
+                // Webhook events about the contact, sent or not: their values go too (the
+                // erasure's own event comes from its entry below).
+                "DELETE FROM webhook_events WHERE account_id = $1 AND object_id = $2",
             ] {
                 sqlx::query(sql)
                     .bind(account)
@@ -241,18 +244,13 @@ impl Store {
             )
             .await?;
         }
-        let seq = allocate(&mut tx, account, "change", 1).await?;
-        sqlx::query("INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at) VALUES ($1, $2, $3, $4, 'erase', '{}', $5, $6, $7, $8)")
-            .bind(account)
-            .bind(seq)
-            .bind(&ot.type_id)
-            .bind(record)
-            .bind(actor.source.as_str())
-            .bind(actor.source_id.clone())
-            .bind(actor.user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let erase = [super::log::Entry::new(
+            &ot.type_id,
+            record,
+            "erase",
+            "{}".into(),
+        )];
+        super::log::append(&mut tx, account, &erase, actor, now).await?;
         tx.commit().await?;
         Ok(Erased {
             record: Some(record),

@@ -44,35 +44,21 @@ impl Store {
     }
 }
 
-/// Appends one value-less lifecycle entry (`archive`, `restore`, `purge`) per record. The
-/// sequence numbers are taken last, as for property writes, so the log keeps commit order.
+/// Appends one value-less lifecycle entry (`archive`, `restore`, `purge`) per record.
 async fn append_lifecycle(
     tx: &mut WriteTx<'_>,
     account: i64,
     type_id: &str,
     ids: &[i64],
-    kind: &str,
+    kind: &'static str,
     actor: &Actor,
     now: i64,
 ) -> StoreResult<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let first = allocate(tx, account, "change", ids.len() as i64).await?;
-    for (i, id) in ids.iter().enumerate() {
-        sqlx::query("INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at) VALUES ($1, $2, $3, $4, $5, '{}', $6, $7, $8, $9)")
-            .bind(account)
-            .bind(first + i as i64)
-            .bind(type_id)
-            .bind(id)
-            .bind(kind)
-            .bind(actor.source.as_str())
-            .bind(actor.source_id.clone())
-            .bind(actor.user_id)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-    }
+    let entries: Vec<log::Entry> = ids
+        .iter()
+        .map(|&id| log::Entry::new(type_id, id, kind, "{}".into()))
+        .collect();
+    log::append(tx, account, &entries, actor, now).await?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 use super::{record_from, Actor, Record, RecordRow, RECORD_COLS};
 use crate::objects::ObjectType;
-use crate::{allocate, Store, StoreError, StoreResult};
+use crate::{Store, StoreError, StoreResult};
 use kontor_domain::object_type::{merged_ids_property, MERGEABLE, MERGED_IDS};
 use kontor_domain::time::{iso, now_ms};
 use std::collections::{BTreeMap, HashMap};
@@ -178,26 +178,22 @@ impl Store {
             .execute(&mut *tx)
             .await?;
 
-        let seq = allocate(&mut tx, account, "change", 2).await?;
-        let merge_entry = serde_json::json!({ "mergedInto": primary.to_string() }).to_string();
-        for (i, id, kind, props) in [
-            (0, primary, "set", serde_json::to_string(&changes)?),
-            (1, merged, "merge", merge_entry),
-        ] {
-            sqlx::query("INSERT INTO changes (account_id, seq, object_type, record_id, kind, props, source, source_id, actor_user_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-                .bind(account)
-                .bind(seq + i)
-                .bind(&ot.type_id)
-                .bind(id)
-                .bind(kind)
-                .bind(props)
-                .bind(actor.source.as_str())
-                .bind(actor.source_id.clone())
-                .bind(actor.user_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        // The merge entry names the primary and how many values it took from the merged
+        // record (HubSpot's `numberOfPropertiesMoved`).
+        let merge_entry = serde_json::json!({
+            "mergedInto": primary.to_string(),
+            "propertiesMoved": changes.len(),
+        });
+        let entries = [
+            super::log::Entry::new(
+                &ot.type_id,
+                primary,
+                "set",
+                serde_json::to_string(&changes)?,
+            ),
+            super::log::Entry::new(&ot.type_id, merged, "merge", merge_entry.to_string()),
+        ];
+        super::log::append(&mut tx, account, &entries, actor, now).await?;
         tx.commit().await?;
         Ok(keep)
     }

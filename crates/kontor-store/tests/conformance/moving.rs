@@ -143,7 +143,7 @@ pub async fn an_account_moves_whole_between_cells(d: Directory) {
         .await
         .unwrap()[0]
         .id;
-    home.associate(a, &contacts, made[0].id, &companies, company, &[])
+    home.associate(a, &contacts, made[0].id, &companies, company, &[], &actor())
         .await
         .unwrap();
     home.archive_records(a, &contacts, &[made[1].id], &actor())
@@ -489,7 +489,7 @@ pub async fn a_live_copy_catches_up(d: Directory) {
                         .unwrap();
                 }
                 if i % 5 == 0 {
-                    home.associate(a, &contacts, old, &companies, company, &[])
+                    home.associate(a, &contacts, old, &companies, company, &[], &actor())
                         .await
                         .unwrap();
                 }

@@ -27,6 +27,8 @@ pub fn sample_ids() -> Vec<(&'static str, String)> {
         ("portal", "1"),
         ("guid", "x"),
         ("stage", "1"),
+        ("app_id", "1"),
+        ("subscription_id", "1"),
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_string()))

@@ -107,7 +107,14 @@ class Kontor {
   async spawnOn(port) {
     const listen = `127.0.0.1:${port}`;
     const child = spawn(KONTOR_BIN, ['--data-dir', this.dataDir, 'serve', '--listen', listen], {
-      env: { ...process.env, KONTOR_API_LIMITS: this.apiLimits },
+      env: {
+        ...process.env,
+        KONTOR_API_LIMITS: this.apiLimits,
+        // Webhooks may go to receivers the tests run on 127.0.0.1, and a failed delivery is
+        // retried after 200 ms rather than a minute (webhooks.test.js).
+        KONTOR_WEBHOOKS_ALLOW_PRIVATE_TARGETS: '1',
+        KONTOR_WEBHOOKS_RETRY_BASE_MS: '200',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

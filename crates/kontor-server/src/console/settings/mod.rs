@@ -13,6 +13,7 @@ mod properties;
 mod sso;
 mod tokens;
 mod users;
+mod webhooks;
 
 pub use account::{account, update_account};
 pub use audit::audit;
@@ -29,6 +30,7 @@ pub use properties::{
 pub use sso::{sso, update_sso};
 pub use tokens::{create_token, revoke_token, tokens};
 pub use users::{add_user, change_user, users};
+pub use webhooks::{app_action, app_page, create_app as create_webhook_app, webhooks};
 
 use super::{Console, PageError};
 use crate::params::QueryParams;
@@ -145,6 +147,7 @@ pub(super) fn notice(q: &QueryParams) -> Markup {
         Some("stage-saved") => "Stage saved.",
         Some("stage-archived") => "Stage archived.",
         Some("moved") => "Order changed.",
+        Some("app-removed") => "App removed, with its subscriptions and events.",
         _ => return html! {},
     };
     html! { p.flash role="status" { (message) } }
