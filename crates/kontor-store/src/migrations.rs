@@ -591,9 +591,10 @@ CREATE TABLE webhook_events (
     done_at BIGINT,
     PRIMARY KEY (account_id, id)
 );
-CREATE INDEX webhook_events_due ON webhook_events (state, next_at);
+CREATE INDEX webhook_events_pending ON webhook_events (account_id, app_id, next_at, id) WHERE state = 'pending';
 CREATE INDEX webhook_events_by_app ON webhook_events (account_id, app_id, id);
-CREATE INDEX webhook_events_by_object ON webhook_events (account_id, object_id)
+CREATE INDEX webhook_events_by_object ON webhook_events (account_id, object_id);
+CREATE INDEX webhook_events_done ON webhook_events (done_at) WHERE state <> 'pending'
 "#,
     ),
 ];

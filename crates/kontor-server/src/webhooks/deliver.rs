@@ -23,6 +23,11 @@ use tokio::sync::Semaphore;
 
 /// Events in one request.
 const BATCH: i64 = 100;
+/// The pause before the next round: idle, after a round that found work, and after one that
+/// found every request slot of an app in use.
+const IDLE: Duration = Duration::from_millis(200);
+const BUSY: Duration = Duration::from_millis(5);
+const FULL: Duration = Duration::from_millis(25);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 
@@ -86,11 +91,15 @@ pub async fn run(
         node: uuid::Uuid::new_v4().simple().to_string(),
     });
     loop {
-        if let Err(e) = sender.clone().tick().await {
-            tracing::warn!(error = %e, "webhooks");
-        }
+        let pause = match sender.clone().tick().await {
+            Ok(pause) => pause,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhooks");
+                IDLE
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = stop.changed() => return,
         }
         if *stop.borrow() {
@@ -113,12 +122,15 @@ impl Sender {
         out
     }
 
-    async fn tick(self: Arc<Self>) -> anyhow::Result<()> {
+    /// One round: fans out, then claims and sends what is due. Returns how long to pause.
+    async fn tick(self: Arc<Self>) -> anyhow::Result<Duration> {
+        let mut pause = IDLE;
         for (i, store) in self.stores().into_iter().enumerate() {
             for (account, app) in store.webhook_apps_behind().await? {
-                // A batch per app per tick keeps one busy account from holding up the others.
-                if let Err(e) = store.fan_out_webhooks(account, app).await {
-                    tracing::warn!(account, app, error = %e, "webhooks: fan-out");
+                // A batch per app per round keeps one busy account from holding up the others.
+                match store.fan_out_webhooks(account, app).await {
+                    Ok(_) => pause = BUSY,
+                    Err(e) => tracing::warn!(account, app, error = %e, "webhooks: fan-out"),
                 }
             }
             let now = now_ms();
@@ -141,7 +153,11 @@ impl Sender {
                     }
                     entry.1.clone()
                 };
-                while let Ok(permit) = sem.clone().try_acquire_owned() {
+                loop {
+                    let Ok(permit) = sem.clone().try_acquire_owned() else {
+                        pause = pause.min(FULL);
+                        break;
+                    };
                     let claim = format!("{}-{}", self.node, uuid::Uuid::new_v4().simple());
                     let events = store
                         .claim_webhook_events(
@@ -156,6 +172,7 @@ impl Sender {
                     if events.is_empty() {
                         break;
                     }
+                    pause = BUSY;
                     let (me, store, app, url) =
                         (self.clone(), store.clone(), app.clone(), url.clone());
                     tokio::spawn(async move {
@@ -167,7 +184,7 @@ impl Sender {
                 }
             }
         }
-        Ok(())
+        Ok(pause)
     }
 
     async fn send(
@@ -216,15 +233,6 @@ impl Sender {
         // Retried: no answer, a timeout, 5xx, 429. Another status is the receiver's refusal.
         let retry = matches!(status, None | Some(429) | Some(500..=599));
         let now = now_ms();
-        let outcome: Vec<(i64, Option<i64>)> = events
-            .iter()
-            .map(|e| {
-                let attempts = e.attempts + 1;
-                let next = (retry && attempts < MAX_DELIVERY_ATTEMPTS)
-                    .then(|| now + backoff(self.policy.retry_base, attempts).as_millis() as i64);
-                (e.id, next)
-            })
-            .collect();
         let error = error.or_else(|| {
             status
                 .filter(|_| !delivered)
@@ -236,8 +244,12 @@ impl Sender {
             error,
             at: now,
         };
+        let base = self.policy.retry_base;
         store
-            .record_webhook_attempt(app.account_id, claim, &outcome, &attempt)
+            .record_webhook_attempt(app.account_id, claim, &events, &attempt, |attempts| {
+                (retry && attempts < MAX_DELIVERY_ATTEMPTS)
+                    .then(|| now + backoff(base, attempts).as_millis() as i64)
+            })
             .await?;
         Ok(())
     }

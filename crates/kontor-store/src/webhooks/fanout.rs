@@ -296,7 +296,7 @@ pub(crate) fn events_for(e: &LogEntry, s: &WebhookSubscription) -> Vec<(i64, Map
 }
 
 /// How many change-log entries one fan-out transaction reads.
-const FAN_OUT_BATCH: i64 = 1000;
+const FAN_OUT_BATCH: i64 = 2000;
 
 impl Store {
     /// Apps whose cursor is behind their account's change log, in accounts settled here.
@@ -417,10 +417,11 @@ impl Store {
         Ok(Some(made.len()))
     }
 
-    /// Apps with events due, in accounts settled here.
+    /// Apps with a target and events due, in accounts settled here (one probe of the pending
+    /// events' index per app, however long the backlog).
     pub async fn webhook_apps_due(&self, now: i64) -> StoreResult<Vec<(i64, i64)>> {
         Ok(sqlx::query_as(&format!(
-            "SELECT DISTINCT account_id, app_id FROM webhook_events WHERE state = 'pending' AND next_at <= $1 AND {}",
+            "SELECT account_id, id FROM webhook_apps a WHERE target_url IS NOT NULL AND {} AND EXISTS (SELECT 1 FROM webhook_events e WHERE e.account_id = a.account_id AND e.app_id = a.id AND e.state = 'pending' AND e.next_at <= $1)",
             crate::moving::SETTLED
         ))
         .bind(now)
@@ -428,8 +429,11 @@ impl Store {
         .await?)
     }
 
-    /// Claims up to `limit` due events of an app, oldest first, for `lease_ms`: another node
-    /// (or this one, after a crash) sends them again only once the claim lapses.
+    /// Claims up to `limit` due events of an app, the longest due first, for `lease_ms`:
+    /// another node (or this one, after a crash) sends them again only once the claim lapses.
+    /// The ids are read from the pending events' index, then updated by primary key on the
+    /// condition that they are still due, so two nodes never both claim one (and no planner
+    /// can turn the claim into a scan of the app's events).
     pub async fn claim_webhook_events(
         &self,
         account: i64,
@@ -439,24 +443,24 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> StoreResult<Vec<WebhookEvent>> {
-        let mut tx = self.write().await?;
+        let _w = self.lock_writes().await;
         let ids: Vec<(i64,)> = sqlx::query_as(
-            "SELECT id FROM webhook_events WHERE account_id = $1 AND app_id = $2 AND state = 'pending' AND next_at <= $3 ORDER BY id LIMIT $4",
+            "SELECT id FROM webhook_events WHERE account_id = $1 AND app_id = $2 AND state = 'pending' AND next_at <= $3 ORDER BY next_at, id LIMIT $4",
         )
         .bind(account)
         .bind(app_id)
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "UPDATE webhook_events SET next_at = $1, claim = $2 WHERE account_id = $3 AND state = 'pending' AND next_at <= $4 AND id IN ({})",
+            "UPDATE webhook_events SET next_at = $1, claim = $2 WHERE account_id = $3 AND state = 'pending' AND next_at <= $4 AND id IN ({}) RETURNING {EVENT_COLS}",
             crate::records::in_list(5, ids.len())
         );
-        let mut q = sqlx::query(&sql)
+        let mut q = sqlx::query_as::<_, EventRow>(&sql)
             .bind(now + lease_ms)
             .bind(claim)
             .bind(account)
@@ -464,27 +468,24 @@ impl Store {
         for (id,) in &ids {
             q = q.bind(*id);
         }
-        q.execute(&mut *tx).await?;
-        tx.commit().await?;
-        let rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT {EVENT_COLS} FROM webhook_events WHERE account_id = $1 AND app_id = $2 AND claim = $3 AND state = 'pending' ORDER BY id"
-        ))
-        .bind(account)
-        .bind(app_id)
-        .bind(claim)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(event).collect()
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut events: Vec<WebhookEvent> =
+            rows.into_iter().map(event).collect::<StoreResult<_>>()?;
+        events.sort_by_key(|e| e.id);
+        Ok(events)
     }
 
-    /// Records one attempt at sending claimed events: delivered (`next_at` unused), or not,
-    /// each then due again at its `next_at` (or, with `None`, given up).
+    /// Records one attempt at sending claimed events: delivered, or not. Events not
+    /// delivered are due again at `next_at(attempts so far)`, or given up when it gives
+    /// `None`. One statement per count of earlier attempts among them (a batch mostly has
+    /// one), by primary key; only the holder of the claim changes anything.
     pub async fn record_webhook_attempt(
         &self,
         account: i64,
         claim: &str,
-        outcome: &[(i64, Option<i64>)],
+        events: &[WebhookEvent],
         attempt: &Attempt,
+        next_at: impl Fn(i64) -> Option<i64>,
     ) -> StoreResult<()> {
         let Attempt {
             delivered,
@@ -492,26 +493,35 @@ impl Store {
             ref error,
             at: now,
         } = *attempt;
-        let mut tx = self.write().await?;
-        for (id, next_at) in outcome {
-            let (state, next, done) = match (delivered, next_at) {
+        let mut groups: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+        for e in events {
+            groups.entry(e.attempts).or_default().push(e.id);
+        }
+        let _w = self.lock_writes().await;
+        for (before, ids) in groups {
+            let (state, next, done) = match (delivered, next_at(before + 1)) {
                 (true, _) => ("delivered", now, Some(now)),
-                (false, Some(at)) => ("pending", *at, None),
+                (false, Some(at)) => ("pending", at, None),
                 (false, None) => ("failed", now, Some(now)),
             };
-            sqlx::query("UPDATE webhook_events SET state = $1, next_at = $2, done_at = $3, attempts = attempts + 1, last_status = $4, last_error = $5, claim = NULL WHERE account_id = $6 AND id = $7 AND claim = $8")
+            let sql = format!(
+                "UPDATE webhook_events SET state = $1, next_at = $2, done_at = $3, attempts = attempts + 1, last_status = $4, last_error = $5, claim = NULL WHERE account_id = $6 AND claim = $7 AND id IN ({})",
+                crate::records::in_list(8, ids.len())
+            );
+            let mut q = sqlx::query(&sql)
                 .bind(state)
                 .bind(next)
                 .bind(done)
                 .bind(status)
                 .bind(error.clone())
                 .bind(account)
-                .bind(id)
-                .bind(claim)
-                .execute(&mut *tx)
-                .await?;
+                .bind(claim);
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.execute(&self.pool).await?;
         }
-        tx.commit().await
+        Ok(())
     }
 }
 

@@ -150,14 +150,13 @@ pub async fn webhook_events_follow_the_change_log(d: Directory) {
         .await
         .unwrap();
     assert_eq!(later.len(), 6, "a lapsed claim is taken over");
-    let outcome: Vec<(i64, Option<i64>)> = one.iter().map(|e| (e.id, None)).collect();
     let ok = WebhookAttempt {
         delivered: true,
         status: Some(200),
         error: None,
         at: now,
     };
-    s.record_webhook_attempt(a, "one", &outcome, &ok)
+    s.record_webhook_attempt(a, "one", &one, &ok, |_| None)
         .await
         .unwrap();
     assert_eq!(
@@ -167,11 +166,40 @@ pub async fn webhook_events_follow_the_change_log(d: Directory) {
             .delivered,
         0
     );
-    s.record_webhook_attempt(a, "two", &outcome, &ok)
+    s.record_webhook_attempt(a, "two", &later, &ok, |_| None)
         .await
         .unwrap();
     let counts = s.webhook_delivery_counts(a, app.id).await.unwrap();
     assert_eq!((counts.pending, counts.delivered), (0, 6));
+
+    // A deletion to the recycle bin and a restore from it, each told once.
+    for t in ["contact.deletion", "contact.restore"] {
+        s.create_webhook_subscription(a, app.id, &subscription(t, None))
+            .await
+            .unwrap();
+    }
+    s.archive_records(a, &contacts, &[second], &actor())
+        .await
+        .unwrap();
+    s.restore_records(a, &contacts, &[second], &actor())
+        .await
+        .unwrap();
+    assert_eq!(fan_out(&s, a, app.id).await, 2);
+    let back: Vec<_> = s
+        .webhook_events(a, app.id, None, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|e| (e.event_type, e.object_id, e.payload["changeFlag"].clone()))
+        .collect();
+    assert_eq!(
+        back,
+        vec![
+            ("contact.deletion".to_string(), second, json!("DELETED")),
+            ("contact.restore".to_string(), second, json!("RESTORED")),
+        ]
+    );
 
     // Another account sees none of it.
     let (b, sb) = account(&d, "webhooks-other").await;
