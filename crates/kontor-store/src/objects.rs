@@ -136,16 +136,59 @@ impl Store {
     /// Gives the accounts of this cell that were made before the built-in object types and
     /// properties last grew what they lack (nothing they hold changes): an account's
     /// `builtin_seed` counter says which [`BUILTIN_SEED`] it has. Accounts frozen or away for
-    /// a move are left for later.
+    /// a move are left for later. Once every account has it, the cell's own counter (account
+    /// 0) says so, and later opens read only that row.
     pub(crate) async fn reseed_builtins(&self) -> StoreResult<()> {
-        let stale: Vec<(i64,)> = sqlx::query_as(&format!(
-            "SELECT DISTINCT account_id FROM properties WHERE account_id NOT IN (SELECT account_id FROM counters WHERE name = 'builtin_seed' AND value >= $1) AND {}",
-            crate::moving::SETTLED
-        ))
-        .bind(BUILTIN_SEED)
-        .fetch_all(&self.pool)
+        let done: Option<(i64,)> = sqlx::query_as(
+            "SELECT value FROM counters WHERE account_id = 0 AND name = 'builtin_seed'",
+        )
+        .fetch_optional(&self.pool)
         .await?;
-        for (account,) in stale {
+        if done.is_some_and(|(v,)| v >= BUILTIN_SEED) {
+            return Ok(());
+        }
+        let stale = |settled: bool| {
+            format!(
+                "SELECT DISTINCT account_id FROM properties WHERE account_id NOT IN (SELECT account_id FROM counters WHERE name = 'builtin_seed' AND value >= $1){}",
+                if settled {
+                    format!(" AND {}", crate::moving::SETTLED)
+                } else {
+                    String::new()
+                }
+            )
+        };
+        let settled: Vec<(i64,)> = sqlx::query_as(&stale(true))
+            .bind(BUILTIN_SEED)
+            .fetch_all(&self.pool)
+            .await?;
+        for (account,) in &settled {
+            self.seed_account(*account).await?;
+        }
+        let left: Vec<(i64,)> = sqlx::query_as(&stale(false))
+            .bind(BUILTIN_SEED)
+            .fetch_all(&self.pool)
+            .await?;
+        if left.is_empty() {
+            let _w = self.lock_writes().await;
+            sqlx::query("INSERT INTO counters (account_id, name, value) VALUES (0, 'builtin_seed', $1) ON CONFLICT (account_id, name) DO UPDATE SET value = excluded.value")
+                .bind(BUILTIN_SEED)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Gives one account what [`Store::reseed_builtins`] gives, if it lacks it: for an account
+    /// that a move held fenced while its cell was opened after an upgrade (called once a move
+    /// has settled it in a cell).
+    pub async fn reseed_account(&self, account: i64) -> StoreResult<()> {
+        let seed: Option<(i64,)> = sqlx::query_as(
+            "SELECT value FROM counters WHERE account_id = $1 AND name = 'builtin_seed'",
+        )
+        .bind(account)
+        .fetch_optional(&self.pool)
+        .await?;
+        if seed.is_none_or(|(v,)| v < BUILTIN_SEED) {
             self.seed_account(account).await?;
         }
         Ok(())

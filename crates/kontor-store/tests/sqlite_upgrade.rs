@@ -116,11 +116,12 @@ async fn an_account_made_before_new_builtin_properties_receives_them_and_keeps_i
     dir.directory.close().await;
 
     // As an account made before line items and merges: their definitions absent, the seed
-    // counter too, and a definition of its own changed.
+    // counter too (the cell's own as well, as in a database of that time), and a definition
+    // of its own changed.
     let db = rusqlite::Connection::open(&path).unwrap();
     db.execute_batch(&format!(
         "DELETE FROM properties WHERE account_id = {account} AND (object_type = '0-8' OR name = 'hs_merged_object_ids');
-         DELETE FROM counters WHERE account_id = {account} AND name = 'builtin_seed';
+         DELETE FROM counters WHERE account_id IN (0, {account}) AND name = 'builtin_seed';
          UPDATE properties SET def = json_set(def, '$.label', 'Mail') WHERE account_id = {account} AND object_type = '0-1' AND name = 'email';"
     ))
     .unwrap();

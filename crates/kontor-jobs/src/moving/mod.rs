@@ -390,6 +390,8 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                     progress.frozen(|f| {
                         f.unfence_ms = ms(began.elapsed());
                     });
+                    // Fenced, it was passed over if the new cell was upgraded meanwhile.
+                    s.to.reseed_account(a).await?;
                     s.from.mark_account_moved(a, mv.to.as_str(), token).await?;
                     s.from.remove_account_data(a, token).await?;
                 }
@@ -520,6 +522,7 @@ async fn undo(jobs: &Arc<Jobs>, claimed: &Move, token: kontor_store::moving::Tok
             return Err(anyhow!("the move's lease was lost"));
         }
         s.from.unfence_account(a, token).await?;
+        s.from.reseed_account(a).await?;
         s.to.mark_incoming(a, mv.from.as_str(), token).await?;
         s.to.remove_account_data(a, token).await?;
         s.to.unfence_account(a, token).await?;

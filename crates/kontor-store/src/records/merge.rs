@@ -3,7 +3,7 @@
 use super::{record_from, Actor, Record, RecordRow, RECORD_COLS};
 use crate::objects::ObjectType;
 use crate::{Store, StoreError, StoreResult};
-use kontor_domain::object_type::{merged_ids_property, MERGEABLE, MERGED_IDS};
+use kontor_domain::object_type::{MERGEABLE, MERGED_IDS};
 use kontor_domain::time::{iso, now_ms};
 use std::collections::{BTreeMap, HashMap};
 
@@ -43,22 +43,7 @@ impl Store {
                 Some("objectIdToMerge".into()),
             ));
         }
-        let mut defs = self.properties(account, &ot.type_id, false).await?;
-        if !defs.iter().any(|d| d.name == MERGED_IDS) {
-            // Accounts made before merging existed lack the property.
-            let group = defs
-                .iter()
-                .find(|d| d.name == "hs_object_id")
-                .map(|d| d.group_name.clone())
-                .unwrap_or_default();
-            let mut def = merged_ids_property(&group);
-            def.hubspot_defined = true;
-            def.created_at = now_ms();
-            def.updated_at = def.created_at;
-            self.insert_properties(account, &ot.type_id, std::slice::from_ref(&def))
-                .await?;
-            defs.push(def);
-        }
+        let defs = self.properties(account, &ot.type_id, false).await?;
         let read_only: Vec<&str> = defs
             .iter()
             .filter(|d| d.read_only_value)
