@@ -49,7 +49,7 @@ fn describe(s: &kontor_store::WebhookSubscription) -> String {
 /// A moment to the second, in UTC: retries are seconds apart.
 fn moment(ms: i64) -> Markup {
     let shown = iso(ms).get(..19).unwrap_or_default().replace('T', " ");
-    html! { time datetime=(iso(ms)) { (shown) " UTC" } }
+    html! { time.nowrap datetime=(iso(ms)) { (shown) " UTC" } }
 }
 
 /// The confirmation page removing an app asks for when the console script did not ask.
@@ -325,7 +325,7 @@ async fn app_view(
                 form method="dialog" {
                     div.actions-row {
                         button.danger type="submit" value="confirm" { "Remove" }
-                        button.secondary type="submit" value="cancel" { "Cancel" }
+                        button.secondary type="submit" value="cancel" autofocus { "Cancel" }
                     }
                 }
             }

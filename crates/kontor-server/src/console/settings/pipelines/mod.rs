@@ -358,7 +358,7 @@ async fn pipelines_view(
                 form method="dialog" {
                     div.actions-row {
                         button.danger type="submit" value="confirm" { "Archive" }
-                        button.secondary type="submit" value="cancel" { "Cancel" }
+                        button.secondary type="submit" value="cancel" autofocus { "Cancel" }
                     }
                 }
             }
