@@ -333,7 +333,30 @@ fn create_outbox(dir: &Path) -> Result<(), MailError> {
     std::fs::create_dir_all(dir).map_err(|source| MailError::Outbox {
         path: dir.to_owned(),
         source,
-    })
+    })?;
+    remove_stale_parts(dir);
+    Ok(())
+}
+
+/// Removes the temporary files of messages whose writer died before renaming them into place
+/// (their message is written again: the sender marks it sent only after the rename). Only
+/// those an hour old, so that another node's message being written now is left alone.
+fn remove_stale_parts(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < hour_ago);
+        if name.starts_with('.') && name.ends_with(".tmp") && stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -206,3 +206,29 @@ async fn a_message_sent_again_under_its_key_is_in_the_outbox_once() {
     );
     assert!(!tmp.path().join("escape.eml").exists());
 }
+
+#[tokio::test]
+async fn parts_left_by_a_writer_that_died_are_removed_once_stale() {
+    let tmp = TempDir::new("outbox-parts");
+    let outbox = tmp.path().join("outbox");
+    std::fs::create_dir_all(&outbox).unwrap();
+    let old = outbox.join(".kontor-notice-1-2-3.0123.tmp");
+    let fresh = outbox.join(".kontor-notice-1-2-4.4567.tmp");
+    let mail = outbox.join("kept.eml");
+    for p in [&old, &fresh, &mail] {
+        std::fs::write(p, "part").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for p in [&old, &mail] {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
+    Mailer::new(&MailConfig::outbox(&outbox)).expect("mailer");
+    assert!(!old.exists(), "a stale part goes");
+    assert!(fresh.exists(), "a part being written now stays");
+    assert!(mail.exists(), "messages stay, however old");
+}

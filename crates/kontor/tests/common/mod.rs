@@ -277,8 +277,12 @@ pub fn mails_to(s: &Server, to: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(outbox_dir(&s.data_dir)) else {
         return Vec::new();
     };
+    // The messages, as a mail client would pick them up: not the part of one whose writer was
+    // killed before renaming it into place (it is written again).
     entries
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
         .filter(|m| m.lines().any(|l| l.starts_with("To:") && l.contains(to)))
         .map(|m| unquote(&m))
         .collect()
