@@ -389,17 +389,22 @@ impl Store {
             .rows_affected())
     }
 
-    /// Drops events delivered or given up before `before` (the log keeps them until then).
+    /// Drops events delivered or given up before `before` (the log keeps them until then),
+    /// and events made before it and never sent (an app left without a target that long).
     pub async fn purge_webhook_events(&self, before: i64) -> StoreResult<u64> {
         let _w = self.lock_writes().await;
-        Ok(sqlx::query(&format!(
-            "DELETE FROM webhook_events WHERE state <> 'pending' AND done_at < $1 AND {}",
-            crate::moving::SETTLED
-        ))
-        .bind(before)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM webhook_events WHERE state <> 'pending' AND done_at < $1",
+            "DELETE FROM webhook_events WHERE state = 'pending' AND attempts = 0 AND created_at < $1",
+        ] {
+            n += sqlx::query(&format!("{sql} AND {}", crate::moving::SETTLED))
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(n)
     }
 
     /// The sealed client secrets of every app, for `kontor admin key rotate`.

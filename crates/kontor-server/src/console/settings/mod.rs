@@ -233,6 +233,23 @@ pub(super) fn select(
     }
 }
 
+/// The dialog that forms marked `data-confirm` open before they are sent (the console script
+/// puts the form's own question in it); Cancel has the focus, so Enter does nothing harmful.
+pub(super) fn confirm_dialog(title: &str, action: &str) -> Markup {
+    html! {
+        dialog.confirm #confirm-dialog aria-labelledby="confirm-title" {
+            h2 #confirm-title { (title) }
+            p #confirm-text {}
+            form method="dialog" {
+                div.actions-row {
+                    button.danger type="submit" value="confirm" { (action) }
+                    button.secondary type="submit" value="cancel" autofocus { "Cancel" }
+                }
+            }
+        }
+    }
+}
+
 pub(super) fn reply(status: StatusCode, page: Markup) -> Response {
     (status, page).into_response()
 }

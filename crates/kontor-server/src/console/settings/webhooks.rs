@@ -319,16 +319,7 @@ async fn app_view(
                     button.danger type="submit" { "Remove " (a.name) }
                 }
             }
-            dialog.confirm #confirm-dialog aria-labelledby="confirm-title" {
-                h2 #confirm-title { "Remove the app?" }
-                p #confirm-text {}
-                form method="dialog" {
-                    div.actions-row {
-                        button.danger type="submit" value="confirm" { "Remove" }
-                        button.secondary type="submit" value="cancel" autofocus { "Cancel" }
-                    }
-                }
-            }
+            (confirm_dialog("Remove the app?", "Remove"))
         },
     ))
 }

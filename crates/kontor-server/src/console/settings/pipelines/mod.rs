@@ -352,16 +352,7 @@ async fn pipelines_view(
                     p { button type="submit" { "Create pipeline" } }
                 }
             }
-            dialog.confirm #confirm-dialog aria-labelledby="confirm-title" {
-                h2 #confirm-title { "Archive?" }
-                p #confirm-text {}
-                form method="dialog" {
-                    div.actions-row {
-                        button.danger type="submit" value="confirm" { "Archive" }
-                        button.secondary type="submit" value="cancel" autofocus { "Cancel" }
-                    }
-                }
-            }
+            (confirm_dialog("Archive?", "Archive"))
         },
     ))
 }
