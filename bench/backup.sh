@@ -10,6 +10,8 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
+# shellcheck source=lib.sh
+. "$BENCH_DIR/lib.sh"
 
 # ---------------------------------------------------------------- settings
 SIZES=${BACKUP_BENCH_SIZES:-300000 1000000 3000000}
@@ -48,142 +50,37 @@ export KONTOR_API_LIMITS=off
 
 # Messages go to the original stderr (fd 3), also from inside redirected functions.
 exec 3>&2
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
-die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- cleanup
 WORK=
 SERVER_PID=
 CHILD_PID=
 PG_DIR=
-PG_STARTED=
 FAILURES=0
 
-# All descendants of a process, deepest first.
-descendants() {
-    local c
-    for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
-        descendants "$c"
-        echo "$c"
-    done
-}
-
-# Stops a process we started and everything it started (e.g. /usr/bin/time and its command).
-kill_tree() {
-    local pid=$1 p pids
-    kill -0 "$pid" 2>/dev/null || return 0
-    pids=$(descendants "$pid")
-    for p in $pids "$pid"; do kill -TERM "$p" 2>/dev/null || true; done
-    for _ in $(seq 50); do
-        local alive=
-        for p in $pids "$pid"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [[ -n $alive ]] || break
-        sleep 0.2
-    done
-    for p in $pids "$pid"; do kill -KILL "$p" 2>/dev/null || true; done
-}
-
-stop_server() {
-    [[ -n $SERVER_PID ]] || return 0
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-}
-
-stop_postgres() {
-    [[ -n $PG_STARTED || -n $PG_DIR ]] || return 0
-    declare -F pg_throwaway_stop >/dev/null && pg_throwaway_stop
-    [[ -n $PG_DIR && -d $PG_DIR ]] && rm -rf "$PG_DIR"
-    PG_STARTED=
-    PG_DIR=
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    set +e
-    [[ -n $CHILD_PID ]] && { kill_tree "$CHILD_PID"; wait "$CHILD_PID" 2>/dev/null; }
+# The trap (bench/lib.sh) stops the child and what it started, then this, then deletes WORK.
+on_cleanup() {
     stop_server
-    stop_postgres
-    [[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
-    exit "$rc"
+    stop_pg_throwaway
 }
-trap cleanup EXIT
-trap 'log "interrupted; cleaning up"; exit 130' INT TERM HUP
-
-# Runs a command in the background and waits for it, so that Ctrl-C reaches the trap at
-# once and the trap can stop the command.
-run_child() {
-    "$@" 3>&- &
-    CHILD_PID=$!
-    local rc=0
-    wait "$CHILD_PID" || rc=$?
-    CHILD_PID=
-    return "$rc"
-}
+set_cleanup_trap tree
 
 # ---------------------------------------------------------------- tools
-ensure_apt_package() { # command package
-    command -v "$1" >/dev/null 2>&1 && return 0
-    ((EUID == 0)) || die "$1 is missing: install the Debian package $2"
-    log "installing $2"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null ||
-        { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; } ||
-        die "could not install $2"
-}
-
 ensure_apt_package curl curl
 ensure_apt_package python3 python3
 [[ -x /usr/bin/time ]] || { ensure_apt_package /usr/bin/time time; }
 [[ $BACKENDS == *sqlite* ]] && ensure_apt_package sqlite3 sqlite3
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-[[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
-KONTOR=${KONTOR_BIN:-$TARGET_DIR/release/kontor}
-if [[ -z ${KONTOR_BIN:-} ]]; then
-    # Always build: a stale binary would measure old code.
-    log "building $KONTOR (cargo build --release)"
-    (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release) || die "cargo build failed"
-fi
-[[ -x $KONTOR ]] || die "$KONTOR was not built"
+# Always build (unless KONTOR_BIN is given): a stale binary would measure old code.
+find_kontor always
 
 WORK=$(mktemp -d "${BACKUP_BENCH_TMPDIR:-/tmp}/kontor-backup-bench.XXXXXX")
 chmod 711 "$WORK"
 RESULTS=$WORK/results
 mkdir -p "$RESULTS"
-# Run a private copy, so that a rebuild of the target folder during the run changes nothing.
-cp "$KONTOR" "$WORK/kontor"
-log "binary: $KONTOR ($("$KONTOR" --version))"
-KONTOR=$WORK/kontor
-
-# Busy and total ticks of the whole machine (all CPUs), from /proc/stat.
-cpu_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-
-# Puts one result line into the current backend's file.
-put() { echo "$1=$2" >>"$RESULTS/$BACKEND.env"; }
+use_private_kontor
 
 # ---------------------------------------------------------------- server and load
-start_server() {
-    local out=$WORK/$BACKEND-server.out err=$WORK/$BACKEND-server.err
-    "$KONTOR" "${GARGS[@]}" serve --listen 127.0.0.1:0 >"$out" 2>>"$err" 3>&- &
-    SERVER_PID=$!
-    local addr=
-    for _ in $(seq 300); do
-        addr=$(sed -n 's|^kontor is running at http://||p' "$out" | head -1)
-        [[ -n $addr ]] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$err" >&2; die "the server exited"; }
-        sleep 0.1
-    done
-    [[ -n $addr ]] || die "the server did not start within 30 s"
-    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$addr/healthz") == 200 ]] || die "/healthz is not 200"
-    PORT=${addr##*:}
-}
-
 # Contacts of the account that are not archived, straight from the database.
 count_contacts() {
     local q="SELECT count(*) FROM records WHERE account_id=$ACCOUNT AND object_type='0-1' AND archived=0"
@@ -196,7 +93,7 @@ count_contacts() {
 load_to() { # total: loads contacts LOADED..total-1
     local total=$1 add=$(($1 - LOADED)) out=$WORK/$BACKEND-load-$1.txt
     log "$BACKEND: loading $add contacts ($LOADED -> $total) through the API"
-    start_server
+    start_server "$WORK/$BACKEND-server.out" "$WORK/$BACKEND-server.err" "${GARGS[@]}"
     run_child python3 "$BENCH_DIR/load.py" --port "$PORT" --token "$TOKEN" --start "$LOADED" \
         --count "$add" --batch "$BATCH" --connections "$LOAD_CONNECTIONS" --max-seconds "$LOAD_MAX_SECONDS" \
         >"$out" || { cat "$out" >&2; tail -20 "$WORK/$BACKEND-server.err" >&2; die "the load failed"; }
@@ -216,22 +113,7 @@ load_to() { # total: loads contacts LOADED..total-1
 }
 
 # ---------------------------------------------------------------- measurements
-# Runs a command under /usr/bin/time; sets T_WALL (s), T_RSS (KB), T_CPU (s), T_BUSY (% of
-# the machine's cores busy meanwhile, everything included) and returns its exit status.
-timed() { # tfile cmd...
-    local tfile=$1 rc=0 b0 b1
-    shift
-    read -r -a b0 < <(cpu_ticks)
-    run_child /usr/bin/time -f '%e %M %U %S' -o "$tfile" "$@" || rc=$?
-    read -r -a b1 < <(cpu_ticks)
-    T_WALL=$(awk 'END {print $1}' "$tfile")
-    T_RSS=$(awk 'END {print $2}' "$tfile")
-    T_CPU=$(awk 'END {printf "%.2f", $3 + $4}' "$tfile")
-    T_BUSY=$(awk -v b="$((b1[0] - b0[0]))" -v t="$((b1[1] - b0[1]))" -v n="$(nproc)" \
-        'BEGIN {printf "%.0f", t ? 100 * n * b / t : 0}')
-    return "$rc"
-}
-
+# (timed, cpu_ticks, loadavg and put are in bench/lib.sh.)
 baseline() { # csv-file
     local q="SELECT id, props FROM records WHERE account_id=$ACCOUNT AND object_type='0-1' AND archived=0 ORDER BY id"
     case $BACKEND in
@@ -329,7 +211,6 @@ run_backend() {
         postgres)
             sizes=$PG_SIZES
             log "postgres: starting a throwaway server (scripts/pg-throwaway.sh)"
-            PG_STARTED=1
             # shellcheck source=../scripts/pg-throwaway.sh
             source "$ROOT/scripts/pg-throwaway.sh"
             set -euo pipefail # the script turns these off at its end
@@ -364,7 +245,7 @@ run_backend() {
         fi
         measure "$n"
     done
-    stop_postgres
+    stop_pg_throwaway
     if [[ -n $OUT_DIR ]]; then
         mkdir -p "$OUT_DIR"
         cp "$RESULTS/$BACKEND.env" "$WORK/$BACKEND"-*.txt "$WORK/$BACKEND"-*.err "$WORK/$BACKEND"-*.out "$OUT_DIR/" 2>/dev/null || true

@@ -14,6 +14,8 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
+# shellcheck source=lib.sh
+. "$BENCH_DIR/lib.sh"
 SIZES=${MOVE_BENCH_SIZES:-"100000 1000000"}
 MOVES=${MOVE_BENCH_MOVES:-5}
 EXPORTS=${MOVE_BENCH_EXPORTS:-3}
@@ -25,34 +27,26 @@ unset KONTOR_CONFIG KONTOR_DATA_DIR KONTOR_DATABASE_US KONTOR_DATABASE_EU KONTOR
 export KONTOR_LOG=${BENCH_KONTOR_LOG:-warn}
 # The benchmark measures the server, not the API's rate limits: none is met.
 export KONTOR_API_LIMITS=off
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# Messages go to the original stderr (fd 3), also from inside redirected functions.
+exec 3>&2
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-KONTOR_SRC=${KONTOR_BIN:-$TARGET_DIR/release/kontor}
-if [[ ! -x $KONTOR_SRC ]]; then
-    log "building $KONTOR_SRC (cargo build --release)"
-    (cd "$ROOT" && cargo build --release)
-fi
+find_kontor missing
 WORK=$(mktemp -d /tmp/kontor-move-bench.XXXXXX)
 SERVER_PID=
 CLIENT_PID=
-cleanup() {
-    set +e
+# The trap (bench/lib.sh) runs this, then deletes WORK.
+on_cleanup() {
     [[ -n $CLIENT_PID ]] && kill "$CLIENT_PID" 2>/dev/null
-    [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    [[ $BACKEND == postgres ]] && pg_throwaway_stop
-    rm -rf "$WORK"
+    stop_server
+    stop_pg_throwaway
 }
-trap cleanup EXIT
+set_cleanup_trap term
 # A private copy: a rebuild during the run does not change what is measured.
-KONTOR=$WORK/kontor
-cp "$KONTOR_SRC" "$KONTOR"
+use_private_kontor quiet
 if [[ $BACKEND == postgres ]]; then
     # shellcheck source=../scripts/pg-throwaway.sh
     source "$ROOT/scripts/pg-throwaway.sh"
 fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Runs a command; prints "<wall ms> <peak RSS KiB>" of it (its children included).
 measure() {
@@ -81,12 +75,10 @@ for size in $SIZES; do
     fi
     account=$("$KONTOR" admin account create --name "bench $size" --region us --tier enterprise)
     token=$("$KONTOR" admin token create --account "$account" --name bench)
-    port=$(free_port)
     # A node that serves requests only: the moves run in `kontor migration run`, whose memory
     # is measured.
-    KONTOR_JOB_WORKERS=0 "$KONTOR" serve --listen "127.0.0.1:$port" >"$WORK/serve-$size.log" 2>&1 &
-    SERVER_PID=$!
-    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    KONTOR_JOB_WORKERS=0 start_server "$WORK/serve-$size.out" "$WORK/serve-$size.log"
+    port=$PORT
     log "$size contacts, $((size / 10)) companies, $size associations: loading"
     python3 "$BENCH_DIR/load.py" --port "$port" --token "$token" --count "$size" \
         --ids-out "$WORK/contacts-$size.ids" >"$WORK/load-$size.log"

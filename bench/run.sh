@@ -8,6 +8,8 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
+# shellcheck source=lib.sh
+. "$BENCH_DIR/lib.sh"
 
 # ---------------------------------------------------------------- settings
 CONTACTS=${BENCH_CONTACTS:-1000000}
@@ -41,8 +43,6 @@ export KONTOR_API_LIMITS=off
 
 # Messages go to the original stderr (fd 3), also from inside redirected functions.
 exec 3>&2
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
-die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- cleanup
 WORK=
@@ -51,17 +51,6 @@ CHILD_PID=
 PG_BIN=
 PG_DATA=
 PG_STARTED=
-
-stop_server() {
-    [[ -n $SERVER_PID ]] || return 0
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-}
 
 as_postgres() {
     if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi
@@ -80,74 +69,29 @@ stop_postgres() {
     PG_STARTED=
 }
 
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    set +e
-    if [[ -n $CHILD_PID ]]; then
-        kill -TERM "$CHILD_PID" 2>/dev/null
-        wait "$CHILD_PID" 2>/dev/null
-    fi
-    stop_server
+# The trap (bench/lib.sh) stops the child with TERM, then this, then deletes WORK.
+on_cleanup() {
+    stop_server 10
     stop_postgres
-    [[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'log "interrupted; cleaning up"; exit 130' INT TERM HUP
-
-# Runs a command in the background and waits for it, so that Ctrl-C reaches the trap at
-# once and the trap can stop the command.
-run_child() {
-    "$@" 3>&- &
-    CHILD_PID=$!
-    local rc=0
-    wait "$CHILD_PID" || rc=$?
-    CHILD_PID=
-    return "$rc"
-}
+set_cleanup_trap term
 
 # ---------------------------------------------------------------- tools
-ensure_apt_package() { # command package
-    command -v "$1" >/dev/null 2>&1 && return 0
-    ((EUID == 0)) || die "$1 is missing: install the Debian package $2"
-    log "installing $2"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null ||
-        { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; } ||
-        die "could not install $2"
-}
-
 ensure_apt_package wrk wrk
 ensure_apt_package curl curl
 ensure_apt_package jq jq
 ensure_apt_package python3 python3
 if [[ $BACKENDS == *postgres* ]]; then
-    if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
-        ((EUID == 0)) || die "PostgreSQL is missing: install the Debian package postgresql"
-        log "installing postgresql"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null ||
-            { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; } ||
-            die "could not install postgresql"
-    fi
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_install PostgreSQL postgresql
     PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 fi
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-[[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
-KONTOR=${KONTOR_BIN:-$TARGET_DIR/release/kontor}
-if [[ ! -x $KONTOR ]]; then
-    log "building $KONTOR (cargo build --release)"
-    (cd "$ROOT" && cargo build --release) || die "cargo build failed"
-    [[ -x $KONTOR ]] || die "$KONTOR was not built"
-fi
+find_kontor missing
 
 WORK=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/kontor-bench.XXXXXX")
 chmod 711 "$WORK"
 RESULTS=$WORK/results
-# Run a private copy, so that a rebuild of the target folder during the run changes nothing.
-cp "$KONTOR" "$WORK/kontor"
-log "binary: $KONTOR ($("$KONTOR" --version))"
-KONTOR=$WORK/kontor
+use_private_kontor
 mkdir -p "$RESULTS"
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -196,9 +140,6 @@ start_postgres() {
 psql_q() {
     "$PG_BIN/psql" -X -q -At "$PG_URL" -c "$1"
 }
-
-# Puts one result line into the current backend's file.
-put() { echo "$1=$2" >>"$RESULTS/$BACKEND.env"; }
 
 api() { # method path [body] -> prints "STATUS BODY"
     local out code
@@ -284,25 +225,15 @@ run_backend() {
     TOKEN=$("$KONTOR" "${gargs[@]}" admin token create --account "$account" --name bench) || die "token create failed"
     [[ -n $TOKEN ]] || die "token create printed nothing"
 
-    "$KONTOR" "${gargs[@]}" serve --listen 127.0.0.1:0 >"$WORK/$BACKEND-server.out" 2>"$WORK/$BACKEND-server.err" 3>&- &
-    SERVER_PID=$!
-    local addr=
-    for _ in $(seq 300); do
-        addr=$(sed -n 's|^kontor is running at http://||p' "$WORK/$BACKEND-server.out" | head -1)
-        [[ -n $addr ]] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/$BACKEND-server.err" >&2; die "the server exited"; }
-        sleep 0.1
-    done
-    [[ -n $addr ]] || die "the server did not start within 30 s"
-    BASE=http://$addr
-    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$BASE/healthz") == 200 ]] || die "/healthz is not 200"
+    start_server "$WORK/$BACKEND-server.out" "$WORK/$BACKEND-server.err" "${gargs[@]}"
+    BASE=http://$SERVER_ADDR
     log "server pid $SERVER_PID at $BASE, account $account"
 
     # ---- load
     local t0 d0 loadout=$WORK/$BACKEND-load.txt
     t0=$(server_ticks)
     d0=$(db_ticks)
-    run_child python3 "$BENCH_DIR/load.py" --port "${addr##*:}" --token "$TOKEN" --count "$CONTACTS" \
+    run_child python3 "$BENCH_DIR/load.py" --port "$PORT" --token "$TOKEN" --count "$CONTACTS" \
         --batch "$BATCH" --connections "$LOAD_CONNECTIONS" --max-seconds "$LOAD_MAX_SECONDS" \
         >"$loadout" || { cat "$loadout" >&2; tail -20 "$WORK/$BACKEND-server.err" >&2; die "the load failed"; }
     local t1 d1
@@ -339,7 +270,7 @@ run_backend() {
     put server_peak_rss_kb "$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")"
     put server_rss_kb "$(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status")"
     log "server peak RSS (VmHWM): $(awk '/^VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$SERVER_PID/status")"
-    stop_server
+    stop_server 10
     stop_postgres
     python3 "$BENCH_DIR/summary.py" "$RESULTS/$BACKEND.env"
     if [[ -n $OUT_DIR ]]; then

@@ -18,6 +18,8 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
+# shellcheck source=lib.sh
+. "$BENCH_DIR/lib.sh"
 MIB=${UPLOAD_BENCH_MIB:-64}
 RUNS=${UPLOAD_BENCH_RUNS:-3}
 JOB_MIB=${UPLOAD_BENCH_JOB_MIB:-16}
@@ -30,20 +32,16 @@ unset KONTOR_CONFIG KONTOR_DATA_DIR KONTOR_DATABASE_US KONTOR_DATABASE_EU \
 export KONTOR_LOG=warn
 # The benchmark measures the server, not the API's rate limits: none is met.
 export KONTOR_API_LIMITS=off
+# Messages go to the original stderr (fd 3), also from inside redirected functions.
+exec 3>&2
 
-BIN=${KONTOR_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/kontor}
-if [ ! -x "$BIN" ]; then
-    (cd "$ROOT" && cargo build --release -p kontor)
-fi
+find_kontor missing -p kontor
 WORK=$(mktemp -d /tmp/kontor-upload-bench.XXXXXX)
 SERVER_PID=
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-cp "$BIN" "$WORK/kontor"
-BIN=$WORK/kontor
+# The trap (bench/lib.sh) runs this, then deletes WORK.
+on_cleanup() { stop_server; }
+set_cleanup_trap term
+use_private_kontor quiet
 
 make_csv() {
 python3 - "$1" "$2" <<'EOF'
@@ -82,21 +80,19 @@ print(len(rows), *[st.median(c) for c in zip(*rows)])"
 }
 
 # Starts a server on a fresh data folder with an account; sets port, token, SERVER_PID.
-start_server() {
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    "$BIN" --data-dir "$1" serve --listen "127.0.0.1:$port" >/dev/null 2>&1 &
-    SERVER_PID=$!
-    for _ in $(seq 1 150); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+fresh_server() {
+    start_server "$WORK/server.out" "$WORK/server.err" --data-dir "$1"
+    port=$PORT
     local account
-    account=$("$BIN" --data-dir "$1" admin account create --name Bench --region us --tier enterprise)
-    token=$("$BIN" --data-dir "$1" admin token create --account "$account" --name bench)
+    account=$("$KONTOR" --data-dir "$1" admin account create --name Bench --region us --tier enterprise)
+    token=$("$KONTOR" --data-dir "$1" admin token create --account "$account" --name bench)
 }
 
 printf '%-4s %10s %10s %8s %12s %10s\n' run upload_s cp_s ratio rss_grow_MiB grow/file
 results=()
 for run in $(seq 1 "$RUNS"); do
     data="$WORK/data-$run"
-    start_server "$data"
+    fresh_server "$data"
     before=$(hwm_kib "$SERVER_PID")
     start=$(date +%s.%N)
     code=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -H "Authorization: Bearer $token" \
@@ -124,7 +120,7 @@ printf '%-4s %10s %10s %8s %12s %10s\n' run job_s sqlite3_s ratio rss_grow_MiB g
 results=()
 for run in $(seq 1 "$RUNS"); do
     data="$WORK/data-job-$run"
-    start_server "$data"
+    fresh_server "$data"
     # Memory from before the upload (the job may take the file up at once); time from the
     # accepted upload to the job's end.
     before=$(hwm_kib "$SERVER_PID")

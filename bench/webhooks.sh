@@ -11,6 +11,8 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
+# shellcheck source=lib.sh
+. "$BENCH_DIR/lib.sh"
 
 # ---------------------------------------------------------------- settings
 CONTACTS=${BENCH_CONTACTS:-20000}
@@ -45,8 +47,6 @@ export KONTOR_WEBHOOKS_ALLOW_PRIVATE_TARGETS=1
 
 # Messages go to the original stderr (fd 3), also from inside redirected functions.
 exec 3>&2
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
-die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- cleanup
 WORK=
@@ -55,77 +55,27 @@ RECEIVER_PID=
 CHILD_PID=
 FAILURES=0
 
-stop_pid() { # pid: TERM, up to 20 s, then KILL
-    local pid=$1
-    [[ -n $pid ]] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-stop_server() { stop_pid "$SERVER_PID"; SERVER_PID=; }
 stop_receiver() { stop_pid "$RECEIVER_PID"; RECEIVER_PID=; }
-stop_postgres() {
-    declare -F pg_throwaway_stop >/dev/null && pg_throwaway_stop
-    unset -f pg_throwaway_stop 2>/dev/null || true
-}
 
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    set +e
-    [[ -n $CHILD_PID ]] && stop_pid "$CHILD_PID"
+# The trap (bench/lib.sh) stops the child (stop_pid), then this, then deletes WORK.
+on_cleanup() {
     stop_server
     stop_receiver
-    stop_postgres
-    [[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
-    exit "$rc"
+    stop_pg_throwaway
 }
-trap cleanup EXIT
-trap 'log "interrupted; cleaning up"; exit 130' INT TERM HUP
-
-# Runs a command in the background and waits for it, so that Ctrl-C reaches the trap at
-# once and the trap can stop the command.
-run_child() {
-    "$@" 3>&- &
-    CHILD_PID=$!
-    local rc=0
-    wait "$CHILD_PID" || rc=$?
-    CHILD_PID=
-    return "$rc"
-}
+set_cleanup_trap pid
 
 # ---------------------------------------------------------------- tools and binary
-ensure_apt_package() { # command package
-    command -v "$1" >/dev/null 2>&1 && return 0
-    ((EUID == 0)) || die "$1 is missing: install the Debian package $2"
-    log "installing $2"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null ||
-        { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; } ||
-        die "could not install $2"
-}
 ensure_apt_package curl curl
 ensure_apt_package python3 python3
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-[[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
-KONTOR=${KONTOR_BIN:-$TARGET_DIR/release/kontor}
-if [[ ! -x $KONTOR ]]; then
-    log "building $KONTOR (cargo build --release)"
-    (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release) || die "cargo build failed"
-    [[ -x $KONTOR ]] || die "$KONTOR was not built"
-fi
+find_kontor missing
 
 WORK=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/kontor-webhooks-bench.XXXXXX")
 chmod 711 "$WORK"
 RESULTS=$WORK/results
 mkdir -p "$RESULTS"
-# Run a private copy, so that a rebuild of the target folder during the run changes nothing.
-cp "$KONTOR" "$WORK/kontor"
-log "binary: $KONTOR ($("$KONTOR" --version))"
-KONTOR=$WORK/kontor
+use_private_kontor
 
 # ---------------------------------------------------------------- one backend
 start_receiver() {
@@ -143,22 +93,6 @@ start_receiver() {
     [[ -s $WORK/receiver.port ]] || die "the receiver did not start within 10 s"
     RECEIVER_PORT=$(cat "$WORK/receiver.port")
     RECEIVED=$dir
-}
-
-start_server() {
-    local out=$WORK/$BACKEND-server.out err=$WORK/$BACKEND-server.err
-    "$KONTOR" "${GARGS[@]}" serve --listen 127.0.0.1:0 >"$out" 2>>"$err" 3>&- &
-    SERVER_PID=$!
-    local addr=
-    for _ in $(seq 300); do
-        addr=$(sed -n 's|^kontor is running at http://||p' "$out" | head -1)
-        [[ -n $addr ]] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$err" >&2; die "the server exited"; }
-        sleep 0.1
-    done
-    [[ -n $addr ]] || die "the server did not start within 30 s"
-    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$addr/healthz") == 200 ]] || die "/healthz is not 200"
-    PORT=${addr##*:}
 }
 
 new_token() { # name: a fresh account (us, enterprise) and an operator's token of it
@@ -195,7 +129,7 @@ run_backend() {
     done
     WARMUP_TOKEN=$(new_token warmup)
     start_receiver
-    start_server
+    start_server "$WORK/$BACKEND-server.out" "$WORK/$BACKEND-server.err" "${GARGS[@]}"
     log "server pid $SERVER_PID on port $PORT, receiver pid $RECEIVER_PID on port $RECEIVER_PORT"
     local rc
     for r in $(seq "$REPEATS"); do
@@ -217,7 +151,7 @@ run_backend() {
     grep -iE 'error|panic' "$WORK/$BACKEND-server.err" | head -5 >&3 || true
     stop_server
     stop_receiver
-    [[ $BACKEND == postgres ]] && stop_postgres
+    [[ $BACKEND == postgres ]] && stop_pg_throwaway
     python3 "$BENCH_DIR/webhooks_summary.py" "$RESULTS/$BACKEND.jsonl"
     if [[ -n $OUT_DIR ]]; then
         mkdir -p "$OUT_DIR"
