@@ -1,7 +1,7 @@
 //! Imports waiting on disk are bounded per account (in number and in bytes), and what they
 //! leave is kept only so long.
 
-use crate::{account, new_import};
+use super::*;
 use kontor_store::imports::{MAX_OPEN_IMPORTS, SOURCE_API, SOURCE_RESTORE, SOURCE_UI};
 use kontor_store::{Directory, Store, StoreError};
 
@@ -188,4 +188,190 @@ pub async fn open_import_bytes_are_capped_per_account(d: Directory) {
     import(&s, a, 1)
         .await
         .expect("room again once one has ended");
+}
+
+pub async fn import_rows_are_whole_or_rejected(d: Directory) {
+    use kontor_store::RowOp::{Create, Update};
+    let (a, s) = account(&d, "imports").await;
+    let contacts = ot(&s, a, "contacts").await;
+    let defs = s.properties(a, "0-1", false).await.unwrap();
+    let made = s
+        .create_records(
+            a,
+            &contacts,
+            (0..3)
+                .map(|i| CreateInput {
+                    properties: props(
+                        json!({"email": format!("p{i}@example.com"), "firstname": "Old"}),
+                    ),
+                    associations: vec![],
+                })
+                .collect(),
+            &actor(),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<i64> = made.iter().map(|r| r.id).collect();
+    // One record goes to the bin, another is purged: its id is free to come back.
+    s.archive_records(a, &contacts, &[ids[1], ids[2]], &actor())
+        .await
+        .unwrap();
+    s.purge_records(a, &contacts, &[ids[2]], &actor())
+        .await
+        .unwrap();
+
+    let imp = new_import(&s, a, kontor_store::imports::SOURCE_API, None)
+        .await
+        .unwrap();
+    let job = claim(&s, &imp, "runner").await;
+    let rows = vec![
+        row(
+            2,
+            Update {
+                id: ids[0],
+                props: props(json!({"firstname": "New", "lastname": "Both"})),
+            },
+        ),
+        // A bad value: the whole row is rejected, its good value too.
+        row(
+            3,
+            Update {
+                id: ids[0],
+                props: props(json!({"lastname": "Never", "hs_lead_status": "NOT_AN_OPTION"})),
+            },
+        ),
+        row(
+            4,
+            Create {
+                id: None,
+                props: props(json!({"email": "fresh@example.com"})),
+            },
+        ),
+        // The same e-mail again in the batch: only the first wins.
+        row(
+            5,
+            Create {
+                id: None,
+                props: props(json!({"email": "fresh@example.com", "firstname": "Dup"})),
+            },
+        ),
+        row(
+            6,
+            Create {
+                id: Some(ids[2]),
+                props: props(json!({"email": "back@example.com"})),
+            },
+        ),
+        row(
+            7,
+            Create {
+                id: Some(ids[1]),
+                props: props(json!({"email": "bin@example.com"})),
+            },
+        ),
+        row(
+            8,
+            Create {
+                id: Some(ids[2] + 1_000_000),
+                props: props(json!({"email": "never@example.com"})),
+            },
+        ),
+        row(
+            9,
+            Create {
+                id: None,
+                props: props(json!({"email": "not an e-mail"})),
+            },
+        ),
+    ];
+    let out = s
+        .import_batch(&imp, &job, "runner", &contacts, &defs, rows, 8)
+        .await
+        .unwrap()
+        .expect("the runner holds the lease");
+    assert_eq!((out.created, out.updated, out.errors), (2, 1, 5), "{out:?}");
+    let r0 = s
+        .record(a, &contacts, ids[0], false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r0.props["firstname"], "New");
+    assert_eq!(r0.props["lastname"], "Both");
+    let back = s
+        .record(a, &contacts, ids[2], false)
+        .await
+        .unwrap()
+        .expect("came back under its id");
+    assert_eq!(back.props["email"], "back@example.com");
+    let errors = s.import_errors(a, imp.id, 0, 100).await.unwrap();
+    let lines: Vec<i64> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [3, 5, 7, 8, 9]);
+    assert!(errors[2].message.contains("recycle bin"), "{:?}", errors[2]);
+    assert!(
+        errors[3].message.contains("never issued"),
+        "{:?}",
+        errors[3]
+    );
+    assert_eq!(errors[0].row_data, ["line 3"]);
+    let now = s.import(a, imp.id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.rows_done, now.created, now.updated, now.errors),
+        (8, 2, 1, 5)
+    );
+    assert!(s.finish_import(&now, &job, "runner", None).await.unwrap());
+    assert_eq!(s.import(a, imp.id).await.unwrap().unwrap().state, "DONE");
+}
+
+pub async fn import_batches_need_the_lease(d: Directory) {
+    let (a, s) = account(&d, "lease").await;
+    let contacts = ot(&s, a, "contacts").await;
+    let defs = s.properties(a, "0-1", false).await.unwrap();
+    let imp = new_import(&s, a, kontor_store::imports::SOURCE_API, None)
+        .await
+        .unwrap();
+    let job = claim(&s, &imp, "first").await;
+    let create = |e: &str| {
+        row(
+            2,
+            kontor_store::RowOp::Create {
+                id: None,
+                props: props(json!({"email": e})),
+            },
+        )
+    };
+    // Another runner's batch is not applied.
+    assert!(s
+        .import_batch(
+            &imp,
+            &job,
+            "second",
+            &contacts,
+            &defs,
+            vec![create("x@example.com")],
+            1
+        )
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(s.count_records(a, &contacts, false).await.unwrap(), 0);
+    // Canceled: the holder's next batch is not applied either.
+    s.cancel_import(a, imp.id).await.unwrap();
+    assert!(s
+        .import_batch(
+            &imp,
+            &job,
+            "first",
+            &contacts,
+            &defs,
+            vec![create("y@example.com")],
+            1
+        )
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(s.count_records(a, &contacts, false).await.unwrap(), 0);
+    assert_eq!(
+        s.import(a, imp.id).await.unwrap().unwrap().state,
+        "CANCELED"
+    );
 }
