@@ -84,6 +84,17 @@ fn new_stage(input: &StageInput, order: i64, ids: &mut NewIds, now: i64) -> Stag
     }
 }
 
+/// A pipeline's label and display order, where given.
+fn patch(p: &mut Pipeline, label: Option<String>, display_order: Option<i64>, now: i64) {
+    if let Some(l) = label {
+        p.label = l;
+    }
+    if let Some(o) = display_order {
+        p.display_order = o;
+    }
+    p.updated_at = now;
+}
+
 /// Moves the item at `i` one place up or down and numbers the display orders 0, 1, …;
 /// `false` when it is already first or last.
 fn shift<T>(items: &mut [T], i: usize, up: bool, order: impl Fn(&mut T) -> &mut i64) -> bool {
@@ -185,13 +196,7 @@ impl Editor<'_> {
                     };
                     p.stages.push(stage);
                 }
-                if let Some(l) = label {
-                    p.label = l;
-                }
-                if let Some(o) = display_order {
-                    p.display_order = o;
-                }
-                p.updated_at = now;
+                patch(p, label, display_order, now);
                 Ok(())
             })
             .await?;
@@ -217,13 +222,7 @@ impl Editor<'_> {
             .store
             .edit_pipelines(self.account, self.ot, 0, |all, _| {
                 let p = find_mut(all, id)?;
-                if let Some(l) = label {
-                    p.label = l;
-                }
-                if let Some(o) = display_order {
-                    p.display_order = o;
-                }
-                p.updated_at = now;
+                patch(p, label, display_order, now);
                 Ok(())
             })
             .await?;

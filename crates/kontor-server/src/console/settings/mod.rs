@@ -233,6 +233,42 @@ pub(super) fn select(
     }
 }
 
+/// What a confirmation page asks: the page a destructive form answers with when the console
+/// script did not ask already (the script asks with [`confirm_dialog`]).
+pub(super) struct Confirm<'a> {
+    pub title: &'a str,
+    pub text: &'a str,
+    /// Where the form posts, with `action` and `confirm=yes`.
+    pub path: &'a str,
+    pub action: &'a str,
+    pub button: &'a str,
+    pub cancel: &'a str,
+    /// The menu entry the page is under.
+    pub nav: &'a str,
+}
+
+pub(super) fn confirm_page(c: &Console, q: &Confirm<'_>) -> Markup {
+    c.page(
+        q.title,
+        q.nav,
+        html! {
+            h1 { (q.title) }
+            div.card {
+                p { (q.text) }
+                form method="post" action=(q.path) {
+                    (csrf(c))
+                    input type="hidden" name="action" value=(q.action);
+                    input type="hidden" name="confirm" value="yes";
+                    div.actions-row {
+                        button.danger type="submit" { (q.button) }
+                        a.button.secondary href=(q.cancel) { "Cancel" }
+                    }
+                }
+            }
+        },
+    )
+}
+
 /// The dialog that forms marked `data-confirm` open before they are sent (the console script
 /// puts the form's own question in it); Cancel has the focus, so Enter does nothing harmful.
 pub(super) fn confirm_dialog(title: &str, action: &str) -> Markup {

@@ -52,29 +52,6 @@ fn moment(ms: i64) -> Markup {
     html! { time.nowrap datetime=(iso(ms)) { (shown) " UTC" } }
 }
 
-/// The confirmation page removing an app asks for when the console script did not ask.
-fn confirm_page(c: &Console, a: &WebhookApp, path: &str) -> Markup {
-    c.page(
-        "Remove the app?",
-        "/app/settings/webhooks",
-        html! {
-            h1 { "Remove " (a.name) "?" }
-            div.card {
-                p { "Its subscriptions and its events, sent or not, go with it." }
-                form method="post" action=(path) {
-                    (csrf(c))
-                    input type="hidden" name="action" value="delete";
-                    input type="hidden" name="confirm" value="yes";
-                    div.actions-row {
-                        button.danger type="submit" { "Remove" }
-                        a.button.secondary href=(path) { "Cancel" }
-                    }
-                }
-            }
-        },
-    )
-}
-
 fn api_error(e: ApiError, fallback: &str, errors: &mut Errors) -> StatusCode {
     let id = match e.in_field.as_deref() {
         Some("targetUrl") => "target_url",
@@ -464,7 +441,17 @@ pub async fn app_action(
         }
         "delete" if f.confirm != "yes" => {
             // Without the console script, the server asks on a page of its own.
-            return Ok(confirm_page(&c, &a, &path).into_response());
+            let title = format!("Remove {}?", a.name);
+            let q = Confirm {
+                title: &title,
+                text: "Its subscriptions and its events, sent or not, go with it.",
+                path: &path,
+                action: "delete",
+                button: "Remove",
+                cancel: &path,
+                nav: "/app/settings/webhooks",
+            };
+            return Ok(confirm_page(&c, &q).into_response());
         }
         "delete" => {
             c.store.delete_webhook_app(c.id(), a.id).await?;

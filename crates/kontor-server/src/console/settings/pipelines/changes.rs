@@ -122,24 +122,17 @@ pub async fn create_pipeline(
 }
 
 /// The confirmation page an archive asks for when the console script did not ask already.
-fn confirm_page(c: &Console, ot: &ObjectType, action: &str, title: &str, text: &str) -> Markup {
-    c.page(
-        title,
-        "/app/settings/objects",
-        html! {
-            h1 { (title) }
-            div.card {
-                p { (text) }
-                form method="post" action=(action) {
-                    (csrf(c))
-                    input type="hidden" name="action" value="archive";
-                    input type="hidden" name="confirm" value="yes";
-                    div.actions-row {
-                        button.danger type="submit" { "Archive" }
-                        a.button.secondary href=(base(ot)) { "Cancel" }
-                    }
-                }
-            }
+fn confirm_archive(c: &Console, ot: &ObjectType, path: &str, title: &str, text: &str) -> Markup {
+    confirm_page(
+        c,
+        &Confirm {
+            title,
+            text,
+            path,
+            action: "archive",
+            button: "Archive",
+            cancel: &base(ot),
+            nav: "/app/settings/objects",
         },
     )
 }
@@ -176,10 +169,8 @@ pub async fn change_pipeline(
         "archive" if f.confirm != "yes" => {
             let text = format!("The pipeline “{}” and its {} stages will no longer be offered for {}. A pipeline that records are in cannot be archived: move them to another pipeline first.", p.label, p.stages.len(), ot.label_plural.to_lowercase());
             let title = format!("Archive the pipeline “{}”?", p.label);
-            return Ok(
-                confirm_page(&c, &ot, &format!("{}/{id}", base(&ot)), &title, &text)
-                    .into_response(),
-            );
+            let path = format!("{}/{id}", base(&ot));
+            return Ok(confirm_archive(&c, &ot, &path, &title, &text).into_response());
         }
         "archive" => ed.archive(&id).await.map(|_| "pipeline-archived"),
         _ => {
@@ -285,7 +276,7 @@ pub async fn change_stage(
             let text = format!("The stage “{}” will no longer be part of the pipeline “{}” or its board. A stage that records are in cannot be archived: move them to another stage first.", s.label, p.label);
             let title = format!("Archive the stage “{}”?", s.label);
             let action = format!("{}/{id}/stages/{stage}", base(&ot));
-            return Ok(confirm_page(&c, &ot, &action, &title, &text).into_response());
+            return Ok(confirm_archive(&c, &ot, &action, &title, &text).into_response());
         }
         "archive" => ed
             .archive_stage(&id, &stage)
