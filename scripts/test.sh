@@ -93,6 +93,15 @@ PG_NODE="$(pg_throwaway_createdb compat_node)"
 (cd tests/compat/node && KONTOR_DATABASE_US="$PG_NODE" KONTOR_DATABASE_EU="$PG_NODE" KONTOR_DATABASE_DIRECTORY="$PG_NODE" npm test)
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
+step "Salesforce fake: simple-salesforce"
+python3 -m pip install -q --disable-pip-version-check -r tests/salesforce/python/requirements.txt
+python3 -m pytest -q tests/salesforce/python
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
+step "Salesforce fake: jsforce"
+(cd tests/salesforce/node && npm ci --no-audit --no-fund --loglevel=error && npm test)
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
 step "web console in headless Chromium"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm test)
 SUITES_PASSED=$((SUITES_PASSED + 1))
