@@ -27,7 +27,6 @@ mod properties;
 mod records;
 mod recovery;
 mod restores;
-mod restores_sqlite;
 mod schemas;
 mod search;
 mod sso;
@@ -99,8 +98,8 @@ pub struct Store {
     /// What `open` was given: snapshots open a connection of their own.
     url: Arc<str>,
     /// SQLite: the connections restore batches read and write through (see
-    /// `restores_sqlite.rs`).
-    sqlite_restore: restores_sqlite::Connections,
+    /// `restores/sqlite.rs`).
+    sqlite_restore: restores::sqlite::Connections,
     /// The tables a move copies, as this database's catalog describes them (read once: the
     /// schema only changes at open).
     move_shapes: Arc<tokio::sync::OnceCell<Vec<moving::Shape>>>,

@@ -13,8 +13,8 @@
 //!   runs inside the commit that crosses 1,000 pages, which for 10,000-record batches is every
 //!   commit, and it took a sixth of a restore's time on the writer's thread.
 
+use super::{Batch, Decided, Gone, Inputs, OwnChanges};
 use crate::imports::{BatchOutcome, Rejected};
-use crate::restores::{Batch, Decided, Gone, Inputs, OwnChanges};
 use crate::{StoreError, StoreResult};
 use kontor_domain::time::now_ms;
 use kontor_domain::ChangeSource;
