@@ -303,26 +303,39 @@ async fn read_inputs_pg(
             holders.insert((k, value), record_id);
         }
     }
+    // Records the batch names that are not there: erased, or merged into another, looked up
+    // for all of them at once (a restore after a mass delete may miss most of a batch).
     let mut gone = HashMap::new();
-    for id in b.ids().into_iter().filter(|id| !current.contains_key(id)) {
-        let erased: Option<(String,)> = sqlx::query_as("SELECT value FROM erased WHERE account_id = $1 AND kind = 'record' AND object_type = $2 AND value = $3")
+    let missing: Vec<i64> = b
+        .ids()
+        .into_iter()
+        .filter(|id| !current.contains_key(id))
+        .collect();
+    if !missing.is_empty() {
+        let list = listed(missing.iter().copied());
+        let erased: Vec<(String,)> = sqlx::query_as("SELECT value FROM erased WHERE account_id = $1 AND kind = 'record' AND object_type = $2 AND value = ANY(string_to_array($3, ','))")
             .bind(account)
             .bind(&b.type_id)
-            .bind(id.to_string())
-            .fetch_optional(&mut *conn)
+            .bind(&list)
+            .fetch_all(&mut *conn)
             .await?;
-        let merged: Option<(i64,)> = sqlx::query_as("SELECT record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value = $4")
+        let merged: Vec<(String, i64)> = sqlx::query_as("SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value = ANY(string_to_array($4, ','))")
             .bind(account)
             .bind(&b.type_id)
             .bind(kontor_domain::object_type::MERGED_IDS)
-            .bind(id.to_string())
-            .fetch_optional(&mut *conn)
+            .bind(&list)
+            .fetch_all(&mut *conn)
             .await?;
-        match (erased, merged) {
-            (Some(_), _) => gone.insert(id, Gone::Erased),
-            (None, Some((into,))) => gone.insert(id, Gone::MergedInto(into)),
-            _ => None,
-        };
+        let erased: HashSet<String> = erased.into_iter().map(|(v,)| v).collect();
+        let merged: HashMap<String, i64> = merged.into_iter().collect();
+        for id in missing {
+            let key = id.to_string();
+            if erased.contains(&key) {
+                gone.insert(id, Gone::Erased);
+            } else if let Some(&into) = merged.get(&key) {
+                gone.insert(id, Gone::MergedInto(into));
+            }
+        }
     }
     Ok(Inputs {
         current,
