@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::console::{console_post, http, sign_in, user};
+use common::console::{console_page, console_post, http, sign_in, user};
 use common::Server;
 use reqwest::header::COOKIE;
 use serde_json::{json, Value};
@@ -339,21 +339,7 @@ async fn the_console_makes_forms_and_shows_their_submissions() {
     let (account, token) = s.account("Console forms");
     let (_, pw) = user(&s, &account, "admin@forms.example", "admin");
     let session = sign_in(&s, "admin@forms.example", &pw).await;
-    let page = |path: String| {
-        let session = session.0.clone();
-        async move {
-            http()
-                .get(path)
-                .header(COOKIE, format!("kontor_session={session}"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
-    };
-    assert!(page(format!("{}/app/settings/forms", s.base))
+    assert!(console_page(&s, &session.0, "/app/settings/forms")
         .await
         .contains("No forms yet."));
     // Without the session's CSRF token nothing is made (the first `_csrf` sent counts).
@@ -404,7 +390,7 @@ async fn the_console_makes_forms_and_shows_their_submissions() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(v["inlineMessage"], "We will be in touch.");
-    let shown = page(format!("{}{location}", s.base)).await;
+    let shown = console_page(&s, &session.0, &location).await;
     assert!(
         shown.contains("grace@example.com"),
         "the submission is listed"

@@ -16,15 +16,7 @@ async fn sign_in_with_code(s: &Server, email: &str, password: &str, totp: &TOTP,
     let resp = post_sign_in_form(s, email, password).await;
     assert_eq!(resp.status(), 303);
     let half = common::console::cookie_from(&resp, "kontor_session").unwrap();
-    let page = h
-        .get(format!("{}/app/login/second-factor", s.base))
-        .header(COOKIE, format!("kontor_session={half}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::console::console_page(s, &half, "/app/login/second-factor").await;
     let resp = h
         .post(format!("{}/app/login/second-factor", s.base))
         .header(COOKIE, format!("kontor_session={half}"))

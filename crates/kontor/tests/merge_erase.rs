@@ -121,15 +121,7 @@ async fn a_restore_respects_merges_and_erasures() {
     // The audit log has both, by id only.
     let (_, password) = user(&s, &account, "auditor@example.com", "admin");
     let session = sign_in(&s, "auditor@example.com", &password).await;
-    let log = common::console::http()
-        .get(format!("{}/app/settings/audit", s.base))
-        .header("cookie", format!("kontor_session={}", session.0))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log = common::console::console_page(&s, &session.0, "/app/settings/audit").await;
     assert!(
         log.contains("record.merge") && log.contains("record.gdpr-delete"),
         "{log}"

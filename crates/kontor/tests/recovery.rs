@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::console::{console_post, cookie_from, csrf_in, http, sign_in, user};
+use common::console::{
+    console_get, console_page, console_post, cookie_from, csrf_in, http, sign_in, user,
+};
 use common::{mails_to, Server};
 use reqwest::header::{COOKIE, LOCATION};
 use std::time::{Duration, Instant};
@@ -94,14 +96,7 @@ async fn try_sign_in(s: &Server, email: &str, password: &str) -> (u16, Option<St
 }
 
 async fn status_of(s: &Server, session: &str, path: &str) -> u16 {
-    http()
-        .get(format!("{}{path}", s.base))
-        .header(COOKIE, format!("kontor_session={session}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    console_get(s, session, path).await.status().as_u16()
 }
 
 #[tokio::test]
@@ -239,18 +234,7 @@ async fn an_admin_resets_a_users_password_and_second_factor() {
     )
     .await;
     assert_eq!(st, 200);
-    let (_, page) = (
-        200,
-        http()
-            .get(format!("{}/app/settings/users", s.base))
-            .header(COOKIE, format!("kontor_session={}", admin.0))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let page = console_page(&s, &admin.0, "/app/settings/users").await;
     assert!(page.contains("Reset two-factor authentication of member@example.com"));
 
     // Reset two-factor: the member's sessions end and the password alone signs in.
@@ -317,15 +301,7 @@ async fn an_admin_resets_a_users_password_and_second_factor() {
     )
     .await;
     assert_eq!(st, 403);
-    let log = http()
-        .get(format!("{}/app/settings/audit", s.base))
-        .header(COOKIE, format!("kontor_session={}", admin.0))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log = console_page(&s, &admin.0, "/app/settings/audit").await;
     assert!(log.contains("user.password_reset_by_admin"));
     assert!(log.contains("user.2fa_reset_by_admin"));
 }

@@ -6,7 +6,8 @@
 mod common;
 
 use common::console::{
-    console_post, console_token, cookie_from, csrf_in, enable_totp, http, now, sign_in, user,
+    console_get, console_post, console_token, cookie_from, csrf_in, enable_totp, http, now,
+    sign_in, user,
 };
 use common::Server;
 use reqwest::header::{COOKIE, LOCATION, RETRY_AFTER};
@@ -57,12 +58,7 @@ async fn post_login(
 
 /// The session's page, and its status (303 to the sign-in page once the session ended).
 async fn get(s: &Server, session: &str, path: &str) -> (u16, String) {
-    let resp = http()
-        .get(format!("{}{path}", s.base))
-        .header(COOKIE, format!("kontor_session={session}"))
-        .send()
-        .await
-        .unwrap();
+    let resp = console_get(s, session, path).await;
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 

@@ -52,19 +52,28 @@ pub async fn post_sign_in_form(s: &Server, email: &str, password: &str) -> reqwe
 
 /// Signs in through the console's form; returns the session cookie and its CSRF token.
 pub async fn sign_in(s: &Server, email: &str, password: &str) -> (String, String) {
-    let h = http();
     let resp = post_sign_in_form(s, email, password).await;
     assert_eq!(resp.status(), 303, "signing in {email}");
     let session = cookie_from(&resp, "kontor_session").expect("session cookie");
-    let page = h
-        .get(format!("{}/app/account/security", s.base))
-        .header(COOKIE, format!("kontor_session={session}"))
-        .send()
-        .await
-        .unwrap();
+    let page = console_get(s, &session, "/app/account/security").await;
     assert_eq!(page.status(), 200);
     let csrf = csrf_in(&page.text().await.unwrap());
     (session, csrf)
+}
+
+/// A console page as the session sees it.
+pub async fn console_get(s: &Server, session: &str, path: &str) -> reqwest::Response {
+    http()
+        .get(format!("{}{path}", s.base))
+        .header(COOKIE, format!("kontor_session={session}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The text of a console page as the session sees it.
+pub async fn console_page(s: &Server, session: &str, path: &str) -> String {
+    console_get(s, session, path).await.text().await.unwrap()
 }
 
 /// Posts a console form as a signed-in user; returns the status and page.

@@ -109,15 +109,7 @@ async fn scheduling_follows_the_rules() {
         .await;
     assert_eq!(v["status"], "CANCELED");
     // Every step is in the audit log.
-    let audit = common::console::http()
-        .get(format!("{}/app/settings/audit", s.base))
-        .header("cookie", format!("kontor_session={}", session.0))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = common::console::console_page(&s, &session.0, "/app/settings/audit").await;
     for action in [
         "data_move.scheduled",
         "data_move.rescheduled",
