@@ -3,26 +3,16 @@
 // the page it replaces without JavaScript), follows it until it is completed, is told in the
 // console and by e-mail, and downloads the archive; the tier's interval, roles and CSRF.
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startKontor, unique, sleep, waitForText } = require('./lib/kontor');
-const { openBrowser, browserTest, screenshot, signIn, assertHeading, assertStyled, SCREENSHOTS } = require('./lib/browser');
+const { unique, sleep, escape, waitForText } = require('./lib/kontor');
+const { openBrowser, screenshot, signIn, assertHeading, assertStyled, SCREENSHOTS } = require('./lib/browser');
+const { suite } = require('./lib/suite');
 
-let kontor;
-
-before(async () => {
-  kontor = await startKontor();
-});
-after(async () => {
-  await kontor?.stop();
-});
-
-const btest = (name, fn) => browserTest(test, () => kontor, name, fn);
-const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const { btest, kontor } = suite();
 const INSTANT = /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC/;
 const SENSITIVE = /Sensitive property values are included/;
 

@@ -3,30 +3,26 @@
 // browser (cross-origin, no token); the form's page lists the submission, which links to the
 // contact it made.
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const { startKontor } = require('./lib/kontor');
-const { browserTest, screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { suite } = require('./lib/suite');
 
-let kontor;
 // Another website: a plain page on another port (another origin) that embeds the form.
 let website;
 
-before(async () => {
-  kontor = await startKontor();
-  website = http.createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html' });
-    res.end('<!doctype html><title>Example Ltd</title><h1>Contact us</h1>');
-  });
-  await new Promise((resolve) => website.listen(0, '127.0.0.1', resolve));
+const { btest, kontor } = suite({
+  async before() {
+    website = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><title>Example Ltd</title><h1>Contact us</h1>');
+    });
+    await new Promise((resolve) => website.listen(0, '127.0.0.1', resolve));
+  },
+  async after() {
+    website?.close();
+  },
 });
-after(async () => {
-  await kontor?.stop();
-  website?.close();
-});
-
-const btest = (name, fn) => browserTest(test, () => kontor, name, fn);
 
 btest('an admin makes a form, a website submits it, and the contact is there', async ({ page }) => {
   const account = await kontor.account();

@@ -4,21 +4,11 @@
 // with the reason; after a move (run by the operator's CLI) the page shows the new region, the
 // move's history and a checklist whose ticks are stored and audited.
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startKontor } = require('./lib/kontor');
-const { browserTest, screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { suite } = require('./lib/suite');
 
-let kontor;
-
-before(async () => {
-  kontor = await startKontor();
-});
-after(async () => {
-  await kontor?.stop();
-});
-
-const btest = (name, fn) => browserTest(test, () => kontor, name, fn);
+const { btest, kontor } = suite();
 const PAGE = '/app/settings/account/data-hosting';
 
 btest('a super admin reads what a move does, schedules one on an available date and cancels it', async ({ page }) => {

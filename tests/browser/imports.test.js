@@ -6,30 +6,13 @@
 // through a Record ID column, one still in the recycle bin is rejected with the reason. Roles,
 // CSRF, and files that cannot be imported.
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { startKontor, unique, waitForText } = require('./lib/kontor');
-const { browserTest, screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { setUp, unique, waitForText } = require('./lib/kontor');
+const { screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { suite } = require('./lib/suite');
 
-let kontor;
-
-before(async () => {
-  kontor = await startKontor();
-});
-after(async () => {
-  await kontor?.stop();
-});
-
-const btest = (name, fn) => browserTest(test, () => kontor, name, fn);
-
-/** A fresh account with a user of the role and an API token. */
-async function setUp(role = 'admin') {
-  const account = await kontor.account();
-  const user = await kontor.user(account.id, { role });
-  const token = await kontor.token(account.id);
-  return { account, user, token };
-}
+const { btest, kontor } = suite();
 
 /** The cells of an import's row in the list, by column header. */
 async function rowCells(page, id) {
@@ -114,7 +97,7 @@ function parseCsv(text) {
 }
 
 btest('an admin imports contacts: mapping, preview, counts, rejected rows, notification', async ({ page }) => {
-  const { user, token } = await setUp('admin');
+  const { user, token } = await setUp(kontor, 'admin');
   const existing = `${unique('old')}@example.com`;
   const existingId = await kontor.contact(token, { email: existing, firstname: 'Old', lastname: 'Name' });
   const ada = `${unique('ada')}@example.com`;
@@ -259,7 +242,7 @@ btest('an admin imports contacts: mapping, preview, counts, rejected rows, notif
 });
 
 btest('a contact deleted for good comes back under its old ID; one in the recycle bin is rejected', async ({ page }) => {
-  const { user, token } = await setUp('admin');
+  const { user, token } = await setUp(kontor, 'admin');
   const goneEmail = `${unique('gone')}@example.com`;
   const goneId = await kontor.contact(token, { email: goneEmail, firstname: 'Gone', lastname: 'Forever' });
   const binId = await kontor.contact(token, { email: `${unique('bin')}@example.com`, firstname: 'In', lastname: 'Bin' });
@@ -311,7 +294,7 @@ btest('a contact deleted for good comes back under its old ID; one in the recycl
 });
 
 btest('the mapping can be changed after the preview, and the upload can be discarded', async ({ page }) => {
-  const { user, token } = await setUp('super-admin');
+  const { user, token } = await setUp(kontor, 'super-admin');
   await signIn(page, kontor, user);
   const email = `${unique('only')}@example.com`;
   await upload(page, `E-mail address,Surname\n${email},Only\n`, { operation: 'CREATE', name: 'only.csv' });
@@ -345,7 +328,7 @@ btest('the mapping can be changed after the preview, and the upload can be disca
 });
 
 btest('files that cannot be imported are refused with the reason', async ({ page }) => {
-  const { user } = await setUp('admin');
+  const { user } = await setUp(kontor, 'admin');
   await signIn(page, kontor, user);
   const refused = async (buffer, name, re) => {
     await page.goto(kontor.url('/app/imports/new'));
@@ -378,7 +361,7 @@ btest('files that cannot be imported are refused with the reason', async ({ page
 });
 
 btest('a plain user has no imports; forms need their CSRF token', async ({ page }) => {
-  const { account, user } = await setUp('user');
+  const { account, user } = await setUp(kontor, 'user');
   await signIn(page, kontor, user);
   const nav = await page.getByRole('navigation', { name: 'Main' }).innerText();
   assert.doesNotMatch(nav, /Imports/);
@@ -414,27 +397,22 @@ btest('a plain user has no imports; forms need their CSRF token', async ({ page 
 
 // Files saved by spreadsheet programs end their lines with CRLF: the line numbers of the preview
 // and of the rejected rows must still be the file's.
-browserTest(
-  test,
-  () => kontor,
-  'line numbers of a file with CRLF line ends are the file\'s',
-  async ({ page }) => {
-    const { user } = await setUp('admin');
-    await signIn(page, kontor, user);
-    const csv = ['Email,Number of Employees', `${unique('a')}@example.com,1`, `${unique('b')}@example.com,many`, ''].join('\r\n');
-    await upload(page, csv, { name: 'crlf.csv' });
-    await page.getByRole('button', { name: 'Preview' }).click();
-    const first = await page.locator('#preview-rows tbody tr').first().innerText();
-    const id = await startAndWait(page);
-    const res = await page.request.get(kontor.url(`/app/imports/${id}/rejected-rows`));
-    const rows = parseCsv((await res.text()).replace(/^\uFEFF/, ''));
-    assert.equal(rows[1][2], '3', `line of the rejected row: ${JSON.stringify(rows[1])}`);
-    assert.match(first, /^2\s/, `first preview row: ${first}`);
-  },
-);
+btest('line numbers of a file with CRLF line ends are the file\'s', async ({ page }) => {
+  const { user } = await setUp(kontor, 'admin');
+  await signIn(page, kontor, user);
+  const csv = ['Email,Number of Employees', `${unique('a')}@example.com,1`, `${unique('b')}@example.com,many`, ''].join('\r\n');
+  await upload(page, csv, { name: 'crlf.csv' });
+  await page.getByRole('button', { name: 'Preview' }).click();
+  const first = await page.locator('#preview-rows tbody tr').first().innerText();
+  const id = await startAndWait(page);
+  const res = await page.request.get(kontor.url(`/app/imports/${id}/rejected-rows`));
+  const rows = parseCsv((await res.text()).replace(/^\uFEFF/, ''));
+  assert.equal(rows[1][2], '3', `line of the rejected row: ${JSON.stringify(rows[1])}`);
+  assert.match(first, /^2\s/, `first preview row: ${first}`);
+});
 
 btest('a running import shows its progress and can be canceled; rows already imported stay', async ({ page }) => {
-  const { user, token } = await setUp('admin');
+  const { user, token } = await setUp(kontor, 'admin');
   await signIn(page, kontor, user);
   const rows = ['Email,First Name'];
   const prefix = unique('bulk');

@@ -5,28 +5,12 @@
 // the stage select without dragging) and who may change pipelines. What the console shows is
 // checked against the API.
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startKontor, unique } = require('./lib/kontor');
-const { browserTest, screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { setUp, unique, escape } = require('./lib/kontor');
+const { screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { suite } = require('./lib/suite');
 
-let kontor;
-
-before(async () => {
-  kontor = await startKontor();
-});
-after(async () => {
-  await kontor?.stop();
-});
-
-const btest = (name, fn) => browserTest(test, () => kontor, name, fn);
-
-async function setUp(role = 'admin') {
-  const account = await kontor.account();
-  const user = await kontor.user(account.id, { role });
-  const token = await kontor.token(account.id);
-  return { account, user, token };
-}
+const { btest, kontor } = suite();
 
 async function apiPipeline(token, objectType, label) {
   const r = await kontor.api(token, 'GET', `/crm/v3/pipelines/${objectType}`);
@@ -86,7 +70,7 @@ async function archiveConfirmed(page, button) {
 }
 
 btest('an admin creates a pipeline, drags a deal to another stage and archives stages', async ({ page }) => {
-  const { user, token } = await setUp('admin');
+  const { user, token } = await setUp(kontor, 'admin');
   await signIn(page, kontor, user);
   const label = unique('Renewals ');
 
@@ -162,7 +146,7 @@ btest('an admin creates a pipeline, drags a deal to another stage and archives s
   const bigCard = page.locator(`#card-${big}`);
   assert.match(await bigCard.innerText(), /Big renewal/);
   assert.match(await bigCard.innerText(), /Amount 1,200/);
-  assert.match(await bigCard.innerText(), new RegExp(`Owner ${ownerName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.match(await bigCard.innerText(), new RegExp(`Owner ${escape(ownerName)}`));
   await assertStyled(page);
   await screenshot(page, 'deals-board');
 
@@ -229,11 +213,11 @@ btest('an admin creates a pipeline, drags a deal to another stage and archives s
   assert.ok(actions.includes('pipeline.create'), `audit actions: ${actions}`);
   assert.ok(actions.includes('pipeline.stage.archive'), `audit actions: ${actions}`);
   assert.equal(actions.filter((a) => a === 'pipeline.stage.archive').length, 1, 'the refused archive is not logged');
-  for (const r of rows) assert.match(r[1], new RegExp(user.email.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  for (const r of rows) assert.match(r[1], new RegExp(escape(user.email)));
 });
 
 btest('renames, reorders and edits stages; a refused move on the board shows why', async ({ page }) => {
-  const { user, token } = await setUp('super-admin');
+  const { user, token } = await setUp(kontor, 'super-admin');
   await signIn(page, kontor, user);
   const label = unique('Pipe ');
   await page.goto(kontor.url('/app/settings/objects/deals/pipelines'));
@@ -317,7 +301,7 @@ btest('renames, reorders and edits stages; a refused move on the board shows why
 });
 
 btest('a ticket board uses the tickets pipeline; columns cap their cards', async ({ page }) => {
-  const { user, token } = await setUp('admin');
+  const { user, token } = await setUp(kontor, 'admin');
   const inputs = [];
   for (let i = 0; i < 60; i += 1) {
     inputs.push({ properties: { subject: `Ticket ${i}`, hs_pipeline: '0', hs_pipeline_stage: '1' } });
@@ -339,7 +323,7 @@ btest('a ticket board uses the tickets pipeline; columns cap their cards', async
 });
 
 btest('a user cannot change pipelines: the pages and the changes are refused', async ({ page }) => {
-  const { account, token } = await setUp('admin');
+  const { account, token } = await setUp(kontor, 'admin');
   const plain = await kontor.user(account.id, { role: 'user' });
   await signIn(page, kontor, plain);
   assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Objects', exact: true }).count(), 0);

@@ -3,30 +3,13 @@
 // with field errors, deleting to the recycle bin and restoring with the same id and values.
 // What the console shows is checked against the API as well.
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startKontor, unique } = require('./lib/kontor');
-const { browserTest, screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { setUp, unique } = require('./lib/kontor');
+const { screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { suite } = require('./lib/suite');
 
-let kontor;
-
-before(async () => {
-  kontor = await startKontor();
-});
-after(async () => {
-  await kontor?.stop();
-});
-
-const btest = (name, fn) => browserTest(test, () => kontor, name, fn);
+const { btest, kontor } = suite();
 const PROPS = 'email,firstname,lastname,jobtitle,annualrevenue,lifecyclestage';
-
-/** A fresh account with a signed-up user of the role and an API token. */
-async function setUp(role = 'admin') {
-  const account = await kontor.account();
-  const user = await kontor.user(account.id, { role });
-  const token = await kontor.token(account.id);
-  return { account, user, token };
-}
 
 async function apiContact(token, id) {
   return kontor.api(token, 'GET', `/crm/v3/objects/contacts/${id}?properties=${PROPS}`);
@@ -38,7 +21,7 @@ async function shown(page, prop) {
 }
 
 btest('creates, edits, deletes and restores a contact', async ({ page }) => {
-  const { token, user } = await setUp('admin');
+  const { token, user } = await setUp(kontor, 'admin');
   await signIn(page, kontor, user);
   const email = `${unique('ada')}@example.com`;
 
@@ -173,7 +156,7 @@ btest('creates, edits, deletes and restores a contact', async ({ page }) => {
 });
 
 btest('a bad value when creating stays in the form with a message at its field', async ({ page }) => {
-  const { token, user } = await setUp('user');
+  const { token, user } = await setUp(kontor, 'user');
   await signIn(page, kontor, user);
   await page.goto(kontor.url('/app/objects/contacts/new'));
   const email = `${unique('grace')}@example.com`;
@@ -199,7 +182,7 @@ btest('a bad value when creating stays in the form with a message at its field',
 });
 
 btest('a duplicate e-mail address gets a message at the e-mail field', async ({ page }) => {
-  const { token, user } = await setUp('user');
+  const { token, user } = await setUp(kontor, 'user');
   const email = `${unique('taken')}@example.com`;
   const existing = await kontor.contact(token, { email, firstname: 'First' });
   await signIn(page, kontor, user);
@@ -219,7 +202,7 @@ btest('a duplicate e-mail address gets a message at the e-mail field', async ({ 
 });
 
 btest('the contacts list pages, sorts by a column and searches', async ({ page }) => {
-  const { token, user } = await setUp('user');
+  const { token, user } = await setUp(kontor, 'user');
   const marker = unique('m');
   const inputs = [];
   for (let i = 0; i < 30; i += 1) {
@@ -290,7 +273,7 @@ btest('the contacts list pages, sorts by a column and searches', async ({ page }
 });
 
 btest('restoring is refused while another contact uses the e-mail address', async ({ page }) => {
-  const { token, user } = await setUp('user');
+  const { token, user } = await setUp(kontor, 'user');
   const email = `${unique('clash')}@example.com`;
   const first = await kontor.contact(token, { email, firstname: 'Old' });
   await signIn(page, kontor, user);
@@ -313,7 +296,7 @@ btest('restoring is refused while another contact uses the e-mail address', asyn
 });
 
 btest('an admin deletes a contact permanently from the recycle bin', async ({ page }) => {
-  const { token, user } = await setUp('admin');
+  const { token, user } = await setUp(kontor, 'admin');
   const keep = await kontor.contact(token, { email: `${unique('keep')}@example.com`, firstname: 'Keep' });
   const drop = await kontor.contact(token, { email: `${unique('drop')}@example.com`, firstname: 'Drop' });
   for (const id of [keep, drop]) {
@@ -338,7 +321,7 @@ btest('an admin deletes a contact permanently from the recycle bin', async ({ pa
 });
 
 btest('merges a duplicate contact into another from its page', async ({ page }) => {
-  const { token, user } = await setUp('user');
+  const { token, user } = await setUp(kontor, 'user');
   const made = async (properties) => {
     const r = await kontor.api(token, 'POST', '/crm/v3/objects/contacts', { properties });
     assert.equal(r.status, 201, r.text);

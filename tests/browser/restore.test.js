@@ -6,25 +6,16 @@
 // finds the values back on the record pages, and reverts the restore. Wrong codes, missing
 // acknowledgements, admins and super admins without two-factor authentication are refused.
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { startKontor, unique, waitForText } = require('./lib/kontor');
 const { totp, wrongTotp, nextTotp } = require('./lib/totp');
-const { openBrowser, browserTest, screenshot, signIn, assertHeading, assertStyled, SCREENSHOTS } = require('./lib/browser');
+const { openBrowser, screenshot, signIn, assertHeading, assertStyled, SCREENSHOTS } = require('./lib/browser');
+const { suite } = require('./lib/suite');
 
-let kontor;
-
-before(async () => {
-  // A short lease, so that the jobs' heartbeats (progress) run often.
-  kontor = await startKontor({ env: { KONTOR_JOB_LEASE_SECONDS: '3' } });
-});
-after(async () => {
-  await kontor?.stop();
-});
-
-const btest = (name, fn) => browserTest(test, () => kontor, name, fn, { timeout: 240_000 });
+// A short lease, so that the jobs' heartbeats (progress) run often.
+const { btest, kontor } = suite({ env: { KONTOR_JOB_LEASE_SECONDS: '3' }, timeout: 240_000 });
 
 /** A PNG of what the window shows (a modal dialog's backdrop covers the window). */
 async function windowShot(page, name) {

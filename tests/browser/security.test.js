@@ -3,29 +3,13 @@
 // the console) and CSRF protection (forms without the session's token are refused, also
 // when another site on the same host posts them).
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const { startKontor, unique } = require('./lib/kontor');
-const { browserTest, screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { setUp, unique } = require('./lib/kontor');
+const { screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { suite } = require('./lib/suite');
 
-let kontor;
-
-before(async () => {
-  kontor = await startKontor();
-});
-after(async () => {
-  await kontor?.stop();
-});
-
-const btest = (name, fn) => browserTest(test, () => kontor, name, fn);
-
-async function setUp(role = 'admin') {
-  const account = await kontor.account();
-  const user = await kontor.user(account.id, { role });
-  const token = await kontor.token(account.id);
-  return { account, user, token };
-}
+const { btest, kontor } = suite();
 
 async function assertNotFound(page, res, what) {
   assert.equal(res.status(), 404, what);
@@ -64,8 +48,8 @@ async function csrfOf(page) {
 }
 
 btest("a record id of another account shows the not-found page", async ({ page, context }) => {
-  const a = await setUp('super-admin');
-  const b = await setUp('super-admin');
+  const a = await setUp(kontor, 'super-admin');
+  const b = await setUp(kontor, 'super-admin');
   const mine = await kontor.contact(a.token, { email: `${unique('mine')}@example.com`, firstname: 'Mine' });
   // Ids are counted per account: make B's newest id one that A does not have.
   const secretEmail = `${unique('secret')}@example.com`;
@@ -134,7 +118,7 @@ btest("a record id of another account shows the not-found page", async ({ page, 
 });
 
 btest('a form posted without the CSRF token is refused', async ({ page }) => {
-  const { user, token } = await setUp('admin');
+  const { user, token } = await setUp(kontor, 'admin');
   await signIn(page, kontor, user);
   const email = `${unique('csrf')}@example.com`;
 
@@ -186,7 +170,7 @@ btest('a form posted without the CSRF token is refused', async ({ page }) => {
 });
 
 btest('another site on the same host cannot post forms into the console', async ({ page }) => {
-  const { user, token } = await setUp('super-admin');
+  const { user, token } = await setUp(kontor, 'super-admin');
   const tokenName = unique('evil ');
   const email = `${unique('evil')}@example.com`;
   // A page of another origin (same host, other port: the same site for cookies) that
@@ -221,7 +205,7 @@ btest('another site on the same host cannot post forms into the console', async 
 });
 
 btest('the sign-in form needs its own CSRF token', async ({ page, context }) => {
-  const { user } = await setUp('user');
+  const { user } = await setUp(kontor, 'user');
   await page.goto(kontor.url('/app/login'));
   await page.locator('#email').fill(user.email);
   await page.locator('#password').fill(user.password);
@@ -237,7 +221,7 @@ btest('the sign-in form needs its own CSRF token', async ({ page, context }) => 
 });
 
 btest('pages cannot be framed or run injected script, and the session cookie is out of reach of script', async ({ page, context, cspViolations }) => {
-  const { user } = await setUp('admin');
+  const { user } = await setUp(kontor, 'admin');
   await signIn(page, kontor, user);
 
   // The headers a browser acts on, as Chromium received them.

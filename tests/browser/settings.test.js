@@ -2,30 +2,19 @@
 // Settings: API tokens (created, shown once, revoked), users (added, role changed,
 // deactivated), the audit log and its filters, and who may open these pages.
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startKontor, unique } = require('./lib/kontor');
+const { unique, escape } = require('./lib/kontor');
 const {
   openBrowser,
-  browserTest,
   screenshot,
   signIn,
   submitSignIn,
   assertHeading,
   assertStyled,
 } = require('./lib/browser');
+const { suite } = require('./lib/suite');
 
-let kontor;
-
-before(async () => {
-  kontor = await startKontor();
-});
-after(async () => {
-  await kontor?.stop();
-});
-
-const btest = (name, fn) => browserTest(test, () => kontor, name, fn);
-const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const { btest, kontor } = suite();
 const today = () => new Date().toISOString().slice(0, 10);
 const dayOffset = (days) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
 

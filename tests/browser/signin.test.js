@@ -2,23 +2,18 @@
 // Signing in with e-mail and password (no second factor), wrong passwords, the lock after
 // repeated failures, and signing out.
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startKontor } = require('./lib/kontor');
-const { browserTest, screenshot, signIn, submitSignIn, assertHeading, assertStyled } = require('./lib/browser');
+const { escape } = require('./lib/kontor');
+const { screenshot, signIn, submitSignIn, assertHeading, assertStyled } = require('./lib/browser');
+const { suite } = require('./lib/suite');
 
-let kontor;
 let account;
 
-before(async () => {
-  kontor = await startKontor();
-  account = await kontor.account();
+const { btest, kontor } = suite({
+  async before() {
+    account = await kontor.account();
+  },
 });
-after(async () => {
-  await kontor?.stop();
-});
-
-const btest = (name, fn) => browserTest(test, () => kontor, name, fn);
 
 btest('signed-out visitors are sent to the sign-in page', async ({ page }) => {
   await page.goto(kontor.url('/app/objects/contacts'));
@@ -49,7 +44,7 @@ btest('signs in with e-mail and password, then signs out', async ({ page, contex
   await assertHeading(page, 'Contacts');
   await assertStyled(page);
   const header = page.locator('header.top');
-  assert.match(await header.innerText(), new RegExp(user.email.replace(/[.]/g, '\\.')));
+  assert.match(await header.innerText(), new RegExp(escape(user.email)));
   assert.match(await header.innerText(), new RegExp(account.name));
   // A plain user sees no settings in the navigation.
   assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).count(), 0);

@@ -2,24 +2,20 @@
 // Two-factor authentication: setting up TOTP from the security page, then signing in with
 // a code from an authenticator (computed here), a wrong code, and a recovery code.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { startKontor } = require('./lib/kontor');
+const { escape } = require('./lib/kontor');
 const { totp, wrongTotp, nextTotp, hotp, base32Decode } = require('./lib/totp');
-const { browserTest, screenshot, signIn, submitSignIn, assertHeading, assertStyled } = require('./lib/browser');
+const { screenshot, signIn, submitSignIn, assertHeading, assertStyled } = require('./lib/browser');
+const { suite } = require('./lib/suite');
 
-let kontor;
 let account;
 
-before(async () => {
-  kontor = await startKontor();
-  account = await kontor.account();
+const { btest, kontor } = suite({
+  async before() {
+    account = await kontor.account();
+  },
 });
-after(async () => {
-  await kontor?.stop();
-});
-
-const btest = (name, fn) => browserTest(test, () => kontor, name, fn);
 
 test('the TOTP generator matches the RFC 6238 test vectors (SHA-1, 6 digits)', () => {
   // RFC 6238 appendix B: the secret is ASCII "12345678901234567890"; the 8-digit values
@@ -123,7 +119,7 @@ btest('sets up TOTP, then signs in with a generated code; a wrong code is refuse
   await page.getByRole('button', { name: 'Verify' }).click();
   await page.waitForURL(kontor.url('/app/objects/contacts'));
   await assertHeading(page, 'Contacts');
-  assert.match(await page.locator('header.top').innerText(), new RegExp(user.email.replace(/[.]/g, '\\.')));
+  assert.match(await page.locator('header.top').innerText(), new RegExp(escape(user.email)));
 
   // The security page tells how this session signed in.
   await page.goto(kontor.url('/app/account/security'));
@@ -164,39 +160,34 @@ btest('a recovery code signs in once', async ({ page }) => {
   assert.match(await page.locator('#code-error').innerText(), /That code is not right/);
 });
 
-// RFC 6238 §5.2: a code that was accepted once must not be accepted again. Marked as a
-// known gap until the server remembers the last time step each user signed in with.
-browserTest(
-  test,
-  () => kontor,
-  'a TOTP code that was already used is not accepted a second time',
-  async ({ page }) => {
-    const user = await kontor.user(account.id, { role: 'user' });
-    await signIn(page, kontor, user);
-    const secret = await setUpTotp(page, user);
-    const turnedOnAt = Date.now();
-    await page.locator('#code').fill(totp(secret, { at: turnedOnAt }));
-    await page.getByRole('button', { name: 'Turn on' }).click();
-    await assertHeading(page, 'Two-factor authentication is on');
+// RFC 6238 §5.2: a code that was accepted once must not be accepted again (the server keeps
+// the last time step each user signed in with).
+btest('a TOTP code that was already used is not accepted a second time', async ({ page }) => {
+  const user = await kontor.user(account.id, { role: 'user' });
+  await signIn(page, kontor, user);
+  const secret = await setUpTotp(page, user);
+  const turnedOnAt = Date.now();
+  await page.locator('#code').fill(totp(secret, { at: turnedOnAt }));
+  await page.getByRole('button', { name: 'Turn on' }).click();
+  await assertHeading(page, 'Two-factor authentication is on');
 
-    const signInWith = async (code) => {
-      await page.getByRole('button', { name: 'Sign out' }).click();
-      await page.waitForURL(kontor.url('/app/login'));
-      await submitSignIn(page, kontor, user);
-      await page.waitForURL(kontor.url('/app/login/second-factor'));
-      await page.locator('#code').fill(code);
-      await page.getByRole('button', { name: 'Verify' }).click();
-      await page.waitForLoadState('load');
-    };
-    // Both sign-ins take a few seconds: well within the code's validity (one step either side).
-    const code = await nextTotp(secret, turnedOnAt);
-    await signInWith(code);
-    await page.waitForURL(kontor.url('/app/objects/contacts'));
-    await signInWith(code);
-    assert.equal(page.url(), kontor.url('/app/login/second-factor'), 'the same code signed in twice');
-    assert.match(await page.locator('#code-error').innerText(), /That code is not right/);
-  },
-);
+  const signInWith = async (code) => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(kontor.url('/app/login'));
+    await submitSignIn(page, kontor, user);
+    await page.waitForURL(kontor.url('/app/login/second-factor'));
+    await page.locator('#code').fill(code);
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForLoadState('load');
+  };
+  // Both sign-ins take a few seconds: well within the code's validity (one step either side).
+  const code = await nextTotp(secret, turnedOnAt);
+  await signInWith(code);
+  await page.waitForURL(kontor.url('/app/objects/contacts'));
+  await signInWith(code);
+  assert.equal(page.url(), kontor.url('/app/login/second-factor'), 'the same code signed in twice');
+  assert.match(await page.locator('#code-error').innerText(), /That code is not right/);
+});
 
 btest('the security page asks for the password before changing two-factor authentication or the password', async ({ page }) => {
   const user = await kontor.user(account.id, { role: 'user' });

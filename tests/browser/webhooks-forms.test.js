@@ -4,33 +4,29 @@
 // looks. The delivery flow, removing an app and a plain user's refusal are in webhooks.test.js.
 // What the console shows is checked against the API.
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startKontor, unique } = require('./lib/kontor');
-const { browserTest, screenshot, signIn } = require('./lib/browser');
+const { setUp, unique } = require('./lib/kontor');
+const { screenshot, signIn } = require('./lib/browser');
 const { startReceiver } = require('./lib/receiver');
-const { setUp, submit, subRows, appRow, addApp, subscribe } = require('./lib/webhooks');
+const { submit, subRows, appRow, addApp, subscribe } = require('./lib/webhooks');
+const { suite } = require('./lib/suite');
 
-let kontor;
 let receiver;
 
-before(async () => {
-  kontor = await startKontor({
-    env: {
-      // The targets are the receiver's, on 127.0.0.1, which the server refuses unless told; and
-      // the same retry pace as webhooks.test.js.
-      KONTOR_WEBHOOKS_ALLOW_PRIVATE_TARGETS: '1',
-      KONTOR_WEBHOOKS_RETRY_BASE_MS: '200',
-    },
-  });
-  receiver = await startReceiver();
+const { btest, kontor } = suite({
+  env: {
+    // The targets are the receiver's, on 127.0.0.1, which the server refuses unless told; and
+    // the same retry pace as webhooks.test.js.
+    KONTOR_WEBHOOKS_ALLOW_PRIVATE_TARGETS: '1',
+    KONTOR_WEBHOOKS_RETRY_BASE_MS: '200',
+  },
+  async before() {
+    receiver = await startReceiver();
+  },
+  async after() {
+    await receiver?.stop();
+  },
 });
-after(async () => {
-  await receiver?.stop();
-  await kontor?.stop();
-});
-
-const btest = (name, fn, options) => browserTest(test, () => kontor, name, fn, options);
 
 /** The field's error: its text, and that the input is marked invalid and described by it. */
 async function fieldError(page, id) {

@@ -8,35 +8,31 @@
 // the API and against what the receiver got. The forms (refusals next to their fields, the
 // keyboard, the buttons' names, the inputs' looks) are in webhooks-forms.test.js.
 
-const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startKontor, unique } = require('./lib/kontor');
-const { browserTest, screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
+const { setUp, unique, escape } = require('./lib/kontor');
+const { screenshot, signIn, assertHeading, assertStyled } = require('./lib/browser');
 const { startReceiver, signature } = require('./lib/receiver');
 const {
-  escape, until, setUp, submit, logRows, assertMoment, watchLog, subRows, appRow, addApp, subscribe, removeInDialog,
+  until, submit, logRows, assertMoment, watchLog, subRows, appRow, addApp, subscribe, removeInDialog,
 } = require('./lib/webhooks');
+const { suite } = require('./lib/suite');
 
-let kontor;
 let receiver;
 
-before(async () => {
-  kontor = await startKontor({
-    env: {
-      // The receiver is on 127.0.0.1, which the server refuses as a target unless told; and
-      // retries start 200 ms apart, so that attempts grow while a test watches.
-      KONTOR_WEBHOOKS_ALLOW_PRIVATE_TARGETS: '1',
-      KONTOR_WEBHOOKS_RETRY_BASE_MS: '200',
-    },
-  });
-  receiver = await startReceiver();
+const { btest, kontor } = suite({
+  env: {
+    // The receiver is on 127.0.0.1, which the server refuses as a target unless told; and
+    // retries start 200 ms apart, so that attempts grow while a test watches.
+    KONTOR_WEBHOOKS_ALLOW_PRIVATE_TARGETS: '1',
+    KONTOR_WEBHOOKS_RETRY_BASE_MS: '200',
+  },
+  async before() {
+    receiver = await startReceiver();
+  },
+  async after() {
+    await receiver?.stop();
+  },
 });
-after(async () => {
-  await receiver?.stop();
-  await kontor?.stop();
-});
-
-const btest = (name, fn, options) => browserTest(test, () => kontor, name, fn, options);
 
 // ---- the tests ----
 

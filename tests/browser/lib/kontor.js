@@ -15,7 +15,10 @@
 // KONTOR_SMTP_URL; `env` may be a function of {port, baseUrl}, for KONTOR_PUBLIC_URL.
 // `startKontor({ dataDir: other.dataDir })` starts a second node on another's databases (it
 // leaves them in place when it stops), e.g. one that runs the jobs of a node started with
-// KONTOR_JOB_WORKERS=0.
+// KONTOR_JOB_WORKERS=0. A test file's own server is usually started by lib/suite.js.
+// `setUp(kontor, role)`: a new account with a user of the role and an API token. Small helpers
+// the test files share: unique names, sleep, escape (a string as a regular expression that
+// matches it as it is) and waitForText.
 
 const { execFile, spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -288,7 +291,18 @@ async function startKontor({ env, dataDir } = {}) {
   return k;
 }
 
+/** A new account with a user of this role and an API token: {account, user, token}. */
+async function setUp(kontor, role = 'admin') {
+  const account = await kontor.account();
+  const user = await kontor.user(account.id, { role });
+  const token = await kontor.token(account.id);
+  return { account, user, token };
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A regular expression matching the string as it is. */
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * Waits until `locator`'s text matches, without touching the page: it may reload itself
@@ -309,4 +323,4 @@ async function waitForText(locator, re, timeoutMs = 60_000) {
   }
 }
 
-module.exports = { startKontor, unique, sleep, waitForText, KONTOR_BIN };
+module.exports = { startKontor, setUp, unique, sleep, escape, waitForText, KONTOR_BIN };

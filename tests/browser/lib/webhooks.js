@@ -1,16 +1,12 @@
 'use strict';
-// Page helpers for Settings → Webhooks (webhooks.test.js and webhooks-forms.test.js): an admin
-// to sign in, an app added on the list page, subscriptions made on the app's page, the app
-// removed in the page's dialog, and the list, the subscriptions and the delivery log read back
-// (the log watched by loading the page again). The server is passed in, as to lib/browser.js's
-// signIn.
+// Page helpers for Settings → Webhooks (webhooks.test.js and webhooks-forms.test.js): an app
+// added on the list page, subscriptions made on the app's page, the app removed in the page's
+// dialog, and the list, the subscriptions and the delivery log read back (the log watched by
+// loading the page again). The server is passed in, as to lib/browser.js's signIn.
 
 const assert = require('node:assert/strict');
-const { sleep } = require('./kontor');
+const { sleep, escape } = require('./kontor');
 const { screenshot } = require('./browser');
-
-/** A regular expression matching the string as it is. */
-const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Calls `fn` until it returns something truthy; fails with `what` and the last value. */
 async function until(what, fn, timeoutMs = 30_000) {
@@ -24,14 +20,6 @@ async function until(what, fn, timeoutMs = 30_000) {
     }
     await sleep(150);
   }
-}
-
-/** A new account with a user of this role and an API token: {account, user, token}. */
-async function setUp(kontor, role = 'admin') {
-  const account = await kontor.account();
-  const user = await kontor.user(account.id, { role });
-  const token = await kontor.token(account.id);
-  return { account, user, token };
 }
 
 /** Submits a form with its button; returns the response of the POST, the page loaded. */
@@ -149,9 +137,7 @@ async function removeInDialog(page, name, answer, shot) {
 }
 
 module.exports = {
-  escape,
   until,
-  setUp,
   submit,
   logRows,
   assertMoment,
