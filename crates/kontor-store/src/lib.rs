@@ -5,6 +5,7 @@ mod attempts;
 mod auth;
 mod backups;
 mod board;
+mod checkpoint;
 mod console;
 mod directory;
 mod error;

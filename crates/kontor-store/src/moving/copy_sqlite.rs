@@ -1,14 +1,15 @@
 //! The copy between two SQLite cells, and the digests of a SQLite cell, through `rusqlite` on
-//! a blocking thread. The copy moves the same rows as the portable one in `copy.rs`, read in
-//! one read transaction of the old cell and written with one prepared statement per table, in
-//! transactions of the new cell of about a tenth of a second each (each under that store's
-//! single-writer lock), each value bound straight from the row read. sqlx's driver hands every
-//! row across a worker thread and copies it, which made the portable copy and the comparison
-//! several times slower than a backup's export of the same data.
+//! a blocking thread. The copy moves the same rows as the portable one in `copy.rs`: read in
+//! one read transaction of the old cell and written with one prepared statement of 64 rows
+//! per table, in transactions of the new cell of about a tenth of a second each (each under
+//! that store's single-writer lock), while a thread of its own checkpoints the new cell's
+//! write-ahead log. sqlx's driver hands every row across a worker thread and copies it, which
+//! made the portable copy and the comparison several times slower than a backup's export of
+//! the same data.
 use super::copy::{row_hash, ColType, Leave, Shape, TableDigest, ValueRef};
 use super::{superseded, Token};
+use crate::checkpoint::Checkpointer;
 use crate::{Store, StoreError, StoreResult};
-use rusqlite::types::ToSqlOutput;
 use rusqlite::OptionalExtension;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -20,8 +21,13 @@ use std::sync::Arc;
 /// touches it: at 1,000,000 contacts, transactions of 5,000 rows (about 30 ms) copied at
 /// 204,000 rows/s and transactions of 20,000 (about 100 ms) at 235,000.
 const TX_TIME: std::time::Duration = std::time::Duration::from_millis(100);
-/// Rows between two looks at the clock.
-const ROWS_PER_CLOCK: usize = 256;
+/// Rows between two looks at the clock (a multiple of `ROWS_PER_INSERT`).
+const ROWS_PER_CLOCK: i64 = 256;
+/// Rows per `INSERT` statement. Each run of a statement opens a cursor on the table and on each
+/// of its indexes and compiles the row into a record; a statement of many rows keeps them open
+/// across its rows. The rows are copied out of the read (a statement binds all its values
+/// before it runs), which costs less than the cursors it saves.
+const ROWS_PER_INSERT: usize = 64;
 
 impl Store {
     /// Copies `account`'s rows of `tables` from this SQLite cell into the SQLite cell `to`,
@@ -185,6 +191,11 @@ fn copy(
     // association's target, a unique value's record) are written out of their order, and with
     // 16 MiB a copy of a million associations spent a third more time re-reading their pages.
     target.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;")?;
+    // The write-ahead log is copied into the database by a thread of its own after each
+    // commit, not by the commits of this one that find the log long (`checkpoint.rs`).
+    target.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+    let checkpoints = Checkpointer::start(to)
+        .map_err(|e| StoreError::Config(format!("checkpoint thread: {e}")))?;
     // The fence triggers cost a third of the copy, row by row, and decide nothing for it: the
     // account is `incoming` here (or unknown, before the first move marks it) and this is the
     // move's own write, which they let through, and a cell that receives an account captures
@@ -202,15 +213,23 @@ fn copy(
             "SELECT {} FROM {table} WHERE account_id = ?1",
             names.join(", ")
         ))?;
-        let insert = format!(
-            "INSERT INTO {table} ({}) VALUES ({})",
-            names.join(", "),
-            (1..=cols.len())
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let insert = |rows: usize| {
+            let one = |r: usize| {
+                let marks: Vec<String> = (1..=cols.len())
+                    .map(|i| format!("?{}", r * cols.len() + i))
+                    .collect();
+                format!("({})", marks.join(", "))
+            };
+            format!(
+                "INSERT INTO {table} ({}) VALUES {}",
+                names.join(", "),
+                (0..rows).map(one).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let (single, multi) = (insert(1), insert(ROWS_PER_INSERT));
         let mut rows = select.query([account])?;
+        let mut values: Vec<rusqlite::types::Value> =
+            Vec::with_capacity(ROWS_PER_INSERT * cols.len());
         let mut n = 0i64;
         let mut more = true;
         while more {
@@ -221,19 +240,36 @@ fn copy(
             check_target(&tx, account, token)?;
             let mut written = 0i64;
             {
-                let mut ins = tx.prepare_cached(&insert)?;
+                let mut many = tx.prepare_cached(&multi)?;
+                let mut one = tx.prepare_cached(&single)?;
                 loop {
-                    let Some(row) = rows.next()? else {
-                        more = false;
-                        break;
-                    };
-                    // Each value is bound straight from the row read: nothing is copied twice.
-                    for i in 0..cols.len() {
-                        ins.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(row.get_ref(i)?))?;
+                    let mut batch = 0;
+                    while batch < ROWS_PER_INSERT {
+                        let Some(row) = rows.next()? else {
+                            more = false;
+                            break;
+                        };
+                        for i in 0..cols.len() {
+                            values.push(row.get_ref(i)?.into());
+                        }
+                        batch += 1;
                     }
-                    ins.raw_execute()?;
-                    written += 1;
-                    if written % ROWS_PER_CLOCK as i64 == 0 && began.elapsed() >= TX_TIME {
+                    if batch == ROWS_PER_INSERT {
+                        for (i, v) in values.iter().enumerate() {
+                            many.raw_bind_parameter(i + 1, v)?;
+                        }
+                        many.raw_execute()?;
+                    } else {
+                        for row in values.chunks(cols.len()) {
+                            for (i, v) in row.iter().enumerate() {
+                                one.raw_bind_parameter(i + 1, v)?;
+                            }
+                            one.raw_execute()?;
+                        }
+                    }
+                    values.clear();
+                    written += batch as i64;
+                    if !more || (written % ROWS_PER_CLOCK == 0 && began.elapsed() >= TX_TIME) {
                         break;
                     }
                 }
@@ -243,6 +279,7 @@ fn copy(
                 [account],
             )?;
             tx.commit()?;
+            checkpoints.request();
             n += written;
             progress.fetch_add(written, Ordering::Relaxed);
         }

@@ -8,27 +8,26 @@
 //! - the writer writes the batch before it (the caller holds the store's single-writer lock),
 //!   checking first that nothing but this restore entered the change log since the reader's
 //!   snapshot (else it decides the batch again inside its own transaction);
-//! - the checkpointer copies the write-ahead log back into the database after each commit.
-//!   The writer does not checkpoint (`wal_autocheckpoint = 0`): SQLite's automatic checkpoint
-//!   runs inside the commit that crosses 1,000 pages, which for 10,000-record batches is every
-//!   commit, and it took a sixth of a restore's time on the writer's thread.
+//! - the checkpointer (`checkpoint.rs`) copies the write-ahead log back into the database
+//!   after each commit; the writer does not checkpoint.
 
 use super::{Batch, Decided, Gone, Inputs, OwnChanges};
+use crate::checkpoint::Checkpointer;
 use crate::imports::{BatchOutcome, Rejected};
 use crate::{StoreError, StoreResult};
 use kontor_domain::time::now_ms;
 use kontor_domain::ChangeSource;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 
 /// The restore connections, opened on first use and kept for the store's life.
 #[derive(Clone, Default)]
 pub(crate) struct Connections {
     writer: Arc<Mutex<Option<Connection>>>,
     reader: Arc<Mutex<Option<Connection>>>,
-    /// Wakes the checkpointer thread; dropping the last store drops it, and the thread ends.
-    checkpoints: Arc<Mutex<Option<mpsc::SyncSender<()>>>>,
+    /// The checkpointer thread; dropping the last store drops it, and the thread ends.
+    checkpoints: Arc<Mutex<Option<Checkpointer>>>,
 }
 
 fn open(url: &str) -> StoreResult<Connection> {
@@ -112,47 +111,24 @@ impl Connections {
         result
     }
 
-    /// Asks the checkpointer thread (started on first use) for a passive checkpoint; a request
-    /// already pending covers this one.
+    /// Asks the checkpointer thread (started on first use) for a passive checkpoint.
     fn checkpoint_soon(&self, url: &str) {
         let mut slot = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
-            let (tx, rx) = mpsc::sync_channel::<()>(1);
-            let url = url.to_string();
-            let spawned = std::thread::Builder::new()
-                .name("kontor-checkpoint".into())
-                .spawn(move || {
-                    let conn = match open(&url) {
-                        Ok(conn) => conn,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "the checkpoint thread could not open the database");
-                            return;
-                        }
-                    };
-                    while rx.recv().is_ok() {
-                        // PASSIVE never waits for the writer: what it cannot copy now, the
-                        // next request copies.
-                        if let Err(e) =
-                            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                        {
-                            tracing::warn!(error = %e, "checkpoint of the restore's writes failed");
-                        }
-                    }
-                });
-            match spawned {
-                Ok(_) => *slot = Some(tx),
+            let started = crate::export::sqlite_path(url)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|path| Checkpointer::start(&path));
+            match started {
+                Ok(c) => *slot = Some(c),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not start the checkpoint thread");
                     return;
                 }
             }
         }
-        if let Some(tx) = slot.as_ref() {
-            if let Err(mpsc::TrySendError::Disconnected(())) = tx.try_send(()) {
-                // The thread ended: the next commit starts another. Meanwhile the store's other
-                // connections still checkpoint as they commit.
-                *slot = None;
-            }
+        if slot.as_ref().is_some_and(|c| !c.request()) {
+            // The thread ended: the next commit starts another.
+            *slot = None;
         }
     }
 }
