@@ -9,7 +9,7 @@ use kontor_store::{Actor, CreateInput, Directory, Store, UpdateInput};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,14 +104,18 @@ async fn consistent_under_concurrent_writes(pg: Option<&str>) {
     };
     // Writers: updates of random batches, creations and archivals, as fast as they go.
     let stop = Arc::new(AtomicBool::new(false));
+    // Writes each writer has begun, watched below.
+    let counts: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let mut writers = Vec::new();
     for w in 0..2 {
         let (store, ot, stop, ids) = (store.clone(), ot.clone(), stop.clone(), ids.clone());
+        let counts = counts.clone();
         writers.push(tokio::spawn(async move {
             let mut n = 0usize;
             let mut slowest = Duration::ZERO;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
+                counts[w].store(n, Ordering::Relaxed);
                 let t = Instant::now();
                 let actor = Actor::api("writer");
                 match n % 5 {
@@ -174,6 +178,12 @@ async fn consistent_under_concurrent_writes(pg: Option<&str>) {
             break;
         }
         eprintln!("attempt {attempt}: no overlap (before {before}, snapshot {seq}, after {after})");
+    }
+    // Each writer keeps going until it has written a fair number of times (a backup on a busy
+    // machine can be done before a slow writer got far), so that their count says they ran.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counts.iter().any(|c| c.load(Ordering::Relaxed) <= 10) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.store(true, Ordering::Relaxed);
     let mut slowest = Duration::ZERO;
