@@ -9,6 +9,7 @@ use super::{
 use crate::associations::{self, AssociationInput};
 use crate::objects::ObjectType;
 use crate::{allocate, Store, StoreError, StoreResult};
+use kontor_domain::object_type::MERGED_IDS;
 use kontor_domain::property::PropertyDef;
 use kontor_domain::time::{iso, now_ms};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -197,21 +198,8 @@ impl Store {
                 })
                 .map(|v| unique_key(&v))
                 .collect();
-            for chunk in wanted.chunks(500) {
-                let sql = format!(
-                    "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN ({})",
-                    in_list(4, chunk.len())
-                );
-                let mut q = sqlx::query_as::<_, (String, i64)>(&sql)
-                    .bind(account)
-                    .bind(&ot.type_id)
-                    .bind(*name);
-                for v in chunk {
-                    q = q.bind(v);
-                }
-                for (value, record_id) in q.fetch_all(&mut *tx).await? {
-                    holders.insert((name.to_string(), value), record_id);
-                }
+            for (value, record_id) in holders_of(tx, account, ot, name, &wanted).await? {
+                holders.insert((name.to_string(), value), record_id);
             }
         }
         let stages = Stages::of(ot, defs);
@@ -446,28 +434,17 @@ async fn check_given_ids(
             ));
         }
     }
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN ({})",
-            in_list(4, chunk.len())
-        );
-        let mut q = sqlx::query_as::<_, (String, i64)>(&sql)
-            .bind(account)
-            .bind(&ot.type_id)
-            .bind(kontor_domain::object_type::MERGED_IDS);
-        for id in chunk {
-            q = q.bind(id.to_string());
-        }
-        if let Some((id, into)) = q.fetch_all(&mut *tx).await?.into_iter().next() {
-            return Err(StoreError::validation(
-                "OBJECT_ALREADY_EXISTS",
-                format!(
-                    "{} {id} was merged into {into}: it cannot be created again",
-                    ot.singular
-                ),
-                Some("hs_object_id".into()),
-            ));
-        }
+    let given: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    let merged = holders_of(tx, account, ot, MERGED_IDS, &given).await?;
+    if let Some((id, into)) = merged.into_iter().next() {
+        return Err(StoreError::validation(
+            "OBJECT_ALREADY_EXISTS",
+            format!(
+                "{} {id} was merged into {into}: it cannot be created again",
+                ot.singular
+            ),
+            Some("hs_object_id".into()),
+        ));
     }
     for chunk in ids.chunks(500) {
         // `created_at` is read (and dropped) so that no index covers the query: SQLite would
@@ -499,4 +476,30 @@ async fn check_given_ids(
         }
     }
     Ok(())
+}
+
+/// The records holding `values` of the unique property `property` (value, record id).
+async fn holders_of(
+    tx: &mut sqlx::AnyConnection,
+    account: i64,
+    ot: &ObjectType,
+    property: &str,
+    values: &[String],
+) -> StoreResult<Vec<(String, i64)>> {
+    let mut out = Vec::new();
+    for chunk in values.chunks(500) {
+        let sql = format!(
+            "SELECT value, record_id FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND value IN ({})",
+            in_list(4, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, i64)>(&sql)
+            .bind(account)
+            .bind(&ot.type_id)
+            .bind(property);
+        for v in chunk {
+            q = q.bind(v);
+        }
+        out.extend(q.fetch_all(&mut *tx).await?);
+    }
+    Ok(out)
 }
