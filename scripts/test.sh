@@ -35,6 +35,9 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd
     }
 fi
+# The fake Salesforce (its TLS listener needs trustme) serves the Rust tests of the integration
+# and the client suites below.
+python3 -m pip install -q --disable-pip-version-check -r tests/salesforce/python/requirements.txt
 if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
@@ -94,7 +97,6 @@ PG_NODE="$(pg_throwaway_createdb compat_node)"
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
 step "Salesforce fake: simple-salesforce"
-python3 -m pip install -q --disable-pip-version-check -r tests/salesforce/python/requirements.txt
 python3 -m pytest -q tests/salesforce/python
 SUITES_PASSED=$((SUITES_PASSED + 1))
 

@@ -132,6 +132,8 @@ pub enum ChangeSource {
     Migration,
     /// A submission of one of the account's forms.
     Form,
+    /// The Salesforce integration's sync, writing what it read from Salesforce.
+    Salesforce,
 }
 
 impl ChangeSource {
@@ -145,6 +147,7 @@ impl ChangeSource {
             ChangeSource::Workflow => "WORKFLOW",
             ChangeSource::Migration => "MIGRATION",
             ChangeSource::Form => "FORM",
+            ChangeSource::Salesforce => "SALESFORCE",
         }
     }
 }

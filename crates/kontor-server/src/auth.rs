@@ -21,6 +21,40 @@ impl Ctx {
     pub fn actor(&self) -> Actor {
         Actor::api(&self.token.name)
     }
+    /// Passes if the token was made by an admin (or by the operator); 403 otherwise, saying
+    /// that only admins can do `what` ("manage webhooks").
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        use kontor_domain::Role;
+        match self.token.created_role {
+            None | Some(Role::SuperAdmin) | Some(Role::Admin) => Ok(()),
+            Some(_) => Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "MISSING_SCOPES",
+                format!("Only admins can {what}; this token was made by a user who is not one."),
+            )),
+        }
+    }
+
+    /// Records an action of this token in the account's audit log.
+    pub async fn audit(
+        &self,
+        action: &str,
+        target: &str,
+        details: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        self.store
+            .audit(
+                self.id(),
+                None,
+                &format!("token:{}", self.token.name),
+                action,
+                target,
+                details,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Resolves `{objectType}`; unknown types get HubSpot's 400.
     pub async fn object_type(&self, name: &str) -> Result<ObjectType, ApiError> {
         self.store

@@ -23,6 +23,7 @@ mod pipelines;
 mod properties;
 pub mod rate;
 mod restores;
+pub mod salesforce;
 mod schemas;
 pub mod seal;
 mod throttle;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub api_limiter: Arc<rate::ApiLimiter>,
     /// Where webhooks may be sent, and how they are retried.
     pub webhooks: Arc<webhooks::Policy>,
+    /// The operator's connected app in Salesforce, for the integration.
+    pub salesforce: Arc<salesforce::Policy>,
 }
 
 /// A router that remembers the paths it serves, so that the permission matrix test can hold
@@ -356,6 +359,39 @@ fn routes() -> Routes {
         .route(
             "/kontor/v1/webhooks/apps/{app_id}/events/retry",
             post(webhooks::retry_failed),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce",
+            get(salesforce::api::status).patch(salesforce::api::patch_settings),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/pause",
+            post(salesforce::api::pause),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/resume",
+            post(salesforce::api::resume),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/sync",
+            post(salesforce::api::sync_now),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/errors",
+            get(salesforce::api::errors),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/errors/retry",
+            post(salesforce::api::retry),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/mappings",
+            get(salesforce::api::mappings),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/mappings/{sf_type}/{field}",
+            axum::routing::put(salesforce::api::put_mapping)
+                .delete(salesforce::api::delete_mapping),
         );
     objects
         .merge(console::routes())

@@ -28,6 +28,7 @@ mod properties;
 mod records;
 mod recovery;
 mod restores;
+mod salesforce;
 mod schemas;
 mod search;
 mod sso;
@@ -67,6 +68,13 @@ pub use recovery::{SessionInfo, PASSWORD_RESET_TTL_MS};
 pub use restores::{
     NewPlan, OwnChanges, PreparedBatch, RestoreChange, RestoreItem, RestorePlan, RestoreSpec,
     PLAN_RESTORE, PLAN_REVERT, PLAN_TTL_MS,
+};
+pub use salesforce::{
+    ErrorReport as SalesforceErrorReport, NewConnection as NewSalesforceConnection, PullCursor,
+    PullOutcome, PulledRecord, PushCandidate, PushOutcome, SalesforceConnection, SalesforceCounts,
+    SalesforceError, SalesforceField, SalesforceLink, SalesforceMapping, SalesforceSettings,
+    RULES as SALESFORCE_RULES, RULE_ALWAYS_SF, RULE_NONE, RULE_PREFER_SF, RULE_TWO_WAY,
+    SALESFORCE_KEEP_MS, SF_ACTIVE, SF_PAUSED,
 };
 pub use schemas::{CustomSchema, SchemaInput};
 pub use search::SEARCH_DEADLINE;

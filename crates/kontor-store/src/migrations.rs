@@ -597,6 +597,101 @@ CREATE INDEX webhook_events_by_object ON webhook_events (account_id, object_id);
 CREATE INDEX webhook_events_done ON webhook_events (done_at) WHERE state <> 'pending'
 "#,
     ),
+    (
+        21,
+        r#"
+ALTER TABLE sso_flows ADD COLUMN purpose TEXT NOT NULL DEFAULT 'sso';
+CREATE TABLE salesforce_connections (
+    account_id BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    paused_reason TEXT,
+    org_id TEXT NOT NULL,
+    org_name TEXT NOT NULL,
+    sf_user_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    user_email TEXT NOT NULL,
+    instance_url TEXT NOT NULL,
+    access_sealed TEXT NOT NULL,
+    refresh_sealed TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    push_seq BIGINT NOT NULL,
+    next_at BIGINT NOT NULL,
+    backoff_ms BIGINT NOT NULL,
+    claim TEXT,
+    claim_until BIGINT,
+    calls_window_start BIGINT NOT NULL,
+    calls BIGINT NOT NULL,
+    org_used BIGINT,
+    org_limit BIGINT,
+    last_round_at BIGINT,
+    last_ok_at BIGINT,
+    last_error TEXT,
+    connected_by BIGINT,
+    connected_at BIGINT NOT NULL,
+    disconnected_at BIGINT,
+    keep_until BIGINT,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id)
+);
+CREATE TABLE salesforce_mappings (
+    account_id BIGINT NOT NULL,
+    sf_type TEXT NOT NULL,
+    sf_field TEXT NOT NULL,
+    property TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    custom BIGINT NOT NULL,
+    PRIMARY KEY (account_id, sf_type, sf_field)
+);
+CREATE TABLE salesforce_links (
+    account_id BIGINT NOT NULL,
+    sf_id TEXT NOT NULL,
+    sf_type TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    record_id BIGINT NOT NULL,
+    synced TEXT NOT NULL,
+    synced_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, sf_id)
+);
+CREATE UNIQUE INDEX salesforce_links_by_record ON salesforce_links (account_id, object_type, record_id);
+CREATE TABLE salesforce_cursors (
+    account_id BIGINT NOT NULL,
+    sf_type TEXT NOT NULL,
+    modstamp TEXT NOT NULL,
+    last_id TEXT NOT NULL,
+    deleted_from TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, sf_type)
+);
+CREATE TABLE salesforce_owner_map (
+    account_id BIGINT NOT NULL,
+    sf_user_id TEXT NOT NULL,
+    owner_id BIGINT NOT NULL,
+    email TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (account_id, sf_user_id)
+);
+CREATE INDEX salesforce_owner_map_by_owner ON salesforce_owner_map (account_id, owner_id);
+CREATE TABLE salesforce_errors (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    direction TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    record_id BIGINT,
+    sf_type TEXT NOT NULL,
+    sf_id TEXT,
+    category TEXT NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    first_at BIGINT NOT NULL,
+    last_at BIGINT NOT NULL,
+    retry_at BIGINT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX salesforce_errors_by_subject ON salesforce_errors (account_id, direction, subject)
+"#,
+    ),
 ];
 
 /// Migrations for SQLite alone, numbered in the same sequence as [`MIGRATIONS`] (a number is

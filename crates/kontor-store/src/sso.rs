@@ -13,6 +13,8 @@ pub const SSO_FLOW_TTL_MS: i64 = 10 * 60 * 1000;
 /// Sign-ins in flight per account. Starting one needs no session, so without a bound anyone
 /// could fill the table; beyond it new sign-ins wait until older states expire.
 pub const MAX_SSO_FLOWS: i64 = 1000;
+/// The purpose of a single sign-on's flow; the Salesforce connection's is `salesforce`.
+const FLOW_SSO: &str = "sso";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SsoConfig {
@@ -137,6 +139,21 @@ impl Store {
         nonce: &str,
         verifier: &str,
     ) -> StoreResult<()> {
+        self.begin_flow(FLOW_SSO, account, state, nonce, verifier)
+            .await
+    }
+
+    /// Records an authorization sent to a provider for `purpose` (`sso`, `salesforce`): its
+    /// state (kept hashed), nonce and PKCE verifier, for one use within
+    /// [`SSO_FLOW_TTL_MS`]. Expired ones are dropped on the way.
+    pub async fn begin_flow(
+        &self,
+        purpose: &str,
+        account: i64,
+        state: &str,
+        nonce: &str,
+        verifier: &str,
+    ) -> StoreResult<()> {
         let now = now_ms();
         let mut tx = self.write().await?;
         sqlx::query("DELETE FROM sso_flows WHERE expires_at <= $1")
@@ -158,13 +175,14 @@ impl Store {
                 existing_id: None,
             });
         }
-        sqlx::query("INSERT INTO sso_flows (state_hash, account_id, nonce, verifier, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO sso_flows (state_hash, account_id, nonce, verifier, created_at, expires_at, purpose) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(sha256_hex(state))
             .bind(account)
             .bind(nonce)
             .bind(verifier)
             .bind(now)
             .bind(now + SSO_FLOW_TTL_MS)
+            .bind(purpose)
             .execute(&mut *tx)
             .await?;
         tx.commit().await
@@ -172,23 +190,37 @@ impl Store {
 
     /// Takes a sign-in by its state: at most once, and only before it expires.
     pub async fn take_sso_flow(&self, account: i64, state: &str) -> StoreResult<Option<SsoFlow>> {
+        self.take_flow(FLOW_SSO, account, state).await
+    }
+
+    /// Takes an authorization for `purpose` by its state: at most once, only before it
+    /// expires, and only for the purpose it was begun for.
+    pub async fn take_flow(
+        &self,
+        purpose: &str,
+        account: i64,
+        state: &str,
+    ) -> StoreResult<Option<SsoFlow>> {
         let hash = sha256_hex(state);
         let mut tx = self.write().await?;
         let row: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT nonce, verifier, expires_at FROM sso_flows WHERE state_hash = $1 AND account_id = $2",
+            "SELECT nonce, verifier, expires_at FROM sso_flows WHERE state_hash = $1 AND account_id = $2 AND purpose = $3",
         )
         .bind(&hash)
         .bind(account)
+        .bind(purpose)
         .fetch_optional(&mut *tx)
         .await?;
         // The delete decides: of two callbacks racing with one state, one deletes the row.
-        let deleted =
-            sqlx::query("DELETE FROM sso_flows WHERE state_hash = $1 AND account_id = $2")
-                .bind(&hash)
-                .bind(account)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let deleted = sqlx::query(
+            "DELETE FROM sso_flows WHERE state_hash = $1 AND account_id = $2 AND purpose = $3",
+        )
+        .bind(&hash)
+        .bind(account)
+        .bind(purpose)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
         Ok(row
             .filter(|(_, _, expires)| deleted == 1 && *expires > now_ms())

@@ -74,6 +74,65 @@ struct FileConfig {
     api_limits: ApiLimitsFileConfig,
     #[serde(default)]
     webhooks: WebhooksFileConfig,
+    #[serde(default)]
+    salesforce: SalesforceFileConfig,
+}
+
+/// `[salesforce]`: the operator's connected app in Salesforce, which accounts connect through.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SalesforceFileConfig {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    /// Default `https://login.salesforce.com`.
+    login_url: Option<String>,
+    /// Default `62.0`.
+    api_version: Option<String>,
+    /// Seconds between two sync rounds of a connection (default 300).
+    interval_seconds: Option<u64>,
+    /// Seconds a node's claim on a round lasts without renewal (default 60).
+    claim_seconds: Option<u64>,
+}
+
+/// The `[salesforce]` settings; `KONTOR_SALESFORCE_*` variables win field by field.
+fn salesforce_policy(file: SalesforceFileConfig) -> Result<kontor_server::salesforce::Policy> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let d = kontor_server::salesforce::Policy::default();
+    let interval = match var("KONTOR_SALESFORCE_INTERVAL_SECONDS") {
+        Some(v) => Some(
+            v.parse::<u64>()
+                .context("KONTOR_SALESFORCE_INTERVAL_SECONDS")?,
+        ),
+        None => file.interval_seconds,
+    };
+    let claim = match var("KONTOR_SALESFORCE_CLAIM_SECONDS") {
+        Some(v) => Some(
+            v.parse::<u64>()
+                .context("KONTOR_SALESFORCE_CLAIM_SECONDS")?,
+        ),
+        None => file.claim_seconds,
+    };
+    let p = kontor_server::salesforce::Policy {
+        claim: claim.map(std::time::Duration::from_secs).unwrap_or(d.claim),
+        client_id: var("KONTOR_SALESFORCE_CLIENT_ID")
+            .or(file.client_id)
+            .unwrap_or_default(),
+        client_secret: var("KONTOR_SALESFORCE_CLIENT_SECRET")
+            .or(file.client_secret)
+            .unwrap_or_default(),
+        login_url: var("KONTOR_SALESFORCE_LOGIN_URL")
+            .or(file.login_url)
+            .unwrap_or(d.login_url),
+        api_version: var("KONTOR_SALESFORCE_API_VERSION")
+            .or(file.api_version)
+            .unwrap_or(d.api_version),
+        interval: interval
+            .map(std::time::Duration::from_secs)
+            .unwrap_or(d.interval),
+    };
+    p.check()
+        .map_err(|m| anyhow::anyhow!("[salesforce]: {m}"))?;
+    Ok(p)
 }
 
 /// `[webhooks]`: where accounts' webhooks may go and how they are retried.
@@ -303,6 +362,8 @@ pub struct Config {
     pub api_limits: Option<kontor_server::rate::ApiLimits>,
     /// Where webhooks may go and how they are retried.
     pub webhooks: kontor_server::webhooks::Policy,
+    /// The connected app accounts reach Salesforce through.
+    pub salesforce: kontor_server::salesforce::Policy,
 }
 
 impl std::fmt::Debug for Config {
@@ -444,7 +505,9 @@ impl Config {
         let moves = moves_policy(file.moves)?;
         let api_limits = api_limits(file.api_limits)?;
         let webhooks = webhooks_policy(file.webhooks)?;
+        let salesforce = salesforce_policy(file.salesforce)?;
         Ok(Config {
+            salesforce,
             moves,
             api_limits,
             webhooks,

@@ -213,6 +213,15 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
             stop_rx.clone(),
         ))
     });
+    let salesforce = std::sync::Arc::new(config.salesforce.clone());
+    let sync = (config.job_workers > 0).then(|| {
+        tokio::spawn(kontor_server::salesforce::sync::run(
+            dir.clone(),
+            jobs.keys.clone(),
+            salesforce.clone(),
+            stop_rx.clone(),
+        ))
+    });
     let runner = tokio::spawn(jobs.clone().run(stop_rx));
     let state = kontor_server::AppState {
         dir,
@@ -228,6 +237,7 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
         )),
         api_limiter: std::sync::Arc::new(kontor_server::rate::ApiLimiter::new(config.api_limits)),
         webhooks: std::sync::Arc::new(config.webhooks.clone()),
+        salesforce,
     };
     let app = kontor_server::app(state, config.body_limit, config.request_timeout);
     let limits = http::Limits {
@@ -250,8 +260,8 @@ async fn serve(config: Config, demo: bool) -> Result<()> {
     // A job cut short here is taken up again by the next runner once its lease lapses.
     let _ = stop_jobs.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), runner).await;
-    if let Some(sender) = sender {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sender).await;
+    for task in [sender, sync].into_iter().flatten() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
     }
     Ok(())
 }

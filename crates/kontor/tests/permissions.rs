@@ -322,6 +322,8 @@ async fn every_route_admits_exactly_whom_it_should() {
         ("stage", "1".into()),
         ("app_id", "1".into()),
         ("subscription_id", "1".into()),
+        ("sf_type", "Contact".into()),
+        ("field", "Department".into()),
     ];
 
     // Deleting routes last, so that what they remove is there for every other call.

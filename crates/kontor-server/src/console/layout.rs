@@ -204,6 +204,7 @@ pub fn page_with_head(
                             (nav_link("/app/settings/users", "Users"))
                             (nav_link("/app/settings/tokens", "Private apps & tokens"))
                             (nav_link("/app/settings/webhooks", "Webhooks"))
+                            (nav_link("/app/settings/integrations/salesforce", "Salesforce"))
                             (nav_link("/app/settings/properties", "Properties"))
                             (nav_link("/app/settings/objects", "Objects"))
                             (nav_link("/app/settings/forms", "Forms"))

@@ -122,6 +122,18 @@ pub fn routes() -> crate::Routes {
             get(settings::app_page).post(settings::app_action),
         )
         .route(
+            "/app/settings/integrations/salesforce",
+            get(settings::salesforce).post(settings::salesforce_action),
+        )
+        .route(
+            "/app/settings/integrations/salesforce/connect",
+            post(settings::salesforce_connect),
+        )
+        .route(
+            "/app/settings/integrations/salesforce/callback",
+            get(settings::salesforce_callback),
+        )
+        .route(
             "/app/settings/forms",
             get(settings::forms).post(settings::create_form),
         )

