@@ -67,6 +67,14 @@ KONTOR_DATABASE_US="$PG_API" KONTOR_DATABASE_EU="$PG_API" KONTOR_DATABASE_DIRECT
     cargo nextest run --release --locked --workspace -E 'binary(api) | binary(search) | binary(engagements) | binary(backups) | binary(restores) | binary(permissions) | binary(sign_in) | binary(recovery) | binary(http) | binary(private_files) | binary(keys) | binary(faults) | binary(forms) | binary(merge_erase) | (binary(moves) & test(during::))' --no-fail-fast
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
+step "the Salesforce integration on PostgreSQL, against the fake Salesforce"
+# Every server of this run is a node of one deployment (one key, one database), so its tests
+# go one at a time, each with its own fake.
+PG_SF="$(pg_throwaway_createdb salesforce)"
+KONTOR_DATABASE_US="$PG_SF" KONTOR_DATABASE_EU="$PG_SF" KONTOR_DATABASE_DIRECTORY="$PG_SF" \
+    cargo nextest run --release --locked -p kontor --test salesforce -j 1 --no-fail-fast
+SUITES_PASSED=$((SUITES_PASSED + 1))
+
 step "data moves under kills: PostgreSQL to PostgreSQL, and SQLite to PostgreSQL"
 PG_MOVE_US="$(pg_throwaway_createdb move_us)"
 PG_MOVE_EU="$(pg_throwaway_createdb move_eu)"

@@ -234,7 +234,7 @@ impl Store {
 
 impl Store {
     /// Passes every sealed value of this database (TOTP seeds, also of set-ups not yet
-    /// confirmed, SSO client secrets, webhook apps' client secrets) through `reseal`, and
+    /// confirmed, SSO client secrets, webhook apps' client secrets, Salesforce connections' tokens) through `reseal`, and
     /// writes back what it returns, all in one transaction. `None` means the value could not
     /// be opened: it is left as it is and counted. Returns (resealed, unreadable).
     pub async fn reseal_secrets(
@@ -289,6 +289,9 @@ impl Store {
             }
         }
         let (d, u) = Store::reseal_webhook_secrets(&mut tx, &reseal).await?;
+        done += d;
+        unreadable += u;
+        let (d, u) = crate::salesforce::reseal_tokens(&mut tx, &reseal).await?;
         done += d;
         unreadable += u;
         tx.commit().await?;

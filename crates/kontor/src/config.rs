@@ -525,8 +525,10 @@ impl Config {
             compression_level,
             job_workers,
             job_per_account,
-            secret_key_file: file
-                .secret_key_file
+            // Nodes of one deployment share one key (a mounted secret, say).
+            secret_key_file: std::env::var_os("KONTOR_SECRET_KEY_FILE")
+                .map(PathBuf::from)
+                .or(file.secret_key_file)
                 .unwrap_or_else(|| data_dir.join("secret.key")),
             data_dir,
             listen,

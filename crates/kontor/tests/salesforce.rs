@@ -138,7 +138,7 @@ async fn connect_import_and_sync_both_ways() {
         .await;
     assert_eq!(st, 201, "{existing}");
 
-    connect(s, &t.session, fake).await;
+    connect(s, &t.session, fake, token).await;
     let page = console_page(s, &t.session.0, "/app/settings/integrations/salesforce").await;
     assert!(
         page.contains("admin@example.com"),
@@ -380,4 +380,249 @@ async fn connect_import_and_sync_both_ways() {
     assert!(audit.contains("salesforce.connect"));
     assert!(audit.contains("salesforce.errors.retry"));
     let _ = &t.account;
+}
+
+#[tokio::test]
+async fn deletes_merges_and_lead_conversion() {
+    let t = setup().await;
+    let (s, fake, token) = (&t.server, &t.fake, t.token.as_str());
+    let contacts = fake
+        .insert(
+            "Contact",
+            json!([
+                {"LastName": "One", "Email": "one@x.test"},
+                {"LastName": "Two", "Email": "two@x.test", "Phone": "555-0002"},
+                {"LastName": "Three", "Email": "three@x.test"}
+            ]),
+        )
+        .await;
+    let leads = fake
+        .insert(
+            "Lead",
+            json!([{"LastName": "Lee", "Company": "Lee Ltd", "Email": "lee@x.test"}]),
+        )
+        .await;
+    connect(s, &t.session, fake, token).await;
+    let after = sync(&t).await;
+    assert_eq!(after["counts"]["linked"]["contacts"], 4, "{after}");
+    let id_of = |v: &Vec<Value>| v[0]["id"].as_str().unwrap().to_string();
+    let one = id_of(&search(s, token, "contacts", "email", "one@x.test").await);
+    let two = id_of(&search(s, token, "contacts", "email", "two@x.test").await);
+    let three = id_of(&search(s, token, "contacts", "email", "three@x.test").await);
+    let lee = id_of(&search(s, token, "contacts", "email", "lee@x.test").await);
+
+    // A delete in Salesforce sends the record to the recycle bin.
+    let (st, _) = fake
+        .rest("DELETE", &format!("sobjects/Contact/{}", contacts[2]), None)
+        .await;
+    assert_eq!(st, 204);
+    // A merge there merges here: the loser into the record linked to the master.
+    fake.control(
+        "POST",
+        "merge",
+        Some(json!({"object": "Contact", "master": contacts[0], "losers": [contacts[1]]})),
+    )
+    .await;
+    // A converted lead's link moves to its contact: no second contact.
+    let converted = fake
+        .control(
+            "POST",
+            "convert-lead",
+            Some(json!({"leadId": leads[0], "createOpportunity": false})),
+        )
+        .await;
+    let after = sync(&t).await;
+    assert!(after["health"]["lastError"].is_null(), "{after}");
+    let (st, _) = s
+        .call(
+            token,
+            "GET",
+            &format!("/crm/v3/objects/contacts/{three}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404, "the deleted contact is archived");
+    let (_, bin) = s
+        .call(token, "GET", "/crm/v3/objects/contacts?archived=true", None)
+        .await;
+    assert!(
+        bin["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == three.as_str()),
+        "and can be restored from the recycle bin: {bin}"
+    );
+    let (st, merged) = s
+        .call(
+            token,
+            "GET",
+            &format!("/crm/v3/objects/contacts/{two}?properties=email,phone"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        merged["id"],
+        one.as_str(),
+        "the merged id leads to the master's record"
+    );
+    assert_eq!(
+        merged["properties"]["phone"], "555-0002",
+        "with the loser's values"
+    );
+    let lee_now = search(s, token, "contacts", "email", "lee@x.test").await;
+    assert_eq!(lee_now.len(), 1, "conversion made no duplicate");
+    assert_eq!(lee_now[0]["id"], lee.as_str());
+    assert_eq!(
+        lee_now[0]["properties"]["salesforcecontactid"],
+        converted["contactId"]
+    );
+    assert_eq!(count(s, token, "contacts").await, 2);
+    // The account the conversion made arrives as a company.
+    assert_eq!(count(s, token, "companies").await, 1);
+}
+
+#[tokio::test]
+async fn limits_faults_and_a_kill_mid_sync_lose_and_duplicate_nothing() {
+    let mut t = setup().await;
+    let accounts: Vec<Value> = (0..12_000)
+        .map(|i| json!({"Name": format!("Account {i}")}))
+        .collect();
+    t.fake.insert("Account", Value::Array(accounts)).await;
+    connect(&t.server, &t.session, &t.fake, &t.token).await;
+    // Salesforce's daily limit runs out during the initial import: the pages read so far
+    // stay, the round backs off, and the next one carries on where it stopped.
+    t.fake
+        .control("POST", "config", Some(json!({"api_usage": 14_992})))
+        .await;
+    let after = sync(&t).await;
+    assert!(
+        after["health"]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("REQUEST_LIMIT_EXCEEDED")),
+        "{after}"
+    );
+    assert_eq!(after["health"]["backoffMs"], 30_000);
+    let partial = count(&t.server, &t.token, "companies").await;
+    assert!(partial > 0 && partial < 12_000, "{partial}");
+    assert_eq!(after["counts"]["linked"]["companies"], partial);
+    t.fake
+        .control("POST", "config", Some(json!({"api_usage": 0})))
+        .await;
+    let after = sync(&t).await;
+    assert!(after["health"]["lastError"].is_null(), "{after}");
+    assert_eq!(count(&t.server, &t.token, "companies").await, 12_000);
+
+    // A 503: backed off, then fine.
+    t.fake
+        .control(
+            "POST",
+            "faults",
+            Some(json!({"status": 503, "count": 1, "path_contains": "/query"})),
+        )
+        .await;
+    let after = sync(&t).await;
+    assert!(
+        after["health"]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("unavailable")),
+        "{after}"
+    );
+    let after = sync(&t).await;
+    assert!(after["health"]["lastError"].is_null(), "{after}");
+
+    // kill -9 in the middle of an import of 30,000 more; the key rotated (and the old one
+    // dropped) before the restart: the tokens were sealed again.
+    let more: Vec<Value> = (0..30_000)
+        .map(|i| json!({"Name": format!("More {i}")}))
+        .collect();
+    t.fake.insert("Account", Value::Array(more)).await;
+    t.fake
+        .control("POST", "clock", Some(json!({"advance": 60})))
+        .await;
+    let (st, _) = t
+        .server
+        .call(
+            &t.token,
+            "POST",
+            "/kontor/v1/integrations/salesforce/sync",
+            None,
+        )
+        .await;
+    assert_eq!(st, 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let n = count(&t.server, &t.token, "companies").await;
+        if n > 12_000 {
+            assert!(n < 42_000, "the import finished before the kill: {n}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let data_dir = t.server.data_dir.clone();
+    let env = t.fake.env();
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _ = t.server.child.kill();
+    let _ = t.server.child.wait();
+    let out = common::kontor(&data_dir)
+        .args(["admin", "key", "rotate"])
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key_file = env
+        .iter()
+        .find(|(k, _)| *k == "KONTOR_SECRET_KEY_FILE")
+        .map_or(data_dir.join("secret.key"), |(_, v)| v.into());
+    std::fs::remove_file(format!("{}.previous", key_file.display())).unwrap();
+    t.server.kill9_and_restart(&envs).await;
+    let before = status(&t.server, &t.token).await["health"]["lastRoundAt"].clone();
+    // The round is still due; the new node takes it up once the dead one's claim lapses.
+    let after = common::salesforce::wait_round(
+        &t.server,
+        &t.token,
+        &before,
+        std::time::Duration::from_secs(120),
+    )
+    .await;
+    assert!(after["health"]["lastError"].is_null(), "{after}");
+    assert_eq!(
+        count(&t.server, &t.token, "companies").await,
+        42_000,
+        "none lost, none twice"
+    );
+    assert_eq!(after["counts"]["linked"]["companies"], 42_000);
+
+    // The integration's own budget: half of the org's daily limit, learnt from Salesforce's
+    // answers. Once its calls reach it, rounds stop until the window allows more.
+    t.fake
+        .control(
+            "POST",
+            "config",
+            Some(json!({"daily_limit": 40, "api_usage": 0})),
+        )
+        .await;
+    sync(&t).await;
+    let after = sync(&t).await;
+    assert_eq!(after["apiCalls"]["budget"], 20, "{after}");
+    assert!(
+        after["health"]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("share of Salesforce's daily API limit")),
+        "{after}"
+    );
+    assert!(
+        after["health"]["nextRoundAt"].as_str().unwrap()
+            > after["health"]["lastRoundAt"].as_str().unwrap(),
+        "{after}"
+    );
 }

@@ -1000,3 +1000,32 @@ pub(crate) async fn save_link(
     .await?;
     Ok(())
 }
+
+/// Passes the connections' sealed tokens through `reseal` (a key rotation), in the caller's
+/// transaction; returns (resealed, unreadable).
+pub(crate) async fn reseal_tokens(
+    tx: &mut sqlx::AnyConnection,
+    reseal: &impl Fn(&str) -> Option<String>,
+) -> StoreResult<(usize, usize)> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT account_id, access_sealed, refresh_sealed FROM salesforce_connections ORDER BY account_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let (mut done, mut unreadable) = (0, 0);
+    for (account, access, refresh) in rows {
+        match (reseal(&access), reseal(&refresh)) {
+            (Some(a), Some(r)) => {
+                sqlx::query("UPDATE salesforce_connections SET access_sealed = $1, refresh_sealed = $2 WHERE account_id = $3")
+                    .bind(a)
+                    .bind(r)
+                    .bind(account)
+                    .execute(&mut *tx)
+                    .await?;
+                done += 2;
+            }
+            _ => unreadable += 2,
+        }
+    }
+    Ok((done, unreadable))
+}

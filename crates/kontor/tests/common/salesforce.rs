@@ -54,14 +54,24 @@ impl Fake {
     /// The server's environment for this fake: the connected app, its login URL, rounds only
     /// when asked (or an hour apart), and a short claim so a killed node's round is taken up
     /// quickly.
+    ///
+    /// On PostgreSQL every server of the test run is a node of one deployment: any of them
+    /// may run any account's round, so they share one key (and the run's tests go one at a
+    /// time, each with its own fake).
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut env = vec![
             ("KONTOR_SALESFORCE_CLIENT_ID", CLIENT_ID.into()),
             ("KONTOR_SALESFORCE_CLIENT_SECRET", CLIENT_SECRET.into()),
             ("KONTOR_SALESFORCE_LOGIN_URL", self.base.clone()),
             ("KONTOR_SALESFORCE_INTERVAL_SECONDS", "3600".into()),
             ("KONTOR_SALESFORCE_CLAIM_SECONDS", "3".into()),
-        ]
+        ];
+        if std::env::var("KONTOR_DATABASE_US").is_ok() {
+            let key = super::files_root(std::path::Path::new("/")).join("secret.key");
+            std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+            env.push(("KONTOR_SECRET_KEY_FILE", key.display().to_string()));
+        }
+        env
     }
 
     pub async fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -151,8 +161,9 @@ impl Fake {
 }
 
 /// Connects the signed-in admin's account to the fake's org through the console: the Connect
-/// button, the fake's login page (as its user), and the callback with the code.
-pub async fn connect(s: &Server, session: &(String, String), fake: &Fake) {
+/// button, the fake's login page (as its user), and the callback with the code. Waits for the
+/// first round, which a connection starts at once, as an operator's token sees it.
+pub async fn connect(s: &Server, session: &(String, String), fake: &Fake, token: &str) -> Value {
     let callback = format!("{}/app/settings/integrations/salesforce/callback", s.base);
     fake.control("POST", "config", Some(json!({"redirect_uris": [callback]})))
         .await;
@@ -212,6 +223,7 @@ pub async fn connect(s: &Server, session: &(String, String), fake: &Fake) {
         location.as_deref(),
         Some("/app/settings/integrations/salesforce?done=connected")
     );
+    wait_round(s, token, &Value::Null, Duration::from_secs(120)).await
 }
 
 fn hidden_inputs(html: &str) -> Vec<(String, String)> {

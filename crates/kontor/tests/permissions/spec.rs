@@ -173,7 +173,11 @@ pub(super) const SPEC: &[(&str, &str, Access)] = &[
     ("POST", "/kontor/v1/integrations/salesforce/resume", Token),
     ("POST", "/kontor/v1/integrations/salesforce/sync", Token),
     ("GET", "/kontor/v1/integrations/salesforce/errors", Token),
-    ("POST", "/kontor/v1/integrations/salesforce/errors/retry", Token),
+    (
+        "POST",
+        "/kontor/v1/integrations/salesforce/errors/retry",
+        Token,
+    ),
     ("GET", "/kontor/v1/integrations/salesforce/mappings", Token),
     (
         "PUT",
@@ -368,8 +372,16 @@ pub(super) const SPEC: &[(&str, &str, Access)] = &[
     ("POST", "/app/settings/tokens/{id}/revoke", ADMIN),
     ("GET", "/app/settings/integrations/salesforce", ADMIN),
     ("POST", "/app/settings/integrations/salesforce", ADMIN),
-    ("POST", "/app/settings/integrations/salesforce/connect", ADMIN),
-    ("GET", "/app/settings/integrations/salesforce/callback", ADMIN),
+    (
+        "POST",
+        "/app/settings/integrations/salesforce/connect",
+        ADMIN,
+    ),
+    (
+        "GET",
+        "/app/settings/integrations/salesforce/callback",
+        ADMIN,
+    ),
     ("GET", "/app/settings/webhooks", ADMIN),
     ("POST", "/app/settings/webhooks", ADMIN),
     ("GET", "/app/settings/webhooks/{id}", ADMIN),
