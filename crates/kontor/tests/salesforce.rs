@@ -212,6 +212,28 @@ async fn connect_import_and_sync_both_ways() {
     assert_eq!(deal["properties"]["dealstage"], "closedwon");
     assert_eq!(deal["properties"]["dealname"], "Globex renewal");
     assert_eq!(count(s, token, "companies").await, 2);
+    // A contact's and an opportunity's account: their company.
+    let globex = &search(s, token, "companies", "salesforceaccountid", &accounts[0]).await[0];
+    for (object, id) in [
+        ("contacts", grace["id"].as_str().unwrap()),
+        ("deals", deal["id"].as_str().unwrap()),
+    ] {
+        let (_, assoc) = s
+            .call(
+                token,
+                "GET",
+                &format!("/crm/v4/objects/{object}/{id}/associations/companies"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            assoc["results"][0]["toObjectId"]
+                .to_string()
+                .trim_matches('"'),
+            globex["id"].as_str().unwrap(),
+            "{object}: {assoc}"
+        );
+    }
 
     // Salesforce → kontor: a change there arrives, recorded with source SALESFORCE.
     let (st, _) = fake

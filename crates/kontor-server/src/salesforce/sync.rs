@@ -525,6 +525,9 @@ impl Engine<'_> {
         if sf_type == "Lead" || sf_type == "Contact" {
             want("Email");
         }
+        if sf_type == "Contact" || sf_type == "Opportunity" {
+            want("AccountId");
+        }
         for m in &maps {
             if !fields.contains(&m.sf_field.as_str()) {
                 fields.push(&m.sf_field);
@@ -554,6 +557,7 @@ impl Engine<'_> {
                 self.store
                     .apply_salesforce_pull(self.account, self.org(), &ot, sf_type, rows, &cursor)
                     .await?;
+                self.associate(&ot, &page.records).await?;
                 self.renew().await?;
             }
             match page.next.take() {
@@ -561,6 +565,47 @@ impl Engine<'_> {
                 None => break,
             }
         }
+        Ok(())
+    }
+
+    /// A contact's or an opportunity's account becomes its company association (the
+    /// default type; an association already there is left as it is).
+    async fn associate(
+        &self,
+        ot: &kontor_store::ObjectType,
+        records: &[Value],
+    ) -> Result<(), Stop> {
+        let pairs: Vec<(&str, &str)> = records
+            .iter()
+            .filter_map(|r| Some((r["Id"].as_str()?, r["AccountId"].as_str()?)))
+            .collect();
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        let linked = self.store.salesforce_records(self.account, &ids).await?;
+        let ours: Vec<(i64, i64)> = pairs
+            .iter()
+            .filter_map(|(own, parent)| {
+                let from = linked.get(*own).filter(|(t, _)| *t == ot.type_id)?;
+                let to = linked.get(*parent).filter(|(t, _)| t == "0-2")?;
+                Some((from.1, to.1))
+            })
+            .collect();
+        if ours.is_empty() {
+            return Ok(());
+        }
+        let Some(companies) = self.store.object_type(self.account, "0-2").await? else {
+            return Ok(());
+        };
+        let actor = kontor_store::Actor {
+            source: kontor_domain::ChangeSource::Salesforce,
+            source_id: Some(self.conn.org_id.clone()),
+            user_id: None,
+        };
+        self.store
+            .associate_pairs(self.account, ot, &companies, &ours, &[], &actor)
+            .await?;
         Ok(())
     }
 

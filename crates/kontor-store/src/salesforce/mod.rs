@@ -760,6 +760,21 @@ impl Store {
         })
     }
 
+    /// The kontor records these Salesforce ids are linked to: Salesforce id → (kontor type,
+    /// record id).
+    pub async fn salesforce_records(
+        &self,
+        account: i64,
+        ids: &[&str],
+    ) -> StoreResult<BTreeMap<String, (String, i64)>> {
+        let mut c = self.pool.acquire().await?;
+        Ok(links_by_sf_id(&mut c, account, ids)
+            .await?
+            .into_iter()
+            .map(|l| (l.sf_id, (l.object_type, l.record_id)))
+            .collect())
+    }
+
     /// Which of these Salesforce ids are linked.
     pub async fn salesforce_linked(&self, account: i64, ids: &[&str]) -> StoreResult<Vec<String>> {
         let mut c = self.pool.acquire().await?;
