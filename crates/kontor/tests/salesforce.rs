@@ -398,6 +398,59 @@ async fn connect_import_and_sync_both_ways() {
     assert_eq!(lead["LastName"], "Newton");
     assert_eq!(lead["Company"], "Apple Co");
     assert_eq!(lead["Kontor_Id__c"], new["id"]);
+    // The inclusion list: only contacts matching it are sent.
+    let (st, v) = s
+        .call(
+            token,
+            "PATCH",
+            "/kontor/v1/integrations/salesforce",
+            Some(json!({"inclusionFilter": {"filterGroups": [{"filters": [{"propertyName": "jobtitle", "operator": "EQ", "value": "VIP"}]}]}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s
+        .call(
+            token,
+            "PATCH",
+            "/kontor/v1/integrations/salesforce",
+            Some(json!({"inclusionFilter": {"filterGroups": [{"filters": [{"propertyName": "nope", "operator": "EQ", "value": "x"}]}]}})),
+        )
+        .await;
+    assert_eq!(
+        st, 400,
+        "a filter on a property contacts lack is refused: {v}"
+    );
+    for (email, title) in [("vip@kontor.test", "VIP"), ("plain@kontor.test", "Clerk")] {
+        let (st, _) = s
+            .call(
+                token,
+                "POST",
+                "/crm/v3/objects/contacts",
+                Some(json!({"properties": {"email": email, "lastname": "X", "jobtitle": title}})),
+            )
+            .await;
+        assert_eq!(st, 201);
+    }
+    let after = sync(&t).await;
+    let (_, errs) = s
+        .call(
+            token,
+            "GET",
+            "/kontor/v1/integrations/salesforce/errors",
+            None,
+        )
+        .await;
+    assert_eq!(after["counts"]["syncErrors"], 0, "{errs}");
+    let vip = &search(s, token, "contacts", "email", "vip@kontor.test").await[0];
+    assert!(vip["properties"]["salesforceleadid"].is_string(), "{vip}");
+    let plain = &search(s, token, "contacts", "email", "plain@kontor.test").await[0];
+    assert!(plain["properties"]["salesforceleadid"].is_null(), "{plain}");
+    let page = console_page(s, &t.session.0, "/app/settings/integrations/salesforce").await;
+    assert!(
+        page.contains("Now: contacts whose"),
+        "the page shows the inclusion list"
+    );
+
     let audit = console_page(s, &t.session.0, "/app/settings/audit").await;
     assert!(audit.contains("salesforce.connect"));
     assert!(audit.contains("salesforce.errors.retry"));

@@ -75,6 +75,7 @@ pub async fn status_json(ctx: &Ctx, c: &SalesforceConnection) -> Result<Value, A
         },
         "settings": {
             "contactsAs": c.settings.contacts_as,
+            "inclusionFilter": c.settings.inclusion,
             "pipeline": c.settings.pipeline,
             "stages": c.settings.stages,
             "externalIdFields": c.settings.external_ids,
@@ -374,6 +375,14 @@ pub async fn delete_mapping(
 struct SettingsBody {
     contacts_as: Option<String>,
     budget_percent: Option<i64>,
+    /// `{"filterGroups": …}`, or null for every contact.
+    #[serde(default, deserialize_with = "present")]
+    inclusion_filter: Option<Value>,
+}
+
+/// A field given (null included) is `Some`; an absent one `None` (serde's default).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 pub async fn patch_settings(ctx: Ctx, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
@@ -397,6 +406,15 @@ pub async fn patch_settings(ctx: Ctx, JsonBody(body): JsonBody) -> Result<Json<V
             ));
         }
         s.budget_percent = p;
+    }
+    match b.inclusion_filter {
+        None => {}
+        Some(Value::Null) => s.inclusion = None,
+        Some(f) => {
+            let defs = ctx.store.properties(ctx.id(), "0-1", false).await?;
+            super::inclusion(&f, &defs).map_err(|m| ApiError::validation(m, "inclusionFilter"))?;
+            s.inclusion = Some(f);
+        }
     }
     ctx.store.set_salesforce_settings(ctx.id(), &s).await?;
     ctx.audit(

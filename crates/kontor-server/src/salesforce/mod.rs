@@ -236,6 +236,49 @@ pub async fn ensure_properties(store: &Store, account: i64) -> StoreResult<()> {
     Ok(())
 }
 
+/// An inclusion list ready to test contacts: its filter groups (OR of ANDs) and the kinds of
+/// the properties they name.
+pub type Inclusion = (
+    Vec<Vec<kontor_domain::search::Filter>>,
+    std::collections::HashMap<String, kontor_domain::property::PropertyType>,
+);
+
+/// Reads an inclusion filter (`{"filterGroups": …}`, as the search API takes them) against
+/// the contacts' properties; the message says what is wrong with it.
+pub fn inclusion(
+    filter: &Value,
+    defs: &[kontor_domain::property::PropertyDef],
+) -> Result<Inclusion, String> {
+    let req = kontor_domain::search::SearchRequest::parse(filter).map_err(|e| e.to_string())?;
+    if req.filter_groups.is_empty() {
+        return Err("an inclusion list needs at least one filter".into());
+    }
+    let mut kinds = std::collections::HashMap::new();
+    for f in req.filter_groups.iter().flatten() {
+        let def = defs
+            .iter()
+            .find(|d| d.name == f.property)
+            .ok_or_else(|| format!("contacts have no property {:?}", f.property))?;
+        kinds.insert(f.property.clone(), def.kind);
+    }
+    Ok((req.filter_groups, kinds))
+}
+
+/// Whether a contact's values fall in the inclusion list.
+pub fn included(
+    groups: &[Vec<kontor_domain::search::Filter>],
+    kinds: &std::collections::HashMap<String, kontor_domain::property::PropertyType>,
+    props: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    groups.iter().any(|g| {
+        g.iter().all(|f| {
+            kinds
+                .get(&f.property)
+                .is_some_and(|k| f.matches(*k, props.get(&f.property).map(String::as_str)))
+        })
+    })
+}
+
 /// A Salesforce value as kontor text: datetimes to ISO with `Z`, numbers and booleans as
 /// text, null and empty as none.
 pub fn from_salesforce(v: &Value) -> Option<String> {

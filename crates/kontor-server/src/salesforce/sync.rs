@@ -793,6 +793,7 @@ impl Engine<'_> {
                 stages.insert(k.clone(), sf.clone());
             }
         }
+        let inclusion = self.inclusion().await?;
         let mut seq = self
             .store
             .salesforce_connection(self.account)
@@ -814,6 +815,13 @@ impl Engine<'_> {
             for c in candidates {
                 if c.record.archived {
                     continue;
+                }
+                if c.object_type == "0-1" {
+                    if let Some((groups, kinds)) = &inclusion {
+                        if !super::included(groups, kinds, &c.record.props) {
+                            continue;
+                        }
+                    }
                 }
                 let sf_type = match (&c.link, c.object_type.as_str()) {
                     (Some(l), _) => l.sf_type.clone(),
@@ -900,6 +908,9 @@ impl Engine<'_> {
                     }
                     None => match self.conn.settings.external_ids.get(&sf_type) {
                         Some(ext) => {
+                            // A new record needs no blanks; a lead needs a company, as
+                            // HubSpot's integration sends one.
+                            body.retain(|_, v| !v.is_null());
                             if sf_type == "Lead" && !body.contains_key("Company") {
                                 body.insert("Company".into(), json!("[not provided]"));
                             }
@@ -958,6 +969,15 @@ impl Engine<'_> {
             }
             seq = upto;
         }
+    }
+
+    /// The inclusion list's filter groups, with the kinds of the properties they name.
+    async fn inclusion(&self) -> Result<Option<super::Inclusion>, Stop> {
+        let Some(filter) = &self.conn.settings.inclusion else {
+            return Ok(None);
+        };
+        let defs = self.store.properties(self.account, "0-1", false).await?;
+        Ok(super::inclusion(filter, &defs).ok())
     }
 
     /// One record's answer in a collection.

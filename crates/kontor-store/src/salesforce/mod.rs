@@ -41,8 +41,9 @@ pub const RULES: &[&str] = &[RULE_PREFER_SF, RULE_ALWAYS_SF, RULE_TWO_WAY, RULE_
 pub struct SalesforceSettings {
     /// New kontor contacts are created in Salesforce as `Lead` or `Contact`.
     pub contacts_as: String,
-    /// Only contacts in this list sync to Salesforce; `None`: all.
-    pub inclusion_list: Option<i64>,
+    /// The inclusion list: only contacts matching this filter (the search API's
+    /// `{"filterGroups": …}`) are sent to Salesforce; `None`: all.
+    pub inclusion: Option<Value>,
     /// The share of the org's daily API allowance the integration may use, in percent.
     pub budget_percent: i64,
     /// The deal pipeline opportunities go into.
@@ -61,7 +62,7 @@ impl Default for SalesforceSettings {
     fn default() -> Self {
         Self {
             contacts_as: "Lead".into(),
-            inclusion_list: None,
+            inclusion: None,
             budget_percent: 50,
             pipeline: "default".into(),
             stages: BTreeMap::new(),

@@ -103,6 +103,17 @@ async fn connected(
         s.calls
     };
     let paused = s.state == kontor_store::SF_PAUSED;
+    // An inclusion list of one "equals" filter is edited here; others through the API.
+    let simple = s.settings.inclusion.as_ref().and_then(|f| {
+        let groups = f["filterGroups"].as_array()?;
+        let [g] = groups.as_slice() else { return None };
+        let filters = g["filters"].as_array()?;
+        let [one] = filters.as_slice() else {
+            return None;
+        };
+        (one["operator"] == "EQ").then_some(())?;
+        Some((one["propertyName"].as_str()?, one["value"].as_str()?))
+    });
     Ok(html! {
         section.card aria-labelledby="sf-status" {
             h2 #sf-status { "Connection" }
@@ -144,6 +155,19 @@ async fn connected(
                 input type="hidden" name="action" value="settings";
                 (select("contacts_as", "New contacts are created in Salesforce as", &[("Lead".into(), "Leads".into()), ("Contact".into(), "Contacts".into())], &s.settings.contacts_as, errors))
                 (input("budget_percent", "API call budget (% of the org's daily limit)", "number", &s.settings.budget_percent.to_string(), Some("The sync stops for the day when it has used this share, and leaves the rest to your other integrations."), true, errors))
+                fieldset {
+                    legend { "Inclusion list: contacts sent to Salesforce" }
+                    @match (&s.settings.inclusion, simple) {
+                        (None, _) => p.muted #sf-inclusion-now { "Now: every contact." },
+                        (Some(_), Some((p, v))) => p.muted #sf-inclusion-now { "Now: contacts whose " code { (p) } " is “" (v) "”." },
+                        (Some(f), None) => {
+                            p.muted #sf-inclusion-now { "Now: contacts matching a filter set through the API: " code { (f.to_string()) } ". Leave the fields below empty to keep it." }
+                            input type="hidden" name="inclusion_keep" value="1";
+                        }
+                    }
+                    (input("inclusion_property", "Only contacts whose property (internal name)", "text", simple.map_or("", |x| x.0), Some("Leave empty to send every contact."), false, errors))
+                    (input("inclusion_value", "equals", "text", simple.map_or("", |x| x.1), None, false, errors))
+                }
                 p { button type="submit" { "Save settings" } }
             }
             @if OBJECTS.iter().any(|(t, _)| !s.settings.external_ids.contains_key(*t)) && s.settings.described_at.is_some() {
@@ -257,6 +281,9 @@ pub struct ActionForm {
     property: String,
     rule: String,
     error: String,
+    inclusion_property: String,
+    inclusion_value: String,
+    inclusion_keep: String,
     #[serde(rename = "_csrf")]
     csrf: String,
 }
@@ -318,13 +345,26 @@ pub async fn action(
                 Ok(p) if (1..=100).contains(&p) => s.budget_percent = p,
                 _ => errors.add("budget_percent", "Enter a whole number from 1 to 100."),
             }
+            let property = f.inclusion_property.trim();
+            if property.is_empty() {
+                if f.inclusion_keep.is_empty() {
+                    s.inclusion = None;
+                }
+            } else {
+                let filter = json!({"filterGroups": [{"filters": [{"propertyName": property, "operator": "EQ", "value": f.inclusion_value.trim()}]}]});
+                let defs = c.store.properties(c.id(), "0-1", false).await?;
+                match salesforce::inclusion(&filter, &defs) {
+                    Ok(_) => s.inclusion = Some(filter),
+                    Err(m) => errors.add("inclusion_property", sentence(&m)),
+                }
+            }
             if errors.is_empty() {
                 c.store.set_salesforce_settings(c.id(), &s).await?;
                 log_action(
                     &c,
                     "salesforce.settings",
                     &target,
-                    json!({"contactsAs": s.contacts_as, "budgetPercent": s.budget_percent}),
+                    json!({"contactsAs": s.contacts_as, "budgetPercent": s.budget_percent, "inclusionFilter": s.inclusion}),
                 )
                 .await?;
             }
