@@ -127,6 +127,12 @@ async fn connect_import_and_sync_both_ways() {
             json!([{"Name": "Globex renewal", "StageName": "Closed Won", "CloseDate": "2026-12-31", "Amount": 12000, "AccountId": accounts[0]}]),
         )
         .await;
+    let tasks = fake
+        .insert(
+            "Task",
+            json!([{"Subject": "Call Grace", "Status": "In Progress", "Priority": "High", "ActivityDate": "2026-12-24", "WhoId": contacts[0], "WhatId": opps[0]}]),
+        )
+        .await;
     // A kontor contact with a Salesforce contact's e-mail is linked, not duplicated.
     let (st, existing) = s
         .call(
@@ -153,6 +159,7 @@ async fn connect_import_and_sync_both_ways() {
     assert_eq!(after["counts"]["linked"]["contacts"], 3, "{after}");
     assert_eq!(after["counts"]["linked"]["companies"], 2, "{after}");
     assert_eq!(after["counts"]["linked"]["deals"], 1, "{after}");
+    assert_eq!(after["counts"]["linked"]["tasks"], 1, "{after}");
     // Owners are made for the users records name: Rita and the org's admin (who owns the
     // records created without an owner) have no user here; Ada has.
     assert_eq!(after["counts"]["salesforceOnlyOwners"], 2, "{after}");
@@ -234,6 +241,59 @@ async fn connect_import_and_sync_both_ways() {
             "{object}: {assoc}"
         );
     }
+
+    // Tasks: their picklists translated, their WhoId and WhatId associations.
+    let (_, task_list) = s
+        .call(
+            token,
+            "GET",
+            "/crm/v3/objects/tasks?properties=hs_task_subject,hs_task_status,hs_task_priority,hs_timestamp",
+            None,
+        )
+        .await;
+    let task = &task_list["results"][0];
+    assert_eq!(
+        task["properties"]["hs_task_subject"], "Call Grace",
+        "{task_list}"
+    );
+    assert_eq!(task["properties"]["hs_task_status"], "IN_PROGRESS");
+    assert_eq!(task["properties"]["hs_task_priority"], "HIGH");
+    assert!(task["properties"]["hs_timestamp"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-12-24"));
+    let tid = task["id"].as_str().unwrap().to_string();
+    for (object, want) in [
+        ("contacts", grace["id"].clone()),
+        ("deals", deal["id"].clone()),
+    ] {
+        let (_, assoc) = s
+            .call(
+                token,
+                "GET",
+                &format!("/crm/v4/objects/tasks/{tid}/associations/{object}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            assoc["results"][0]["toObjectId"]
+                .to_string()
+                .trim_matches('"'),
+            want.as_str().unwrap(),
+            "{object}: {assoc}"
+        );
+    }
+    let (st, _) = s
+        .call(
+            token,
+            "PATCH",
+            &format!("/crm/v3/objects/tasks/{tid}"),
+            Some(json!({"properties": {"hs_task_status": "COMPLETED"}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    sync(&t).await;
+    assert_eq!(fake.record("Task", &tasks[0]).await["Status"], "Completed");
 
     // Salesforce → kontor: a change there arrives, recorded with source SALESFORCE.
     let (st, _) = fake

@@ -71,15 +71,39 @@ pub const OBJECTS: &[(&str, &str)] = &[
     ("Lead", "0-1"),
     ("Contact", "0-1"),
     ("Opportunity", "0-3"),
+    ("Task", "0-27"),
 ];
 
+/// Picklist values that differ on the two sides: (Salesforce field, Salesforce value, kontor
+/// value). The first of a kontor value's rows is what goes to Salesforce.
+const VALUES: &[(&str, &str, &str)] = &[
+    ("Status", "Not Started", "NOT_STARTED"),
+    ("Status", "In Progress", "IN_PROGRESS"),
+    ("Status", "Completed", "COMPLETED"),
+    ("Status", "Waiting on someone else", "WAITING"),
+    ("Status", "Deferred", "DEFERRED"),
+    ("Priority", "High", "HIGH"),
+    ("Priority", "Normal", "MEDIUM"),
+    ("Priority", "Low", "LOW"),
+];
+
+/// A task's picklist value as kontor's, and back.
+pub fn task_value(field: &str, salesforce: Option<&str>, kontor: Option<&str>) -> Option<String> {
+    VALUES
+        .iter()
+        .find(|(f, sf, k)| *f == field && (salesforce == Some(*sf) || kontor == Some(*k)))
+        .map(|(_, sf, k)| if salesforce.is_some() { k } else { sf }.to_string())
+}
+
 /// The property that holds a record's Salesforce id, per Salesforce object (HubSpot's names).
-pub fn id_property(sf_type: &str) -> &'static str {
+/// Tasks have none: their links are kept by the integration alone.
+pub fn id_property(sf_type: &str) -> Option<&'static str> {
     match sf_type {
-        "Lead" => "salesforceleadid",
-        "Contact" => "salesforcecontactid",
-        "Account" => "salesforceaccountid",
-        _ => "hs_salesforceopportunityid",
+        "Lead" => Some("salesforceleadid"),
+        "Contact" => Some("salesforcecontactid"),
+        "Account" => Some("salesforceaccountid"),
+        "Opportunity" => Some("hs_salesforceopportunityid"),
+        _ => None,
     }
 }
 
@@ -138,6 +162,16 @@ pub fn default_mappings() -> Vec<SalesforceMapping> {
         ("OwnerId", "hubspot_owner_id"),
     ] {
         all.push(mapping("Opportunity", f, p));
+    }
+    for (f, p) in [
+        ("Subject", "hs_task_subject"),
+        ("Description", "hs_task_body"),
+        ("Status", "hs_task_status"),
+        ("Priority", "hs_task_priority"),
+        ("ActivityDate", "hs_timestamp"),
+        ("OwnerId", "hubspot_owner_id"),
+    ] {
+        all.push(mapping("Task", f, p));
     }
     all
 }

@@ -528,6 +528,10 @@ impl Engine<'_> {
         if sf_type == "Contact" || sf_type == "Opportunity" {
             want("AccountId");
         }
+        if sf_type == "Task" {
+            want("WhoId");
+            want("WhatId");
+        }
         for m in &maps {
             if !fields.contains(&m.sf_field.as_str()) {
                 fields.push(&m.sf_field);
@@ -568,8 +572,9 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// A contact's or an opportunity's account becomes its company association (the
-    /// default type; an association already there is left as it is).
+    /// References become associations (the default type; one already there is left as it
+    /// is): a contact's or an opportunity's account its company, a task's `WhoId` its contact
+    /// and `WhatId` its company or deal.
     async fn associate(
         &self,
         ot: &kontor_store::ObjectType,
@@ -577,35 +582,47 @@ impl Engine<'_> {
     ) -> Result<(), Stop> {
         let pairs: Vec<(&str, &str)> = records
             .iter()
-            .filter_map(|r| Some((r["Id"].as_str()?, r["AccountId"].as_str()?)))
+            .flat_map(|r| {
+                let own = r["Id"].as_str();
+                ["AccountId", "WhoId", "WhatId"]
+                    .into_iter()
+                    .filter_map(move |f| Some((own?, r[f].as_str()?)))
+            })
             .collect();
         if pairs.is_empty() {
             return Ok(());
         }
         let ids: Vec<&str> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
         let linked = self.store.salesforce_records(self.account, &ids).await?;
-        let ours: Vec<(i64, i64)> = pairs
-            .iter()
-            .filter_map(|(own, parent)| {
-                let from = linked.get(*own).filter(|(t, _)| *t == ot.type_id)?;
-                let to = linked.get(*parent).filter(|(t, _)| t == "0-2")?;
-                Some((from.1, to.1))
-            })
-            .collect();
-        if ours.is_empty() {
-            return Ok(());
+        let mut by_type: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
+        for (own, parent) in &pairs {
+            let Some(from) = linked.get(*own).filter(|(t, _)| *t == ot.type_id) else {
+                continue;
+            };
+            let Some((to_type, to)) = linked.get(*parent) else {
+                continue;
+            };
+            by_type
+                .entry(to_type.as_str())
+                .or_default()
+                .push((from.1, *to));
         }
-        let Some(companies) = self.store.object_type(self.account, "0-2").await? else {
-            return Ok(());
-        };
         let actor = kontor_store::Actor {
             source: kontor_domain::ChangeSource::Salesforce,
             source_id: Some(self.conn.org_id.clone()),
             user_id: None,
         };
-        self.store
-            .associate_pairs(self.account, ot, &companies, &ours, &[], &actor)
-            .await?;
+        for (to_type, pairs) in by_type {
+            let Some(to) = self.store.object_type(self.account, to_type).await? else {
+                continue;
+            };
+            if to.type_id == ot.type_id {
+                continue;
+            }
+            self.store
+                .associate_pairs(self.account, ot, &to, &pairs, &[], &actor)
+                .await?;
+        }
         Ok(())
     }
 
@@ -630,15 +647,20 @@ impl Engine<'_> {
                     .as_str()
                     .and_then(|s| self.conn.settings.stages.get(s))
                     .cloned(),
+                ("Status" | "Priority", _) if sf_type == "Task" => {
+                    super::task_value(&m.sf_field, raw.as_str(), None)
+                }
                 _ => from_salesforce(raw),
             };
             values.push((m.property.clone(), v, m.rule.clone()));
         }
         let mut system = Map::new();
-        system.insert(id_property(sf_type).into(), json!(id));
-        system.insert("salesforcelastsynctime".into(), json!(now));
-        if let Some(owner) = r["OwnerId"].as_str() {
-            system.insert("salesforceownerid".into(), json!(owner));
+        if let Some(p) = id_property(sf_type) {
+            system.insert(p.into(), json!(id));
+            system.insert("salesforcelastsynctime".into(), json!(now));
+            if let Some(owner) = r["OwnerId"].as_str() {
+                system.insert("salesforceownerid".into(), json!(owner));
+            }
         }
         if sf_type == "Opportunity" {
             system.insert("pipeline".into(), json!(self.conn.settings.pipeline));
@@ -701,7 +723,7 @@ impl Engine<'_> {
         let linked = self.store.salesforce_linked(self.account, &refs).await?;
         let mut with_master: Vec<(String, Option<String>)> =
             linked.iter().map(|id| (id.clone(), None)).collect();
-        if sf_type != "Opportunity" && !linked.is_empty() {
+        if matches!(sf_type, "Lead" | "Contact" | "Account") && !linked.is_empty() {
             let mut masters = HashMap::new();
             for chunk in linked.chunks(COLLECTION) {
                 let list = chunk
@@ -827,6 +849,7 @@ impl Engine<'_> {
                     (Some(l), _) => l.sf_type.clone(),
                     (None, "0-1") => self.conn.settings.contacts_as.clone(),
                     (None, "0-2") => "Account".into(),
+                    (None, "0-27") => "Task".into(),
                     (None, _) => "Opportunity".into(),
                 };
                 let described = self.conn.settings.fields.get(&sf_type);
@@ -876,6 +899,12 @@ impl Engine<'_> {
                             Some(s) => json!(s),
                             None => continue,
                         },
+                        "Status" | "Priority" if sf_type == "Task" => {
+                            match super::task_value(&m.sf_field, None, value.as_deref()) {
+                                Some(v) => json!(v),
+                                None => continue,
+                            }
+                        }
                         _ => to_salesforce(kind, value.as_deref()),
                     };
                     body.insert(m.sf_field.clone(), json);
@@ -985,11 +1014,12 @@ impl Engine<'_> {
         if r["success"].as_bool() == Some(true) {
             if let Some(id) = r["id"].as_str() {
                 o.sf_id = Some(id.to_string());
-                o.system
-                    .insert(id_property(&o.sf_type).into(), Some(id.to_string()));
+                if let Some(p) = id_property(&o.sf_type) {
+                    o.system.insert(p.into(), Some(id.to_string()));
+                    o.system
+                        .insert("salesforcelastsynctime".into(), Some(iso(now)));
+                }
             }
-            o.system
-                .insert("salesforcelastsynctime".into(), Some(iso(now)));
             return;
         }
         let e = r["errors"].get(0).cloned().unwrap_or(Value::Null);

@@ -748,7 +748,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let (pending,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM changes c WHERE c.account_id = $1 AND c.seq > (SELECT push_seq FROM salesforce_connections s WHERE s.account_id = c.account_id) AND c.source <> 'SALESFORCE' AND c.object_type IN ('0-1', '0-2', '0-3')",
+            "SELECT COUNT(*) FROM changes c WHERE c.account_id = $1 AND c.seq > (SELECT push_seq FROM salesforce_connections s WHERE s.account_id = c.account_id) AND c.source <> 'SALESFORCE' AND c.object_type IN ('0-1', '0-2', '0-3', '0-27')",
         )
         .bind(account)
         .fetch_one(&self.pool)

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The kontor object types the integration syncs.
-pub(crate) const SYNCED_TYPES: &[&str] = &["0-1", "0-2", "0-3"];
+pub(crate) const SYNCED_TYPES: &[&str] = &["0-1", "0-2", "0-3", "0-27"];
 
 /// A record to consider sending: its current state and its link, if any.
 #[derive(Debug, Clone)]
