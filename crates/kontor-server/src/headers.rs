@@ -5,7 +5,8 @@
 //! The console is served with a strict Content-Security-Policy: scripts and styles only from
 //! `/app/assets`, no inline script or style, no plugins, forms only to this server, and never
 //! inside a frame. A handler that needs another policy (the SSO page, whose form leads on to
-//! the identity provider) sets its own, and the default is left out.
+//! the identity provider; the Salesforce page, whose Connect leads on to Salesforce's login)
+//! sets its own, and the default is left out.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
@@ -20,6 +21,15 @@ pub const CSP: &str =
 /// The SSO page's: the same, but its form's redirect may go to any identity provider.
 pub const CSP_SSO_START: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The console's policy for a page whose form leads on to one other origin (the Salesforce
+/// page's Connect, to the operator's Salesforce login): forms may go to this server and there.
+pub fn csp_with_form_action(origin: &str) -> String {
+    CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    )
+}
 
 /// What the handling of one request leaves for its answer's headers.
 struct RequestScope {

@@ -179,13 +179,18 @@ async fn healthcheck(listen: &str) -> bool {
         .unwrap_or(false)
 }
 
-async fn serve(config: Config, demo: bool) -> Result<()> {
+async fn serve(mut config: Config, demo: bool) -> Result<()> {
     tracing::info!(?config, "starting");
     let dir = std::sync::Arc::new(config.open().await?);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Listening on port 0 without a public URL: links (e-mails, OAuth callbacks) name the
+    // port actually bound.
+    if config.public_url == format!("http://{}", config.listen) {
+        config.public_url = format!("http://{addr}");
+    }
     if demo {
         let creds = demo::ensure(&dir).await?;
         out!("kontor is running at http://{addr}");

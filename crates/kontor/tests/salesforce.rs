@@ -629,7 +629,7 @@ async fn limits_faults_and_a_kill_mid_sync_lose_and_duplicate_nothing() {
     // Salesforce's daily limit runs out during the initial import: the pages read so far
     // stay, the round backs off, and the next one carries on where it stopped.
     t.fake
-        .control("POST", "config", Some(json!({"api_usage": 14_992})))
+        .control("POST", "config", Some(json!({"api_usage": 14_996})))
         .await;
     let after = sync(&t).await;
     assert!(

@@ -2,7 +2,8 @@
 //! due (a lease renewed after every page, so a node that dies hands the round on when the
 //! lease lapses), and runs a round:
 //!
-//! 1. describe the objects, at most daily and on an admin's "Sync now" (field types, picklists, the external-id field);
+//! 1. describe the objects (field types, picklists, the external-id field), at most daily and
+//!    when an admin retries sync errors;
 //! 2. per object, in [`OBJECTS`] order: first the deleted feed since its window's start
 //!    (deletes, and merges into the record linked to the master), with a full re-read when
 //!    its `earliestDateAvailable` has passed the start; then the records changed since the
@@ -149,6 +150,7 @@ pub async fn round(
             .unwrap_or_default()
     };
     let now = now_ms();
+    let started_at = now;
     let org_limit = conn.org_limit.unwrap_or(15_000);
     let budget = org_limit * conn.settings.budget_percent.clamp(1, 100) / 100;
     let used = if conn.calls_window_start + DAY_MS <= now {
@@ -170,6 +172,7 @@ pub async fn round(
                 .finish_salesforce_round(
                     account,
                     node,
+                    started_at,
                     Some(&e.to_string()),
                     now + 60_000,
                     0,
@@ -230,6 +233,7 @@ pub async fn round(
                 .finish_salesforce_round(
                     account,
                     node,
+                    started_at,
                     Some(m),
                     now + interval,
                     0,
@@ -252,6 +256,7 @@ pub async fn round(
         .finish_salesforce_round(
             account,
             node,
+            started_at,
             error.as_deref(),
             next_at,
             backoff,
@@ -356,11 +361,23 @@ impl Engine<'_> {
         if settings.stages.is_empty() {
             settings.stages = self.default_stages(&settings).await?;
         }
-        settings.described_at = Some(now_ms());
+        // What the describe found goes into the settings as they are now: an admin may have
+        // saved some while it ran.
+        let mut now = self
+            .store
+            .salesforce_connection(self.account)
+            .await?
+            .map_or(settings.clone(), |c| c.settings);
+        now.fields = settings.fields;
+        now.external_ids = settings.external_ids;
+        if now.stages.is_empty() {
+            now.stages = settings.stages;
+        }
+        now.described_at = Some(now_ms());
         self.store
-            .set_salesforce_settings(self.account, &settings)
+            .set_salesforce_settings(self.account, &now)
             .await?;
-        self.conn.settings = settings;
+        self.conn.settings = now;
         Ok(())
     }
 

@@ -370,14 +370,8 @@ impl Store {
             .ok_or_else(|| StoreError::not_found("salesforce connection"))
     }
 
-    /// Makes a round due now (an admin's "Sync now"), which also reads Salesforce's field
-    /// descriptions again (a field added there is seen at once).
+    /// Makes a round due now (an admin's "Sync now").
     pub async fn salesforce_sync_now(&self, account: i64) -> StoreResult<bool> {
-        if let Some(c) = self.salesforce_connection(account).await? {
-            let mut s = c.settings;
-            s.described_at = None;
-            self.set_salesforce_settings(account, &s).await?;
-        }
         let mut tx = self.write().await?;
         let n = sqlx::query("UPDATE salesforce_connections SET next_at = $1 WHERE account_id = $2 AND state = 'active'")
             .bind(now_ms())
@@ -472,13 +466,15 @@ impl Store {
         self.salesforce_connection(account).await
     }
 
-    /// Ends a claimed round: its outcome for the page, when the next is due, and the API
-    /// calls it made (counted in a 24-hour window) with the org's last reported use.
+    /// Ends a claimed round that began at `started_at`: its outcome for the page, when the
+    /// next is due (sooner if an admin asked for one meanwhile), and the API calls it made
+    /// (counted in a 24-hour window) with the org's last reported use.
     #[allow(clippy::too_many_arguments)]
     pub async fn finish_salesforce_round(
         &self,
         account: i64,
         node: &str,
+        started_at: i64,
         error: Option<&str>,
         next_at: i64,
         backoff_ms: i64,
@@ -488,7 +484,8 @@ impl Store {
         let now = now_ms();
         let mut tx = self.write().await?;
         sqlx::query(
-            "UPDATE salesforce_connections SET claim = NULL, claim_until = NULL, next_at = $1, backoff_ms = $2, \
+            "UPDATE salesforce_connections SET claim = NULL, claim_until = NULL, \
+             next_at = CASE WHEN next_at > $10 AND next_at < $1 THEN next_at ELSE $1 END, backoff_ms = $2, \
              calls = CASE WHEN calls_window_start + 86400000 <= $3 THEN $4 ELSE calls + $4 END, \
              calls_window_start = CASE WHEN calls_window_start + 86400000 <= $3 THEN $3 ELSE calls_window_start END, \
              org_used = COALESCE($5, org_used), org_limit = COALESCE($6, org_limit), last_round_at = $3, \
@@ -504,6 +501,7 @@ impl Store {
         .bind(error)
         .bind(account)
         .bind(node)
+        .bind(started_at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await
@@ -696,9 +694,15 @@ impl Store {
             .collect()
     }
 
-    /// Asks for errors to be tried again in the next round: one, or all with `None`. Returns
-    /// how many.
+    /// Asks for errors to be tried again in the next round, which is due now: one, or all
+    /// with `None`. The round reads Salesforce's field descriptions again first, since what
+    /// an admin fixed may be there (an external-id field added, say). Returns how many.
     pub async fn retry_salesforce_errors(&self, account: i64, id: Option<i64>) -> StoreResult<u64> {
+        if let Some(c) = self.salesforce_connection(account).await? {
+            let mut s = c.settings;
+            s.described_at = None;
+            self.set_salesforce_settings(account, &s).await?;
+        }
         let now = now_ms();
         let mut tx = self.write().await?;
         let n =

@@ -235,7 +235,8 @@ async fn connected(
                             tr {
                                 td {
                                     @if let Some(r) = e.record_id {
-                                        a href=(format!("/app/records/{}/{r}", e.object_type)) { (e.object_type) " " (r) }
+                                        @let b = kontor_domain::BuiltinObject::by_type_id(&e.object_type);
+                                        a href=(format!("/app/objects/{}/{r}", b.map_or(e.object_type.as_str(), |b| b.name))) { (b.map_or(e.object_type.as_str(), |b| b.label_singular)) " " (r) }
                                     }
                                     @if let Some(sf) = &e.sf_id { " · " (e.sf_type) " " (sf) }
                                 }
@@ -264,10 +265,22 @@ pub async fn page(
     State(state): State<AppState>,
     c: Console,
     q: QueryParams,
-) -> Result<Markup, PageError> {
+) -> Result<Response, PageError> {
     c.require(Role::Admin)?;
     let conn = c.store.salesforce_connection(c.id()).await?;
-    view(&c, &state, conn.as_ref(), &Errors::default(), done(&q)).await
+    let page = view(&c, &state, conn.as_ref(), &Errors::default(), done(&q)).await?;
+    // Connect's form is answered with a redirect to Salesforce's login, which the console's
+    // policy (forms to this server only) would stop.
+    let origin = url::Url::parse(&state.salesforce.login_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let csp = crate::headers::csp_with_form_action(&origin);
+    let mut resp = page.into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+        resp.headers_mut()
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+    }
+    Ok(resp)
 }
 
 #[derive(Deserialize, Default)]
