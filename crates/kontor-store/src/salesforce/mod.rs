@@ -991,6 +991,71 @@ pub(crate) async fn links_by_record(
     Ok(out)
 }
 
+/// Writes links (each replacing its record's or its Salesforce id's old one) with a few
+/// statements per hundred: a page of the initial import writes two thousand.
+pub(crate) async fn save_links(
+    tx: &mut sqlx::AnyConnection,
+    account: i64,
+    links: &[SalesforceLink],
+) -> StoreResult<()> {
+    // Of links naming the same Salesforce id or the same record, the last wins.
+    let mut seen_sf = std::collections::HashSet::new();
+    let mut seen_record = std::collections::HashSet::new();
+    let mut kept: Vec<&SalesforceLink> = links
+        .iter()
+        .rev()
+        .filter(|l| {
+            let a = seen_sf.insert(l.sf_id.as_str());
+            let b = seen_record.insert((l.object_type.as_str(), l.record_id));
+            a && b
+        })
+        .collect();
+    kept.reverse();
+    for chunk in kept.chunks(100) {
+        let sql = format!(
+            "DELETE FROM salesforce_links WHERE account_id = $1 AND sf_id IN ({})",
+            crate::records::in_list(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(account);
+        for l in chunk {
+            q = q.bind(&l.sf_id);
+        }
+        q.execute(&mut *tx).await?;
+        let mut by_type: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        for l in chunk {
+            by_type.entry(&l.object_type).or_default().push(l.record_id);
+        }
+        for (t, ids) in by_type {
+            let sql = format!(
+                "DELETE FROM salesforce_links WHERE account_id = $1 AND object_type = $2 AND record_id IN ({})",
+                crate::records::in_list(3, ids.len())
+            );
+            let mut q = sqlx::query(&sql).bind(account).bind(t);
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let sql = format!(
+            "INSERT INTO salesforce_links ({LINK_COLS}, account_id) VALUES {}",
+            crate::records::values_clause(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(&sql);
+        for l in chunk {
+            q = q
+                .bind(&l.sf_id)
+                .bind(&l.sf_type)
+                .bind(&l.object_type)
+                .bind(l.record_id)
+                .bind(serde_json::to_string(&l.synced)?)
+                .bind(l.synced_at)
+                .bind(account);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
 /// Writes a link (replacing the record's or the Salesforce id's old one).
 pub(crate) async fn save_link(
     tx: &mut sqlx::AnyConnection,

@@ -4,8 +4,8 @@
 //! feed.
 
 use super::{
-    clear_errors, links_by_sf_id, report_errors, save_link, ErrorReport, SalesforceLink,
-    RULE_ALWAYS_SF, RULE_NONE, RULE_PREFER_SF,
+    clear_errors, links_by_sf_id, report_errors, save_link, save_links, ErrorReport,
+    SalesforceLink, RULE_ALWAYS_SF, RULE_NONE, RULE_PREFER_SF,
 };
 use crate::objects::ObjectType;
 use crate::records::{normalize_properties, Actor, WriteOp};
@@ -360,6 +360,7 @@ impl Store {
         let mut created_ids = written.iter().filter(|(_, new)| *new).map(|(r, _)| r.id);
         let (mut created, mut updated, mut unchanged) = (0, 0, 0);
         let mut cleared = Vec::new();
+        let mut links = Vec::with_capacity(plans.len());
         for p in plans {
             let record_id = match (&p.op, p.record) {
                 (WriteOp::Update { props, .. }, Some(id)) => {
@@ -377,24 +378,20 @@ impl Store {
                     })?
                 }
             };
-            save_link(
-                &mut tx,
-                account,
-                &SalesforceLink {
-                    sf_id: p.sf_id.clone(),
-                    sf_type: p.sf_type.clone(),
-                    object_type: ot.type_id.clone(),
-                    record_id,
-                    synced: p.synced.clone(),
-                    synced_at: now,
-                },
-            )
-            .await?;
+            links.push(SalesforceLink {
+                sf_id: p.sf_id.clone(),
+                sf_type: p.sf_type.clone(),
+                object_type: ot.type_id.clone(),
+                record_id,
+                synced: p.synced.clone(),
+                synced_at: now,
+            });
             cleared.push(p.sf_id.clone());
         }
-        for l in relinks {
-            save_link(&mut tx, account, l).await?;
-        }
+        // A converted lead's link moves after the page's own links (one of them may be the
+        // contact it moves to).
+        links.extend(relinks.iter().cloned());
+        save_links(&mut tx, account, &links).await?;
         clear_errors(&mut tx, account, "pull", &cleared).await?;
         save_cursor(&mut tx, account, sf_type, cursor).await?;
         tx.commit().await?;
