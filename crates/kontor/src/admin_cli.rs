@@ -22,6 +22,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// An account's Salesforce integration: status, pause, resume, a round now, sync errors.
+    Salesforce {
+        #[command(subcommand)]
+        command: crate::salesforce_cli::SalesforceCommand,
+    },
     /// The server key that seals two-factor and SSO secrets and signs download links.
     Key {
         #[command(subcommand)]
@@ -142,6 +147,7 @@ pub enum TokenCommand {
 
 pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Result<()> {
     match command {
+        AdminCommand::Salesforce { command } => crate::salesforce_cli::run(dir, command).await?,
         AdminCommand::Key {
             command: KeyCommand::Rotate,
         } => crate::keyfile::rotate(dir, config).await?,

@@ -27,6 +27,7 @@ mod keyfile;
 mod migration_cli;
 mod private_files;
 mod restore_cli;
+mod salesforce_cli;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

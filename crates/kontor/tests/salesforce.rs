@@ -511,10 +511,21 @@ async fn connect_import_and_sync_both_ways() {
         "the page shows the inclusion list"
     );
 
+    // The operator's CLI: the same connection, paused and resumed.
+    let out = s.cli(&["admin", "salesforce", "status", "--account", &t.account]);
+    assert!(out.contains("state\tactive"), "{out}");
+    assert!(out.contains("linked\t0-1\t"), "{out}");
+    s.cli(&["admin", "salesforce", "pause", "--account", &t.account]);
+    assert_eq!(status(s, token).await["state"], "PAUSED");
+    s.cli(&["admin", "salesforce", "resume", "--account", &t.account]);
+    assert_eq!(status(s, token).await["state"], "ACTIVE");
+    let out = s.cli(&["admin", "salesforce", "errors", "--account", &t.account]);
+    assert!(out.is_empty(), "no sync errors: {out}");
+
     let audit = console_page(s, &t.session.0, "/app/settings/audit").await;
     assert!(audit.contains("salesforce.connect"));
     assert!(audit.contains("salesforce.errors.retry"));
-    let _ = &t.account;
+    assert!(audit.contains("salesforce.pause"));
 }
 
 #[tokio::test]
