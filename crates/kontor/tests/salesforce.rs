@@ -627,6 +627,61 @@ async fn deletes_merges_and_lead_conversion() {
     assert_eq!(count(s, token, "contacts").await, 2);
     // The account the conversion made arrives as a company.
     assert_eq!(count(s, token, "companies").await, 1);
+
+    // A lead with a linked contact's e-mail takes nothing from it: it is listed as a
+    // duplicate, and the contact keeps its link round after round.
+    let dup = fake
+        .insert(
+            "Lead",
+            json!([{"LastName": "Again", "Company": "One Co", "Email": "one@x.test"}]),
+        )
+        .await;
+    for _ in 0..2 {
+        let after = sync(&t).await;
+        assert_eq!(after["counts"]["syncErrors"], 1, "{after}");
+        let now = search(s, token, "contacts", "email", "one@x.test").await;
+        assert_eq!(now.len(), 1);
+        assert_eq!(
+            now[0]["properties"]["salesforcecontactid"],
+            contacts[0].as_str()
+        );
+        assert!(
+            now[0]["properties"]["salesforceleadid"].is_null(),
+            "{now:?}"
+        );
+    }
+    let (_, errs) = s
+        .call(
+            token,
+            "GET",
+            "/kontor/v1/integrations/salesforce/errors",
+            None,
+        )
+        .await;
+    assert_eq!(errs["results"][0]["category"], "Duplicates", "{errs}");
+    assert_eq!(errs["results"][0]["salesforceId"], dup[0].as_str());
+    assert_eq!(errs["results"][0]["attempts"], 1);
+    // A retry reads the lead again (and, nothing having changed, fails again).
+    let (st, _) = s
+        .call(
+            token,
+            "POST",
+            "/kontor/v1/integrations/salesforce/errors/retry",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    sync(&t).await;
+    let (_, errs) = s
+        .call(
+            token,
+            "GET",
+            "/kontor/v1/integrations/salesforce/errors",
+            None,
+        )
+        .await;
+    assert_eq!(errs["results"][0]["attempts"], 2, "{errs}");
+    assert_eq!(count(s, token, "contacts").await, 2);
 }
 
 #[tokio::test]

@@ -555,6 +555,40 @@ impl Engine<'_> {
             }
         }
         let mut cursor = self.cursor(sf_type).await?;
+        // Records whose error an admin retries are read again by id, the cursor unmoved.
+        let retries = self
+            .store
+            .salesforce_pull_retries(self.account, sf_type)
+            .await?;
+        for chunk in retries.chunks(COLLECTION) {
+            let list = chunk
+                .iter()
+                .map(|id| format!("'{}'", id.replace('\'', "")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let page = api
+                .query(
+                    &format!(
+                        "SELECT {} FROM {sf_type} WHERE Id IN ({list})",
+                        fields.join(", ")
+                    ),
+                    false,
+                )
+                .await?;
+            self.ensure_owners(api, &page.records).await?;
+            let now = iso(now_ms());
+            let rows: Vec<PulledRecord> = page
+                .records
+                .iter()
+                .map(|r| self.pulled(sf_type, r, &maps, &now))
+                .collect();
+            if !rows.is_empty() {
+                self.store
+                    .apply_salesforce_pull(self.account, self.org(), &ot, sf_type, rows, &cursor)
+                    .await?;
+                self.associate(&ot, &page.records).await?;
+            }
+        }
         let soql = format!(
             "SELECT {} FROM {sf_type}{} ORDER BY SystemModstamp, Id",
             fields.join(", "),

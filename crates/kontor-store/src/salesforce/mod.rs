@@ -780,6 +780,23 @@ impl Store {
             .collect())
     }
 
+    /// Salesforce records of `sf_type` whose pull error an admin asked to retry.
+    pub async fn salesforce_pull_retries(
+        &self,
+        account: i64,
+        sf_type: &str,
+    ) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT sf_id FROM salesforce_errors WHERE account_id = $1 AND direction = 'pull' AND sf_type = $2 AND sf_id IS NOT NULL AND retry_at IS NOT NULL AND retry_at <= $3",
+        )
+        .bind(account)
+        .bind(sf_type)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
     /// Which of these Salesforce ids are linked.
     pub async fn salesforce_linked(&self, account: i64, ids: &[&str]) -> StoreResult<Vec<String>> {
         let mut c = self.pool.acquire().await?;

@@ -113,11 +113,26 @@ impl Store {
             .filter(|r| !links.contains_key(&r.sf_id))
             .filter_map(|r| r.match_email.clone())
             .collect();
-        let by_email = if emails.is_empty() || !by_name.contains_key("email") {
+        let mut by_email = if emails.is_empty() || !by_name.contains_key("email") {
             HashMap::new()
         } else {
             self.lookup_unique(account, ot, "email", &emails).await?
         };
+        // One Salesforce record per kontor record: a record already linked to another one (a
+        // lead and a contact with one e-mail, say) is not matched again, or the two would
+        // take the link from each other round after round. The newcomer then fails as a
+        // duplicate, listed among the sync errors.
+        if !by_email.is_empty() {
+            let ids: Vec<i64> = by_email.values().copied().collect();
+            let mut c = self.pool.acquire().await?;
+            let taken: std::collections::HashSet<i64> =
+                super::links_by_record(&mut c, account, &ot.type_id, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|l| l.record_id)
+                    .collect();
+            by_email.retain(|_, id| !taken.contains(id));
+        }
         let mut record_ids: Vec<i64> = links
             .values()
             .filter(|l| l.object_type == ot.type_id)
@@ -276,8 +291,10 @@ impl Store {
                 report_errors(&mut tx, account, &errors, now).await?;
                 tx.commit().await?;
             }
-            Err(StoreError::Validation { .. } | StoreError::Conflict { .. }) if plans.len() > 1 => {
-                // One record spoiled the page: write them one by one, and record which failed.
+            Err(StoreError::Validation { .. } | StoreError::Conflict { .. }) => {
+                // A record spoiled the page: write them one by one, record which failed, and
+                // move the cursor past them all (a page of one included), so that one
+                // record never holds the sync up.
                 for p in plans {
                     match self
                         .write_pull(
