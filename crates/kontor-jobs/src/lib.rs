@@ -9,6 +9,7 @@ pub mod keys;
 pub mod links;
 pub mod moving;
 mod notify;
+pub mod reassign;
 pub mod restore;
 mod runner;
 
@@ -16,6 +17,7 @@ use kontor_domain::time::now_ms;
 use kontor_domain::Region;
 use kontor_store::{
     ClaimFilter, Directory, Job, LifecycleState, Store, JOB_KIND_BACKUP, JOB_KIND_IMPORT,
+    JOB_KIND_OWNER_REASSIGN,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,7 +28,7 @@ pub use backup::{archive_key, archive_path, download_name, request_backup};
 pub use runner::Health;
 
 /// The kinds of job this crate runs.
-const KINDS: &[&str] = &[JOB_KIND_BACKUP, JOB_KIND_IMPORT];
+const KINDS: &[&str] = &[JOB_KIND_BACKUP, JOB_KIND_IMPORT, JOB_KIND_OWNER_REASSIGN];
 
 /// Who asks for something: a user of the account, or the operator of the installation.
 #[derive(Debug, Clone)]
@@ -276,6 +278,12 @@ impl Jobs {
             }
             store.purge_expired_sessions(now).await?;
             store.purge_expired_restore_plans(now).await?;
+            for account in store.expire_salesforce_data(now).await? {
+                tracing::info!(
+                    account,
+                    "deleted the kept data of an uninstalled Salesforce integration"
+                );
+            }
             store.purge_expired_password_resets(now).await?;
             store.purge_old_import_errors(now, None).await?;
             store.purge_old_notifications(now, None).await?;
@@ -408,6 +416,7 @@ impl Jobs {
                 backup::run(self, store, job).await?;
             }
             JOB_KIND_IMPORT => import::run(self, store, job).await?,
+            JOB_KIND_OWNER_REASSIGN => reassign::run(self, store, job).await?,
             other => anyhow::bail!("unknown job kind {other}"),
         }
         Ok(())

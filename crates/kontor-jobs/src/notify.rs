@@ -11,7 +11,7 @@ use kontor_domain::time::{iso, now_ms};
 use kontor_store::{
     Account, Backup, InApp, Move, OutboxItem, Store, OUTBOX_BACKUP_FAILED, OUTBOX_BACKUP_READY,
     OUTBOX_IMPORT_FINISHED, OUTBOX_MOVE_DONE, OUTBOX_MOVE_FAILED, OUTBOX_MOVE_SCHEDULED,
-    OUTBOX_MOVE_TOMORROW, OUTBOX_MOVE_WEEK,
+    OUTBOX_MOVE_TOMORROW, OUTBOX_MOVE_WEEK, OUTBOX_SALESFORCE_UNINSTALLED,
 };
 
 /// How long one dispatcher holds an e-mail before another may send it.
@@ -174,6 +174,74 @@ fn move_message(
     }
 }
 
+/// The uninstall's notice: with Salesforce-only owners whose records need a new owner, the
+/// subject asks to reassign them and the text gives the steps.
+fn salesforce_uninstalled(
+    jobs: &Jobs,
+    account: &Account,
+    u: &kontor_store::SalesforceUninstall,
+    to: (i64, String),
+) -> Message {
+    let base = jobs.public_url.trim_end_matches('/');
+    let owned = u
+        .outcome
+        .as_ref()
+        .and_then(|o| o.get("ownedBySalesforceOnly"))
+        .and_then(|o| o.as_object())
+        .map(|o| {
+            o.iter()
+                .filter_map(|(t, n)| Some((t.clone(), n.as_i64()?)))
+                .filter(|(_, n)| *n > 0)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let kept = if u.keep_data {
+        "The integration's settings, mappings, id crosswalk and owner map are kept for 48 hours: connecting the same Salesforce org again within that time re-links the records instead of duplicating them. After that they are deleted and cannot be recovered."
+    } else {
+        "The integration's settings, mappings, id crosswalk and owner map were deleted at once and cannot be recovered."
+    };
+    let summary = u
+        .outcome
+        .as_ref()
+        .and_then(|o| o["summary"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    if owned.is_empty() {
+        let link = "/app/settings/integrations/salesforce".to_string();
+        let title = "The Salesforce integration was uninstalled".to_string();
+        let body = format!("{summary} {kept}");
+        let text = format!("Hello,\n\nthe Salesforce integration of {} was uninstalled. {body}\n\n{base}{link}\n\n-- kontor\n", account.name);
+        return Message {
+            user_id: to.0,
+            email: to.1,
+            mail: Some((title.clone(), text)),
+            title,
+            body,
+            link,
+        };
+    }
+    let link = "/app/settings/integrations/salesforce/owners".to_string();
+    let counts = owned
+        .iter()
+        .map(|(t, n)| format!("{n} {t}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let title = "Reassign contacts, companies and deals owned by Salesforce owners".to_string();
+    let body = format!("The Salesforce integration was uninstalled. {counts} are owned by owners that came from Salesforce and have no user here: reassign them to users.");
+    let text = format!(
+        "Hello,\n\nthe Salesforce integration of {} was uninstalled. {summary}\n\n{counts} are still owned by owners that came from Salesforce and have no user in kontor. Reassign them to owners who are users:\n\n1. Open Settings > Integrations > Salesforce > Reassign owners:\n   {base}{link}\n2. For each Salesforce owner, check the proposed user (matched by e-mail, then by name) or choose another, and click \"Reassign records\". The reassignment runs in the background and can be reverted from the same page.\n3. When it has finished, click \"Go to owner cleanup page\", then \"Remove Salesforce owners\", and confirm. An owner is removed only when no record references it any more.\n\n{kept}\n\n-- kontor\n",
+        account.name
+    );
+    Message {
+        user_id: to.0,
+        email: to.1,
+        mail: Some((title.clone(), text)),
+        title,
+        body,
+        link,
+    }
+}
+
 /// The words of an event, or `None` when there is nobody to tell (no requester, or they
 /// left the account).
 async fn render(jobs: &Jobs, store: &Store, ev: &OutboxItem) -> anyhow::Result<Option<Message>> {
@@ -215,6 +283,15 @@ async fn render(jobs: &Jobs, store: &Store, ev: &OutboxItem) -> anyhow::Result<O
                 return Ok(None);
             };
             Some(move_message(jobs, &account, &mv, &ev.kind, to))
+        }
+        OUTBOX_SALESFORCE_UNINSTALLED => {
+            let Some(u) = store.salesforce_uninstall(account.id, ev.target_id).await? else {
+                return Ok(None);
+            };
+            let Some(to) = user(store, account.id, ev.recipient).await else {
+                return Ok(None);
+            };
+            Some(salesforce_uninstalled(jobs, &account, &u, to))
         }
         other => {
             tracing::warn!(kind = other, "an outbox event of an unknown kind");

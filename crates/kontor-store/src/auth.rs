@@ -410,7 +410,30 @@ impl Store {
         details: serde_json::Value,
     ) -> StoreResult<()> {
         let mut tx = self.write().await?;
-        let id = allocate(&mut tx, account, "audit", 1).await?;
+        Self::audit_in(
+            &mut tx,
+            account,
+            actor_user_id,
+            actor,
+            action,
+            target,
+            &details,
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// [`Store::audit`] inside the caller's transaction: the entry commits with what it tells.
+    pub(crate) async fn audit_in(
+        conn: &mut sqlx::AnyConnection,
+        account: i64,
+        actor_user_id: Option<i64>,
+        actor: &str,
+        action: &str,
+        target: &str,
+        details: &serde_json::Value,
+    ) -> StoreResult<()> {
+        let id = allocate(conn, account, "audit", 1).await?;
         sqlx::query("INSERT INTO audit_log (account_id, id, at, actor_user_id, actor, action, target, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(account)
             .bind(id)
@@ -420,9 +443,9 @@ impl Store {
             .bind(action)
             .bind(target)
             .bind(details.to_string())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        tx.commit().await
+        Ok(())
     }
 
     pub async fn audit_entries(

@@ -23,7 +23,7 @@ pub struct StageTotal {
 
 impl Store {
     /// A property's value in a record's JSON, with the property name bound at `$n`.
-    fn value_of(&self, n: usize) -> String {
+    pub(crate) fn value_of(&self, n: usize) -> String {
         match self.dialect {
             Dialect::Sqlite => format!("json_extract(props, '$.' || ${n})"),
             Dialect::Postgres => format!("(props::json ->> ${n})"),

@@ -263,6 +263,16 @@ impl Store {
                     existing_id: Some(id),
                 });
             }
+            let uninstalling: Option<(String,)> = sqlx::query_as("SELECT state FROM salesforce_connections WHERE account_id = $1 AND state = 'uninstalling'")
+                .bind(account)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if uninstalling.is_some() {
+                return Err(StoreError::Conflict {
+                    message: "The Salesforce integration is being uninstalled in this account. A restore can start once the uninstall has finished.".into(),
+                    existing_id: None,
+                });
+            }
         }
         if new.source != SOURCE_RESTORE {
             // Uploads wait on disk until their job runs: an account may have only so many, and

@@ -25,6 +25,7 @@ mod outbox;
 mod owners;
 mod pipelines;
 mod properties;
+mod reassign;
 mod records;
 mod recovery;
 mod restores;
@@ -61,6 +62,7 @@ pub use outbox::{
 pub use owners::Owner;
 pub use pipelines::NewIds;
 pub use properties::{OptionInput, PropertyGroup, PropertyInput};
+pub use reassign::{Reassignment, SalesforceOwner, JOB_KIND_OWNER_REASSIGN, ORIGIN_SALESFORCE};
 pub use records::{
     Actor, CreateInput, Erased, HistoryEntry, ListPage, Record, UpdateInput, RECYCLE_BIN_DAYS,
 };
@@ -68,6 +70,10 @@ pub use recovery::{SessionInfo, PASSWORD_RESET_TTL_MS};
 pub use restores::{
     NewPlan, OwnChanges, PreparedBatch, RestoreChange, RestoreItem, RestorePlan, RestoreSpec,
     PLAN_RESTORE, PLAN_REVERT, PLAN_TTL_MS,
+};
+pub use salesforce::uninstall::{
+    SalesforceUninstall, UninstallImpact, UninstallRequest, JOB_KIND_SALESFORCE_UNINSTALL,
+    OUTBOX_SALESFORCE_UNINSTALLED, SF_UNINSTALLED, SF_UNINSTALLING, SYNCED_TYPES,
 };
 pub use salesforce::{
     ErrorReport as SalesforceErrorReport, NewConnection as NewSalesforceConnection, PullCursor,

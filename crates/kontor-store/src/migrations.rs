@@ -692,6 +692,59 @@ CREATE TABLE salesforce_errors (
 CREATE UNIQUE INDEX salesforce_errors_by_subject ON salesforce_errors (account_id, direction, subject)
 "#,
     ),
+    (
+        22,
+        r#"
+ALTER TABLE owners ADD COLUMN origin TEXT;
+UPDATE owners SET origin = 'salesforce' WHERE user_id IS NULL AND EXISTS (SELECT 1 FROM salesforce_owner_map m WHERE m.account_id = owners.account_id AND m.owner_id = owners.id);
+CREATE TABLE salesforce_uninstalls (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    job_id BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    pending TEXT NOT NULL,
+    keep_data BIGINT NOT NULL,
+    org_id TEXT NOT NULL,
+    org_name TEXT NOT NULL,
+    impact TEXT NOT NULL,
+    outcome TEXT,
+    error TEXT,
+    requested_by BIGINT,
+    requested_by_name TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE TABLE owner_reassignments (
+    account_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    job_id BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    assignments TEXT NOT NULL,
+    reverts BIGINT,
+    reverted_by BIGINT,
+    moved BIGINT NOT NULL,
+    skipped BIGINT NOT NULL,
+    after_id BIGINT NOT NULL,
+    error TEXT,
+    created_by BIGINT,
+    created_by_name TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    PRIMARY KEY (account_id, id)
+);
+CREATE TABLE owner_reassigned (
+    account_id BIGINT NOT NULL,
+    reassignment_id BIGINT NOT NULL,
+    record_id BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    from_owner BIGINT NOT NULL,
+    to_owner BIGINT NOT NULL,
+    PRIMARY KEY (account_id, reassignment_id, record_id)
+)
+"#,
+    ),
 ];
 
 /// Migrations for SQLite alone, numbered in the same sequence as [`MIGRATIONS`] (a number is

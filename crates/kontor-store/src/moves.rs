@@ -438,6 +438,26 @@ impl Directory {
     /// Lets another runner take the move over at once (this one stops, e.g. on shutdown or
     /// after an error it cannot get past).
     /// `error` is kept to show why, until the move ends (a failing move keeps its reason).
+    /// Puts off a claimed move that has not left its copy phase for `wait_ms`, without
+    /// counting the attempt, with the reason shown where the move is shown.
+    pub async fn defer_move(
+        &self,
+        id: i64,
+        owner: &str,
+        wait_ms: i64,
+        why: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.directory.write().await?;
+        sqlx::query("UPDATE moves SET lease_until = $1, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, error = $2 WHERE id = $3 AND state = 'running' AND lease_owner = $4 AND phase = 'copy'")
+            .bind(now_ms() + wait_ms)
+            .bind(why)
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
     pub async fn release_move(&self, id: i64, owner: &str, error: &str) -> StoreResult<()> {
         let mut tx = self.directory.write().await?;
         sqlx::query("UPDATE moves SET lease_until = 0, error = CASE WHEN phase = 'failing' THEN error ELSE $3 END WHERE id = $1 AND state = 'running' AND lease_owner = $2")

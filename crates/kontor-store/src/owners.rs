@@ -16,9 +16,11 @@ pub struct Owner {
     pub updated_at: i64,
 }
 
-type OwnerRow = (i64, String, String, String, Option<i64>, i64, i64, i64);
+pub(crate) type OwnerRow = (i64, String, String, String, Option<i64>, i64, i64, i64);
+pub(crate) const OWNER_COLS: &str =
+    "id, email, first_name, last_name, user_id, archived, created_at, updated_at";
 
-fn owner_from(r: OwnerRow) -> Owner {
+pub(crate) fn owner_from(r: OwnerRow) -> Owner {
     Owner {
         id: r.0,
         email: r.1,

@@ -54,6 +54,12 @@ use searches::{
 #[path = "conformance/sso.rs"]
 mod sso;
 use sso::{sso_settings_and_single_use_states, sso_states_in_flight_are_bounded};
+#[path = "conformance/salesforce.rs"]
+mod salesforce;
+use salesforce::{
+    salesforce_owners_are_reassigned_reverted_and_removed,
+    uninstall_excludes_restores_and_keeps_data_48_hours,
+};
 #[path = "conformance/webhooks.rs"]
 mod webhooks;
 use webhooks::webhook_events_follow_the_change_log;
@@ -151,6 +157,8 @@ conformance!(
     a_live_copy_catches_up,
     a_superseded_runner_writes_nothing,
     webhook_events_follow_the_change_log,
+    uninstall_excludes_restores_and_keeps_data_48_hours,
+    salesforce_owners_are_reassigned_reverted_and_removed,
 );
 
 fn actor() -> Actor {

@@ -154,6 +154,20 @@ pub async fn run_due(jobs: &Arc<Jobs>, only: Option<i64>) -> Result<Option<i64>>
         return Ok(None);
     };
     let id = mv.id;
+    if mv.phase == PHASE_COPY {
+        // An uninstall of the Salesforce integration runs to its end first.
+        if let Some(cell) = jobs.dir.regions.get(&mv.from) {
+            if let Some(u) = cell.open_salesforce_uninstall(mv.account_id).await? {
+                let why = format!(
+                    "The move waits for the Salesforce integration's uninstall {} to finish.",
+                    u.id
+                );
+                tracing::info!(move_id = id, account = mv.account_id, "{why}");
+                jobs.dir.defer_move(id, &jobs.node, 30_000, &why).await?;
+                return Ok(Some(id));
+            }
+        }
+    }
     tracing::info!(
         move_id = id,
         account = mv.account_id,

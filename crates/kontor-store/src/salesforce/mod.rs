@@ -11,6 +11,7 @@
 mod pull;
 mod push;
 mod rows;
+pub mod uninstall;
 
 pub use pull::{PullCursor, PullOutcome, PulledRecord};
 pub use push::{PushCandidate, PushOutcome};
@@ -289,6 +290,15 @@ impl Store {
         .bind(account)
         .fetch_optional(&mut *tx)
         .await?;
+        if old
+            .as_ref()
+            .is_some_and(|(_, state)| state == uninstall::SF_UNINSTALLING)
+        {
+            return Err(StoreError::Conflict {
+                message: "The Salesforce integration is being uninstalled: connect again once the uninstall has finished.".into(),
+                existing_id: None,
+            });
+        }
         let keep = old.as_ref().is_some_and(|(org, _)| *org == c.org_id);
         if !keep {
             delete_integration_data(&mut tx, account).await?;
@@ -445,7 +455,7 @@ impl Store {
         let now = now_ms();
         let mut tx = self.write().await?;
         let n = if renew {
-            sqlx::query("UPDATE salesforce_connections SET claim_until = $1 WHERE account_id = $2 AND claim = $3 AND state = 'active'")
+            sqlx::query("UPDATE salesforce_connections SET claim_until = $1 WHERE account_id = $2 AND claim = $3 AND state IN ('active', 'uninstalling')")
                 .bind(now + lease_ms)
                 .bind(account)
                 .bind(node)
@@ -599,20 +609,30 @@ impl Store {
         .bind(email)
         .fetch_optional(&self.pool)
         .await?;
-        let owner = match found {
-            Some((id,)) => id,
+        let (owner, made) = match found {
+            Some((id,)) => (id, false),
             None => {
                 let mail = if email.contains('@') {
                     email.to_string()
                 } else {
                     format!("{sf_user_id}@salesforce.invalid")
                 };
-                self.create_owner(account, &mail, first_name, last_name, None)
+                let id = self
+                    .create_owner(account, &mail, first_name, last_name, None)
                     .await?
-                    .id
+                    .id;
+                (id, true)
             }
         };
         let mut tx = self.write().await?;
+        if made {
+            // Marked for good: the owner cleanup finds it after the owner map is gone.
+            sqlx::query("UPDATE owners SET origin = 'salesforce' WHERE account_id = $1 AND id = $2 AND user_id IS NULL")
+                .bind(account)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("INSERT INTO salesforce_owner_map (account_id, sf_user_id, owner_id, email, name) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, sf_user_id) DO NOTHING")
             .bind(account)
             .bind(sf_user_id)
@@ -748,7 +768,7 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?;
         let (sf_only,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM owners o WHERE o.account_id = $1 AND o.user_id IS NULL AND o.archived = 0 AND EXISTS (SELECT 1 FROM salesforce_owner_map m WHERE m.account_id = o.account_id AND m.owner_id = o.id)",
+            "SELECT COUNT(*) FROM owners o WHERE o.account_id = $1 AND o.user_id IS NULL AND o.archived = 0 AND o.origin = 'salesforce'",
         )
         .bind(account)
         .fetch_one(&self.pool)
