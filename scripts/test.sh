@@ -72,7 +72,7 @@ step "the Salesforce integration on PostgreSQL, against the fake Salesforce"
 # go one at a time, each with its own fake.
 PG_SF="$(pg_throwaway_createdb salesforce)"
 KONTOR_DATABASE_US="$PG_SF" KONTOR_DATABASE_EU="$PG_SF" KONTOR_DATABASE_DIRECTORY="$PG_SF" \
-    cargo nextest run --release --locked -p kontor --test salesforce -j 1 --no-fail-fast
+    cargo nextest run --release --locked -p kontor -E 'binary(salesforce) | binary(salesforce_uninstall)' -j 1 --no-fail-fast
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
 step "data moves under kills: PostgreSQL to PostgreSQL, and SQLite to PostgreSQL"

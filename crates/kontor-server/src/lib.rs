@@ -392,6 +392,34 @@ fn routes() -> Routes {
             "/kontor/v1/integrations/salesforce/mappings/{sf_type}/{field}",
             axum::routing::put(salesforce::api::put_mapping)
                 .delete(salesforce::api::delete_mapping),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/uninstall",
+            get(salesforce::uninstall::get_uninstall).post(salesforce::uninstall::post_uninstall),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/uninstall/{id}",
+            get(salesforce::uninstall::get_uninstall_one),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/owners",
+            get(salesforce::uninstall::get_owners),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/owners/reassign",
+            post(salesforce::uninstall::post_reassign),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/owners/reassignments/{id}",
+            get(salesforce::uninstall::get_reassignment),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/owners/reassignments/{id}/revert",
+            post(salesforce::uninstall::post_revert),
+        )
+        .route(
+            "/kontor/v1/integrations/salesforce/owners/remove",
+            post(salesforce::uninstall::post_remove),
         );
     objects
         .merge(console::routes())

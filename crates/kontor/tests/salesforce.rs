@@ -4,48 +4,10 @@
 
 mod common;
 
-use common::console::{console_page, sign_in, user};
-use common::salesforce::{connect, status, Fake};
+use common::console::console_page;
+use common::salesforce::{connect, setup, status, sync};
 use common::Server;
 use serde_json::{json, Value};
-
-struct Setup {
-    fake: Fake,
-    server: Server,
-    account: String,
-    token: String,
-    session: (String, String),
-}
-
-async fn setup() -> Setup {
-    let fake = Fake::start();
-    // Salesforce's clock, frozen: each round below moves it on by a minute, as time would.
-    let now = kontor_domain::time::iso(kontor_domain::time::now_ms());
-    fake.control("POST", "clock", Some(json!({"now": now})))
-        .await;
-    let env = fake.env();
-    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = Server::start_with(None, &envs).await;
-    let (account, token) = server.account("Salesforce Co");
-    let (_, password) = user(&server, &account, "admin@acme.test", "admin");
-    let session = sign_in(&server, "admin@acme.test", &password).await;
-    Setup {
-        fake,
-        server,
-        account,
-        token,
-        session,
-    }
-}
-
-/// A sync round a minute later on Salesforce's clock: what changed there before that minute
-/// is read.
-async fn sync(t: &Setup) -> Value {
-    t.fake
-        .control("POST", "clock", Some(json!({"advance": 60})))
-        .await;
-    common::salesforce::sync(&t.server, &t.token).await
-}
 
 async fn search(s: &Server, token: &str, object: &str, property: &str, value: &str) -> Vec<Value> {
     let (st, v) = s
@@ -82,24 +44,7 @@ async fn connect_import_and_sync_both_ways() {
     let t = setup().await;
     let (s, fake, token) = (&t.server, &t.fake, t.token.as_str());
     // A Salesforce user with a kontor user's e-mail, and one with none here.
-    let users = fake
-        .control(
-            "POST",
-            "users",
-            Some(json!([
-                {"username": "admin@acme.test.sf", "email": "admin@acme.test", "firstName": "Ada", "lastName": "Admin"},
-                {"username": "rita@sf.test", "email": "rita@sf.test", "firstName": "Rita", "lastName": "Rep"}
-            ])),
-        )
-        .await;
-    let user_ids: Vec<String> = users
-        .get("ids")
-        .unwrap_or(&users)
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let user_ids = fake.ada_and_rita().await;
     let accounts = fake
         .insert(
             "Account",

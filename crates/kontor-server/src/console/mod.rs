@@ -134,6 +134,22 @@ pub fn routes() -> crate::Routes {
             get(settings::salesforce_callback),
         )
         .route(
+            "/app/settings/integrations/salesforce/uninstall",
+            get(settings::salesforce_uninstall).post(settings::salesforce_uninstall_start),
+        )
+        .route(
+            "/app/settings/integrations/salesforce/uninstall/{id}",
+            get(settings::salesforce_uninstall_status),
+        )
+        .route(
+            "/app/settings/integrations/salesforce/owners",
+            get(settings::salesforce_owners).post(settings::salesforce_owners_action),
+        )
+        .route(
+            "/app/settings/integrations/salesforce/owners/cleanup",
+            get(settings::salesforce_cleanup).post(settings::salesforce_cleanup_action),
+        )
+        .route(
             "/app/settings/forms",
             get(settings::forms).post(settings::create_form),
         )

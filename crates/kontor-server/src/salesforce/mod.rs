@@ -6,6 +6,7 @@
 pub mod api;
 pub mod client;
 pub mod sync;
+pub mod uninstall;
 
 use kontor_store::{SalesforceMapping, Store, StoreError, StoreResult, RULE_TWO_WAY};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! on free ports, stopped when dropped; connecting an account through the console's OAuth flow
 //! and the fake's login page; running sync rounds through the operators' API.
 
-use super::console::{cookie_from, http};
+use super::console::{cookie_from, http, sign_in, user};
 use super::Server;
 use reqwest::header::{COOKIE, LOCATION};
 use serde_json::{json, Value};
@@ -100,6 +100,27 @@ impl Fake {
             .iter()
             .map(|i| i.as_str().unwrap().to_string())
             .collect()
+    }
+
+    /// Creates Salesforce users; their ids, in order.
+    pub async fn users(&self, users: Value) -> Vec<String> {
+        let made = self.control("POST", "users", Some(users)).await;
+        made.get("ids")
+            .unwrap_or(&made)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Ada, with the kontor admin's e-mail (`admin@acme.test`), and Rita, with none here.
+    pub async fn ada_and_rita(&self) -> Vec<String> {
+        self.users(json!([
+            {"username": "admin@acme.test.sf", "email": "admin@acme.test", "firstName": "Ada", "lastName": "Admin"},
+            {"username": "rita@sf.test", "email": "rita@sf.test", "firstName": "Rita", "lastName": "Rep"}
+        ]))
+        .await
     }
 
     pub async fn record(&self, sf_type: &str, id: &str) -> Value {
@@ -257,7 +278,7 @@ pub async fn status(s: &Server, token: &str) -> Value {
 }
 
 /// Asks for a round and waits until one has finished; the status after it.
-pub async fn sync(s: &Server, token: &str) -> Value {
+pub async fn sync_now(s: &Server, token: &str) -> Value {
     let before = status(s, token).await["health"]["lastRoundAt"].clone();
     let (st, v) = s
         .call(
@@ -283,4 +304,44 @@ pub async fn wait_round(s: &Server, token: &str, before: &Value, limit: Duration
         assert!(Instant::now() < deadline, "no sync round finished: {v}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+pub struct Setup {
+    pub fake: Fake,
+    pub server: Server,
+    pub account: String,
+    pub token: String,
+    pub session: (String, String),
+}
+
+/// A server connected to a fresh fake Salesforce (its clock frozen at now), an account and its
+/// signed-in admin; not yet connected.
+pub async fn setup() -> Setup {
+    let fake = Fake::start();
+    // Salesforce's clock, frozen: each round below moves it on by a minute, as time would.
+    let now = kontor_domain::time::iso(kontor_domain::time::now_ms());
+    fake.control("POST", "clock", Some(json!({"now": now})))
+        .await;
+    let env = fake.env();
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with(None, &envs).await;
+    let (account, token) = server.account("Salesforce Co");
+    let (_, password) = user(&server, &account, "admin@acme.test", "admin");
+    let session = sign_in(&server, "admin@acme.test", &password).await;
+    Setup {
+        fake,
+        server,
+        account,
+        token,
+        session,
+    }
+}
+
+/// A sync round a minute later on Salesforce's clock: what changed there before that minute
+/// is read.
+pub async fn sync(t: &Setup) -> Value {
+    t.fake
+        .control("POST", "clock", Some(json!({"advance": 60})))
+        .await;
+    sync_now(&t.server, &t.token).await
 }

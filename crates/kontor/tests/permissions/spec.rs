@@ -189,6 +189,38 @@ pub(super) const SPEC: &[(&str, &str, Access)] = &[
         "/kontor/v1/integrations/salesforce/mappings/{sf_type}/{field}",
         Token,
     ),
+    ("GET", "/kontor/v1/integrations/salesforce/uninstall", Token),
+    (
+        "POST",
+        "/kontor/v1/integrations/salesforce/uninstall",
+        Token,
+    ),
+    (
+        "GET",
+        "/kontor/v1/integrations/salesforce/uninstall/{id}",
+        Token,
+    ),
+    ("GET", "/kontor/v1/integrations/salesforce/owners", Token),
+    (
+        "POST",
+        "/kontor/v1/integrations/salesforce/owners/reassign",
+        Token,
+    ),
+    (
+        "GET",
+        "/kontor/v1/integrations/salesforce/owners/reassignments/{id}",
+        Token,
+    ),
+    (
+        "POST",
+        "/kontor/v1/integrations/salesforce/owners/reassignments/{id}/revert",
+        Token,
+    ),
+    (
+        "POST",
+        "/kontor/v1/integrations/salesforce/owners/remove",
+        Token,
+    ),
     ("GET", "/account-info/v3/details", Token),
     (
         "GET",
@@ -380,6 +412,37 @@ pub(super) const SPEC: &[(&str, &str, Access)] = &[
     (
         "GET",
         "/app/settings/integrations/salesforce/callback",
+        ADMIN,
+    ),
+    (
+        "GET",
+        "/app/settings/integrations/salesforce/uninstall",
+        ADMIN,
+    ),
+    (
+        "POST",
+        "/app/settings/integrations/salesforce/uninstall",
+        ADMIN,
+    ),
+    (
+        "GET",
+        "/app/settings/integrations/salesforce/uninstall/{id}",
+        ADMIN,
+    ),
+    ("GET", "/app/settings/integrations/salesforce/owners", ADMIN),
+    (
+        "POST",
+        "/app/settings/integrations/salesforce/owners",
+        ADMIN,
+    ),
+    (
+        "GET",
+        "/app/settings/integrations/salesforce/owners/cleanup",
+        ADMIN,
+    ),
+    (
+        "POST",
+        "/app/settings/integrations/salesforce/owners/cleanup",
         ADMIN,
     ),
     ("GET", "/app/settings/webhooks", ADMIN),

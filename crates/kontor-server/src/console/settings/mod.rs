@@ -11,6 +11,7 @@ mod objects;
 mod pipelines;
 mod properties;
 mod salesforce;
+mod salesforce_uninstall;
 mod sso;
 mod tokens;
 mod users;
@@ -31,6 +32,12 @@ pub use properties::{
 pub use salesforce::{
     action as salesforce_action, callback as salesforce_callback, connect as salesforce_connect,
     page as salesforce,
+};
+pub use salesforce_uninstall::{
+    cleanup as salesforce_cleanup, cleanup_action as salesforce_cleanup_action,
+    owners as salesforce_owners, owners_action as salesforce_owners_action,
+    page as salesforce_uninstall, start as salesforce_uninstall_start,
+    status as salesforce_uninstall_status,
 };
 pub use sso::{sso, update_sso};
 pub use tokens::{create_token, revoke_token, tokens};

@@ -58,8 +58,19 @@ async fn view(
     top: Markup,
 ) -> Result<Markup, PageError> {
     let enabled = state.salesforce.enabled();
-    let body = match conn.filter(|c| c.state != "uninstalled") {
+    let kept = conn.filter(|c| c.state == kontor_store::SF_UNINSTALLED);
+    let sf_owners = c.store.salesforce_only_owners(c.id()).await?.len();
+    let body = match conn.filter(|c| c.state != kontor_store::SF_UNINSTALLED) {
         None => html! {
+            @if let Some(k) = kept {
+                p.flash #sf-kept role="status" {
+                    "The integration with " (k.org_name) " was uninstalled " @if let Some(t) = k.disconnected_at { "on " (when(t)) } ". "
+                    "Its settings, mappings and id crosswalk are kept until " @if let Some(t) = k.keep_until { (iso(t)) } ": connecting the same org again before then re-links the records instead of duplicating them."
+                }
+            }
+            @if sf_owners > 0 {
+                p #sf-owners-left { (sf_owners) @if sf_owners == 1 { " Salesforce-only owner is left. " } @else { " Salesforce-only owners are left. " } a href=(format!("{PAGE}/owners")) { "Reassign their records" } " or " a href=(format!("{PAGE}/owners/cleanup")) { "clean them up" } "." }
+            }
             section.card aria-labelledby="sf-connect" {
                 h2 #sf-connect { "Connect Salesforce" }
                 p { "Sync contacts with Leads and Contacts, companies with Accounts and deals with Opportunities, both ways, with owners matched by e-mail." }
@@ -147,6 +158,9 @@ async fn connected(
                     button.secondary type="submit" name="action" value="pause" { "Pause sync" }
                 }
             }
+        }
+        @if s.state == kontor_store::SF_UNINSTALLING {
+            p.warning #sf-uninstalling role="status" { "The integration is being uninstalled. " a href=(format!("{PAGE}/uninstall")) { "See its progress" } "." }
         }
         section.card aria-labelledby="sf-settings" {
             h2 #sf-settings { "Settings" }
@@ -257,6 +271,12 @@ async fn connected(
                     }
                 }
             }
+        }
+        section.card aria-labelledby="sf-disconnect" {
+            h2 #sf-disconnect { "Disconnect" }
+            p.muted { "Stops the sync, revokes kontor's access to Salesforce and removes the integration's settings. You first see what it would change. Uninstalling and reinstalling does not fix sync errors: fix their cause above and retry them." }
+            @if counts.salesforce_only_owners > 0 { p { a href=(format!("{PAGE}/owners")) { "Reassign Salesforce owners" } } }
+            p { a.button.danger #sf-disconnect-button href=(format!("{PAGE}/uninstall")) { "Disconnect" } }
         }
     })
 }

@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod push;
+mod uninstall;
 
 const IDLE: Duration = Duration::from_millis(500);
 /// Change-log entries read per push batch.
@@ -77,6 +78,7 @@ pub async fn run(
             }
         }
         for store in stores {
+            uninstall::run_queued(&store, &keys, &policy, &node).await;
             match store.salesforce_due().await {
                 Ok(due) => {
                     for account in due {
