@@ -548,3 +548,55 @@ async fn uninstall_deleting_the_data_now_discards_pending_changes_through_the_cl
     let audit = console_page(s, &t.session.0, "/app/settings/audit").await;
     assert!(audit.contains("owners.salesforce.remove"));
 }
+
+#[tokio::test]
+async fn an_uninstall_killed_mid_way_finishes_once_after_a_restart() {
+    let mut t = setup().await;
+    let contacts = connected_with_records(&t).await;
+    let (s, token) = (&t.server, t.token.as_str());
+    let grace = contact(s, token, "grace@globex.test").await;
+    set_phone(s, token, grace["id"].as_str().unwrap(), "555-0177").await;
+    // Salesforce refuses the send for a while: the job waits, holding its lease, when killed.
+    t.fake
+        .control(
+            "POST",
+            "faults",
+            Some(json!({"status": 503, "count": 100, "path_contains": "/composite"})),
+        )
+        .await;
+    let (st, u) = s
+        .call(
+            token,
+            "POST",
+            &format!("{BASE}/uninstall"),
+            Some(json!({"reason": "Other", "confirmation": "Uninstall Salesforce", "pendingChanges": "PUSH", "integrationData": "KEEP_48_HOURS"})),
+        )
+        .await;
+    assert_eq!(st, 202, "{u}");
+    let id = u["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(s, token, &format!("{BASE}/uninstall/{id}")).await["state"] != "RUNNING" {
+        assert!(Instant::now() < deadline, "the uninstall never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let env = t.fake.env();
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    t.server.kill9_and_restart(&envs).await;
+    t.fake.control("DELETE", "faults", None).await;
+
+    // The restarted node takes the job up once the dead one's lease lapses, and ends it once.
+    let u = wait_uninstall(&t.server, &t.token, &id).await;
+    assert_eq!(u["state"], "DONE", "{u}");
+    assert!(u["outcome"]["pushed"].as_i64().unwrap() >= 1, "{u}");
+    let sf = t.fake.record("Contact", &contacts[0]).await;
+    assert_eq!(sf["Phone"], "555-0177", "{sf}");
+    let list = get(&t.server, &t.token, &format!("{BASE}/uninstall")).await;
+    assert_eq!(list["results"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["state"], "UNINSTALLED");
+    let audit = console_page(&t.server, &t.session.0, "/app/settings/audit").await;
+    assert_eq!(
+        audit.matches(">salesforce.uninstall<").count(),
+        1,
+        "the uninstall ended once"
+    );
+}
