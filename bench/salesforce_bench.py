@@ -275,6 +275,67 @@ def run(args):
         put(kind="to_salesforce", repeat=r + 1, seconds=round(secs, 2), records=len(kontor_ids), calls=n,
             records_per_s=round(len(kontor_ids) / secs), calls_per_1000=round(1000 * n / len(kontor_ids), 2))
 
+    uninstall_and_reassign(args, kontor, put)
+
+
+def until_done(kontor, path, timeout):
+    """Polls a job's document until DONE; (seconds, document)."""
+    t0 = time.monotonic()
+    while True:
+        d = kontor.http.json("GET", path, headers=kontor.auth)
+        if d["state"] == "DONE":
+            return time.monotonic() - t0, d
+        if d["state"] == "FAILED" or time.monotonic() - t0 > timeout:
+            sys.exit(f"{path} did not finish: {d}")
+        time.sleep(0.05)
+
+
+def uninstall_and_reassign(args, kontor, put):
+    """The uninstall (keeping the data), then every record of the Salesforce-only owner
+    reassigned to a user and reverted, beside the same owner change through the batch API."""
+    base = "/kontor/v1/integrations/salesforce"
+    t0 = time.monotonic()
+    u = kontor.http.json("POST", f"{base}/uninstall", {
+        "reason": "benchmark", "confirmation": "Uninstall Salesforce",
+        "pendingChanges": "DISCARD", "integrationData": "KEEP_48_HOURS"}, headers=kontor.auth)
+    until_done(kontor, f"{base}/uninstall/{u['id']}", args.timeout)
+    put(kind="uninstall", seconds=round(time.monotonic() - t0, 2))
+    owners = kontor.http.json("GET", f"{base}/owners", headers=kontor.auth)["results"]
+    owner = max(owners, key=lambda o: o["liveRecords"])
+    records = owner["liveRecords"]
+    me = kontor.http.json("GET", "/crm/v3/owners?" + urllib.parse.urlencode({"email": args.email}),
+                          headers=kontor.auth)["results"][0]["id"]
+    # The baseline: CHANGES contacts given the user by the batch API, 100 a request.
+    found = kontor.http.json("POST", "/crm/v3/objects/contacts/search", {
+        "filterGroups": [{"filters": [{"propertyName": "hubspot_owner_id", "operator": "EQ", "value": owner["id"]}]}],
+        "limit": 200, "properties": ["email"]}, headers=kontor.auth)
+    ids, after = [x["id"] for x in found["results"]], found.get("paging", {}).get("next", {}).get("after")
+    while after and len(ids) < args.changes:
+        found = kontor.http.json("POST", "/crm/v3/objects/contacts/search", {
+            "filterGroups": [{"filters": [{"propertyName": "hubspot_owner_id", "operator": "EQ", "value": owner["id"]}]}],
+            "limit": 200, "after": after, "properties": ["email"]}, headers=kontor.auth)
+        ids += [x["id"] for x in found["results"]]
+        after = found.get("paging", {}).get("next", {}).get("after")
+    ids = ids[:args.changes]
+    t0 = time.monotonic()
+    for start in range(0, len(ids), 100):
+        kontor.http.json("POST", "/crm/v3/objects/contacts/batch/update", {"inputs": [
+            {"id": i, "properties": {"hubspot_owner_id": me}} for i in ids[start:start + 100]]}, headers=kontor.auth)
+    secs = time.monotonic() - t0
+    put(kind="batch_api_owner", seconds=round(secs, 2), records=len(ids), records_per_s=round(len(ids) / secs))
+    records -= len(ids)
+    r = kontor.http.json("POST", f"{base}/owners/reassign", {
+        "assignments": [{"fromOwnerId": owner["id"], "toOwnerId": me}]}, headers=kontor.auth)
+    secs, done = until_done(kontor, f"{base}/owners/reassignments/{r['id']}", args.timeout)
+    if done["moved"] != records:
+        sys.exit(f"the reassignment moved {done['moved']} records, not {records}")
+    put(kind="reassign", seconds=round(secs, 2), records=records, records_per_s=round(records / secs))
+    r = kontor.http.json("POST", f"{base}/owners/reassignments/{r['id']}/revert", headers=kontor.auth)
+    secs, done = until_done(kontor, f"{base}/owners/reassignments/{r['id']}", args.timeout)
+    if done["moved"] != records:
+        sys.exit(f"the revert moved {done['moved']} records back, not {records}")
+    put(kind="revert", seconds=round(secs, 2), records=records, records_per_s=round(records / secs))
+
 
 def summary(args):
     """Medians per backend and kind, and the initial import against the baseline."""
@@ -294,6 +355,18 @@ def summary(args):
             cpk = statistics.median(r["calls_per_1000"] for r in of)
             print(f"{label:36} {recs:>7} records  {secs:8.2f} s  {recs / secs:9.0f} records/s  "
                   f"{cpk:6.2f} API calls per 1,000 records (median of {len(of)})")
+        for kind, label in [("reassign", "owner reassignment (one job)"), ("revert", "its revert"),
+                            ("batch_api_owner", "baseline: owner change by batch API")]:
+            of = [r for r in mine if r["kind"] == kind]
+            if of:
+                print(f"{label:36} {of[0]['records']:>7} records  {of[0]['seconds']:8.2f} s  "
+                      f"{of[0]['records_per_s']:9.0f} records/s")
+        rate = {r["kind"]: r["records_per_s"] for r in mine if "records_per_s" in r}
+        if "reassign" in rate and "batch_api_owner" in rate:
+            print(f"ratio: reassignment ÷ batch API, records/s = {rate['reassign'] / rate['batch_api_owner']:.2f}")
+        for r in mine:
+            if r["kind"] == "uninstall":
+                print(f"{'uninstall (keep the data 48 hours)':36} {'':>7}          {r['seconds']:8.2f} s")
         initial = [r for r in mine if r["kind"] == "initial"]
         if initial:
             b = [r for r in mine if r["kind"] == "baseline"][0]
