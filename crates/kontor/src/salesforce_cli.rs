@@ -127,17 +127,26 @@ async fn account_store(dir: &Directory, account: i64) -> Result<(Account, Store)
     Ok((a, store))
 }
 
+/// How long `--wait` waits for a server node to run the job.
+const WAIT_LIMIT: Duration = Duration::from_secs(30 * 60);
+
 /// Polls until `done` says the job ended; its last answer.
 async fn follow<T, F, Fut>(mut poll: F, done: impl Fn(&T) -> bool) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
+    let start = std::time::Instant::now();
     loop {
         let v = poll().await?;
         if done(&v) {
             return Ok(v);
         }
+        anyhow::ensure!(
+            start.elapsed() < WAIT_LIMIT,
+            "the job has not ended after {} minutes; a server node with job workers runs it (and, for an uninstall, with [salesforce] configured). It stays queued until one does.",
+            WAIT_LIMIT.as_secs() / 60
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

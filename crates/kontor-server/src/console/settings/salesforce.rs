@@ -133,7 +133,7 @@ async fn connected(
                 dt { "Salesforce user" } dd #sf-user { (s.username) " · " (s.user_email) }
                 dt { "Instance" } dd { code { (s.instance_url) } }
                 dt { "State" } dd #sf-state {
-                    @if paused { "Paused" @if let Some(r) = &s.paused_reason { ": " (r) } } @else { "Syncing" }
+                    @if paused { "Paused" @if let Some(r) = &s.paused_reason { ": " (r) } } @else if s.state == kontor_store::SF_UNINSTALLING { "Being uninstalled" } @else { "Syncing" }
                 }
                 dt { "Last round" } dd #sf-last-round { @match s.last_round_at { Some(t) => (when(t)), None => "Not yet" } }
                 dt { "Last success" } dd { @match s.last_ok_at { Some(t) => (when(t)), None => "Not yet" } }
