@@ -94,9 +94,14 @@ python3 -m pytest -q tests/compat/python
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
 step "compatibility: official Python client on PostgreSQL"
+CRASH_MID_DELIVERY=tests/compat/python/test_webhooks_delivery.py::test_a_crash_mid_delivery_loses_nothing
 PG_PY="$(pg_throwaway_createdb compat_python)"
 KONTOR_DATABASE_US="$PG_PY" KONTOR_DATABASE_EU="$PG_PY" KONTOR_DATABASE_DIRECTORY="$PG_PY" \
-    python3 -m pytest -q tests/compat/python
+    python3 -m pytest -q tests/compat/python --deselect "$CRASH_MID_DELIVERY"
+# Alone: every server sharing the database (the session's server too) is a node that may
+# deliver the webhooks, and the kill must land on the node that holds the delivery.
+KONTOR_DATABASE_US="$PG_PY" KONTOR_DATABASE_EU="$PG_PY" KONTOR_DATABASE_DIRECTORY="$PG_PY" \
+    python3 -m pytest -q "$CRASH_MID_DELIVERY"
 SUITES_PASSED=$((SUITES_PASSED + 1))
 
 step "compatibility: official Node client"

@@ -354,7 +354,7 @@ def test_a_crash_mid_delivery_loses_nothing(receivers):
                 and held <= {e["eventId"] for r in rx.requests()[1:] for e in json.loads(r["body"])}
             )
 
-        wait_until(all_arrived, "every event, the held ones again", timeout=60)
+        wait_until(all_arrived, "every event, the held ones again", timeout=20)
         log = wait_until(
             lambda: (lambda l: l if len(l) == len(want) and all(x["state"] == "DELIVERED" for x in l) else None)(
                 event_log(account, app_id)
