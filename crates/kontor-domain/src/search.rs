@@ -9,6 +9,9 @@ use crate::value::as_number;
 use serde_json::Value;
 use std::cmp::Ordering;
 
+pub mod keys;
+pub use keys::fold;
+
 pub const MAX_LIMIT: usize = 200;
 pub const MAX_RESULTS: usize = 10_000;
 pub const MAX_GROUPS: usize = 5;
@@ -521,29 +524,29 @@ pub fn compare(kind: PropertyType, a: &str, b: &str) -> Option<Ordering> {
 }
 
 fn cmp_ci(a: &str, b: &str) -> Ordering {
-    a.chars()
-        .flat_map(char::to_lowercase)
-        .cmp(b.chars().flat_map(char::to_lowercase))
+    fold(a).cmp(&fold(b))
 }
 
-/// Orders two stored values for sorting: unset values last, then by type.
+/// Orders two stored values for sorting: unset values last, then by their index keys (see
+/// [`keys::value_key`]), which order as [`compare`] does where it answers; values of a
+/// number or date property that do not parse come after those that do.
 pub fn sort_order(kind: PropertyType, a: Option<&str>, b: Option<&str>) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,
         (Some(_), None) => Ordering::Less,
-        (Some(a), Some(b)) => compare(kind, a, b).unwrap_or_else(|| cmp_ci(a, b)),
+        (Some(a), Some(b)) => keys::value_key(kind, a).cmp(&keys::value_key(kind, b)),
     }
 }
 
 /// HubSpot's token match: the value splits into words; a pattern matches a whole word, or,
 /// with `*` wildcards, any word or the whole value.
 pub fn contains_token(stored: &str, pattern: &str) -> bool {
-    let pattern = pattern.trim().to_lowercase();
+    let pattern = fold(pattern.trim());
     if pattern.is_empty() {
         return false;
     }
-    let stored = stored.to_lowercase();
+    let stored = fold(stored);
     if pattern.contains('*') {
         return glob(&pattern, &stored) || stored.split_whitespace().any(|w| glob(&pattern, w));
     }
@@ -570,11 +573,27 @@ fn glob(pattern: &str, text: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
-/// The free-text `query`: every word of it appears in one of the searchable values.
-pub fn query_matches<'a>(query: &str, values: impl Iterator<Item = &'a str> + Clone) -> bool {
+/// The free-text `query`: every word of it is the record's id, or begins a word of one of
+/// the searchable values (case-folded; a word begins at the start, after whitespace, and
+/// where letters or digits follow anything else: `mue` finds `Mueller` and
+/// `emma.mueller@example.com`, `example.com` finds the address too, `eller` finds neither).
+pub fn query_matches<'a>(
+    query: &str,
+    id: Option<i64>,
+    values: impl Iterator<Item = &'a str> + Clone,
+) -> bool {
+    let id = id.map(|i| i.to_string());
     query.split_whitespace().all(|word| {
-        let word = word.to_lowercase();
-        values.clone().any(|v| v.to_lowercase().contains(&word))
+        if id.as_deref() == Some(word) {
+            return true;
+        }
+        let word = fold(word);
+        values.clone().any(|v| {
+            let v = fold(v);
+            keys::word_starts(&v)
+                .into_iter()
+                .any(|i| v[i..].starts_with(&word))
+        })
     })
 }
 

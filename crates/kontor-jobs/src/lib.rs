@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod import;
+mod index_build;
 pub mod keys;
 pub mod links;
 pub mod moving;
@@ -17,7 +18,7 @@ use kontor_domain::time::now_ms;
 use kontor_domain::Region;
 use kontor_store::{
     ClaimFilter, Directory, Job, LifecycleState, Store, JOB_KIND_BACKUP, JOB_KIND_IMPORT,
-    JOB_KIND_OWNER_REASSIGN,
+    JOB_KIND_INDEX_BUILD, JOB_KIND_OWNER_REASSIGN,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,7 +29,12 @@ pub use backup::{archive_key, archive_path, download_name, request_backup};
 pub use runner::Health;
 
 /// The kinds of job this crate runs.
-const KINDS: &[&str] = &[JOB_KIND_BACKUP, JOB_KIND_IMPORT, JOB_KIND_OWNER_REASSIGN];
+const KINDS: &[&str] = &[
+    JOB_KIND_BACKUP,
+    JOB_KIND_IMPORT,
+    JOB_KIND_OWNER_REASSIGN,
+    JOB_KIND_INDEX_BUILD,
+];
 
 /// Who asks for something: a user of the account, or the operator of the installation.
 #[derive(Debug, Clone)]
@@ -142,6 +148,18 @@ impl Jobs {
                 },
             )));
         }
+        if self.workers > 0 {
+            let (jobs, stop2) = (self.clone(), stop.clone());
+            tasks.push(tokio::spawn(runner::supervise(
+                "search index".into(),
+                self.health.clone(),
+                stop.clone(),
+                move || {
+                    let (jobs, stop) = (jobs.clone(), stop2.clone());
+                    async move { jobs.index(stop).await }
+                },
+            )));
+        }
         let (jobs, stop2) = (self.clone(), stop.clone());
         tasks.push(tokio::spawn(runner::supervise(
             "housekeeping".into(),
@@ -154,6 +172,55 @@ impl Jobs {
         )));
         for t in tasks {
             let _ = t.await;
+        }
+    }
+
+    /// Keeps every account's search index up with its change log (see
+    /// `kontor_store::search::indexer`), until `stop` fires. While requests write, it rests
+    /// twice as long as each batch took, leaving them the database's writer two thirds of the
+    /// time; searches stay exact meanwhile, the index just lags.
+    async fn index(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let mut busy = false;
+            for store in self.stores() {
+                let lags = match store.index_lags().await {
+                    Ok(lags) => lags,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "search index");
+                        continue;
+                    }
+                };
+                for lag in lags {
+                    let began = std::time::Instant::now();
+                    match store.index_changes(lag.account).await {
+                        Ok(0) => {}
+                        Ok(_) => {
+                            busy = true;
+                            let rest = match store.wrote_within(1_000) {
+                                true => began.elapsed() * 2,
+                                false => Duration::ZERO,
+                            };
+                            tokio::select! {
+                                _ = tokio::time::sleep(rest) => {}
+                                _ = stop.changed() => return,
+                            }
+                        }
+                        // A fenced account (moving) refuses the writes; it is tried again.
+                        Err(e) => {
+                            tracing::debug!(account = lag.account, error = %e, "search index")
+                        }
+                    }
+                }
+            }
+            if *stop.borrow() {
+                return;
+            }
+            if !busy {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
         }
     }
 
@@ -275,6 +342,10 @@ impl Jobs {
                         )
                         .await?;
                 }
+            }
+            // Builds the index tables' arrival opened get their jobs.
+            if store.queue_index_builds().await? > 0 {
+                tracing::info!("search index builds queued");
             }
             store.purge_expired_sessions(now).await?;
             store.purge_expired_restore_plans(now).await?;
@@ -417,6 +488,7 @@ impl Jobs {
             }
             JOB_KIND_IMPORT => import::run(self, store, job).await?,
             JOB_KIND_OWNER_REASSIGN => reassign::run(self, store, job).await?,
+            JOB_KIND_INDEX_BUILD => index_build::run(self, store, job).await?,
             other => anyhow::bail!("unknown job kind {other}"),
         }
         Ok(())

@@ -105,6 +105,24 @@ impl Store {
         Ok(id)
     }
 
+    /// Inside a write transaction: whether `owner` still holds the running job's lease
+    /// (renewing it), so that a runner that lost it writes nothing.
+    pub(crate) async fn holds_job(
+        conn: &mut sqlx::AnyConnection,
+        job: &Job,
+        owner: &str,
+    ) -> StoreResult<bool> {
+        let renewed = sqlx::query("UPDATE jobs SET updated_at = $1 WHERE account_id = $2 AND id = $3 AND state = 'running' AND lease_owner = $4")
+            .bind(kontor_domain::time::now_ms())
+            .bind(job.account_id)
+            .bind(job.id)
+            .bind(owner)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        Ok(renewed == 1)
+    }
+
     pub async fn job(&self, account: i64, id: i64) -> StoreResult<Option<Job>> {
         let row: Option<JobRow> = sqlx::query_as(&format!(
             "SELECT {JOB_COLS} FROM jobs WHERE account_id = $1 AND id = $2"

@@ -83,6 +83,7 @@ pub use salesforce::{
     SALESFORCE_KEEP_MS, SF_ACTIVE, SF_PAUSED,
 };
 pub use schemas::{CustomSchema, SchemaInput};
+pub use search::build::{IndexBuild, JOB_KIND_INDEX_BUILD};
 pub use search::SEARCH_DEADLINE;
 pub use sso::{SsoConfig, SsoFlow, MAX_SSO_FLOWS, SSO_FLOW_TTL_MS};
 pub use webhooks::{
@@ -118,6 +119,9 @@ pub struct Store {
     /// The tables a move copies, as this database's catalog describes them (read once: the
     /// schema only changes at open).
     move_shapes: Arc<tokio::sync::OnceCell<Vec<moving::Shape>>>,
+    /// When a write transaction last began, other than the search indexer's: the indexer
+    /// gives way while writes come in.
+    last_write: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -184,6 +188,9 @@ impl Store {
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // The search indexer's batches touch many pages of its B-trees: room
+                        // for them, so they are not spilled to the log before the commit.
+                        conn.execute("PRAGMA cache_size = -32768").await?;
                     }
                     Ok(())
                 })
@@ -197,6 +204,7 @@ impl Store {
             url: given,
             sqlite_restore: Default::default(),
             move_shapes: Default::default(),
+            last_write: Default::default(),
         };
         migrations::run(&store).await?;
         store.reseed_builtins().await?;
@@ -240,6 +248,15 @@ impl Store {
     /// be held after our own in-process lock is free: by another process sharing the file, or by
     /// a transaction of ours whose rollback sqlx has queued on drop but not yet run.
     async fn write(&self) -> StoreResult<WriteTx<'_>> {
+        self.last_write.store(
+            kontor_domain::time::now_ms(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.write_quietly().await
+    }
+
+    /// [`Self::write`] for the search indexer, which is not a write to give way to.
+    async fn write_quietly(&self) -> StoreResult<WriteTx<'_>> {
         let guard = match &self.write_lock {
             Some(m) => Some(m.lock().await),
             None => None,
@@ -249,6 +266,12 @@ impl Store {
             Dialect::Postgres => self.pool.begin().await?,
         };
         Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// Whether a write transaction began within the last `ms` milliseconds on this handle.
+    pub fn wrote_within(&self, ms: i64) -> bool {
+        kontor_domain::time::now_ms() - self.last_write.load(std::sync::atomic::Ordering::Relaxed)
+            < ms
     }
 
     pub async fn close(&self) {

@@ -745,7 +745,50 @@ CREATE TABLE owner_reassigned (
 )
 "#,
     ),
+    (
+        24,
+        r#"
+CREATE TABLE index_builds (
+    account_id BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    property TEXT NOT NULL,
+    job_id BIGINT,
+    after_id BIGINT NOT NULL,
+    done BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, object_type, property)
+);
+CREATE TABLE index_cursors (
+    account_id BIGINT PRIMARY KEY,
+    seq BIGINT NOT NULL
+)
+"#,
+    ),
 ];
+
+/// The search index (see `search::indexer`), one migration per engine: SQLite keeps each table
+/// as its key's B-tree alone (`WITHOUT ROWID`); PostgreSQL compares the keys byte by byte
+/// (`COLLATE "C"`), which is the order the keys are made for.
+const INDEX_TABLES: &str = r#"
+CREATE TABLE record_values (
+    account_id BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    property TEXT NOT NULL,
+    value_key TEXT{C} NOT NULL,
+    record_id BIGINT NOT NULL,
+    PRIMARY KEY (account_id, object_type, property, value_key, record_id)
+){WITHOUT_ROWID};
+CREATE INDEX record_values_by_record ON record_values (account_id, object_type, record_id, property);
+CREATE TABLE record_tokens (
+    account_id BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    property TEXT NOT NULL,
+    token TEXT{C} NOT NULL,
+    record_id BIGINT NOT NULL,
+    PRIMARY KEY (account_id, object_type, property, token, record_id)
+){WITHOUT_ROWID};
+CREATE INDEX record_tokens_by_record ON record_tokens (account_id, object_type, record_id, property)
+"#;
 
 /// Migrations for SQLite alone, numbered in the same sequence as [`MIGRATIONS`] (a number is
 /// used by one list only).
@@ -808,6 +851,16 @@ pub(crate) async fn run(store: &Store) -> StoreResult<()> {
     if store.dialect == crate::Dialect::Sqlite {
         all.extend(SQLITE_ONLY);
     }
+    let index_tables = match store.dialect {
+        crate::Dialect::Sqlite => INDEX_TABLES
+            .replace("{C}", "")
+            .replace("{WITHOUT_ROWID}", " WITHOUT ROWID"),
+        crate::Dialect::Postgres => INDEX_TABLES
+            .replace("{C}", " COLLATE \"C\"")
+            .replace("{WITHOUT_ROWID}", ""),
+    };
+    let index_migration = (23, index_tables.as_str());
+    all.push(&index_migration);
     all.sort_by_key(|(version, _)| *version);
     for (version, sql) in all {
         if applied.iter().any(|(v,)| v == version) {

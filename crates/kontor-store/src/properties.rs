@@ -316,6 +316,8 @@ impl Store {
                     Some(true) => StoreError::Conflict { message: format!("A property named '{}' already exists.", def.name), existing_id: None },
                     _ => e.into(),
                 })?;
+            // Records may hold values of an archived property of the same name.
+            Self::open_index_build(&mut tx, account, object_type, &def.name).await?;
         }
         tx.commit().await
     }
@@ -332,6 +334,7 @@ impl Store {
             .await?
             .filter(|d| !d.archived)
             .ok_or_else(|| StoreError::not_found(format!("property {name} does not exist")))?;
+        let kind_before = def.kind;
         if def.read_only_value {
             return Err(bad(
                 name,
@@ -418,6 +421,10 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        if def.kind != kind_before {
+            // Its values are keyed by type: the index is built again.
+            Self::open_index_build(&mut tx, account, object_type, name).await?;
+        }
         tx.commit().await?;
         Ok(def)
     }
@@ -454,12 +461,19 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3")
-            .bind(account)
-            .bind(object_type)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        for sql in [
+            "DELETE FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3",
+            "DELETE FROM record_values WHERE account_id = $1 AND object_type = $2 AND property = $3",
+            "DELETE FROM record_tokens WHERE account_id = $1 AND object_type = $2 AND property = $3",
+            "DELETE FROM index_builds WHERE account_id = $1 AND object_type = $2 AND property = $3",
+        ] {
+            sqlx::query(sql)
+                .bind(account)
+                .bind(object_type)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await
     }
 

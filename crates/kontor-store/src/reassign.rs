@@ -409,15 +409,7 @@ impl Store {
             }
         }
         let mut tx = self.write().await?;
-        let renewed = sqlx::query("UPDATE jobs SET updated_at = $1 WHERE account_id = $2 AND id = $3 AND state = 'running' AND lease_owner = $4")
-            .bind(now_ms())
-            .bind(job.account_id)
-            .bind(job.id)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if renewed == 0 {
+        if !Self::holds_job(&mut tx, job, owner).await? {
             return Ok(Some(false));
         }
         let (mut moved, mut skipped) = (0i64, 0i64);

@@ -51,6 +51,9 @@ use searches::{
     search_filters_sorts_and_pages, search_pages_equal_the_full_sort,
     searches_stop_at_their_deadline,
 };
+#[path = "conformance/index.rs"]
+mod index;
+use index::indexed_searches_equal_the_matcher;
 #[path = "conformance/sso.rs"]
 mod sso;
 use sso::{sso_settings_and_single_use_states, sso_states_in_flight_are_bounded};
@@ -127,6 +130,7 @@ conformance!(
     search_filters_sorts_and_pages,
     search_pages_equal_the_full_sort,
     searches_stop_at_their_deadline,
+    indexed_searches_equal_the_matcher,
     associations_both_ways,
     property_definitions,
     custom_objects,

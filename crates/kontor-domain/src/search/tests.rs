@@ -167,8 +167,13 @@ fn operators() {
 
 #[test]
 fn query_words() {
-    assert!(query_matches("ada love", ["Ada", "Lovelace"].into_iter()));
-    assert!(!query_matches("ada grace", ["Ada", "Lovelace"].into_iter()));
+    let v = ["Ada", "Lovelace", "ada.lovelace@Example.org"];
+    assert!(query_matches("ada love", None, v.into_iter()));
+    assert!(!query_matches("ada grace", None, v.into_iter()));
+    assert!(query_matches("example.org", None, v.into_iter()));
+    assert!(!query_matches("velace", None, v.into_iter()));
+    assert!(query_matches("ADA 17", Some(17), v.into_iter()));
+    assert!(!query_matches("1", Some(17), v.into_iter()));
 }
 
 fn any_json() -> impl Strategy<Value = Value> {

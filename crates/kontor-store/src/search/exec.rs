@@ -1,0 +1,315 @@
+//! Running a plan: a driving look-up per group, the group's other exact terms probed per
+//! record in SQL, and either SQL's count and page, or the matcher over what was found. The
+//! records changed past the index's cursor (the delta, see `indexer.rs`) are left out of every
+//! look-up and decided by the matcher, then merged in by their sort keys.
+
+use super::index::id_list;
+use super::plan::{self, Arg, Building, GroupPlan, Source, Sql, Term};
+use super::scan::{timed_out, Scan};
+use crate::objects::ObjectType;
+use crate::{Store, StoreResult};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// A look-up's size is counted up to this many records when choosing where a group starts.
+const ESTIMATE_CAP: i64 = 1_000;
+/// A look-up this small starts its group without counting the others.
+const SMALL: i64 = 50;
+
+type Ids<'q, O> = sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>;
+
+fn bound<'q, O>(text: &'q str, args: &'q [Arg]) -> Ids<'q, O>
+where
+    O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    let mut q = sqlx::query_as::<_, O>(text);
+    for a in args {
+        q = match a {
+            Arg::I(i) => q.bind(*i),
+            Arg::S(s) => q.bind(s.as_str()),
+        };
+    }
+    q
+}
+
+/// How cheap a term's look-up tends to be, before counting.
+fn rank(t: &Term) -> u8 {
+    match &t.source {
+        Source::Value { cond, .. } => match cond {
+            plan::Cond::Eq(_) => 0,
+            plan::Cond::In(_) => 1,
+            plan::Cond::Range { .. } => 3,
+            plan::Cond::Any => 4,
+        },
+        Source::Prefix { .. } => 2,
+        Source::All => 5,
+    }
+}
+
+/// A page entry: its sort key (none when unset) and id.
+type Keyed = (Option<String>, i64);
+
+/// The matcher's order of entries: unset keys last, keys in the sort's direction, then ids.
+fn order(desc: bool) -> impl Fn(&Keyed, &Keyed) -> Ordering {
+    move |(ka, ia), (kb, ib)| {
+        let o = match (ka, kb) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(a), Some(b)) if desc => b.cmp(a),
+            (Some(a), Some(b)) => a.cmp(b),
+        };
+        o.then(ia.cmp(ib))
+    }
+}
+
+/// A group's driving term, the exact terms probed per record, and whether the matcher must
+/// still check what they find.
+struct Chosen {
+    driver: Term,
+    probes: Vec<Term>,
+    verify: bool,
+}
+
+impl Store {
+    async fn choose(&self, account: i64, ot: &ObjectType, g: GroupPlan) -> StoreResult<Chosen> {
+        let mut drivers: Vec<usize> = (0..g.terms.len())
+            .filter(|&i| !g.terms[i].negated)
+            .collect();
+        drivers.sort_by_key(|&i| rank(&g.terms[i]));
+        let mut best: Option<(i64, usize)> = None;
+        if drivers.len() > 1 {
+            for &i in &drivers {
+                let mut sql = Sql::new(account, &ot.type_id);
+                let src = sql.source(&g.terms[i].source);
+                let text = format!("SELECT COUNT(*) FROM ({src} LIMIT {ESTIMATE_CAP}) x");
+                let (n,): (i64,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
+                if best.is_none_or(|(b, _)| n < b) {
+                    best = Some((n, i));
+                }
+                if n < SMALL {
+                    break;
+                }
+            }
+        } else if let Some(&i) = drivers.first() {
+            best = Some((0, i));
+        }
+        let mut verify = g.verify;
+        let mut probes = Vec::new();
+        let mut driver = None;
+        for (i, t) in g.terms.into_iter().enumerate() {
+            if best.is_some_and(|(_, b)| b == i) {
+                verify |= !t.exact;
+                driver = Some(t);
+            } else if t.exact || matches!(t.source, Source::Value { .. }) {
+                // An inexact value term (a cut key) finds a superset: as a probe it narrows
+                // what the matcher checks.
+                probes.push(t);
+            } else {
+                // A token pattern is left to the matcher.
+                verify = true;
+            }
+        }
+        Ok(Chosen {
+            driver: driver.unwrap_or(Term {
+                source: Source::All,
+                exact: true,
+                negated: false,
+            }),
+            probes,
+            verify,
+        })
+    }
+
+    /// The live records among `ids`, with their properties.
+    async fn live_props(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        ids: &[i64],
+        deadline: Instant,
+    ) -> StoreResult<Vec<(i64, BTreeMap<String, String>)>> {
+        let text = format!(
+            "SELECT id, props FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 AND id IN ({})",
+            id_list(self.dialect, 3)
+        );
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1_000) {
+            if Instant::now() > deadline {
+                return Err(timed_out());
+            }
+            let rows: Vec<(i64, String)> = sqlx::query_as(&text)
+                .bind(account)
+                .bind(&ot.type_id)
+                .bind(serde_json::to_string(chunk)?)
+                .fetch_all(&self.pool)
+                .await?;
+            for (id, props) in rows {
+                out.push((id, serde_json::from_str(&props)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs the groups' plans; returns the number of matches and the page's ids in order.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn run_plan(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        groups: Vec<GroupPlan>,
+        sort: Option<(String, bool)>,
+        building: &Building,
+        delta: Vec<i64>,
+        mut scan: Scan,
+    ) -> StoreResult<(usize, Vec<i64>)> {
+        scan.check_deadline()?;
+        let sort_ready = sort.as_ref().is_none_or(|(p, _)| building.ready(p));
+        let (after, limit) = (scan.req.after, scan.req.limit);
+        let desc = sort.as_ref().is_some_and(|s| s.1);
+        // The delta, decided by the matcher.
+        let mut changed: Vec<Keyed> = Vec::new();
+        let delta_props = self.live_props(account, ot, &delta, scan.deadline).await?;
+        if groups.is_empty() {
+            return match sort {
+                Some(sort) if sort_ready => {
+                    for (id, props) in &delta_props {
+                        changed.push((scan.sort_key(props), *id));
+                    }
+                    self.sort_walk(account, ot, sort, &delta, changed, after, limit)
+                        .await
+                }
+                _ => self.scan(account, ot, scan).await,
+            };
+        }
+        let mut sql = Sql::new(account, &ot.type_id);
+        let skip = (!delta.is_empty()).then(|| {
+            let n = sql.text_arg(&serde_json::to_string(&delta).unwrap_or_default());
+            format!("d.record_id NOT IN ({})", id_list(self.dialect, n))
+        });
+        let mut parts = Vec::new();
+        let mut verify = !sort_ready;
+        let mut everything = false;
+        for g in groups {
+            let c = self.choose(account, ot, g).await?;
+            verify |= c.verify;
+            everything |= matches!(c.driver.source, Source::All);
+            let d = sql.source(&c.driver.source);
+            let mut conds: Vec<String> = c.probes.iter().map(|t| sql.probe(t)).collect();
+            conds.extend(skip.clone());
+            let cond = match conds.is_empty() {
+                true => String::new(),
+                false => format!(" WHERE {}", conds.join(" AND ")),
+            };
+            parts.push(format!("SELECT d.record_id FROM ({d}) d{cond}"));
+        }
+        let found = parts.join(" UNION ");
+        if verify {
+            // The matcher decides: over every record when some group starts from all of
+            // them, else over what the look-ups found and the delta.
+            if everything {
+                return self.scan(account, ot, scan).await;
+            }
+            let text = format!("SELECT record_id FROM ({found}) m");
+            let ids: Vec<(i64,)> = bound(&text, &sql.args).fetch_all(&self.pool).await?;
+            let ids: Vec<i64> = ids.into_iter().map(|(i,)| i).collect();
+            for (id, props) in self.live_props(account, ot, &ids, scan.deadline).await? {
+                scan.offer(id, &props);
+            }
+            for (id, props) in &delta_props {
+                scan.offer(*id, props);
+            }
+            return Ok(scan.page());
+        }
+        for (id, props) in &delta_props {
+            if scan.matches(*id, props) {
+                changed.push((scan.sort_key(props), *id));
+            }
+        }
+        let (join, key, by) = match &sort {
+            None => (
+                String::new(),
+                "CAST(NULL AS TEXT)",
+                "m.record_id".to_string(),
+            ),
+            Some((p, desc)) => {
+                let p = sql.text_param(p);
+                let dir = if *desc { " DESC" } else { "" };
+                (
+                    format!(" LEFT JOIN record_values s ON s.account_id = $1 AND s.object_type = $2 AND s.record_id = m.record_id AND s.property = {p}"),
+                    "s.value_key",
+                    format!("CASE WHEN s.value_key IS NULL THEN 1 ELSE 0 END, s.value_key{dir}, m.record_id"),
+                )
+            }
+        };
+        // Without a delta the database pages; with one, it gives the best `after + limit`
+        // and the delta's matches are merged in.
+        let (l, o) = match changed.is_empty() {
+            true => (limit, after),
+            false => (after + limit, 0),
+        };
+        let (l, o) = (sql.int_arg(l as i64), sql.int_arg(o as i64));
+        // The count comes with the page, in one pass; only a page past the end counts anew.
+        let text = format!(
+            "SELECT m.record_id, {key}, COUNT(*) OVER () FROM ({found}) m{join} ORDER BY {by} LIMIT {l} OFFSET {o}"
+        );
+        let rows: Vec<(i64, Option<String>, i64)> =
+            bound(&text, &sql.args).fetch_all(&self.pool).await?;
+        let found_total = match rows.first() {
+            Some(r) => r.2,
+            None => {
+                let text = format!("SELECT COUNT(*) FROM ({found}) m");
+                let (n,): (i64,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
+                n
+            }
+        };
+        let total = found_total as usize + changed.len();
+        if changed.is_empty() {
+            return Ok((total, rows.into_iter().map(|(i, _, _)| i).collect()));
+        }
+        changed.extend(rows.into_iter().map(|(i, k, _)| (k, i)));
+        changed.sort_by(order(desc));
+        let page = changed.into_iter().skip(after).take(limit).map(|(_, i)| i);
+        Ok((total, page.collect()))
+    }
+
+    /// Every live record sorted by one property: its index in key order, then the records
+    /// without a value, by id; the delta's records (`changed`, keyed) merged in.
+    #[allow(clippy::too_many_arguments)]
+    async fn sort_walk(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        (prop, desc): (String, bool),
+        delta: &[i64],
+        mut changed: Vec<Keyed>,
+        after: usize,
+        limit: usize,
+    ) -> StoreResult<(usize, Vec<i64>)> {
+        let total = self.count_records(account, ot, false).await? as usize;
+        let want = after + limit;
+        let dir = if desc { " DESC" } else { "" };
+        let skip = id_list(self.dialect, 4);
+        let args = [
+            Arg::I(account),
+            Arg::S(ot.type_id.clone()),
+            Arg::S(prop.clone()),
+            Arg::S(serde_json::to_string(delta)?),
+            Arg::I(want as i64),
+        ];
+        let text = format!("SELECT record_id, value_key FROM record_values WHERE account_id = $1 AND object_type = $2 AND property = $3 AND record_id NOT IN ({skip}) ORDER BY value_key{dir}, record_id LIMIT $5");
+        let valued: Vec<(i64, String)> = bound(&text, &args).fetch_all(&self.pool).await?;
+        let have = valued.len() + changed.iter().filter(|(k, _)| k.is_some()).count();
+        changed.extend(valued.into_iter().map(|(i, k)| (Some(k), i)));
+        if have < want {
+            // Past the values: the records without one, by id.
+            let text = format!("SELECT r.id FROM records r WHERE r.account_id = $1 AND r.object_type = $2 AND r.archived = 0 AND r.id NOT IN ({skip}) AND NOT EXISTS (SELECT 1 FROM record_values v WHERE v.account_id = $1 AND v.object_type = $2 AND v.record_id = r.id AND v.property = $3) ORDER BY r.id LIMIT $5");
+            let rest: Vec<(i64,)> = bound(&text, &args).fetch_all(&self.pool).await?;
+            changed.extend(rest.into_iter().map(|(i,)| (None, i)));
+        }
+        changed.sort_by(order(desc));
+        let page = changed.into_iter().skip(after).take(limit).map(|(_, i)| i);
+        Ok((total, page.collect()))
+    }
+}

@@ -1,0 +1,197 @@
+//! The indexer: keeps the search index behind the change log, never in a writer's way.
+//!
+//! Writes do not touch the index. Each account has a cursor (`index_cursors`): every change up
+//! to it is in the index. The indexer reads the entries past the cursor, and for each record
+//! they name removes its rows and adds them again from what the record holds now (a record
+//! gone or in the recycle bin gets none), then moves the cursor, all in one transaction. So it
+//! is idempotent, and the order of the entries does not matter; a cursor moved by another node
+//! meanwhile makes it roll back.
+//!
+//! A search reads the cursor first, then which records changed past it (the **delta**): their
+//! rows may be stale, so the index's answer leaves them out and the matcher decides them from
+//! their current values (`exec.rs`). The answer is exact however far the indexer is behind;
+//! only its cost grows with the lag, and past [`MAX_DELTA`] entries a search is the matcher's
+//! scan of the type.
+//!
+//! Batching is the point: the rows of a thousand records are written in key order in one
+//! transaction, where a write's own transaction would touch a page of each B-tree for each
+//! value. A request's write costs what it did without an index.
+
+use super::index::{remove_records, IndexWrite};
+use crate::{Store, StoreResult};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Change-log entries read at a time.
+const ENTRIES: i64 = 10_000;
+/// Records indexed per transaction.
+const RECORDS: usize = 1_000;
+/// A search whose account's index is further behind than this many entries scans instead.
+pub const MAX_DELTA: i64 = 20_000;
+
+/// Where an account's index stands against its change log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexLag {
+    pub account: i64,
+    /// Every change up to this sequence is in the index.
+    pub cursor: i64,
+    /// The change log's last sequence.
+    pub head: i64,
+}
+
+impl Store {
+    /// The accounts of this cell whose index is behind their change log.
+    pub async fn index_lags(&self) -> StoreResult<Vec<IndexLag>> {
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT c.account_id, COALESCE(i.seq, 0), c.value FROM counters c LEFT JOIN index_cursors i ON i.account_id = c.account_id WHERE c.name = 'change' AND c.value > COALESCE(i.seq, 0) ORDER BY c.account_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(account, cursor, head)| IndexLag {
+                account,
+                cursor,
+                head,
+            })
+            .collect())
+    }
+
+    /// An account's index cursor.
+    pub(super) async fn index_cursor(&self, account: i64) -> StoreResult<i64> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM index_cursors WHERE account_id = $1")
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map_or(0, |r| r.0))
+    }
+
+    /// The change log's last sequence in an account.
+    pub(super) async fn change_head(&self, account: i64) -> StoreResult<i64> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT value FROM counters WHERE account_id = $1 AND name = 'change'")
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map_or(0, |r| r.0))
+    }
+
+    /// Indexes the next changes of an account (at most [`RECORDS`] records). Returns the
+    /// entries it covered: 0 when there were none, or another node moved the cursor first.
+    pub async fn index_changes(&self, account: i64) -> StoreResult<i64> {
+        let cursor = self.index_cursor(account).await?;
+        let entries: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT seq, object_type, record_id FROM changes WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(account)
+        .bind(cursor)
+        .bind(ENTRIES)
+        .fetch_all(&self.pool)
+        .await?;
+        // The records named, up to RECORDS of them: the cursor moves to the last entry taken.
+        let mut records: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let mut seen = HashSet::new();
+        let mut upto = cursor;
+        for (seq, object_type, id) in &entries {
+            if !seen.contains(id) {
+                if seen.len() == RECORDS {
+                    break;
+                }
+                seen.insert(*id);
+                records.entry(object_type.clone()).or_default().push(*id);
+            }
+            upto = *seq;
+        }
+        if entries.is_empty() {
+            // Nothing is logged past the cursor, yet the counter says more: sequences a
+            // rolled-back write took, or entries a purge removed. The cursor passes them.
+            let head = self.change_head(account).await?;
+            if head > cursor {
+                self.move_index_cursor(account, cursor, head).await?;
+            }
+            return Ok(0);
+        }
+        let mut kinds = HashMap::new();
+        for object_type in records.keys() {
+            let defs = self.properties(account, object_type, false).await?;
+            kinds.insert(object_type.clone(), IndexWrite::new(&defs));
+        }
+        let mut tx = self.write_quietly().await?;
+        for (object_type, ids) in &records {
+            remove_records(&mut tx, account, object_type, ids).await?;
+            let mut index = kinds.remove(object_type).unwrap_or_default();
+            for (id, props) in super::index::props_of(&mut tx, account, object_type, ids).await? {
+                index.add(id, &props);
+            }
+            index.flush(&mut tx, account, object_type).await?;
+        }
+        if !Self::set_index_cursor(&mut tx, account, cursor, upto).await? {
+            return Ok(0);
+        }
+        tx.commit().await?;
+        Ok(upto - cursor)
+    }
+
+    async fn move_index_cursor(&self, account: i64, from: i64, to: i64) -> StoreResult<()> {
+        let mut tx = self.write_quietly().await?;
+        if Self::set_index_cursor(&mut tx, account, from, to).await? {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the cursor from `from` to `to`; `false` if it is no longer at `from`.
+    async fn set_index_cursor(
+        conn: &mut sqlx::AnyConnection,
+        account: i64,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<bool> {
+        let n = if from == 0 {
+            sqlx::query("INSERT INTO index_cursors (account_id, seq) VALUES ($1, $2) ON CONFLICT (account_id) DO UPDATE SET seq = $2 WHERE index_cursors.seq = 0")
+                .bind(account)
+                .bind(to)
+                .execute(&mut *conn)
+                .await?
+        } else {
+            sqlx::query("UPDATE index_cursors SET seq = $1 WHERE account_id = $2 AND seq = $3")
+                .bind(to)
+                .bind(account)
+                .bind(from)
+                .execute(&mut *conn)
+                .await?
+        };
+        Ok(n.rows_affected() == 1)
+    }
+
+    /// Indexes an account's changes until its index is level with its change log (tests, and
+    /// `kontor admin` after a bulk load). Returns the entries covered.
+    pub async fn index_all_changes(&self, account: i64) -> StoreResult<i64> {
+        let mut n = 0;
+        loop {
+            let done = self.index_changes(account).await?;
+            n += done;
+            if done == 0 && self.index_cursor(account).await? >= self.change_head(account).await? {
+                return Ok(n);
+            }
+        }
+    }
+
+    /// The records of a type changed past the cursor (read after it).
+    pub(super) async fn index_delta(
+        &self,
+        account: i64,
+        object_type: &str,
+        cursor: i64,
+    ) -> StoreResult<Vec<i64>> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT DISTINCT record_id FROM changes WHERE account_id = $1 AND seq > $2 AND object_type = $3",
+        )
+        .bind(account)
+        .bind(cursor)
+        .bind(object_type)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(i,)| i).collect())
+    }
+}
