@@ -343,7 +343,7 @@ impl Jobs {
                         .await?;
                 }
             }
-            // Builds the index tables' arrival opened get their jobs.
+            // Index builds whose job gave up get another.
             if store.queue_index_builds().await? > 0 {
                 tracing::info!("search index builds queued");
             }

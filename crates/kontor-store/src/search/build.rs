@@ -5,8 +5,9 @@
 //! the index is whole.
 //!
 //! A build opens when a property is made (values it held before an archive may still be in
-//! the records) or changes type (its keys change), and for every type with records when the
-//! index tables first appear (property `*`: all of the type's).
+//! the records) or changes type (its keys change). (The records that exist when the index
+//! tables first appear need no build: the indexer's cursor starts at the change log's
+//! beginning.)
 
 use super::index::IndexWrite;
 use super::plan::Building;
@@ -135,8 +136,8 @@ impl Store {
         Ok(())
     }
 
-    /// Queues a job for each build that has none (those the index tables' migration opened).
-    /// Returns how many were queued.
+    /// Queues a job for each build that has none (its last one gave up, see
+    /// [`Self::fail_index_build`]). Returns how many were queued.
     pub async fn queue_index_builds(&self) -> StoreResult<usize> {
         let waiting: Vec<(i64, String, String)> = sqlx::query_as(
             "SELECT account_id, object_type, property FROM index_builds WHERE job_id IS NULL",
@@ -246,9 +247,7 @@ impl Store {
         let mut index = IndexWrite::new(&defs);
         for (id, props) in &rows {
             let props: BTreeMap<String, String> = serde_json::from_str(props)?;
-            if property == "*" {
-                index.add(*id, &props);
-            } else if let Some(v) = props.get(property) {
+            if let Some(v) = props.get(property) {
                 index.change(*id, property, None, Some(v));
             }
         }

@@ -227,6 +227,8 @@ impl Store {
                 changed.push((scan.sort_key(props), *id));
             }
         }
+        // The arguments of `found` alone, for a count without the page.
+        let found_args = sql.args.len();
         let (join, key, by) = match &sort {
             None => (
                 String::new(),
@@ -260,7 +262,9 @@ impl Store {
             Some(r) => r.2,
             None => {
                 let text = format!("SELECT COUNT(*) FROM ({found}) m");
-                let (n,): (i64,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
+                let (n,): (i64,) = bound(&text, &sql.args[..found_args])
+                    .fetch_one(&self.pool)
+                    .await?;
                 n
             }
         };

@@ -39,10 +39,12 @@ pub struct IndexLag {
 }
 
 impl Store {
-    /// The accounts of this cell whose index is behind their change log.
+    /// The accounts of this cell whose index is behind their change log, but for those a
+    /// move holds (its copy would carry the index's writes for nothing: the index is not
+    /// moved, the new cell builds its own).
     pub async fn index_lags(&self) -> StoreResult<Vec<IndexLag>> {
         let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT c.account_id, COALESCE(i.seq, 0), c.value FROM counters c LEFT JOIN index_cursors i ON i.account_id = c.account_id WHERE c.name = 'change' AND c.value > COALESCE(i.seq, 0) ORDER BY c.account_id",
+            "SELECT c.account_id, COALESCE(i.seq, 0), c.value FROM counters c LEFT JOIN index_cursors i ON i.account_id = c.account_id WHERE c.name = 'change' AND c.value > COALESCE(i.seq, 0) AND NOT EXISTS (SELECT 1 FROM account_fences f WHERE f.account_id = c.account_id) ORDER BY c.account_id",
         )
         .fetch_all(&self.pool)
         .await?;

@@ -1,11 +1,13 @@
-//! Running a search (`POST /crm/v3/objects/{type}/search`, the console's list filters).
+//! Running a search (`POST /crm/v3/objects/{type}/search`, the console's lists).
 //!
-//! A request is bounded before it gets here (`kontor_domain::search`). Three paths:
-//! nothing to filter or sort → the id index; every filter group pinned by a unique value → those
-//! records only; otherwise a scan of the object type. The scan's CPU work (decoding each
-//! record's properties, matching, keeping the best page) runs on a blocking thread fed by the
-//! database stream, so the async workers that answer every other request are never held, and
-//! the whole search stops at a deadline ([`SEARCH_DEADLINE`]) with [`StoreError::TimedOut`].
+//! A request is bounded before it gets here (`kontor_domain::search`). Nothing to filter or
+//! sort → the id index. Otherwise the search index answers (`index.rs` what it holds,
+//! `indexer.rs` how it follows the change log, `plan.rs` and `exec.rs` how a request becomes
+//! look-ups), the matcher deciding the records changed since the index caught up and the
+//! filters the index cannot answer; an account whose index is far behind is matched record by
+//! record (`scan.rs`). The matcher's CPU work runs on a blocking thread fed by the database
+//! stream, so the async workers that answer every other request are never held, and the whole
+//! search stops at a deadline ([`SEARCH_DEADLINE`]) with [`StoreError::TimedOut`].
 
 pub(crate) mod build;
 mod exec;

@@ -62,12 +62,12 @@ pub(super) struct GroupPlan {
     pub never: bool,
 }
 
-/// The properties whose index is being built (`*`: all of the type's).
+/// The properties whose index is being built.
 pub(super) struct Building(pub HashSet<String>);
 
 impl Building {
     pub fn ready(&self, prop: &str) -> bool {
-        !self.0.contains("*") && !self.0.contains(prop)
+        !self.0.contains(prop)
     }
 }
 

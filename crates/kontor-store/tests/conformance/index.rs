@@ -225,7 +225,10 @@ async fn compare(
     for _ in 0..n {
         let body = random_request(rng, ids);
         let req = SearchRequest::parse(&body).unwrap();
-        let (t1, p1) = s.search(a, contacts, &req).await.unwrap();
+        let (t1, p1) = s
+            .search(a, contacts, &req)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {body}: {e}"));
         let (t2, p2) = s.search_scan(a, contacts, &req).await.unwrap();
         let p1: Vec<i64> = p1.iter().map(|r| r.id).collect();
         let p2: Vec<i64> = p2.iter().map(|r| r.id).collect();
@@ -368,4 +371,99 @@ pub async fn indexed_searches_equal_the_matcher(d: Directory) {
     run_builds(&s).await;
     assert!(s.index_builds(a).await.unwrap().is_empty());
     compare(&s, a, &contacts, &mut rng, &ids, 200, "after the build").await;
+}
+
+/// Writes race searches and the indexer: every record always holds one of two cities, so a
+/// search for either finds all of them, each once, whether the index has caught up with a
+/// record's last change or not.
+pub async fn searches_racing_writes_and_the_indexer(d: Directory) {
+    let (a, s) = account(&d, "racing").await;
+    let contacts = ot(&s, a, "contacts").await;
+    let inputs: Vec<CreateInput> = (0..120)
+        .map(|i| CreateInput {
+            properties: props(json!({"city": if i % 2 == 0 { "Ämsterdam" } else { "berlin" }, "firstname": format!("p{i}")})),
+            associations: vec![],
+        })
+        .collect();
+    let ids: Vec<i64> = s
+        .create_records(a, &contacts, inputs, &actor())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let writer = |seed: u64| {
+        let (s, contacts, ids) = (s.clone(), contacts.clone(), ids.clone());
+        tokio::spawn(async move {
+            let mut rng = Rng(seed);
+            let mut n = 0;
+            while std::time::Instant::now() < until {
+                let id = ids[rng.below(ids.len())];
+                let city = if rng.chance(50) {
+                    "ÄMSTERDAM"
+                } else {
+                    "Berlin"
+                };
+                s.update_records(
+                    a,
+                    &contacts,
+                    vec![UpdateInput {
+                        id,
+                        properties: props(json!({"city": city})),
+                    }],
+                    &actor(),
+                )
+                .await
+                .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let indexer = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            while std::time::Instant::now() < until {
+                s.index_changes(a).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let writers = [writer(11), writer(29)];
+    let mut searches = 0;
+    while std::time::Instant::now() < until {
+        let req = SearchRequest::parse(&json!({
+            "filterGroups": [{"filters": [{"propertyName": "city", "operator": "IN", "values": ["ämsterdam", "BERLIN"]}]}],
+            "sorts": [if searches % 2 == 0 { "city" } else { "-firstname" }],
+            "limit": 200
+        }))
+        .unwrap();
+        let (total, page) = s.search(a, &contacts, &req).await.unwrap();
+        let mut found: Vec<i64> = page.iter().map(|r| r.id).collect();
+        found.sort_unstable();
+        found.dedup();
+        assert_eq!(
+            (total, found.len()),
+            (ids.len(), ids.len()),
+            "search {searches}"
+        );
+        searches += 1;
+    }
+    let mut writes = 0;
+    for w in writers {
+        writes += w.await.unwrap();
+    }
+    indexer.await.unwrap();
+    assert!(
+        writes > 20 && searches > 5,
+        "{writes} writes, {searches} searches"
+    );
+    s.index_all_changes(a).await.unwrap();
+    let req = SearchRequest::parse(&json!({"filterGroups": [{"filters": [{"propertyName": "city", "operator": "EQ", "value": "amsterdam"}]}]})).unwrap();
+    assert_eq!(
+        s.search(a, &contacts, &req).await.unwrap().0,
+        0,
+        "Ä is not A"
+    );
 }

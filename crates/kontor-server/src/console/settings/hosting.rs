@@ -40,6 +40,7 @@ fn effects(to: Region) -> Markup {
             li { "Imports are not accepted from 24 hours before the move starts until it ends." }
             li { "Forms keep accepting submissions throughout; those sent during the short final step are processed right after it (the submitter is told it may take up to a day). Form addresses stay the same." }
             li { "In-app notifications are not carried over to the new region." }
+            li { "The search index is built anew in the new region from the records; until it has caught up (minutes for a million records), searches there take longer. Their answers are complete throughout." }
             li { "Integrations that call the API keep working with the same tokens; if they pin a region-specific address, update it after the move." }
             li { "Every super admin is told by e-mail when the move is scheduled, the week it happens, the day before, and when it is done." }
         }
