@@ -244,8 +244,9 @@ mod tests {
         assert!(saw_down, "the panic was never reported");
         assert_eq!(jobs.health.panics(), 1);
         assert_eq!(jobs.health.status(), "ok");
-        // One worker, the data moves' loop and the housekeeping loop run again.
-        assert_eq!(jobs.health.running(), 3);
+        // One worker, the data moves' loop, the search indexer and the housekeeping loop run
+        // again.
+        assert_eq!(jobs.health.running(), 4);
         let b = s.backup(a.id, backup.id).await.unwrap().unwrap();
         assert_eq!(b.attempts, 2, "{b:?}");
         stop.send(true).unwrap();
