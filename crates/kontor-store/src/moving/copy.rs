@@ -1,7 +1,7 @@
 //! The copy of an account into another cell, the digests two cells are compared by, and the
 //! removal of an account from a cell.
 
-use super::{account_tables, check_name, copied_tables, Token};
+use super::{check_name, copied_tables, Token};
 use crate::{Dialect, Store, StoreError, StoreResult};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
@@ -528,7 +528,7 @@ impl Store {
     /// Returns how many rows went.
     pub async fn remove_account_data(&self, account: i64, token: Token) -> StoreResult<u64> {
         let mut total = 0;
-        for table in account_tables() {
+        for table in super::removed_tables() {
             check_name(table)?;
             let key = crate::migrations::primary_key(
                 &mut *self.pool.acquire().await?,

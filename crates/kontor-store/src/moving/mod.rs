@@ -28,6 +28,10 @@ pub enum Rule {
     /// The account's rows stay behind and are removed with the old cell's copy: the new cell
     /// starts without them (the reason is shown to users).
     NotMoved(&'static str),
+    /// Made from the account's other rows in each cell (the search index): not copied, not
+    /// fenced (only a writer that skips moving accounts writes it), removed with the old
+    /// cell's copy; the new cell makes its own (the reason is shown to users).
+    Derived(&'static str),
     /// Kept in the directory database, not in a cell: the move updates the directory itself.
     Directory,
     /// The move's own bookkeeping in each cell (the fence, the capture log, the token).
@@ -89,10 +93,10 @@ pub const TABLES: &[(&str, Rule)] = &[
     ("owner_reassigned", Rule::Copy),
     // The search index is made from the records and the change log, which move: the new
     // cell builds its own rather than taking a copy three times the size of the records.
-    ("record_values", Rule::NotMoved(SEARCH_INDEX)),
-    ("record_tokens", Rule::NotMoved(SEARCH_INDEX)),
-    ("index_builds", Rule::NotMoved(SEARCH_INDEX)),
-    ("index_cursors", Rule::NotMoved(SEARCH_INDEX)),
+    ("record_values", Rule::Derived(SEARCH_INDEX)),
+    ("record_tokens", Rule::Derived(SEARCH_INDEX)),
+    ("index_builds", Rule::Derived(SEARCH_INDEX)),
+    ("index_cursors", Rule::Derived(SEARCH_INDEX)),
     ("form_queue", Rule::Directory),
     ("account_fences", Rule::Fence),
     ("move_log", Rule::Fence),
@@ -112,6 +116,15 @@ pub fn account_tables() -> impl Iterator<Item = &'static str> {
     TABLES
         .iter()
         .filter(|(_, r)| matches!(r, Rule::Copy | Rule::NotMoved(_)))
+        .map(|(t, _)| *t)
+}
+
+/// The tables that hold rows of an account in a cell, fenced or not: what removing an
+/// account's data from a cell deletes.
+pub fn removed_tables() -> impl Iterator<Item = &'static str> {
+    TABLES
+        .iter()
+        .filter(|(_, r)| matches!(r, Rule::Copy | Rule::NotMoved(_) | Rule::Derived(_)))
         .map(|(t, _)| *t)
 }
 
