@@ -84,7 +84,7 @@ pub use salesforce::{
 };
 pub use schemas::{CustomSchema, SchemaInput};
 pub use search::build::{IndexBuild, JOB_KIND_INDEX_BUILD};
-pub use search::SEARCH_DEADLINE;
+pub use search::{SearchTuning, SEARCH_DEADLINE};
 pub use sso::{SsoConfig, SsoFlow, MAX_SSO_FLOWS, SSO_FLOW_TTL_MS};
 pub use webhooks::{
     event_types_of, Attempt as WebhookAttempt, DeliveryCounts, SubscriptionInput, WebhookApp,
@@ -122,6 +122,8 @@ pub struct Store {
     /// When a write transaction last began, other than the search indexer's: the indexer
     /// gives way while writes come in.
     last_write: Arc<std::sync::atomic::AtomicI64>,
+    /// Where searches switch strategies.
+    search_tuning: search::SearchTuning,
 }
 
 impl std::fmt::Debug for Store {
@@ -205,6 +207,7 @@ impl Store {
             sqlite_restore: Default::default(),
             move_shapes: Default::default(),
             last_write: Default::default(),
+            search_tuning: Default::default(),
         };
         migrations::run(&store).await?;
         store.reseed_builtins().await?;

@@ -14,7 +14,7 @@ use super::plan::Building;
 use crate::{Job, Store, StoreResult};
 use kontor_domain::time::now_ms;
 use serde_json::json;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 pub const JOB_KIND_INDEX_BUILD: &str = "index_build";
 
@@ -30,21 +30,32 @@ pub struct IndexBuild {
 
 impl Store {
     /// The properties of a type whose index is being built.
-    pub(super) async fn index_building(
+    /// An account's index cursor, its change log's head (one snapshot: the cursor is never
+    /// past the head) and the properties of a type whose index is being built.
+    pub(super) async fn index_state(
         &self,
         account: i64,
         object_type: &str,
-    ) -> StoreResult<Building> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT property FROM index_builds WHERE account_id = $1 AND object_type = $2",
-        )
-        .bind(account)
-        .bind(object_type)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(Building(
-            rows.into_iter().map(|(p,)| p).collect::<HashSet<_>>(),
-        ))
+    ) -> StoreResult<(i64, i64, Building)> {
+        let builds = match self.dialect {
+            crate::Dialect::Sqlite => "group_concat(property, ',')",
+            crate::Dialect::Postgres => "string_agg(property, ',')",
+        };
+        let (cursor, head, building): (Option<i64>, Option<i64>, Option<String>) =
+            sqlx::query_as(&format!(
+                "SELECT (SELECT seq FROM index_cursors WHERE account_id = $1), (SELECT value FROM counters WHERE account_id = $1 AND name = 'change'), (SELECT {builds} FROM index_builds WHERE account_id = $1 AND object_type = $2)"
+            ))
+            .bind(account)
+            .bind(object_type)
+            .fetch_one(&self.pool)
+            .await?;
+        // Property names are letters, digits and underscores.
+        let building = building
+            .iter()
+            .flat_map(|b| b.split(','))
+            .map(str::to_string)
+            .collect();
+        Ok((cursor.unwrap_or(0), head.unwrap_or(0), Building(building)))
     }
 
     /// Live records of a type (a build's total).

@@ -9,13 +9,25 @@ use super::scan::{timed_out, Scan};
 use crate::objects::ObjectType;
 use crate::{Store, StoreResult};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
-/// A look-up's size is counted up to this many records when choosing where a group starts.
-const ESTIMATE_CAP: i64 = 1_000;
-/// A look-up this small starts its group without counting the others.
-const SMALL: i64 = 50;
+/// The ids in both sorted lists.
+fn both(a: &[i64], b: &[i64]) -> Vec<i64> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            Ordering::Less => i += 1,
+            Ordering::Greater => j += 1,
+            Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
 
 type Ids<'q, O> = sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>;
 
@@ -42,6 +54,7 @@ fn rank(t: &Term) -> u8 {
             plan::Cond::Range { .. } => 3,
             plan::Cond::Any => 4,
         },
+        Source::Ids(_) => 0,
         Source::Prefix { .. } => 2,
         Source::All => 5,
     }
@@ -78,30 +91,45 @@ impl Store {
             .filter(|&i| !g.terms[i].negated)
             .collect();
         drivers.sort_by_key(|&i| rank(&g.terms[i]));
+        let t = self.search_tuning;
         let mut best: Option<(i64, usize)> = None;
+        let mut broad = drivers.len() > 1;
         if drivers.len() > 1 {
             for &i in &drivers {
-                let mut sql = Sql::new(account, &ot.type_id);
-                let src = sql.source(&g.terms[i].source);
-                let text = format!("SELECT COUNT(*) FROM ({src} LIMIT {ESTIMATE_CAP}) x");
+                let mut sql = Sql::new(self.dialect, account, &ot.type_id);
+                // Rows, not records: a record found twice counts twice, which only
+                // overstates a look-up that is not the narrowest anyway.
+                let src = sql.source_repeating(&g.terms[i].source);
+                let text = format!("SELECT COUNT(*) FROM ({src} LIMIT {}) x", t.estimate_cap);
                 let (n,): (i64,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
+                broad &= n >= t.estimate_cap;
                 if best.is_none_or(|(b, _)| n < b) {
                     best = Some((n, i));
                 }
-                if n < SMALL {
+                if n < t.small {
                     break;
                 }
             }
         } else if let Some(&i) = drivers.first() {
             best = Some((0, i));
         }
+        // Every look-up is broad: reading each one's records once, in key order, and
+        // intersecting them here costs less than looking each record of one up in the others.
+        let listed = match broad {
+            true => self.intersect(account, ot, &g.terms, &drivers).await?,
+            false => None,
+        };
         let mut verify = g.verify;
         let mut probes = Vec::new();
         let mut driver = None;
         for (i, t) in g.terms.into_iter().enumerate() {
-            if best.is_some_and(|(_, b)| b == i) {
+            let drives = match &listed {
+                Some((_, used)) => used.contains(&i),
+                None => best.is_some_and(|(_, b)| b == i),
+            };
+            if drives {
                 verify |= !t.exact;
-                driver = Some(t);
+                driver.get_or_insert(t);
             } else if t.exact || matches!(t.source, Source::Value { .. }) {
                 // An inexact value term (a cut key) finds a superset: as a probe it narrows
                 // what the matcher checks.
@@ -110,6 +138,13 @@ impl Store {
                 // A token pattern is left to the matcher.
                 verify = true;
             }
+        }
+        if let Some((ids, _)) = listed {
+            driver = Some(Term {
+                source: Source::Ids(ids),
+                exact: true,
+                negated: false,
+            });
         }
         Ok(Chosen {
             driver: driver.unwrap_or(Term {
@@ -120,6 +155,61 @@ impl Store {
             probes,
             verify,
         })
+    }
+
+    /// The records that every one of the `drivers` look-ups finds, and which of them were
+    /// read; `None` unless two or more were narrow enough to read (`list_cap`).
+    async fn intersect(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        terms: &[Term],
+        drivers: &[usize],
+    ) -> StoreResult<Option<(Vec<i64>, HashSet<usize>)>> {
+        let mut found: Option<Vec<i64>> = None;
+        let mut used = HashSet::new();
+        for &i in drivers {
+            let Some(ids) = self.id_set(account, ot, &terms[i].source).await? else {
+                continue;
+            };
+            used.insert(i);
+            let ids = match found.take() {
+                None => ids,
+                Some(a) => both(&a, &ids),
+            };
+            let empty = ids.is_empty();
+            found = Some(ids);
+            if empty {
+                break;
+            }
+        }
+        Ok(found
+            .filter(|ids| used.len() > 1 || ids.is_empty())
+            .map(|ids| (ids, used)))
+    }
+
+    /// The records a look-up finds, in order; `None` when they are more than `list_cap`.
+    async fn id_set(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        src: &Source,
+    ) -> StoreResult<Option<Vec<i64>>> {
+        let mut sql = Sql::new(self.dialect, account, &ot.type_id);
+        let s = sql.source_repeating(src);
+        let cap = self.search_tuning.list_cap;
+        let text = sql.json_array("x.record_id", &format!("({s} LIMIT {}) x", cap + 1));
+        let (json,): (Option<String>,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
+        let mut ids: Vec<i64> = match json {
+            Some(j) => serde_json::from_str(&j)?,
+            None => Vec::new(),
+        };
+        if ids.len() > cap {
+            return Ok(None);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(Some(ids))
     }
 
     /// The live records among `ids`, with their properties.
@@ -183,7 +273,7 @@ impl Store {
                 _ => self.scan(account, ot, scan).await,
             };
         }
-        let mut sql = Sql::new(account, &ot.type_id);
+        let mut sql = Sql::new(self.dialect, account, &ot.type_id);
         let skip = (!delta.is_empty()).then(|| {
             let n = sql.text_arg(&serde_json::to_string(&delta).unwrap_or_default());
             format!("d.record_id NOT IN ({})", id_list(self.dialect, n))
@@ -229,6 +319,28 @@ impl Store {
         }
         // The arguments of `found` alone, for a count without the page.
         let found_args = sql.args.len();
+        if let Some((p, _)) = &sort {
+            // A few records: their sort keys in one read, sorted here.
+            let cap = self.search_tuning.keyed_cap;
+            let p = sql.text_param(p);
+            let pair = sql.json_pair("m.record_id", "s.value_key");
+            let from = format!("(SELECT f.record_id FROM ({found}) f LIMIT {}) m LEFT JOIN record_values s ON s.account_id = $1 AND s.object_type = $2 AND s.record_id = m.record_id AND s.property = {p}", cap + 1);
+            let text = sql.json_array(&pair, &from);
+            let (json,): (Option<String>,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
+            let keyed: Vec<(i64, Option<String>)> = match json {
+                Some(j) => serde_json::from_str(&j)?,
+                None => Vec::new(),
+            };
+            if keyed.len() <= cap {
+                let total = keyed.len() + changed.len();
+                changed.extend(keyed.into_iter().map(|(i, k)| (k, i)));
+                changed.sort_by(order(desc));
+                let page = changed.into_iter().skip(after).take(limit).map(|(_, i)| i);
+                return Ok((total, page.collect()));
+            }
+            // More: the database sorts them and gives the page.
+            sql.args.truncate(found_args);
+        }
         let (join, key, by) = match &sort {
             None => (
                 String::new(),

@@ -189,12 +189,13 @@ pub(crate) async fn props_of(
     Ok(out)
 }
 
-/// The ids of parameter `$n`, a JSON array of numbers, as a query.
+/// The ids of parameter `$n`, a JSON array of numbers, as a query of one column,
+/// `record_id`.
 pub(crate) fn id_list(d: Dialect, n: usize) -> String {
     match d {
-        Dialect::Sqlite => format!("SELECT value FROM json_each(${n})"),
+        Dialect::Sqlite => format!("SELECT value AS record_id FROM json_each(${n})"),
         Dialect::Postgres => {
-            format!("SELECT CAST(x AS BIGINT) FROM json_array_elements_text(CAST(${n} AS JSON)) x")
+            format!("SELECT CAST(x AS BIGINT) AS record_id FROM json_array_elements_text(CAST(${n} AS JSON)) x")
         }
     }
 }

@@ -28,7 +28,40 @@ use std::time::{Duration, Instant};
 /// How long one search may take.
 pub const SEARCH_DEADLINE: Duration = Duration::from_secs(10);
 
+/// The sizes at which a search changes strategy (see `exec.rs`). The defaults suit any
+/// account; tests make them tiny so that a few records take every path.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchTuning {
+    /// A look-up's records are counted up to this many to choose where its group starts.
+    pub estimate_cap: i64,
+    /// A look-up this small starts its group without counting the others.
+    pub small: i64,
+    /// A look-up finding more than this many records is not read whole to be intersected.
+    pub list_cap: usize,
+    /// A sorted answer of up to this many records is sorted in the store, from one read of
+    /// their keys; a larger one is sorted by the database.
+    pub keyed_cap: usize,
+}
+
+impl Default for SearchTuning {
+    fn default() -> Self {
+        Self {
+            estimate_cap: 1_000,
+            small: 50,
+            list_cap: 50_000,
+            keyed_cap: 5_000,
+        }
+    }
+}
+
 impl Store {
+    /// This handle with other search strategy sizes.
+    pub fn with_search_tuning(&self, tuning: SearchTuning) -> Store {
+        let mut s = self.clone();
+        s.search_tuning = tuning;
+        s
+    }
+
     /// Runs a search. Returns the total number of matches and the requested page.
     pub async fn search(
         &self,
@@ -117,9 +150,8 @@ impl Store {
             ));
         }
         // The index's cursor first, then what changed past it (see `indexer`).
-        let cursor = self.index_cursor(account).await?;
-        let behind = self.change_head(account).await? - cursor;
-        let building = self.index_building(account, &ot.type_id).await?;
+        let (cursor, head, building) = self.index_state(account, &ot.type_id).await?;
+        let behind = head - cursor;
         // Too far behind to patch: every record is matched.
         let indexed = indexed && behind <= indexer::MAX_DELTA;
         let delta = match behind {

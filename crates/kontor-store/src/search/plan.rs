@@ -9,6 +9,8 @@
 //! property whose index is being built, `NOT_CONTAINS_TOKEN`, a pattern without a word start)
 //! leaves its group to the matcher too.
 
+use super::index::id_list;
+use crate::Dialect;
 use kontor_domain::search::keys::{self, TYPED_END};
 use kontor_domain::search::{Filter, Operator, SearchRequest};
 use kontor_domain::PropertyType;
@@ -42,6 +44,8 @@ pub(super) enum Source {
         prefix: String,
         id: Option<i64>,
     },
+    /// These records (what intersecting other look-ups left, see `exec.rs`).
+    Ids(Vec<i64>),
 }
 
 #[derive(Debug, Clone)]
@@ -233,6 +237,7 @@ pub(super) fn plan(
 /// SQL text with its arguments; `$1` is the account and `$2` the object type.
 pub(super) struct Sql {
     pub args: Vec<Arg>,
+    dialect: Dialect,
 }
 
 #[derive(Debug, Clone)]
@@ -242,9 +247,27 @@ pub(super) enum Arg {
 }
 
 impl Sql {
-    pub fn new(account: i64, object_type: &str) -> Self {
+    pub fn new(dialect: Dialect, account: i64, object_type: &str) -> Self {
         Self {
             args: vec![Arg::I(account), Arg::S(object_type.to_string())],
+            dialect,
+        }
+    }
+
+    /// A query's rows folded into one JSON array text (`NULL` when there are none): a long
+    /// list costs one row to fetch, not one per item.
+    pub fn json_array(&self, item: &str, from: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("SELECT json_group_array({item}) FROM {from}"),
+            Dialect::Postgres => format!("SELECT CAST(json_agg({item}) AS TEXT) FROM {from}"),
+        }
+    }
+
+    /// A pair as a JSON array, for [`Self::json_array`].
+    pub fn json_pair(&self, a: &str, b: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("json_array({a}, {b})"),
+            Dialect::Postgres => format!("json_build_array({a}, {b})"),
         }
     }
 
@@ -301,6 +324,15 @@ impl Sql {
 
     /// A query giving the source's record ids, as `record_id`.
     pub fn source(&mut self, s: &Source) -> String {
+        self.source_with(s, " UNION ")
+    }
+
+    /// [`Self::source`], its ids perhaps repeated (cheaper, for a caller that removes them).
+    pub fn source_repeating(&mut self, s: &Source) -> String {
+        self.source_with(s, " UNION ALL ")
+    }
+
+    fn source_with(&mut self, s: &Source, union: &str) -> String {
         match s {
             Source::All => "SELECT id AS record_id FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0".into(),
             Source::Value { prop, cond } => {
@@ -327,7 +359,11 @@ impl Sql {
                     // No property to look in: nothing is found.
                     return "SELECT id AS record_id FROM records WHERE 1 = 0".into();
                 }
-                parts.join(" UNION ")
+                parts.join(union)
+            }
+            Source::Ids(ids) => {
+                let n = self.text_arg(&serde_json::to_string(ids).unwrap_or_default());
+                id_list(self.dialect, n)
             }
         }
     }
@@ -356,7 +392,7 @@ impl Sql {
                 }
                 format!("({})", any.join(" OR "))
             }
-            Source::All => unreachable!("every record is no condition"),
+            Source::All | Source::Ids(_) => unreachable!("only a driver"),
         }
     }
 }
