@@ -122,6 +122,8 @@ pub struct Store {
     /// When a write transaction last began, other than the search indexer's: the indexer
     /// gives way while writes come in.
     last_write: Arc<std::sync::atomic::AtomicI64>,
+    /// Writes waiting for the writer's lock: the indexer ends its batch early for them.
+    writers_waiting: Arc<std::sync::atomic::AtomicUsize>,
     /// Where searches switch strategies.
     search_tuning: search::SearchTuning,
 }
@@ -193,6 +195,9 @@ impl Store {
                         // The search indexer's batches touch many pages of its B-trees: room
                         // for them, so they are not spilled to the log before the commit.
                         conn.execute("PRAGMA cache_size = -32768").await?;
+                        // A statement's own undo journal, sorts and temporary B-trees stay in
+                        // memory: an indexer's batch journals thousands of pages.
+                        conn.execute("PRAGMA temp_store = MEMORY").await?;
                     }
                     Ok(())
                 })
@@ -207,6 +212,7 @@ impl Store {
             sqlite_restore: Default::default(),
             move_shapes: Default::default(),
             last_write: Default::default(),
+            writers_waiting: Default::default(),
             search_tuning: Default::default(),
         };
         migrations::run(&store).await?;
@@ -235,12 +241,21 @@ impl Store {
         Ok(())
     }
 
-    /// Holds the in-process SQLite writer lock for a single statement outside a transaction.
+    /// Holds the in-process SQLite writer lock (for a single statement outside a transaction,
+    /// or a write's transaction). A write waiting for it is counted: the indexer ends its
+    /// batch early for it.
     async fn lock_writes(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.write_lock {
-            Some(m) => Some(m.lock().await),
-            None => None,
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
+        let m = self.write_lock.as_ref()?;
+        self.writers_waiting
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _waiting = Waiting(&self.writers_waiting);
+        Some(m.lock().await)
     }
 
     /// Begins a write transaction, holding the SQLite writer lock for its whole life.
@@ -255,7 +270,15 @@ impl Store {
             kontor_domain::time::now_ms(),
             std::sync::atomic::Ordering::Relaxed,
         );
-        self.write_quietly().await
+        let guard = self.lock_writes().await;
+        self.begin_write(guard).await
+    }
+
+    /// Whether a write is waiting for the writer's lock on this handle (SQLite).
+    pub(crate) fn writer_waiting(&self) -> bool {
+        self.writers_waiting
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
     }
 
     /// [`Self::write`] for the search indexer, which is not a write to give way to.
@@ -264,6 +287,13 @@ impl Store {
             Some(m) => Some(m.lock().await),
             None => None,
         };
+        self.begin_write(guard).await
+    }
+
+    async fn begin_write<'a>(
+        &'a self,
+        guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+    ) -> StoreResult<WriteTx<'a>> {
         let tx = match self.dialect {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => self.pool.begin().await?,

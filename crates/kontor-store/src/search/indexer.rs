@@ -13,18 +13,24 @@
 //! only its cost grows with the lag, and past [`MAX_DELTA`] entries a search is the matcher's
 //! scan of the type.
 //!
-//! Batching is the point: the rows of a thousand records are written in key order in one
+//! Batching is the point: the rows of thousands of records are written in key order in one
 //! transaction, where a write's own transaction would touch a page of each B-tree for each
-//! value. A request's write costs what it did without an index.
+//! value. A request's write costs what it did without an index. On SQLite a batch holds the
+//! one writer's lock, so it ends early, a step at a time, when a write waits for it.
 
 use super::index::{remove_records, IndexWrite};
 use crate::{Store, StoreResult};
+use kontor_domain::PropertyType;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Change-log entries read at a time.
-const ENTRIES: i64 = 10_000;
-/// Records indexed per transaction.
-const RECORDS: usize = 1_000;
+const ENTRIES: i64 = 100_000;
+/// Records indexed per transaction, at most.
+const RECORDS: usize = 10_000;
+/// Records indexed per step of a transaction: after each, it ends if a write is waiting for
+/// the writer's lock (SQLite) or it has run for [`BATCH_TIME`].
+const STEP: usize = 500;
+const BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 /// A search whose account's index is further behind than this many entries scans instead.
 pub const MAX_DELTA: i64 = 20_000;
 
@@ -78,9 +84,11 @@ impl Store {
         Ok(row.map_or(0, |r| r.0))
     }
 
-    /// Indexes the next changes of an account (at most [`RECORDS`] records). Returns the
+    /// Indexes the next changes of an account: up to [`RECORDS`] records, a [`STEP`] at a
+    /// time, fewer when a write waits or the batch has taken [`BATCH_TIME`]. Returns the
     /// entries it covered: 0 when there were none, or another node moved the cursor first.
     pub async fn index_changes(&self, account: i64) -> StoreResult<i64> {
+        let began = std::time::Instant::now();
         let cursor = self.index_cursor(account).await?;
         let entries: Vec<(i64, String, i64)> = sqlx::query_as(
             "SELECT seq, object_type, record_id FROM changes WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -90,20 +98,6 @@ impl Store {
         .bind(ENTRIES)
         .fetch_all(&self.pool)
         .await?;
-        // The records named, up to RECORDS of them: the cursor moves to the last entry taken.
-        let mut records: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        let mut seen = HashSet::new();
-        let mut upto = cursor;
-        for (seq, object_type, id) in &entries {
-            if !seen.contains(id) {
-                if seen.len() == RECORDS {
-                    break;
-                }
-                seen.insert(*id);
-                records.entry(object_type.clone()).or_default().push(*id);
-            }
-            upto = *seq;
-        }
         if entries.is_empty() {
             // Nothing is logged past the cursor, yet the counter says more: sequences a
             // rolled-back write took, or entries a purge removed. The cursor passes them.
@@ -113,19 +107,53 @@ impl Store {
             }
             return Ok(0);
         }
-        let mut kinds = HashMap::new();
-        for object_type in records.keys() {
-            let defs = self.properties(account, object_type, false).await?;
-            kinds.insert(object_type.clone(), IndexWrite::new(&defs));
+        // The records named, in the order they first appear, up to RECORDS of them; with
+        // each, the entry before its first (where the cursor stops if the batch ends before
+        // it). The whole batch ends at the last entry taken.
+        let mut records: Vec<(i64, &str, i64)> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut upto = cursor;
+        for (seq, object_type, id) in &entries {
+            if !seen.contains(id) {
+                if seen.len() == RECORDS {
+                    break;
+                }
+                seen.insert(*id);
+                records.push((upto, object_type, *id));
+            }
+            upto = *seq;
+        }
+        let mut kinds: HashMap<&str, HashMap<String, PropertyType>> = HashMap::new();
+        for (_, object_type, _) in &records {
+            if !kinds.contains_key(object_type) {
+                let defs = self.properties(account, object_type, false).await?;
+                kinds.insert(
+                    object_type,
+                    defs.iter().map(|d| (d.name.clone(), d.kind)).collect(),
+                );
+            }
         }
         let mut tx = self.write_quietly().await?;
-        for (object_type, ids) in &records {
-            remove_records(&mut tx, account, object_type, ids).await?;
-            let mut index = kinds.remove(object_type).unwrap_or_default();
-            for (id, props) in super::index::props_of(&mut tx, account, object_type, ids).await? {
-                index.add(id, &props);
+        for (n, step) in records.chunks(STEP).enumerate() {
+            let mut by_type: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+            for (_, object_type, id) in step {
+                by_type.entry(object_type).or_default().push(*id);
             }
-            index.flush(&mut tx, account, object_type).await?;
+            for (object_type, ids) in by_type {
+                remove_records(&mut tx, account, object_type, &ids).await?;
+                let mut index = IndexWrite::with_kinds(kinds[object_type].clone());
+                for (id, props) in
+                    super::index::props_of(&mut tx, account, object_type, &ids).await?
+                {
+                    index.add(id, &props);
+                }
+                index.flush(&mut tx, account, object_type).await?;
+            }
+            let next = (n + 1) * STEP;
+            if next < records.len() && (self.writer_waiting() || began.elapsed() > BATCH_TIME) {
+                upto = records[next].0;
+                break;
+            }
         }
         if !Self::set_index_cursor(&mut tx, account, cursor, upto).await? {
             return Ok(0);
