@@ -120,16 +120,9 @@ pub(crate) async fn insert_rows(
     at: (i64, &str),
     rows: Rows,
 ) -> StoreResult<()> {
-    let d = dialect(tx);
-    // SQLite: `OR IGNORE`, which no row can make fail, spares the statement the journal it
-    // would otherwise keep to undo its own rows; that journal was a sixth of an indexer's time.
-    let (or_ignore, on_conflict) = match d {
-        Dialect::Sqlite => (" OR IGNORE", ""),
-        Dialect::Postgres => ("", " ON CONFLICT DO NOTHING"),
-    };
     let sql = format!(
-        "INSERT{or_ignore} INTO {table} (account_id, object_type, property, {col}, record_id) SELECT $1, $2, r.* FROM ({}) r WHERE 1 = 1{on_conflict}",
-        rows_of(d)
+        "INSERT INTO {table} (account_id, object_type, property, {col}, record_id) SELECT $1, $2, r.* FROM ({}) r WHERE 1 = 1 ON CONFLICT DO NOTHING",
+        rows_of(dialect(tx))
     );
     write_rows(tx, &sql, at, rows).await
 }
