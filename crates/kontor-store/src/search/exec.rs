@@ -323,8 +323,11 @@ impl Store {
             // A few records: their sort keys in one read, sorted here.
             let cap = self.search_tuning.keyed_cap;
             let p = sql.text_param(p);
-            let pair = sql.json_pair("m.record_id", "s.value_key");
-            let from = format!("(SELECT f.record_id FROM ({found}) f LIMIT {}) m LEFT JOIN record_values s ON s.account_id = $1 AND s.object_type = $2 AND s.record_id = m.record_id AND s.property = {p}", cap + 1);
+            // The key as a subquery per record, not a join: PostgreSQL would hash-join every
+            // value of the sort property instead of looking a few up.
+            let key = format!("(SELECT s.value_key FROM record_values s WHERE s.account_id = $1 AND s.object_type = $2 AND s.record_id = m.record_id AND s.property = {p})");
+            let pair = sql.json_pair("m.record_id", &key);
+            let from = format!("(SELECT f.record_id FROM ({found}) f LIMIT {}) m", cap + 1);
             let text = sql.json_array(&pair, &from);
             let (json,): (Option<String>,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
             let keyed: Vec<(i64, Option<String>)> = match json {
