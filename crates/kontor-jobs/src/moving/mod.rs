@@ -11,10 +11,12 @@
 //!    compared whole (but for the rows still to replay), and the directory closes the account
 //!    (477) and records the freeze.
 //! 3. **frozen**: the old cell's fence is raised (no write commits there any more), the last
-//!    rounds replay what is left, new files are copied, and the directory switches the
-//!    account's region and opens it again in one transaction: the commit point.
-//! 4. **switched**: the new cell opens the account to its jobs, the old cell marks it moved
-//!    (writes there stay refused for good), and its rows and files there are removed.
+//!    rounds replay what is left, new files are copied, the new cell's fence is lifted (the
+//!    directory still closes the account, so nothing writes there yet), and the directory
+//!    switches the account's region and opens it again in one transaction: the commit point.
+//!    From it on, the new cell takes the account's writes, however soon the runner stops.
+//! 4. **switched**: the old cell marks it moved (writes there stay refused for good), and its
+//!    rows and files there are removed.
 //!
 //! A move that cannot go on before the switch (the comparison differs, it failed too often,
 //! the freeze lasted too long) fails: it enters the phase `failing`, the old cell is unfenced
@@ -79,10 +81,10 @@ struct FrozenSteps {
     catch_up_ms: i64,
     /// Copying the files made since the copy.
     files_ms: i64,
+    /// Opening the account in the new cell, just before the switch.
+    unfence_ms: i64,
     /// Switching the directory.
     switch_ms: i64,
-    /// Opening the account in the new cell, after the switch.
-    unfence_ms: i64,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -389,21 +391,26 @@ async fn drive(jobs: &Arc<Jobs>, mut mv: Move, progress: &Progress) -> Result<()
                 let n = sync_files(&s.from_files, &s.to_files, a).await?;
                 progress.files.fetch_add(n as i64, Ordering::Relaxed);
                 let synced = Instant::now();
+                // The new cell opens before the switch, while the directory still closes the
+                // account (nothing reaches it there yet): once the switch commits, no write
+                // there is refused, even if this runner dies before its next step.
+                if !s.same {
+                    s.to.unfence_account(a, token).await?;
+                }
+                let opened = Instant::now();
                 if !jobs.dir.switch_move(&mv, owner).await? {
                     return Err(lost());
                 }
                 progress.frozen(|f| {
                     f.files_ms = ms(synced - began);
-                    f.switch_ms = ms(synced.elapsed());
+                    f.unfence_ms = ms(opened - synced);
+                    f.switch_ms = ms(opened.elapsed());
                 });
             }
             PHASE_SWITCHED => {
                 if !s.same {
-                    let began = Instant::now();
+                    // Open already, but for a move switched by an older version.
                     s.to.unfence_account(a, token).await?;
-                    progress.frozen(|f| {
-                        f.unfence_ms = ms(began.elapsed());
-                    });
                     // Fenced, it was passed over if the new cell was upgraded meanwhile.
                     s.to.reseed_account(a).await?;
                     s.from.mark_account_moved(a, mv.to.as_str(), token).await?;

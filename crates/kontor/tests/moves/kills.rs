@@ -31,8 +31,9 @@ struct Log {
     updates: HashMap<i64, Vec<(String, bool)>>,
     archived: HashSet<i64>,
     associated: HashSet<i64>,
-    /// When a 477 was answered, and whether it carried Retry-After.
-    closed: Vec<(i64, bool)>,
+    /// When the request answered 477 was sent and when its answer came, and whether it
+    /// carried Retry-After.
+    closed: Vec<(i64, i64, bool)>,
     /// Answers neither acknowledged nor refused (a server killed mid-request).
     unknown: u64,
     acknowledged: u64,
@@ -63,6 +64,7 @@ enum Outcome {
 impl Shared {
     async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Outcome {
         let base = self.base.read().unwrap().clone();
+        let sent = kontor_domain::time::now_ms();
         let mut req = self
             .http
             .request(method.parse().unwrap(), format!("{base}{path}"))
@@ -83,7 +85,7 @@ impl Shared {
                 .lock()
                 .unwrap()
                 .closed
-                .push((kontor_domain::time::now_ms(), retry));
+                .push((sent, kontor_domain::time::now_ms(), retry));
             return Outcome::Closed;
         }
         match status {
@@ -471,14 +473,25 @@ async fn moves_lose_no_acknowledged_write_under_kills() {
         "a submission was applied twice"
     );
 
-    // 477 only while a move was frozen, always with Retry-After.
-    for (at, retry) in &log.closed {
+    // 477 only while a move was frozen (the request under way at some moment of a freeze,
+    // which ends at the switch, or when a move that failed opened the account again), always
+    // with Retry-After. A second either side: a freeze's times are taken just before the
+    // directory's transaction commits it.
+    for (sent, answered, retry) in &log.closed {
         assert!(retry, "a 477 without Retry-After");
         let frozen = all_moves.iter().any(|m| {
-            m.frozen_at.is_some_and(|f| f - 1000 <= *at)
-                && m.switched_at.is_some_and(|s| *at <= s + 2000)
+            let end = m.switched_at.or(m.finished_at);
+            m.frozen_at.is_some_and(|f| f - 1000 <= *answered)
+                && end.is_some_and(|e| *sent <= e + 1000)
         });
-        assert!(frozen, "a 477 at {at} outside every freeze");
+        let windows: Vec<_> = all_moves
+            .iter()
+            .map(|m| (m.id, m.frozen_at, m.switched_at, m.finished_at))
+            .collect();
+        assert!(
+            frozen,
+            "a 477 to a request sent at {sent} and answered at {answered} outside every freeze (move, frozen, switched, finished): {windows:?}"
+        );
     }
 
     // Every acknowledged create is there (or in the recycle bin, if its archive was).
