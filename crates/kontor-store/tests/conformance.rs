@@ -42,8 +42,9 @@ use imports::{
 #[path = "conformance/moving.rs"]
 mod moving;
 use moving::{
-    a_fenced_account_takes_no_writes, a_live_copy_catches_up, a_superseded_runner_writes_nothing,
-    an_account_moves_whole_between_cells, every_table_has_a_moving_rule,
+    a_fenced_account_takes_no_writes, a_held_account_is_not_indexed, a_live_copy_catches_up,
+    a_superseded_runner_writes_nothing, an_account_moves_whole_between_cells,
+    every_table_has_a_moving_rule,
 };
 #[path = "conformance/searches.rs"]
 mod searches;
@@ -122,6 +123,7 @@ macro_rules! conformance {
 
 conformance!(
     seeds_builtin_schema,
+    a_held_account_is_not_indexed,
     create_read_update_archive_with_history,
     unique_values_and_atomic_batches,
     ids_are_allocated_per_account,

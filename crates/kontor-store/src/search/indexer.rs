@@ -16,7 +16,11 @@
 //! Batching is the point: the rows of thousands of records are written in key order in one
 //! transaction, where a write's own transaction would touch a page of each B-tree for each
 //! value. A request's write costs what it did without an index. On SQLite a batch holds the
-//! one writer's lock, so it ends early, a step at a time, when a write waits for it.
+//! one writer's lock, so it ends early, a step at a time, when a write waits for it. On
+//! PostgreSQL one node at a time indexes an account (an advisory lock), the others pass it.
+//!
+//! An account a move holds in this cell is not indexed (the new cell builds its own index): a
+//! batch begun before the fence rolls back at its next step, or just before it commits.
 
 use super::index::{remove_records, IndexWrite};
 use crate::{Store, StoreResult};
@@ -33,6 +37,8 @@ const STEP: usize = 500;
 const BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 /// A search whose account's index is further behind than this many entries scans instead.
 pub const MAX_DELTA: i64 = 20_000;
+/// The advisory lock (PostgreSQL) a node holds while it indexes an account.
+const INDEX_LOCK: i32 = 7234505;
 
 /// Where an account's index stands against its change log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +140,13 @@ impl Store {
             }
         }
         let mut tx = self.write_quietly().await?;
+        if !self.claim_index(&mut tx, account).await? {
+            return Ok(0);
+        }
         for (n, step) in records.chunks(STEP).enumerate() {
+            if Self::index_held(&mut tx, account).await? {
+                return Ok(0);
+            }
             let mut by_type: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
             for (_, object_type, id) in step {
                 by_type.entry(object_type).or_default().push(*id);
@@ -155,11 +167,63 @@ impl Store {
                 break;
             }
         }
-        if !Self::set_index_cursor(&mut tx, account, cursor, upto).await? {
+        if !self.may_commit_index(&mut tx, account).await?
+            || !Self::set_index_cursor(&mut tx, account, cursor, upto).await?
+        {
             return Ok(0);
         }
         tx.commit().await?;
         Ok(upto - cursor)
+    }
+
+    /// On PostgreSQL, where several nodes index a cell at once: `false` when another one is
+    /// indexing the account (it would otherwise wait on that one's rows, key by key, only to
+    /// find the cursor moved). SQLite has one writer at a time.
+    async fn claim_index(&self, conn: &mut sqlx::AnyConnection, account: i64) -> StoreResult<bool> {
+        if self.dialect != crate::Dialect::Postgres {
+            return Ok(true);
+        }
+        let (got,): (bool,) = sqlx::query_as(&format!(
+            "SELECT pg_try_advisory_xact_lock({INDEX_LOCK}, CAST($1 AS INTEGER))"
+        ))
+        .bind(account)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(got)
+    }
+
+    /// Whether a move holds the account in this cell (see [`Store::index_lags`]): a batch
+    /// begun before the fence stops, rather than race the move's removal of the account's rows.
+    async fn index_held(conn: &mut sqlx::AnyConnection, account: i64) -> StoreResult<bool> {
+        let row: Option<(String,)> = sqlx::query_as(crate::moving::FENCE_STATE_SQL)
+            .bind(account)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Just before a batch commits: no move holds the account, nor is one raising its fence.
+    /// On PostgreSQL the fence's writer takes [`crate::moving::FENCE_LOCK`] exclusively after
+    /// every write under way; the batch holds it shared from here to its commit, or gives up
+    /// if the fence's writer has it (the batch is then redone, or not needed).
+    async fn may_commit_index(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        account: i64,
+    ) -> StoreResult<bool> {
+        if self.dialect == crate::Dialect::Postgres {
+            let (got,): (bool,) = sqlx::query_as(&format!(
+                "SELECT pg_try_advisory_xact_lock_shared({}, CAST($1 AS INTEGER))",
+                crate::moving::FENCE_LOCK
+            ))
+            .bind(account)
+            .fetch_one(&mut *conn)
+            .await?;
+            if !got {
+                return Ok(false);
+            }
+        }
+        Ok(!Self::index_held(conn, account).await?)
     }
 
     async fn move_index_cursor(&self, account: i64, from: i64, to: i64) -> StoreResult<()> {
