@@ -126,6 +126,8 @@ pub struct Store {
     writers_waiting: Arc<std::sync::atomic::AtomicUsize>,
     /// Where searches switch strategies.
     search_tuning: search::SearchTuning,
+    /// Sort keys kept in memory (see `search::sort_keys`).
+    sort_keys: Arc<search::SortKeys>,
 }
 
 impl std::fmt::Debug for Store {
@@ -214,6 +216,7 @@ impl Store {
             last_write: Default::default(),
             writers_waiting: Default::default(),
             search_tuning: Default::default(),
+            sort_keys: Default::default(),
         };
         migrations::run(&store).await?;
         store.reseed_builtins().await?;

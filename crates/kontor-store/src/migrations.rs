@@ -764,6 +764,12 @@ CREATE TABLE index_cursors (
 )
 "#,
     ),
+    // The index's epoch (see `search::sort_keys`): changes when its rows change other than by
+    // following the change log.
+    (
+        25,
+        "ALTER TABLE index_cursors ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0",
+    ),
 ];
 
 /// The search index (see `search::indexer`), one migration per engine: SQLite keeps each table

@@ -474,6 +474,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        Self::new_index_epoch(&mut tx, account).await?;
         tx.commit().await
     }
 

@@ -76,6 +76,17 @@ struct FileConfig {
     webhooks: WebhooksFileConfig,
     #[serde(default)]
     salesforce: SalesforceFileConfig,
+    #[serde(default)]
+    search: SearchFileConfig,
+}
+
+/// `[search]`: what searches keep in memory.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchFileConfig {
+    /// MiB of sort keys each database keeps in memory for sorted searches (default 256; 0:
+    /// none, every sort reads its keys from the index).
+    sort_key_memory_mb: Option<usize>,
 }
 
 /// `[salesforce]`: the operator's connected app in Salesforce, which accounts connect through.
@@ -364,6 +375,8 @@ pub struct Config {
     pub webhooks: kontor_server::webhooks::Policy,
     /// The connected app accounts reach Salesforce through.
     pub salesforce: kontor_server::salesforce::Policy,
+    /// Bytes of sort keys each database keeps in memory (`[search] sort_key_memory_mb`).
+    pub sort_key_memory: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -472,6 +485,14 @@ impl Config {
             Err(_) => file.jobs.workers.unwrap_or(3),
         };
         let job_per_account = file.jobs.per_account.unwrap_or(1);
+        let sort_key_memory_mb: usize = match std::env::var("KONTOR_SEARCH_SORT_KEY_MEMORY_MB") {
+            Ok(v) => v.parse().context("KONTOR_SEARCH_SORT_KEY_MEMORY_MB")?,
+            Err(_) => file.search.sort_key_memory_mb.unwrap_or(256),
+        };
+        anyhow::ensure!(
+            sort_key_memory_mb <= 1 << 20,
+            "search.sort_key_memory_mb must be at most 1048576 (1 TiB)"
+        );
         anyhow::ensure!(job_workers <= 64, "jobs.workers must be 0 to 64");
         anyhow::ensure!(job_per_account >= 1, "jobs.per_account must be at least 1");
         let outbox_dir = std::env::var_os("KONTOR_OUTBOX_DIR")
@@ -508,6 +529,7 @@ impl Config {
         let salesforce = salesforce_policy(file.salesforce)?;
         Ok(Config {
             salesforce,
+            sort_key_memory: sort_key_memory_mb << 20,
             moves,
             api_limits,
             webhooks,
@@ -587,9 +609,14 @@ impl Config {
         }
         crate::private_files::close_folder(&self.data_dir)?;
         crate::private_files::close_folder(&self.files_dir)?;
+        let tuning = kontor_store::SearchTuning {
+            sort_key_memory: self.sort_key_memory,
+            ..Default::default()
+        };
         let open = |url: String| async move {
             kontor_store::Store::open(&url)
                 .await
+                .map(|s| s.with_search_tuning(tuning))
                 .with_context(|| format!("opening database {}", kontor_store::redact_url(&url)))
         };
         let directory = open(self.directory_url.clone()).await?;

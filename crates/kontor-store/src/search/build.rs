@@ -36,14 +36,15 @@ impl Store {
         &self,
         account: i64,
         object_type: &str,
-    ) -> StoreResult<(i64, i64, Building)> {
+    ) -> StoreResult<(i64, i64, i64, Building)> {
         let builds = match self.dialect {
             crate::Dialect::Sqlite => "group_concat(property, ',')",
             crate::Dialect::Postgres => "string_agg(property, ',')",
         };
-        let (cursor, head, building): (Option<i64>, Option<i64>, Option<String>) =
+        type Row = (Option<i64>, Option<i64>, Option<i64>, Option<String>);
+        let (cursor, epoch, head, building): Row =
             sqlx::query_as(&format!(
-                "SELECT (SELECT seq FROM index_cursors WHERE account_id = $1), (SELECT value FROM counters WHERE account_id = $1 AND name = 'change'), (SELECT {builds} FROM index_builds WHERE account_id = $1 AND object_type = $2)"
+                "SELECT (SELECT seq FROM index_cursors WHERE account_id = $1), (SELECT epoch FROM index_cursors WHERE account_id = $1), (SELECT value FROM counters WHERE account_id = $1 AND name = 'change'), (SELECT {builds} FROM index_builds WHERE account_id = $1 AND object_type = $2)"
             ))
             .bind(account)
             .bind(object_type)
@@ -55,7 +56,12 @@ impl Store {
             .flat_map(|b| b.split(','))
             .map(str::to_string)
             .collect();
-        Ok((cursor.unwrap_or(0), head.unwrap_or(0), Building(building)))
+        Ok((
+            cursor.unwrap_or(0),
+            epoch.unwrap_or(0),
+            head.unwrap_or(0),
+            Building(building),
+        ))
     }
 
     /// Live records of a type (a build's total).
@@ -108,6 +114,7 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
         }
+        Self::new_index_epoch(conn, account).await?;
         let any: Option<(i64,)> = sqlx::query_as(
             "SELECT id FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 LIMIT 1",
         )
@@ -251,6 +258,7 @@ impl Store {
                 .bind(property)
                 .execute(&mut *tx)
                 .await?;
+            Self::new_index_epoch(&mut tx, account).await?;
             Self::end_job(&mut tx, job, owner, None, now_ms()).await?;
             tx.commit().await?;
             return Ok(None);

@@ -166,10 +166,18 @@ impl Store {
         terms: &[Term],
         drivers: &[usize],
     ) -> StoreResult<Option<(Vec<i64>, HashSet<usize>)>> {
+        // Read at once, on connections of their own: each read is one statement's work for
+        // one core, and the lists are many thousands of rows when this path is taken.
+        let lists = futures_util::future::try_join_all(
+            drivers
+                .iter()
+                .map(|&i| self.id_set(account, ot, &terms[i].source)),
+        )
+        .await?;
         let mut found: Option<Vec<i64>> = None;
         let mut used = HashSet::new();
-        for &i in drivers {
-            let Some(ids) = self.id_set(account, ot, &terms[i].source).await? else {
+        for (&i, ids) in drivers.iter().zip(lists) {
+            let Some(ids) = ids else {
                 continue;
             };
             used.insert(i);
@@ -251,6 +259,7 @@ impl Store {
         groups: Vec<GroupPlan>,
         sort: Option<(String, bool)>,
         building: &Building,
+        state: (i64, i64),
         delta: Vec<i64>,
         mut scan: Scan,
     ) -> StoreResult<(usize, Vec<i64>)> {
@@ -319,27 +328,22 @@ impl Store {
         }
         // The arguments of `found` alone, for a count without the page.
         let found_args = sql.args.len();
-        if let Some((p, _)) = &sort {
-            // A few records: their sort keys in one read, sorted here.
-            let cap = self.search_tuning.keyed_cap;
-            let p = sql.text_param(p);
-            // The key as a subquery per record, not a join: PostgreSQL would hash-join every
-            // value of the sort property instead of looking a few up.
-            let key = format!("(SELECT s.value_key FROM record_values s WHERE s.account_id = $1 AND s.object_type = $2 AND s.record_id = m.record_id AND s.property = {p})");
-            let pair = sql.json_pair("m.record_id", &key);
-            let from = format!("(SELECT f.record_id FROM ({found}) f LIMIT {}) m", cap + 1);
-            let text = sql.json_array(&pair, &from);
-            let (json,): (Option<String>,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
-            let keyed: Vec<(i64, Option<String>)> = match json {
-                Some(j) => serde_json::from_str(&j)?,
-                None => Vec::new(),
-            };
-            if keyed.len() <= cap {
-                let total = keyed.len() + changed.len();
-                changed.extend(keyed.into_iter().map(|(i, k)| (k, i)));
-                changed.sort_by(order(desc));
-                let page = changed.into_iter().skip(after).take(limit).map(|(_, i)| i);
-                return Ok((total, page.collect()));
+        if let Some((p, desc)) = &sort {
+            let page = (after, limit);
+            let sorted = self
+                .sort_here(
+                    account,
+                    ot,
+                    (p, *desc),
+                    state,
+                    &found,
+                    &mut sql,
+                    &mut changed,
+                    page,
+                )
+                .await?;
+            if let Some(sorted) = sorted {
+                return Ok(sorted);
             }
             // More: the database sorts them and gives the page.
             sql.args.truncate(found_args);
@@ -391,6 +395,74 @@ impl Store {
         changed.sort_by(order(desc));
         let page = changed.into_iter().skip(after).take(limit).map(|(_, i)| i);
         Ok((total, page.collect()))
+    }
+
+    /// A sorted answer of a few records (`keyed_cap`), sorted here with the delta's matches
+    /// (`changed`): their keys from memory (`sort_keys.rs`), else from one read. `None` when
+    /// `found` has more records.
+    #[allow(clippy::too_many_arguments)]
+    async fn sort_here(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        (prop, desc): (&str, bool),
+        state: (i64, i64),
+        found: &str,
+        sql: &mut Sql,
+        changed: &mut Vec<Keyed>,
+        (after, limit): (usize, usize),
+    ) -> StoreResult<Option<(usize, Vec<i64>)>> {
+        let cap = self.search_tuning.keyed_cap;
+        let from = format!("(SELECT f.record_id FROM ({found}) f LIMIT {}) m", cap + 1);
+        let mut keyed: Option<Vec<Keyed>> = None;
+        if self
+            .sort_keys_ready(account, &ot.type_id, prop, state)
+            .await
+        {
+            let text = sql.json_array("m.record_id", &from);
+            let (json,): (Option<String>,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
+            let ids: Vec<i64> = match json {
+                Some(j) => serde_json::from_str(&j)?,
+                None => Vec::new(),
+            };
+            if ids.len() > cap {
+                return Ok(None);
+            }
+            let keys = self
+                .cached_sort_keys(account, &ot.type_id, prop, state, &ids)
+                .await?;
+            keyed = keys.map(|keys| {
+                let keys = keys.into_iter().map(|k| k.map(|k| k.to_string()));
+                keys.zip(ids).collect()
+            });
+        }
+        let keyed = match keyed {
+            Some(k) => k,
+            None => {
+                let p = sql.text_param(prop);
+                // The key as a subquery per record, not a join: PostgreSQL would hash-join
+                // every value of the sort property instead of looking a few up.
+                let key = format!("(SELECT s.value_key FROM record_values s WHERE s.account_id = $1 AND s.object_type = $2 AND s.record_id = m.record_id AND s.property = {p})");
+                let pair = sql.json_pair("m.record_id", &key);
+                let text = sql.json_array(&pair, &from);
+                let (json,): (Option<String>,) =
+                    bound(&text, &sql.args).fetch_one(&self.pool).await?;
+                let pairs: Vec<(i64, Option<String>)> = match json {
+                    Some(j) => serde_json::from_str(&j)?,
+                    None => Vec::new(),
+                };
+                if pairs.len() > cap {
+                    return Ok(None);
+                }
+                pairs.into_iter().map(|(i, k)| (k, i)).collect()
+            }
+        };
+        let total = keyed.len() + changed.len();
+        let mut all = std::mem::take(changed);
+        all.extend(keyed);
+        all.sort_by(order(desc));
+        let page = all.into_iter().skip(after).take(limit).map(|(_, i)| i);
+        Ok(Some((total, page.collect())))
     }
 
     /// Every live record sorted by one property: its index in key order, then the records

@@ -242,9 +242,11 @@ impl Store {
         to: i64,
     ) -> StoreResult<bool> {
         let n = if from == 0 {
-            sqlx::query("INSERT INTO index_cursors (account_id, seq) VALUES ($1, $2) ON CONFLICT (account_id) DO UPDATE SET seq = $2 WHERE index_cursors.seq = 0")
+            // A new index, a new epoch (see `sort_keys`).
+            sqlx::query("INSERT INTO index_cursors (account_id, seq, epoch) VALUES ($1, $2, $3) ON CONFLICT (account_id) DO UPDATE SET seq = $2 WHERE index_cursors.seq = 0")
                 .bind(account)
                 .bind(to)
+                .bind(rand::random::<i64>())
                 .execute(&mut *conn)
                 .await?
         } else {
