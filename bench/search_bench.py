@@ -58,7 +58,7 @@ def main():
     ap.add_argument("--count", type=int, required=True, help="contacts loaded (ids 1..N)")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=30)
-    ap.add_argument("--warmup-seconds", type=float, default=3.0)
+    ap.add_argument("--warmup-seconds", type=float, default=8.0)
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()

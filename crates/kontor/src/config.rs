@@ -375,7 +375,8 @@ pub struct Config {
     pub webhooks: kontor_server::webhooks::Policy,
     /// The connected app accounts reach Salesforce through.
     pub salesforce: kontor_server::salesforce::Policy,
-    /// Bytes of sort keys each database keeps in memory (`[search] sort_key_memory_mb`).
+    /// Bytes of property keys (for sorts and broad filters) each database keeps in memory
+    /// (`[search] sort_key_memory_mb`).
     pub sort_key_memory: usize,
 }
 

@@ -9,7 +9,7 @@ use super::scan::{timed_out, Scan};
 use crate::objects::ObjectType;
 use crate::{Store, StoreResult};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 /// The ids in both sorted lists.
@@ -86,23 +86,53 @@ struct Chosen {
 }
 
 impl Store {
-    async fn choose(&self, account: i64, ot: &ObjectType, g: GroupPlan) -> StoreResult<Chosen> {
+    async fn choose(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        g: GroupPlan,
+        state: (i64, i64),
+    ) -> StoreResult<Chosen> {
         let mut drivers: Vec<usize> = (0..g.terms.len())
             .filter(|&i| !g.terms[i].negated)
             .collect();
         drivers.sort_by_key(|&i| rank(&g.terms[i]));
         let t = self.search_tuning;
+        // The look-ups kept in memory (`sort_keys.rs`): counted and intersected for free.
+        let mut kept: HashMap<usize, Vec<i64>> = HashMap::new();
+        if drivers.len() > 1 {
+            for &i in &drivers {
+                if let Some(ids) = self.kept_list(account, ot, &g.terms[i], state).await? {
+                    kept.insert(i, ids);
+                }
+            }
+        }
         let mut best: Option<(i64, usize)> = None;
         let mut broad = drivers.len() > 1;
         if drivers.len() > 1 {
             for &i in &drivers {
-                let mut sql = Sql::new(self.dialect, account, &ot.type_id);
-                // Rows, not records: a record found twice counts twice, which only
-                // overstates a look-up that is not the narrowest anyway.
-                let src = sql.source_repeating(&g.terms[i].source);
-                let text = format!("SELECT COUNT(*) FROM ({src} LIMIT {}) x", t.estimate_cap);
-                let (n,): (i64,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
-                broad &= n >= t.estimate_cap;
+                let n = match kept.get(&i) {
+                    Some(ids) => ids.len() as i64,
+                    None => {
+                        let mut sql = Sql::new(self.dialect, account, &ot.type_id);
+                        // Rows, not records: a record found twice counts twice, which only
+                        // overstates a look-up that is not the narrowest anyway.
+                        let src = sql.source_repeating(&g.terms[i].source);
+                        let text =
+                            format!("SELECT COUNT(*) FROM ({src} LIMIT {}) x", t.estimate_cap);
+                        let (n,): (i64,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
+                        if n >= t.estimate_cap {
+                            // Broad: kept in memory from now on, if it can be.
+                            if let Some(ids) =
+                                self.keep_list(account, ot, &g.terms[i], state).await?
+                            {
+                                kept.insert(i, ids);
+                            }
+                        }
+                        n
+                    }
+                };
+                broad &= n >= t.estimate_cap || kept.contains_key(&i);
                 if best.is_none_or(|(b, _)| n < b) {
                     best = Some((n, i));
                 }
@@ -113,10 +143,14 @@ impl Store {
         } else if let Some(&i) = drivers.first() {
             best = Some((0, i));
         }
-        // Every look-up is broad: reading each one's records once, in key order, and
-        // intersecting them here costs less than looking each record of one up in the others.
+        // Every look-up is broad (or in memory): reading each one's records once, in key
+        // order, and intersecting them here costs less than looking each record of one up in
+        // the others.
         let listed = match broad {
-            true => self.intersect(account, ot, &g.terms, &drivers).await?,
+            true => {
+                self.intersect(account, ot, &g.terms, &drivers, &mut kept)
+                    .await?
+            }
             false => None,
         };
         let mut verify = g.verify;
@@ -129,6 +163,13 @@ impl Store {
             };
             if drives {
                 verify |= !t.exact;
+                let t = match kept.remove(&i) {
+                    Some(ids) if listed.is_none() => Term {
+                        source: Source::Ids(ids),
+                        ..t
+                    },
+                    _ => t,
+                };
                 driver.get_or_insert(t);
             } else if t.exact || matches!(t.source, Source::Value { .. }) {
                 // An inexact value term (a cut key) finds a superset: as a probe it narrows
@@ -157,29 +198,81 @@ impl Store {
         })
     }
 
-    /// The records that every one of the `drivers` look-ups finds, and which of them were
-    /// read; `None` unless two or more were narrow enough to read (`list_cap`).
+    /// A value look-up's records from memory, if they are kept there.
+    async fn kept_list(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        t: &Term,
+        state: (i64, i64),
+    ) -> StoreResult<Option<Vec<i64>>> {
+        match &t.source {
+            Source::Value { prop, cond } => {
+                self.cached_list(account, &ot.type_id, prop, state, cond)
+                    .await
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Keeps a value look-up's property in memory (in the background, unless the tuning says
+    /// at once); its records if they are there now.
+    async fn keep_list(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        t: &Term,
+        state: (i64, i64),
+    ) -> StoreResult<Option<Vec<i64>>> {
+        match &t.source {
+            Source::Value {
+                prop,
+                cond: plan::Cond::Eq(_) | plan::Cond::In(_),
+            } if self
+                .sort_keys_ready(account, &ot.type_id, prop, state)
+                .await =>
+            {
+                self.kept_list(account, ot, t, state).await
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The records that every one of the `drivers` look-ups finds (from `kept` for those in
+    /// memory), and which of them were used; `None` unless two or more were narrow enough to
+    /// read (`list_cap`).
     async fn intersect(
         &self,
         account: i64,
         ot: &ObjectType,
         terms: &[Term],
         drivers: &[usize],
+        kept: &mut HashMap<usize, Vec<i64>>,
     ) -> StoreResult<Option<(Vec<i64>, HashSet<usize>)>> {
         // Read at once, on connections of their own: each read is one statement's work for
         // one core, and the lists are many thousands of rows when this path is taken.
-        let lists = futures_util::future::try_join_all(
-            drivers
-                .iter()
-                .map(|&i| self.id_set(account, ot, &terms[i].source)),
-        )
+        let in_memory: HashSet<usize> = kept.keys().copied().collect();
+        let in_memory = &in_memory;
+        let lists = futures_util::future::try_join_all(drivers.iter().map(|&i| async move {
+            match in_memory.contains(&i) {
+                true => Ok(None),
+                false => self.id_set(account, ot, &terms[i].source).await.map(Some),
+            }
+        }))
         .await?;
+        let mut lists: Vec<(usize, Vec<i64>)> = drivers
+            .iter()
+            .zip(lists)
+            .filter_map(|(&i, read)| match read {
+                Some(ids) => ids.map(|ids| (i, ids)),
+                None => kept.remove(&i).map(|ids| (i, ids)),
+            })
+            .collect();
+        // The shortest first: every step is then at most as long as it.
+        lists.sort_by_key(|(_, ids)| ids.len());
         let mut found: Option<Vec<i64>> = None;
         let mut used = HashSet::new();
-        for (&i, ids) in drivers.iter().zip(lists) {
-            let Some(ids) = ids else {
-                continue;
-            };
+        for (i, ids) in lists {
             used.insert(i);
             let ids = match found.take() {
                 None => ids,
@@ -291,7 +384,7 @@ impl Store {
         let mut verify = !sort_ready;
         let mut everything = false;
         for g in groups {
-            let c = self.choose(account, ot, g).await?;
+            let c = self.choose(account, ot, g, state).await?;
             verify |= c.verify;
             everything |= matches!(c.driver.source, Source::All);
             let d = sql.source(&c.driver.source);

@@ -43,7 +43,8 @@ pub struct SearchTuning {
     /// A sorted answer of up to this many records is sorted in the store, from one read of
     /// their keys; a larger one is sorted by the database.
     pub keyed_cap: usize,
-    /// Bytes of sort keys kept in memory (see `sort_keys.rs`); 0: none.
+    /// Bytes of property keys kept in memory, for sorts and broad filters (see
+    /// `sort_keys.rs`); 0: none.
     pub sort_key_memory: usize,
     /// Whether a search that finds no sort keys in memory makes them itself, rather than in
     /// the background (tests).
