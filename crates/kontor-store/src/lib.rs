@@ -83,7 +83,7 @@ pub use salesforce::{
     SALESFORCE_KEEP_MS, SF_ACTIVE, SF_PAUSED,
 };
 pub use schemas::{CustomSchema, SchemaInput};
-pub use search::build::{IndexBuild, JOB_KIND_INDEX_BUILD};
+pub use search::build::{IndexBuild, IndexStatus, JOB_KIND_INDEX_BUILD};
 pub use search::{SearchTuning, SEARCH_DEADLINE};
 pub use sso::{SsoConfig, SsoFlow, MAX_SSO_FLOWS, SSO_FLOW_TTL_MS};
 pub use webhooks::{

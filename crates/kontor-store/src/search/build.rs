@@ -10,7 +10,6 @@
 //! beginning.)
 
 use super::index::IndexWrite;
-use super::plan::Building;
 use crate::{Job, Store, StoreResult};
 use kontor_domain::time::now_ms;
 use serde_json::json;
@@ -18,52 +17,45 @@ use std::collections::BTreeMap;
 
 pub const JOB_KIND_INDEX_BUILD: &str = "index_build";
 
-/// A build's progress, as the API and the console show it.
+/// A build's progress, as the console and `kontor admin search status` show it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IndexBuild {
     pub object_type: String,
     pub property: String,
     pub job_id: Option<i64>,
+    /// Records indexed so far.
     pub done: i64,
+    /// Live records of the type.
+    pub total: i64,
+}
+
+/// Where an account's search index stands.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexStatus {
+    /// The last change-log entry the index covers.
+    pub cursor: i64,
+    /// The last change-log entry.
+    pub head: i64,
+    pub builds: Vec<IndexBuild>,
+}
+
+impl IndexStatus {
+    /// Change-log entries not yet indexed (searches match their records one by one).
+    pub fn behind(&self) -> i64 {
+        (self.head - self.cursor).max(0)
+    }
+
+    /// The build of a property under way, if any.
+    pub fn build(&self, object_type: &str, property: &str) -> Option<&IndexBuild> {
+        self.builds
+            .iter()
+            .find(|b| b.object_type == object_type && b.property == property)
+    }
 }
 
 impl Store {
-    /// The properties of a type whose index is being built.
-    /// An account's index cursor, its change log's head (one snapshot: the cursor is never
-    /// past the head) and the properties of a type whose index is being built.
-    pub(super) async fn index_state(
-        &self,
-        account: i64,
-        object_type: &str,
-    ) -> StoreResult<(i64, i64, i64, Building)> {
-        let builds = match self.dialect {
-            crate::Dialect::Sqlite => "group_concat(property, ',')",
-            crate::Dialect::Postgres => "string_agg(property, ',')",
-        };
-        type Row = (Option<i64>, Option<i64>, Option<i64>, Option<String>);
-        let (cursor, epoch, head, building): Row =
-            sqlx::query_as(&format!(
-                "SELECT (SELECT seq FROM index_cursors WHERE account_id = $1), (SELECT epoch FROM index_cursors WHERE account_id = $1), (SELECT value FROM counters WHERE account_id = $1 AND name = 'change'), (SELECT {builds} FROM index_builds WHERE account_id = $1 AND object_type = $2)"
-            ))
-            .bind(account)
-            .bind(object_type)
-            .fetch_one(&self.pool)
-            .await?;
-        // Property names are letters, digits and underscores.
-        let building = building
-            .iter()
-            .flat_map(|b| b.split(','))
-            .map(str::to_string)
-            .collect();
-        Ok((
-            cursor.unwrap_or(0),
-            epoch.unwrap_or(0),
-            head.unwrap_or(0),
-            Building(building),
-        ))
-    }
-
     /// Live records of a type (a build's total).
     pub async fn count_live(&self, account: i64, object_type: &str) -> StoreResult<i64> {
         let (n,): (i64,) = sqlx::query_as(
@@ -78,21 +70,37 @@ impl Store {
 
     /// The builds under way in an account.
     pub async fn index_builds(&self, account: i64) -> StoreResult<Vec<IndexBuild>> {
-        let rows: Vec<(String, String, Option<i64>, i64)> = sqlx::query_as(
-            "SELECT object_type, property, job_id, done FROM index_builds WHERE account_id = $1 ORDER BY object_type, property",
+        let rows: Vec<(String, String, Option<i64>, i64, i64)> = sqlx::query_as(
+            "SELECT b.object_type, b.property, b.job_id, b.done, (SELECT COUNT(*) FROM records r WHERE r.account_id = b.account_id AND r.object_type = b.object_type AND r.archived = 0) FROM index_builds b WHERE b.account_id = $1 ORDER BY b.object_type, b.property",
         )
         .bind(account)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(object_type, property, job_id, done)| IndexBuild {
+            .map(|(object_type, property, job_id, done, total)| IndexBuild {
                 object_type,
                 property,
                 job_id,
                 done,
+                total,
             })
             .collect())
+    }
+
+    /// How far an account's index is behind its change log, and its builds under way.
+    pub async fn index_status(&self, account: i64) -> StoreResult<IndexStatus> {
+        let (cursor, head): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT seq FROM index_cursors WHERE account_id = $1), (SELECT value FROM counters WHERE account_id = $1 AND name = 'change')",
+        )
+        .bind(account)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(IndexStatus {
+            cursor: cursor.unwrap_or(0),
+            head: head.unwrap_or(0),
+            builds: self.index_builds(account).await?,
+        })
     }
 
     /// Inside a write transaction: the property's index starts over. Its rows go now; when

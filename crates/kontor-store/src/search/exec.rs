@@ -6,6 +6,7 @@
 use super::index::id_list;
 use super::plan::{self, Arg, Building, GroupPlan, Source, Sql, Term};
 use super::scan::{timed_out, Scan};
+use super::sort_keys::{IndexAt, Kept};
 use crate::objects::ObjectType;
 use crate::{Store, StoreResult};
 use std::cmp::Ordering;
@@ -60,6 +61,21 @@ fn rank(t: &Term) -> u8 {
     }
 }
 
+/// A look-up's records, read from the index or kept in memory.
+enum Listed {
+    Read(Vec<i64>),
+    Kept(Kept),
+}
+
+impl Listed {
+    fn len(&self) -> usize {
+        match self {
+            Listed::Read(ids) => ids.len(),
+            Listed::Kept(k) => k.len(),
+        }
+    }
+}
+
 /// A page entry: its sort key (none when unset) and id.
 type Keyed = (Option<String>, i64);
 
@@ -91,7 +107,7 @@ impl Store {
         account: i64,
         ot: &ObjectType,
         g: GroupPlan,
-        state: (i64, i64),
+        at: IndexAt,
     ) -> StoreResult<Chosen> {
         let mut drivers: Vec<usize> = (0..g.terms.len())
             .filter(|&i| !g.terms[i].negated)
@@ -99,10 +115,10 @@ impl Store {
         drivers.sort_by_key(|&i| rank(&g.terms[i]));
         let t = self.search_tuning;
         // The look-ups kept in memory (`sort_keys.rs`): counted and intersected for free.
-        let mut kept: HashMap<usize, Vec<i64>> = HashMap::new();
+        let mut kept: HashMap<usize, Kept> = HashMap::new();
         if drivers.len() > 1 {
             for &i in &drivers {
-                if let Some(ids) = self.kept_list(account, ot, &g.terms[i], state).await? {
+                if let Some(ids) = self.kept_list(account, ot, &g.terms[i], at).await? {
                     kept.insert(i, ids);
                 }
             }
@@ -112,7 +128,7 @@ impl Store {
         if drivers.len() > 1 {
             for &i in &drivers {
                 let n = match kept.get(&i) {
-                    Some(ids) => ids.len() as i64,
+                    Some(list) => list.len() as i64,
                     None => {
                         let mut sql = Sql::new(self.dialect, account, &ot.type_id);
                         // Rows, not records: a record found twice counts twice, which only
@@ -123,9 +139,7 @@ impl Store {
                         let (n,): (i64,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
                         if n >= t.estimate_cap {
                             // Broad: kept in memory from now on, if it can be.
-                            if let Some(ids) =
-                                self.keep_list(account, ot, &g.terms[i], state).await?
-                            {
+                            if let Some(ids) = self.keep_list(account, ot, &g.terms[i], at).await? {
                                 kept.insert(i, ids);
                             }
                         }
@@ -164,8 +178,8 @@ impl Store {
             if drives {
                 verify |= !t.exact;
                 let t = match kept.remove(&i) {
-                    Some(ids) if listed.is_none() => Term {
-                        source: Source::Ids(ids),
+                    Some(list) if listed.is_none() => Term {
+                        source: Source::Ids(list.to_vec()),
                         ..t
                     },
                     _ => t,
@@ -204,12 +218,11 @@ impl Store {
         account: i64,
         ot: &ObjectType,
         t: &Term,
-        state: (i64, i64),
-    ) -> StoreResult<Option<Vec<i64>>> {
+        at: IndexAt,
+    ) -> StoreResult<Option<Kept>> {
         match &t.source {
             Source::Value { prop, cond } => {
-                self.cached_list(account, &ot.type_id, prop, state, cond)
-                    .await
+                self.cached_list(account, &ot.type_id, prop, at, cond).await
             }
             _ => Ok(None),
         }
@@ -222,17 +235,14 @@ impl Store {
         account: i64,
         ot: &ObjectType,
         t: &Term,
-        state: (i64, i64),
-    ) -> StoreResult<Option<Vec<i64>>> {
+        at: IndexAt,
+    ) -> StoreResult<Option<Kept>> {
         match &t.source {
             Source::Value {
                 prop,
                 cond: plan::Cond::Eq(_) | plan::Cond::In(_),
-            } if self
-                .sort_keys_ready(account, &ot.type_id, prop, state)
-                .await =>
-            {
-                self.kept_list(account, ot, t, state).await
+            } if self.sort_keys_ready(account, &ot.type_id, prop, at).await => {
+                self.kept_list(account, ot, t, at).await
             }
             _ => Ok(None),
         }
@@ -247,36 +257,47 @@ impl Store {
         ot: &ObjectType,
         terms: &[Term],
         drivers: &[usize],
-        kept: &mut HashMap<usize, Vec<i64>>,
+        kept: &mut HashMap<usize, Kept>,
     ) -> StoreResult<Option<(Vec<i64>, HashSet<usize>)>> {
         // Read at once, on connections of their own: each read is one statement's work for
         // one core, and the lists are many thousands of rows when this path is taken.
         let in_memory: HashSet<usize> = kept.keys().copied().collect();
         let in_memory = &in_memory;
-        let lists = futures_util::future::try_join_all(drivers.iter().map(|&i| async move {
+        let read = futures_util::future::try_join_all(drivers.iter().map(|&i| async move {
             match in_memory.contains(&i) {
                 true => Ok(None),
                 false => self.id_set(account, ot, &terms[i].source).await.map(Some),
             }
         }))
         .await?;
-        let mut lists: Vec<(usize, Vec<i64>)> = drivers
+        let mut lists: Vec<(usize, Listed)> = drivers
             .iter()
-            .zip(lists)
+            .zip(read)
             .filter_map(|(&i, read)| match read {
-                Some(ids) => ids.map(|ids| (i, ids)),
-                None => kept.remove(&i).map(|ids| (i, ids)),
+                Some(ids) => ids.map(|ids| (i, Listed::Read(ids))),
+                None => kept.remove(&i).map(|k| (i, Listed::Kept(k))),
             })
             .collect();
-        // The shortest first: every step is then at most as long as it.
-        lists.sort_by_key(|(_, ids)| ids.len());
+        // The shortest first: every step is then at most as long as it, and a long list in
+        // memory is only asked about the few records left.
+        lists.sort_by_key(|(_, l)| l.len());
         let mut found: Option<Vec<i64>> = None;
         let mut used = HashSet::new();
-        for (i, ids) in lists {
+        for (i, list) in lists {
             used.insert(i);
-            let ids = match found.take() {
-                None => ids,
-                Some(a) => both(&a, &ids),
+            let ids = match (found.take(), list) {
+                (None, Listed::Read(ids)) => ids,
+                (None, Listed::Kept(k)) => k.to_vec(),
+                (Some(a), Listed::Read(ids)) => both(&a, &ids),
+                // Few records left: each looked up in the long list.
+                (Some(mut a), Listed::Kept(k)) if a.len() * 16 < k.len() => {
+                    a.retain(|&id| k.contains(id));
+                    a
+                }
+                (Some(a), Listed::Kept(k)) => match k.parts() {
+                    [one] => both(&a, one),
+                    _ => both(&a, &k.to_vec()),
+                },
             };
             let empty = ids.is_empty();
             found = Some(ids);
@@ -352,7 +373,7 @@ impl Store {
         groups: Vec<GroupPlan>,
         sort: Option<(String, bool)>,
         building: &Building,
-        state: (i64, i64),
+        at: IndexAt,
         delta: Vec<i64>,
         mut scan: Scan,
     ) -> StoreResult<(usize, Vec<i64>)> {
@@ -384,7 +405,7 @@ impl Store {
         let mut verify = !sort_ready;
         let mut everything = false;
         for g in groups {
-            let c = self.choose(account, ot, g, state).await?;
+            let c = self.choose(account, ot, g, at).await?;
             verify |= c.verify;
             everything |= matches!(c.driver.source, Source::All);
             let d = sql.source(&c.driver.source);
@@ -428,7 +449,7 @@ impl Store {
                     account,
                     ot,
                     (p, *desc),
-                    state,
+                    at,
                     &found,
                     &mut sql,
                     &mut changed,
@@ -499,7 +520,7 @@ impl Store {
         account: i64,
         ot: &ObjectType,
         (prop, desc): (&str, bool),
-        state: (i64, i64),
+        at: IndexAt,
         found: &str,
         sql: &mut Sql,
         changed: &mut Vec<Keyed>,
@@ -508,10 +529,7 @@ impl Store {
         let cap = self.search_tuning.keyed_cap;
         let from = format!("(SELECT f.record_id FROM ({found}) f LIMIT {}) m", cap + 1);
         let mut keyed: Option<Vec<Keyed>> = None;
-        if self
-            .sort_keys_ready(account, &ot.type_id, prop, state)
-            .await
-        {
+        if self.sort_keys_ready(account, &ot.type_id, prop, at).await {
             let text = sql.json_array("m.record_id", &from);
             let (json,): (Option<String>,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
             let ids: Vec<i64> = match json {
@@ -522,7 +540,7 @@ impl Store {
                 return Ok(None);
             }
             let keys = self
-                .cached_sort_keys(account, &ot.type_id, prop, state, &ids)
+                .cached_sort_keys(account, &ot.type_id, prop, at, &ids)
                 .await?;
             keyed = keys.map(|keys| {
                 let keys = keys.into_iter().map(|k| k.map(|k| k.to_string()));

@@ -23,9 +23,19 @@
 //! batch begun before the fence rolls back at its next step, or just before it commits.
 
 use super::index::{remove_records, IndexWrite};
+use super::plan::Building;
+use super::sort_keys::IndexAt;
 use crate::{Store, StoreResult};
 use kontor_domain::PropertyType;
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Where a search of a type reads the index from ([`Store::index_state`]).
+pub(super) struct IndexState {
+    pub at: IndexAt,
+    /// The change log's last entry.
+    pub head: i64,
+    pub building: Building,
+}
 
 /// Change-log entries read at a time.
 const ENTRIES: i64 = 100_000;
@@ -267,10 +277,52 @@ impl Store {
         loop {
             let done = self.index_changes(account).await?;
             n += done;
-            if done == 0 && self.index_cursor(account).await? >= self.change_head(account).await? {
-                return Ok(n);
+            if done == 0 {
+                if self.index_cursor(account).await? >= self.change_head(account).await? {
+                    return Ok(n);
+                }
+                // Another node has the account (PostgreSQL), or a move holds it: waits for
+                // it rather than asking again at once.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }
+    }
+
+    /// Where a search of a type reads the index from: the account's index cursor and epoch,
+    /// its change log's head (one snapshot: the cursor is never past the head) and the
+    /// properties of the type whose index is being built.
+    pub(super) async fn index_state(
+        &self,
+        account: i64,
+        object_type: &str,
+    ) -> StoreResult<IndexState> {
+        let builds = match self.dialect {
+            crate::Dialect::Sqlite => "group_concat(property, ',')",
+            crate::Dialect::Postgres => "string_agg(property, ',')",
+        };
+        type Row = (Option<i64>, Option<i64>, Option<i64>, Option<String>);
+        let (cursor, epoch, head, building): Row =
+            sqlx::query_as(&format!(
+                "SELECT (SELECT seq FROM index_cursors WHERE account_id = $1), (SELECT epoch FROM index_cursors WHERE account_id = $1), (SELECT value FROM counters WHERE account_id = $1 AND name = 'change'), (SELECT {builds} FROM index_builds WHERE account_id = $1 AND object_type = $2)"
+            ))
+            .bind(account)
+            .bind(object_type)
+            .fetch_one(&self.pool)
+            .await?;
+        // Property names are letters, digits and underscores.
+        let building = building
+            .iter()
+            .flat_map(|b| b.split(','))
+            .map(str::to_string)
+            .collect();
+        Ok(IndexState {
+            at: IndexAt {
+                epoch: epoch.unwrap_or(0),
+                cursor: cursor.unwrap_or(0),
+            },
+            head: head.unwrap_or(0),
+            building: Building(building),
+        })
     }
 
     /// The records of a type changed past the cursor (read after it).

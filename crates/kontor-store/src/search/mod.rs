@@ -164,14 +164,15 @@ impl Store {
             ));
         }
         // The index's cursor first, then what changed past it (see `indexer`).
-        let (cursor, epoch, head, building) = self.index_state(account, &ot.type_id).await?;
-        let behind = head - cursor;
+        let indexer::IndexState { at, head, building } =
+            self.index_state(account, &ot.type_id).await?;
+        let behind = head - at.cursor;
         // Too far behind to patch: every record is matched.
         let indexed = indexed && behind <= indexer::MAX_DELTA;
         let delta = match behind {
             0 => Vec::new(),
             _ if !indexed => Vec::new(),
-            _ => self.index_delta(account, &ot.type_id, cursor).await?,
+            _ => self.index_delta(account, &ot.type_id, at.cursor).await?,
         };
         let searchable: Vec<String> = ot
             .searchable
@@ -201,8 +202,7 @@ impl Store {
         } else if filtered && groups.is_empty() {
             (0, Vec::new())
         } else {
-            let state = (epoch, cursor);
-            self.run_plan(account, ot, groups, sort, &building, state, delta, scan)
+            self.run_plan(account, ot, groups, sort, &building, at, delta, scan)
                 .await?
         };
         let mut by_id: HashMap<i64, Record> = self

@@ -36,8 +36,45 @@ const REFUSED_FOR: Duration = Duration::from_secs(300);
 /// Account, object type, property.
 type EntryKey = (i64, String, String);
 
+/// Where a search reads the index from: its epoch and cursor (see the module's notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct IndexAt {
+    pub epoch: i64,
+    pub cursor: i64,
+}
+
 /// Records' keys (none: no value).
 type Keys = Vec<Option<Arc<str>>>;
+
+/// A look-up's records in memory: the lists of the keys it matches (sorted, disjoint), shared
+/// with the entry, so counting them or checking a few records costs no copy.
+pub(super) struct Kept(Vec<Arc<[i64]>>);
+
+impl Kept {
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|l| l.len()).sum()
+    }
+
+    pub fn parts(&self) -> &[Arc<[i64]>] {
+        &self.0
+    }
+
+    pub fn contains(&self, record: i64) -> bool {
+        self.0.iter().any(|l| l.binary_search(&record).is_ok())
+    }
+
+    /// The records in order.
+    pub fn to_vec(&self) -> Vec<i64> {
+        match self.0.as_slice() {
+            [one] => one.to_vec(),
+            lists => {
+                let mut all: Vec<i64> = lists.iter().flat_map(|l| l.iter().copied()).collect();
+                all.sort_unstable();
+                all
+            }
+        }
+    }
+}
 
 /// The entries of one database.
 #[derive(Default)]
@@ -352,14 +389,14 @@ impl SortKeys {
 }
 
 impl Store {
-    /// Whether sort keys of `prop` in memory serve a search at this `(epoch, cursor)`; when
+    /// Whether keys of `prop` in memory serve a search at this epoch and cursor; when
     /// none do, one is made (in the background, unless the tuning says at once).
     pub(super) async fn sort_keys_ready(
         &self,
         account: i64,
         object_type: &str,
         prop: &str,
-        (epoch, cursor): (i64, i64),
+        IndexAt { epoch, cursor }: IndexAt,
     ) -> bool {
         let budget = self.search_tuning.sort_key_memory;
         if budget == 0 {
@@ -402,44 +439,34 @@ impl Store {
         account: i64,
         object_type: &str,
         prop: &str,
-        state: (i64, i64),
+        at: IndexAt,
         ids: &[i64],
     ) -> StoreResult<Option<Keys>> {
         let key: EntryKey = (account, object_type.to_string(), prop.to_string());
-        self.in_memory(&key, state, |s, (epoch, cursor)| {
-            s.keys(&key, epoch, cursor, ids)
-        })
-        .await
+        self.in_memory(&key, at, |s, at| s.keys(&key, at.epoch, at.cursor, ids))
+            .await
     }
 
-    /// The records whose key of `prop` meets `cond` (an `EQ` or `IN`), in order, from
-    /// memory as of the search's `(epoch, cursor)`; `None` when no entry serves.
+    /// The records whose key of `prop` meets `cond` (an `EQ` or `IN`), from memory as of the
+    /// search's `(epoch, cursor)`; `None` when no entry serves.
     pub(super) async fn cached_list(
         &self,
         account: i64,
         object_type: &str,
         prop: &str,
-        state: (i64, i64),
+        at: IndexAt,
         cond: &Cond,
-    ) -> StoreResult<Option<Vec<i64>>> {
+    ) -> StoreResult<Option<Kept>> {
         if !matches!(cond, Cond::Eq(_) | Cond::In(_)) {
             return Ok(None);
         }
         let key: EntryKey = (account, object_type.to_string(), prop.to_string());
         let lists = self
-            .in_memory(&key, state, |s, (epoch, cursor)| {
-                s.probe(&key, epoch, cursor, |e| e.lists_for(cond))
+            .in_memory(&key, at, |s, at| {
+                s.probe(&key, at.epoch, at.cursor, |e| e.lists_for(cond))
             })
             .await?;
-        // Outside the lock: one key's list is shared, several are merged.
-        Ok(lists.flatten().map(|mut lists| match lists.len() {
-            1 => lists.pop().map(|l| l.to_vec()).unwrap_or_default(),
-            _ => {
-                let mut all: Vec<i64> = lists.iter().flat_map(|l| l.iter().copied()).collect();
-                all.sort_unstable();
-                all
-            }
-        }))
+        Ok(lists.flatten().map(Kept))
     }
 
     /// What `ask` gets of an entry serving the search's `(epoch, cursor)`, the entry brought
@@ -447,12 +474,13 @@ impl Store {
     async fn in_memory<R>(
         &self,
         key: &EntryKey,
-        (epoch, cursor): (i64, i64),
-        mut ask: impl FnMut(&SortKeys, (i64, i64)) -> Probe<R>,
+        at: IndexAt,
+        mut ask: impl FnMut(&SortKeys, IndexAt) -> Probe<R>,
     ) -> StoreResult<Option<R>> {
+        let IndexAt { epoch, cursor } = at;
         // Tries again after bringing the entry forward (another search may move it too).
         for _ in 0..3 {
-            match ask(&self.sort_keys, (epoch, cursor)) {
+            match ask(&self.sort_keys, at) {
                 Probe::Serves(r) => return Ok(Some(r)),
                 Probe::Behind(from) => {
                     let changed = self
