@@ -32,6 +32,23 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// An account's search index.
+    Search {
+        #[command(subcommand)]
+        command: SearchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SearchCommand {
+    /// Where the account's search index stands (tab-separated lines): `behind` and the
+    /// change-log entries not yet indexed (searches match their records one by one until
+    /// then), then `building`, object type, property, records done and of how many, for each
+    /// property whose index is being built (searches on it check every record until then).
+    Status {
+        #[arg(long)]
+        account: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -376,6 +393,26 @@ pub async fn run(dir: &Directory, config: &Config, command: AdminCommand) -> Res
             let (a, store) = account_of(dir, account).await?;
             store.revoke_token(a.id, token, None).await?;
             out!("{token}\trevoked");
+        }
+        AdminCommand::Search {
+            command: SearchCommand::Status { account },
+        } => {
+            let (a, store) = account_of(dir, account).await?;
+            let status = store.index_status(a.id).await?;
+            let types = store.object_types(a.id).await?;
+            out!("behind\t{}", status.behind());
+            for b in &status.builds {
+                let name = types
+                    .iter()
+                    .find(|t| t.type_id == b.object_type)
+                    .map_or(b.object_type.as_str(), |t| t.name.as_str());
+                out!(
+                    "building\t{name}\t{}\t{}\t{}",
+                    b.property,
+                    b.done.min(b.total),
+                    b.total
+                );
+            }
         }
     }
     Ok(())

@@ -249,3 +249,84 @@ async fn a_field_search_does_not_know_is_refused() {
         );
     }
 }
+
+/// A property made over existing records is indexed by a job: meanwhile `kontor admin search
+/// status` and the console show how far the build has come, and searches on the property are
+/// still exact; once a node with job workers runs it, both say so.
+#[tokio::test]
+async fn an_index_build_shows_its_progress_until_it_ends() {
+    use common::console::{console_page, sign_in, user};
+    // No job workers: nothing indexes or builds until the restart below.
+    let mut s = Server::start_with(None, &[("KONTOR_JOB_WORKERS", "0")]).await;
+    let (account, token) = s.account("builds");
+    let (_, password) = user(&s, &account, "admin@builds.example", "super-admin");
+    let inputs: Vec<Value> = (0..30)
+        .map(|i| json!({"properties": {"firstname": format!("b{i}")}}))
+        .collect();
+    let (status, _) = s
+        .call(
+            &token,
+            "POST",
+            "/crm/v3/objects/contacts/batch/create",
+            Some(json!({"inputs": inputs})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = s
+        .call(
+            &token,
+            "POST",
+            "/crm/v3/properties/contacts",
+            Some(json!({"name": "tier", "label": "Tier", "type": "string", "fieldType": "text", "groupName": "contactinformation"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let status_lines = |s: &Server| s.cli(&["admin", "search", "status", "--account", &account]);
+    let before = status_lines(&s);
+    let mut lines = before.lines();
+    let behind: i64 = lines
+        .next()
+        .and_then(|l| l.strip_prefix("behind\t"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(behind >= 30, "{before}");
+    assert_eq!(
+        lines.collect::<Vec<_>>(),
+        ["building\tcontacts\ttier\t0\t30"]
+    );
+    let session = sign_in(&s, "admin@builds.example", &password).await.0;
+    let page = console_page(&s, &session, "/app/settings/properties/contacts/tier").await;
+    assert!(page.contains("Building: 0 of 30 records (0 %)"), "{page}");
+    let list = console_page(&s, &session, "/app/settings/properties?type=contacts").await;
+    assert!(list.contains("id=\"index-builds\""), "{list}");
+    // Searches on it are exact meanwhile: the matcher answers for the property.
+    let (_, body) = s
+        .call(
+            &token,
+            "POST",
+            "/crm/v3/objects/contacts/search",
+            Some(json!({"filterGroups": [{"filters": [{"propertyName": "tier", "operator": "NOT_HAS_PROPERTY"}]}]})),
+        )
+        .await;
+    assert_eq!(body["total"], 30, "{body}");
+
+    s.kill9_and_restart(&[]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while status_lines(&s) != "behind\t0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still: {}",
+            status_lines(&s)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let session = sign_in(&s, "admin@builds.example", &password).await.0;
+    let page = console_page(&s, &session, "/app/settings/properties/contacts/tier").await;
+    assert!(
+        page.contains("<dd id=\"search-index\">Ready</dd>"),
+        "{page}"
+    );
+    let list = console_page(&s, &session, "/app/settings/properties?type=contacts").await;
+    assert!(!list.contains("index-builds"), "{list}");
+}

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use kontor_domain::{PropertyDef, PropertyOption, PropertyType, Role};
-use kontor_store::{ObjectType, OptionInput, PropertyInput};
+use kontor_store::{IndexStatus, ObjectType, OptionInput, PropertyInput};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -147,6 +147,25 @@ fn sensitivity_cell(def: &PropertyDef) -> Markup {
     }
 }
 
+/// How far a build of the property's search index has come, or that it is ready.
+fn index_state(index: &IndexStatus, ot: &ObjectType, property: &str) -> Markup {
+    html! {
+        @match index.build(&ot.type_id, property) {
+            Some(b) => {
+                "Building: " (b.done.min(b.total)) " of " (b.total) " records ("
+                (b.done.min(b.total) * 100 / b.total.max(1)) " %). Until it ends, searches on this property check every record."
+            }
+            None if index.behind() > INDEX_LAG_SHOWN => {
+                "Ready; catching up with " (index.behind()) " recent changes (searches stay exact meanwhile)."
+            }
+            None => "Ready",
+        }
+    }
+}
+
+/// Changes not yet indexed worth telling an admin about: a bulk import's worth.
+const INDEX_LAG_SHOWN: i64 = 10_000;
+
 async fn properties_view(
     c: &Console,
     ot: &ObjectType,
@@ -156,6 +175,11 @@ async fn properties_view(
 ) -> Result<Markup, PageError> {
     let types = c.store.object_types(c.id()).await?;
     let defs = c.store.properties(c.id(), &ot.type_id, false).await?;
+    let index = c.store.index_status(c.id()).await?;
+    let building: Vec<&PropertyDef> = defs
+        .iter()
+        .filter(|d| index.build(&ot.type_id, &d.name).is_some())
+        .collect();
     let groups = group_choices(c, ot).await?;
     let group_label = |name: &str| {
         groups
@@ -179,6 +203,16 @@ async fn properties_view(
                     @for t in &types { option value=(t.name) selected[t.name == ot.name] { (t.label_plural) } }
                 }
                 button.secondary type="submit" { "Show" }
+            }
+            @if !building.is_empty() {
+                div.card #index-builds role="status" {
+                    p { "The search index is being built for:" }
+                    ul {
+                        @for d in &building {
+                            li { a href=(format!("/app/settings/properties/{}/{}", ot.name, d.name)) { (d.label) } ": " (index_state(&index, ot, &d.name)) }
+                        }
+                    }
+                }
             }
             table {
                 thead { tr {
@@ -308,6 +342,7 @@ async fn property_view(
     top: Markup,
 ) -> Result<Markup, PageError> {
     let groups = group_choices(c, ot).await?;
+    let index = c.store.index_status(c.id()).await?;
     let action = format!("/app/settings/properties/{}/{}", ot.name, def.name);
     Ok(c.page(
         &def.label,
@@ -325,6 +360,7 @@ async fn property_view(
                     dt { "Sensitivity" } dd { (sensitivity_cell(def)) }
                     dt { "Defined by" } dd { @if def.hubspot_defined { "kontor" } @else { "This account" } }
                     dt { "Created" } dd { (when(def.created_at)) }
+                    dt { "Search index" } dd #search-index { (index_state(&index, ot, &def.name)) }
                 }
             }
             @if def.read_only_value {
