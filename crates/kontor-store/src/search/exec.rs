@@ -30,6 +30,29 @@ fn both(a: &[i64], b: &[i64]) -> Vec<i64> {
     out
 }
 
+/// The records in every one of the lists in memory, the shortest first: a long list is only
+/// asked about the few records left.
+fn both_kept(mut lists: Vec<Kept>) -> Vec<i64> {
+    lists.sort_by_key(|k| k.len());
+    let mut lists = lists.into_iter();
+    let mut found = lists.next().map(|k| k.to_vec()).unwrap_or_default();
+    for k in lists {
+        if found.is_empty() {
+            break;
+        }
+        found = if found.len() * 16 < k.len() {
+            found.retain(|&id| k.contains(id));
+            found
+        } else {
+            match k.parts() {
+                [one] => both(&found, one),
+                _ => both(&found, &k.to_vec()),
+            }
+        };
+    }
+    found
+}
+
 type Ids<'q, O> = sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>;
 
 fn bound<'q, O>(text: &'q str, args: &'q [Arg]) -> Ids<'q, O>
@@ -58,21 +81,6 @@ fn rank(t: &Term) -> u8 {
         Source::Ids(_) => 0,
         Source::Prefix { .. } => 2,
         Source::All => 5,
-    }
-}
-
-/// A look-up's records, read from the index or kept in memory.
-enum Listed {
-    Read(Vec<i64>),
-    Kept(Kept),
-}
-
-impl Listed {
-    fn len(&self) -> usize {
-        match self {
-            Listed::Read(ids) => ids.len(),
-            Listed::Kept(k) => k.len(),
-        }
     }
 }
 
@@ -114,39 +122,41 @@ impl Store {
             .collect();
         drivers.sort_by_key(|&i| rank(&g.terms[i]));
         let t = self.search_tuning;
-        // The look-ups kept in memory (`sort_keys.rs`): counted and intersected for free.
+        // Look-ups kept in memory (`sort_keys.rs`) cost nothing to count or to intersect.
         let mut kept: HashMap<usize, Kept> = HashMap::new();
         if drivers.len() > 1 {
             for &i in &drivers {
-                if let Some(ids) = self.kept_list(account, ot, &g.terms[i], at).await? {
-                    kept.insert(i, ids);
+                if let Some(k) = self.kept_list(account, ot, &g.terms[i], at).await? {
+                    kept.insert(i, k);
                 }
             }
         }
+        // The others are counted, up to `estimate_cap` rows each.
         let mut best: Option<(i64, usize)> = None;
         let mut broad = drivers.len() > 1;
+        let mut counted = Vec::new();
         if drivers.len() > 1 {
-            for &i in &drivers {
-                let n = match kept.get(&i) {
-                    Some(list) => list.len() as i64,
-                    None => {
-                        let mut sql = Sql::new(self.dialect, account, &ot.type_id);
-                        // Rows, not records: a record found twice counts twice, which only
-                        // overstates a look-up that is not the narrowest anyway.
-                        let src = sql.source_repeating(&g.terms[i].source);
-                        let text =
-                            format!("SELECT COUNT(*) FROM ({src} LIMIT {}) x", t.estimate_cap);
-                        let (n,): (i64,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
-                        if n >= t.estimate_cap {
-                            // Broad: kept in memory from now on, if it can be.
-                            if let Some(ids) = self.keep_list(account, ot, &g.terms[i], at).await? {
-                                kept.insert(i, ids);
-                            }
-                        }
-                        n
+            let unkept: Vec<usize> = drivers
+                .iter()
+                .copied()
+                .filter(|i| !kept.contains_key(i))
+                .collect();
+            for i in unkept {
+                let mut sql = Sql::new(self.dialect, account, &ot.type_id);
+                // Rows, not records: a record found twice counts twice, which only
+                // overstates a look-up that is not the narrowest anyway.
+                let src = sql.source_repeating(&g.terms[i].source);
+                let text = format!("SELECT COUNT(*) FROM ({src} LIMIT {}) x", t.estimate_cap);
+                let (n,): (i64,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
+                if n >= t.estimate_cap {
+                    // Broad: kept in memory from now on, if it can be.
+                    if let Some(k) = self.keep_list(account, ot, &g.terms[i], at).await? {
+                        kept.insert(i, k);
+                        continue;
                     }
-                };
-                broad &= n >= t.estimate_cap || kept.contains_key(&i);
+                }
+                counted.push(i);
+                broad &= n >= t.estimate_cap;
                 if best.is_none_or(|(b, _)| n < b) {
                     best = Some((n, i));
                 }
@@ -157,16 +167,39 @@ impl Store {
         } else if let Some(&i) = drivers.first() {
             best = Some((0, i));
         }
-        // Every look-up is broad (or in memory): reading each one's records once, in key
-        // order, and intersecting them here costs less than looking each record of one up in
-        // the others.
-        let listed = match broad {
-            true => {
-                self.intersect(account, ot, &g.terms, &drivers, &mut kept)
-                    .await?
+        // The group starts from the records given by `listed` (and so meeting the terms
+        // `used`), or else from the look-up `best`.
+        let mut listed: Option<(Vec<i64>, HashSet<usize>)> = None;
+        if !kept.is_empty() {
+            let used: HashSet<usize> = kept.keys().copied().collect();
+            let ids = both_kept(kept.into_values().collect());
+            let narrower =
+                best.is_some_and(|(n, _)| n < t.estimate_cap && (n as usize) < ids.len());
+            if !narrower {
+                let start = (ids, used);
+                listed = Some(match broad && start.0.len() as i64 >= t.estimate_cap {
+                    // Every look-up is broad, in memory or not: the others are read too.
+                    true => {
+                        let (ids, used) = self
+                            .intersect(account, ot, &g.terms, &counted, Some(start))
+                            .await?;
+                        (ids.unwrap_or_default(), used)
+                    }
+                    false => start,
+                });
             }
-            false => None,
-        };
+        } else if broad {
+            // Every look-up is broad: reading each one's records once, in key order, and
+            // intersecting them here costs less than looking each record of one up in the
+            // others.
+            let (ids, used) = self
+                .intersect(account, ot, &g.terms, &counted, None)
+                .await?;
+            // One list read is no intersection: its look-up drives as it is.
+            listed = ids
+                .filter(|ids| used.len() > 1 || ids.is_empty())
+                .map(|ids| (ids, used));
+        }
         let mut verify = g.verify;
         let mut probes = Vec::new();
         let mut driver = None;
@@ -177,13 +210,6 @@ impl Store {
             };
             if drives {
                 verify |= !t.exact;
-                let t = match kept.remove(&i) {
-                    Some(list) if listed.is_none() => Term {
-                        source: Source::Ids(list.to_vec()),
-                        ..t
-                    },
-                    _ => t,
-                };
                 driver.get_or_insert(t);
             } else if t.exact || matches!(t.source, Source::Value { .. }) {
                 // An inexact value term (a cut key) finds a superset: as a probe it narrows
@@ -248,66 +274,46 @@ impl Store {
         }
     }
 
-    /// The records that every one of the `drivers` look-ups finds (from `kept` for those in
-    /// memory), and which of them were used; `None` unless two or more were narrow enough to
-    /// read (`list_cap`).
+    /// The records that every one of the `read` look-ups finds that are narrow enough to read
+    /// (`list_cap`), and `start` has (records, and the terms they meet); which terms they meet.
+    /// None when there is no `start` and no look-up was narrow enough.
     async fn intersect(
         &self,
         account: i64,
         ot: &ObjectType,
         terms: &[Term],
-        drivers: &[usize],
-        kept: &mut HashMap<usize, Kept>,
-    ) -> StoreResult<Option<(Vec<i64>, HashSet<usize>)>> {
+        read: &[usize],
+        start: Option<(Vec<i64>, HashSet<usize>)>,
+    ) -> StoreResult<(Option<Vec<i64>>, HashSet<usize>)> {
         // Read at once, on connections of their own: each read is one statement's work for
         // one core, and the lists are many thousands of rows when this path is taken.
-        let in_memory: HashSet<usize> = kept.keys().copied().collect();
-        let in_memory = &in_memory;
-        let read = futures_util::future::try_join_all(drivers.iter().map(|&i| async move {
-            match in_memory.contains(&i) {
-                true => Ok(None),
-                false => self.id_set(account, ot, &terms[i].source).await.map(Some),
-            }
-        }))
+        let lists = futures_util::future::try_join_all(
+            read.iter()
+                .map(|&i| self.id_set(account, ot, &terms[i].source)),
+        )
         .await?;
-        let mut lists: Vec<(usize, Listed)> = drivers
+        let (mut found, mut used) = match start {
+            Some((ids, used)) => (Some(ids), used),
+            None => (None, HashSet::new()),
+        };
+        let mut lists: Vec<(usize, Vec<i64>)> = read
             .iter()
-            .zip(read)
-            .filter_map(|(&i, read)| match read {
-                Some(ids) => ids.map(|ids| (i, Listed::Read(ids))),
-                None => kept.remove(&i).map(|k| (i, Listed::Kept(k))),
-            })
+            .zip(lists)
+            .filter_map(|(&i, ids)| ids.map(|ids| (i, ids)))
             .collect();
-        // The shortest first: every step is then at most as long as it, and a long list in
-        // memory is only asked about the few records left.
-        lists.sort_by_key(|(_, l)| l.len());
-        let mut found: Option<Vec<i64>> = None;
-        let mut used = HashSet::new();
-        for (i, list) in lists {
-            used.insert(i);
-            let ids = match (found.take(), list) {
-                (None, Listed::Read(ids)) => ids,
-                (None, Listed::Kept(k)) => k.to_vec(),
-                (Some(a), Listed::Read(ids)) => both(&a, &ids),
-                // Few records left: each looked up in the long list.
-                (Some(mut a), Listed::Kept(k)) if a.len() * 16 < k.len() => {
-                    a.retain(|&id| k.contains(id));
-                    a
-                }
-                (Some(a), Listed::Kept(k)) => match k.parts() {
-                    [one] => both(&a, one),
-                    _ => both(&a, &k.to_vec()),
-                },
-            };
-            let empty = ids.is_empty();
-            found = Some(ids);
-            if empty {
+        // The shortest first: every step is then at most as long as it.
+        lists.sort_by_key(|(_, ids)| ids.len());
+        for (i, ids) in lists {
+            if found.as_ref().is_some_and(|f| f.is_empty()) {
                 break;
             }
+            used.insert(i);
+            found = Some(match found.take() {
+                None => ids,
+                Some(a) => both(&a, &ids),
+            });
         }
-        Ok(found
-            .filter(|ids| used.len() > 1 || ids.is_empty())
-            .map(|ids| (ids, used)))
+        Ok((found, used))
     }
 
     /// The records a look-up finds, in order; `None` when they are more than `list_cap`.
