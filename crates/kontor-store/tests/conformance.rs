@@ -12,7 +12,8 @@ use kontor_store::{
 };
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+mod support;
 
 #[path = "conformance/concurrency.rs"]
 mod concurrency;
@@ -74,24 +75,8 @@ use sign_in::{
     recovery_codes_spend_once_under_concurrency, sessions_and_second_factors,
 };
 
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-async fn sqlite() -> Directory {
-    let dir = std::env::temp_dir().join(format!(
-        "kontor-conformance-{}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst),
-        kontor_domain::time::now_ms()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = |name: &str| format!("sqlite://{}", dir.join(name).display());
-    let directory = Store::open(&url("directory.db")).await.unwrap();
-    let us = Store::open(&url("us.db")).await.unwrap();
-    let eu = Store::open(&url("eu.db")).await.unwrap();
-    Directory {
-        directory,
-        regions: HashMap::from([(Region::Us, us), (Region::Eu, eu)]),
-    }
+async fn sqlite() -> (Directory, support::Scratch) {
+    support::sqlite_directory("kontor-conformance").await
 }
 
 async fn postgres() -> Option<Directory> {
@@ -113,7 +98,7 @@ async fn postgres() -> Option<Directory> {
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::sqlite().await).await; })*
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { let (d, _scratch) = super::sqlite().await; super::$name(d).await; })*
         }
         mod on_postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { if let Some(d) = super::postgres().await { super::$name(d).await; } })*

@@ -13,24 +13,12 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod support;
+
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-async fn sqlite() -> Directory {
-    let dir = std::env::temp_dir().join(format!(
-        "kontor-jobs-conformance-{}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst),
-        kontor_domain::time::now_ms()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = |name: &str| format!("sqlite://{}", dir.join(name).display());
-    Directory {
-        directory: Store::open(&url("directory.db")).await.unwrap(),
-        regions: HashMap::from([
-            (Region::Us, Store::open(&url("us.db")).await.unwrap()),
-            (Region::Eu, Store::open(&url("eu.db")).await.unwrap()),
-        ]),
-    }
+async fn sqlite() -> (Directory, support::Scratch) {
+    support::sqlite_directory("kontor-jobs-conformance").await
 }
 
 async fn postgres() -> Option<Directory> {
@@ -52,7 +40,7 @@ async fn postgres() -> Option<Directory> {
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::sqlite().await).await; })*
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { let (d, _scratch) = super::sqlite().await; super::$name(d).await; })*
         }
         mod on_postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { if let Some(d) = super::postgres().await { super::$name(d).await; } })*
