@@ -544,6 +544,15 @@ impl Store {
             );
             loop {
                 let mut tx = self.move_tx(account, token).await?;
+                if self.dialect == Dialect::Postgres {
+                    // Planned anew each time: the generic plan PostgreSQL caches for this
+                    // prepared statement, made while the table was small, joined each chunk
+                    // against every row of the account by a nested loop (a minute per chunk at
+                    // 75,000 index rows).
+                    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let n = sqlx::query(&sql)
                     .bind(account)
                     .execute(&mut *tx)
