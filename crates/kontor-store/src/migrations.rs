@@ -796,6 +796,25 @@ CREATE TABLE record_tokens (
 CREATE INDEX record_tokens_by_record ON record_tokens (account_id, object_type, record_id, property)
 "#;
 
+/// The search index's posting lists of word prefixes (see `search::grams`): a row per
+/// property, gram and block of up to 256 record ids (`lo` its first), holding the block's ids. The index starts
+/// over with it (its rows and cursors go; the indexer makes them again from the change log),
+/// so that every record has its grams.
+const GRAM_TABLE: &str = r#"
+CREATE TABLE record_grams (
+    account_id BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    property TEXT NOT NULL,
+    gram TEXT{C} NOT NULL,
+    lo BIGINT NOT NULL,
+    ids {BLOB} NOT NULL,
+    PRIMARY KEY (account_id, object_type, property, gram, lo)
+){WITHOUT_ROWID};
+DELETE FROM record_values;
+DELETE FROM record_tokens;
+DELETE FROM index_cursors
+"#;
+
 /// Migrations for SQLite alone, numbered in the same sequence as [`MIGRATIONS`] (a number is
 /// used by one list only).
 ///
@@ -857,16 +876,19 @@ pub(crate) async fn run(store: &Store) -> StoreResult<()> {
     if store.dialect == crate::Dialect::Sqlite {
         all.extend(SQLITE_ONLY);
     }
-    let index_tables = match store.dialect {
-        crate::Dialect::Sqlite => INDEX_TABLES
+    let per_engine = |sql: &str| match store.dialect {
+        crate::Dialect::Sqlite => sql
             .replace("{C}", "")
-            .replace("{WITHOUT_ROWID}", " WITHOUT ROWID"),
-        crate::Dialect::Postgres => INDEX_TABLES
+            .replace("{WITHOUT_ROWID}", " WITHOUT ROWID")
+            .replace("{BLOB}", "BLOB"),
+        crate::Dialect::Postgres => sql
             .replace("{C}", " COLLATE \"C\"")
-            .replace("{WITHOUT_ROWID}", ""),
+            .replace("{WITHOUT_ROWID}", "")
+            .replace("{BLOB}", "BYTEA"),
     };
-    let index_migration = (23, index_tables.as_str());
-    all.push(&index_migration);
+    let (index_tables, gram_table) = (per_engine(INDEX_TABLES), per_engine(GRAM_TABLE));
+    let index_migrations = [(23, index_tables.as_str()), (26, gram_table.as_str())];
+    all.extend(&index_migrations);
     all.sort_by_key(|(version, _)| *version);
     for (version, sql) in all {
         if applied.iter().any(|(v,)| v == version) {

@@ -465,6 +465,7 @@ impl Store {
             "DELETE FROM unique_values WHERE account_id = $1 AND object_type = $2 AND property = $3",
             "DELETE FROM record_values WHERE account_id = $1 AND object_type = $2 AND property = $3",
             "DELETE FROM record_tokens WHERE account_id = $1 AND object_type = $2 AND property = $3",
+            "DELETE FROM record_grams WHERE account_id = $1 AND object_type = $2 AND property = $3",
             "DELETE FROM index_builds WHERE account_id = $1 AND object_type = $2 AND property = $3",
         ] {
             sqlx::query(sql)

@@ -55,7 +55,10 @@ use searches::{
 };
 #[path = "conformance/index.rs"]
 mod index;
-use index::{indexed_searches_equal_the_matcher, searches_racing_writes_and_the_indexer};
+use index::{
+    indexed_searches_equal_the_matcher, query_words_over_many_blocks,
+    searches_racing_writes_and_the_indexer,
+};
 #[path = "conformance/sso.rs"]
 mod sso;
 use sso::{sso_settings_and_single_use_states, sso_states_in_flight_are_bounded};
@@ -118,6 +121,7 @@ conformance!(
     search_pages_equal_the_full_sort,
     searches_stop_at_their_deadline,
     indexed_searches_equal_the_matcher,
+    query_words_over_many_blocks,
     searches_racing_writes_and_the_indexer,
     associations_both_ways,
     property_definitions,

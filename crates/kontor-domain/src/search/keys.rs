@@ -12,6 +12,7 @@
 use crate::property::PropertyType;
 use crate::time;
 use crate::value::as_number;
+use std::collections::BTreeSet;
 
 /// Longest key kept of a value (bytes, cut on a character boundary).
 pub const KEY_BYTES: usize = 200;
@@ -172,6 +173,43 @@ pub fn query_prefix(word: &str) -> (String, bool) {
     (cut(folded, TOKEN_BYTES), exact)
 }
 
+/// The longest word prefix, in characters, that has a posting list of its own (see
+/// [`grams`]).
+pub const GRAM_CHARS: usize = 8;
+
+/// The word prefixes of a stored value of a text type, each up to [`GRAM_CHARS`] characters:
+/// every prefix of its key and of its tokens. A record has a key or token starting with `p`
+/// exactly when `p` (of at most [`GRAM_CHARS`] characters) is one of its grams, so a
+/// `query` word or token pattern that short is answered by one posting list per property.
+pub fn grams(kind: PropertyType, stored: &str) -> BTreeSet<String> {
+    if !is_textual(kind) {
+        return BTreeSet::new();
+    }
+    let key = value_key(kind, stored);
+    grams_of_keys(
+        std::iter::once(key.as_str()).chain(tokens(kind, stored).iter().map(|t| t.as_str())),
+    )
+}
+
+/// The grams of a value from its index rows: its key and its tokens (see [`grams`]).
+pub fn grams_of_keys<'a>(keys: impl Iterator<Item = &'a str>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for k in keys {
+        for (n, (i, c)) in k.char_indices().enumerate() {
+            if n == GRAM_CHARS {
+                break;
+            }
+            out.insert(k[..i + c.len_utf8()].to_string());
+        }
+    }
+    out
+}
+
+/// A prefix to look up as a gram: `Some` when it is no longer than [`GRAM_CHARS`].
+pub fn as_gram(prefix: &str) -> Option<&str> {
+    (!prefix.is_empty() && prefix.chars().count() <= GRAM_CHARS).then_some(prefix)
+}
+
 /// The smallest string above every string that starts with `prefix` (for a range scan).
 pub fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
@@ -218,6 +256,15 @@ mod tests {
         assert_eq!(token_prefix("Mue*"), Some("mue".into()));
         assert_eq!(token_prefix("*ller"), None);
         assert_eq!(fold("ΟΔΟΣ"), fold("οδος"));
+        let g = grams(PropertyType::String, "Emma Smith-Jones");
+        for x in ["e", "emma smi", "s", "smith-jo", "j", "jones"] {
+            assert!(g.contains(x), "{x}");
+        }
+        assert!(!g.contains("emma smit"), "longer than GRAM_CHARS");
+        assert!(!g.contains("mma"));
+        assert!(grams(PropertyType::Number, "42").is_empty());
+        assert_eq!(as_gram("emmanuel"), Some("emmanuel"));
+        assert_eq!(as_gram("emmanuell"), None);
     }
 
     fn kind() -> impl Strategy<Value = PropertyType> {
@@ -269,6 +316,20 @@ mod tests {
                     let (prefix, _) = query_prefix(word);
                     prop_assert!(keys.iter().any(|t| t.starts_with(&prefix)), "{word:?} matched {v:?}: {keys:?}");
                 }
+            }
+        }
+
+        /// A short prefix is a gram of a value exactly when one of its keys starts with it.
+        #[test]
+        fn grams_are_the_short_prefixes(kind in kind(), v in value(), p in "[a-zA-Zäσς.@ +-]{1,10}") {
+            let mut keys = tokens(kind, &v);
+            if is_textual(kind) {
+                keys.push(value_key(kind, &v));
+            }
+            let (prefix, _) = query_prefix(&p);
+            if let Some(g) = as_gram(&prefix) {
+                let starts = keys.iter().any(|t| t.starts_with(g));
+                prop_assert_eq!(grams(kind, &v).contains(g), starts, "{:?} in {:?}: {:?}", g, v, keys);
             }
         }
     }

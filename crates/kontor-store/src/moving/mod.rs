@@ -95,6 +95,7 @@ pub const TABLES: &[(&str, Rule)] = &[
     // cell builds its own rather than taking a copy three times the size of the records.
     ("record_values", Rule::Derived(SEARCH_INDEX)),
     ("record_tokens", Rule::Derived(SEARCH_INDEX)),
+    ("record_grams", Rule::Derived(SEARCH_INDEX)),
     ("index_builds", Rule::Derived(SEARCH_INDEX)),
     ("index_cursors", Rule::Derived(SEARCH_INDEX)),
     ("form_queue", Rule::Directory),

@@ -114,6 +114,7 @@ impl Store {
         for sql in [
             "DELETE FROM record_values WHERE account_id = $1 AND object_type = $2 AND property = $3",
             "DELETE FROM record_tokens WHERE account_id = $1 AND object_type = $2 AND property = $3",
+            "DELETE FROM record_grams WHERE account_id = $1 AND object_type = $2 AND property = $3",
         ] {
             sqlx::query(sql)
                 .bind(account)
@@ -245,9 +246,19 @@ impl Store {
             return Ok(None);
         };
         // On PostgreSQL the batch's records are locked, as a writer locks them: a write
-        // cannot commit between this read and these rows.
+        // cannot commit between this read and these rows. Before that, it waits for the
+        // account's indexer to commit: both read and rewrite posting lists.
         let lock = match self.dialect {
-            crate::Dialect::Postgres => " FOR UPDATE",
+            crate::Dialect::Postgres => {
+                sqlx::query(&format!(
+                    "SELECT pg_advisory_xact_lock({}, CAST($1 AS INTEGER))",
+                    super::indexer::INDEX_LOCK
+                ))
+                .bind(account)
+                .execute(&mut *tx)
+                .await?;
+                " FOR UPDATE"
+            }
             crate::Dialect::Sqlite => "",
         };
         let rows: Vec<(i64, String)> = sqlx::query_as(&format!(

@@ -9,6 +9,7 @@ use super::scan::{timed_out, Scan};
 use super::sort_keys::{IndexAt, Kept};
 use crate::objects::ObjectType;
 use crate::{Store, StoreResult};
+use kontor_domain::search::keys;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
@@ -84,6 +85,22 @@ fn rank(t: &Term) -> u8 {
     }
 }
 
+/// The records the groups find, when each is a list alone (exact, nothing to probe).
+fn listed_only(chosen: &[Chosen]) -> Option<Vec<i64>> {
+    let mut all = Vec::new();
+    for c in chosen {
+        match &c.driver.source {
+            Source::Ids(ids) if !c.verify && c.probes.is_empty() => all.extend_from_slice(ids),
+            _ => return None,
+        }
+    }
+    if chosen.len() > 1 {
+        all.sort_unstable();
+        all.dedup();
+    }
+    Some(all)
+}
+
 /// A page entry: its sort key (none when unset) and id.
 type Keyed = (Option<String>, i64);
 
@@ -142,6 +159,16 @@ impl Store {
                 .filter(|i| !kept.contains_key(i))
                 .collect();
             for i in unkept {
+                // A short word prefix has posting lists: read whole, they cost a row per
+                // 128 to 256 records, and are intersected as those in memory are.
+                if let Some(ids) = self.gram_list(account, ot, &g.terms[i]).await? {
+                    let n = ids.len() as i64;
+                    kept.insert(i, Kept::read(ids));
+                    if n < t.small {
+                        break;
+                    }
+                    continue;
+                }
                 let mut sql = Sql::new(self.dialect, account, &ot.type_id);
                 // Rows, not records: a record found twice counts twice, which only
                 // overstates a look-up that is not the narrowest anyway.
@@ -165,7 +192,12 @@ impl Store {
                 }
             }
         } else if let Some(&i) = drivers.first() {
-            best = Some((0, i));
+            match self.gram_list(account, ot, &g.terms[i]).await? {
+                Some(ids) => {
+                    kept.insert(i, Kept::read(ids));
+                }
+                None => best = Some((0, i)),
+            }
         }
         // The group starts from the records given by `listed` (and so meeting the terms
         // `used`), or else from the look-up `best`.
@@ -236,6 +268,40 @@ impl Store {
             probes,
             verify,
         })
+    }
+
+    /// A word prefix's records from its posting lists (`grams.rs`), if it is short enough to
+    /// have them.
+    async fn gram_list(
+        &self,
+        account: i64,
+        ot: &ObjectType,
+        t: &Term,
+    ) -> StoreResult<Option<Vec<i64>>> {
+        let Source::Prefix { props, prefix, id } = &t.source else {
+            return Ok(None);
+        };
+        let Some(gram) = keys::as_gram(prefix).filter(|_| !props.is_empty()) else {
+            return Ok(None);
+        };
+        let mut sql = Sql::new(self.dialect, account, &ot.type_id);
+        let text = sql.gram_rows(props, gram);
+        let rows: Vec<(i64, Vec<u8>)> = bound(&text, &sql.args).fetch_all(&self.pool).await?;
+        let mut ids = super::grams::union(rows);
+        if let Some(id) = *id {
+            if let Err(at) = ids.binary_search(&id) {
+                let live: Option<(i64,)> = sqlx::query_as("SELECT id FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 AND id = $3")
+                    .bind(account)
+                    .bind(&ot.type_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if live.is_some() {
+                    ids.insert(at, id);
+                }
+            }
+        }
+        Ok(Some(ids))
     }
 
     /// A value look-up's records from memory, if they are kept there.
@@ -407,11 +473,29 @@ impl Store {
             let n = sql.text_arg(&serde_json::to_string(&delta).unwrap_or_default());
             format!("d.record_id NOT IN ({})", id_list(self.dialect, n))
         });
+        let mut chosen = Vec::with_capacity(groups.len());
+        for g in groups {
+            chosen.push(self.choose(account, ot, g, at).await?);
+        }
+        if sort.is_none() {
+            if let Some(found) = listed_only(&chosen) {
+                // What lists gave is the answer: counted and paged here, by id.
+                let delta: HashSet<i64> = delta.iter().copied().collect();
+                let mut ids: Vec<i64> = found.into_iter().filter(|i| !delta.contains(i)).collect();
+                for (id, props) in &delta_props {
+                    if scan.matches(*id, props) {
+                        ids.push(*id);
+                    }
+                }
+                ids.sort_unstable();
+                let page = ids.iter().skip(after).take(limit).copied().collect();
+                return Ok((ids.len(), page));
+            }
+        }
         let mut parts = Vec::new();
         let mut verify = !sort_ready;
         let mut everything = false;
-        for g in groups {
-            let c = self.choose(account, ot, g, at).await?;
+        for c in chosen {
             verify |= c.verify;
             everything |= matches!(c.driver.source, Source::All);
             let d = sql.source(&c.driver.source);

@@ -1,11 +1,13 @@
-//! The search index's rows: `record_values` (a key per property value) and `record_tokens`
-//! (the words of text values, see `kontor_domain::search::keys`) of the live records. They
+//! The search index's rows: `record_values` (a key per property value), `record_tokens`
+//! (the words of text values, see `kontor_domain::search::keys`) and `record_grams` (posting
+//! lists of word prefixes, see `grams.rs`) of the live records. They
 //! are written by the indexer (`indexer.rs`) and by builds (`build.rs`), never by the
 //! writes themselves.
 //!
 //! Only live records are indexed. Properties without a definition (archived) are not: their
 //! rows go when the property is archived, and come back by a build when it is made again.
 
+use super::grams::GramWrite;
 use crate::{Dialect, StoreResult};
 use kontor_domain::property::PropertyDef;
 use kontor_domain::search::keys;
@@ -22,6 +24,7 @@ pub(crate) struct IndexWrite {
     kinds: HashMap<String, PropertyType>,
     values: HashMap<(String, String, i64), i32>,
     tokens: HashMap<(String, String, i64), i32>,
+    grams: GramWrite,
 }
 
 impl IndexWrite {
@@ -53,7 +56,51 @@ impl IndexWrite {
             for t in keys::tokens(kind, v) {
                 *self.tokens.entry((prop.to_string(), t, id)).or_default() += by;
             }
+            self.grams.change(id, prop, &keys::grams(kind, v), by);
         }
+    }
+
+    /// The rows the index holds for these records go (their grams with them): with
+    /// [`Self::add`] after, only the rows that differ are written.
+    pub(crate) async fn remove_stored(
+        &mut self,
+        tx: &mut sqlx::AnyConnection,
+        account: i64,
+        object_type: &str,
+        ids: &[i64],
+    ) -> StoreResult<()> {
+        // Each record's property's keys and tokens, for its grams.
+        let mut held: BTreeMap<(i64, String), Vec<String>> = BTreeMap::new();
+        let list = id_list(dialect(tx), 3);
+        for (table, col) in [("record_values", "value_key"), ("record_tokens", "token")] {
+            for chunk in ids.chunks(CHUNK) {
+                let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
+                    "SELECT record_id, property, {col} FROM {table} WHERE account_id = $1 AND object_type = $2 AND record_id IN ({list})"
+                ))
+                .bind(account)
+                .bind(object_type)
+                .bind(serde_json::to_string(chunk)?)
+                .fetch_all(&mut *tx)
+                .await?;
+                let counts = match table {
+                    "record_values" => &mut self.values,
+                    _ => &mut self.tokens,
+                };
+                for (id, prop, key) in rows {
+                    *counts.entry((prop.clone(), key.clone(), id)).or_default() -= 1;
+                    held.entry((id, prop)).or_default().push(key);
+                }
+            }
+        }
+        for ((id, prop), keys) in held {
+            // Numbers and dates have no grams (nor tokens); a property no longer defined
+            // is taken for text, its grams removed if it had any.
+            if self.kinds.get(&prop).is_none_or(|k| keys::is_textual(*k)) {
+                let grams = keys::grams_of_keys(keys.iter().map(String::as_str));
+                self.grams.change(id, &prop, &grams, -1);
+            }
+        }
+        Ok(())
     }
 
     /// A record becomes live (created, or back from the recycle bin).
@@ -91,7 +138,8 @@ impl IndexWrite {
         delete_rows(tx, "record_values", "value_key", at, del_values).await?;
         delete_rows(tx, "record_tokens", "token", at, del_tokens).await?;
         insert_rows(tx, "record_values", "value_key", at, add_values).await?;
-        insert_rows(tx, "record_tokens", "token", at, add_tokens).await
+        insert_rows(tx, "record_tokens", "token", at, add_tokens).await?;
+        self.grams.flush(tx, account, object_type).await
     }
 }
 
@@ -136,10 +184,12 @@ pub(crate) fn dialect(tx: &sqlx::AnyConnection) -> Dialect {
 
 /// The rows of `$3`, a JSON array of `[property, key, record]`, as a query. Rows travel as one
 /// JSON text rather than as bound values: SQLite looks a bound value's name up among all of
-/// the statement's, so a statement of thousands of values spends its time there.
+/// the statement's, so a statement of thousands of values spends its time there. The casts
+/// let SQLite seek a row to delete by its whole key: without them it reads every record with
+/// the key (every "customer") for each.
 fn rows_of(d: Dialect) -> &'static str {
     match d {
-        Dialect::Sqlite => "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each($3) j",
+        Dialect::Sqlite => "SELECT CAST(j.value ->> 0 AS TEXT), CAST(j.value ->> 1 AS TEXT), CAST(j.value ->> 2 AS INTEGER) FROM json_each($3) j",
         Dialect::Postgres => "SELECT e ->> 0, e ->> 1, CAST(e ->> 2 AS BIGINT) FROM json_array_elements(CAST($3 AS JSON)) e",
     }
 }
@@ -198,29 +248,4 @@ pub(crate) fn id_list(d: Dialect, n: usize) -> String {
             format!("SELECT CAST(x AS BIGINT) AS record_id FROM json_array_elements_text(CAST(${n} AS JSON)) x")
         }
     }
-}
-
-/// Removes every index row of the given records of one type, by the tables' record
-/// indexes; `$3` is a JSON array of ids.
-pub(crate) async fn remove_records(
-    tx: &mut sqlx::AnyConnection,
-    account: i64,
-    object_type: &str,
-    ids: &[i64],
-) -> StoreResult<()> {
-    let list = id_list(dialect(tx), 3);
-    for chunk in ids.chunks(CHUNK) {
-        let ids = serde_json::to_string(chunk)?;
-        for table in ["record_values", "record_tokens"] {
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE account_id = $1 AND object_type = $2 AND record_id IN ({list})"
-            ))
-            .bind(account)
-            .bind(object_type)
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    Ok(())
 }

@@ -2,10 +2,10 @@
 //!
 //! Writes do not touch the index. Each account has a cursor (`index_cursors`): every change up
 //! to it is in the index. The indexer reads the entries past the cursor, and for each record
-//! they name removes its rows and adds them again from what the record holds now (a record
-//! gone or in the recycle bin gets none), then moves the cursor, all in one transaction. So it
-//! is idempotent, and the order of the entries does not matter; a cursor moved by another node
-//! meanwhile makes it roll back.
+//! they name takes its rows away and adds them again from what the record holds now (a record
+//! gone or in the recycle bin gets none), writing only the rows that differ, then moves the
+//! cursor, all in one transaction. So it is idempotent, and the order of the entries does not
+//! matter; a cursor moved by another node meanwhile makes it roll back.
 //!
 //! A search reads the cursor first, then which records changed past it (the **delta**): their
 //! rows may be stale, so the index's answer leaves them out and the matcher decides them from
@@ -22,7 +22,7 @@
 //! An account a move holds in this cell is not indexed (the new cell builds its own index): a
 //! batch begun before the fence rolls back at its next step, or just before it commits.
 
-use super::index::{remove_records, IndexWrite};
+use super::index::IndexWrite;
 use super::plan::Building;
 use super::sort_keys::IndexAt;
 use crate::{Store, StoreResult};
@@ -47,8 +47,9 @@ const STEP: usize = 500;
 const BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 /// A search whose account's index is further behind than this many entries scans instead.
 pub const MAX_DELTA: i64 = 20_000;
-/// The advisory lock (PostgreSQL) a node holds while it indexes an account.
-const INDEX_LOCK: i32 = 7234505;
+/// The advisory lock (PostgreSQL) a node holds while it indexes an account; a build's batch
+/// waits for it, since both rewrite the account's posting lists (`grams.rs`).
+pub(super) const INDEX_LOCK: i32 = 7234505;
 
 /// Where an account's index stands against its change log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,8 +163,10 @@ impl Store {
                 by_type.entry(object_type).or_default().push(*id);
             }
             for (object_type, ids) in by_type {
-                remove_records(&mut tx, account, object_type, &ids).await?;
                 let mut index = IndexWrite::with_kinds(kinds[object_type].clone());
+                index
+                    .remove_stored(&mut tx, account, object_type, &ids)
+                    .await?;
                 for (id, props) in
                     super::index::props_of(&mut tx, account, object_type, &ids).await?
                 {

@@ -11,6 +11,7 @@
 
 pub(crate) mod build;
 mod exec;
+mod grams;
 pub(crate) mod index;
 pub mod indexer;
 mod plan;

@@ -368,6 +368,13 @@ impl Sql {
         }
     }
 
+    /// The posting-list rows (lo, ids) of a gram in any of these properties.
+    pub fn gram_rows(&mut self, props: &[String], gram: &str) -> String {
+        let ps = self.list(props);
+        let g = self.text(gram);
+        format!("SELECT lo, ids FROM record_grams WHERE account_id = $1 AND object_type = $2 AND property IN ({ps}) AND gram = {g}")
+    }
+
     /// Whether the term holds for the record `d.record_id` (an exact term: a value's key,
     /// or a word's prefix), as an SQL condition.
     pub fn probe(&mut self, t: &Term) -> String {

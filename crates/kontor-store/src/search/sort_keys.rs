@@ -51,6 +51,12 @@ type Keys = Vec<Option<Arc<str>>>;
 pub(super) struct Kept(Vec<Arc<[i64]>>);
 
 impl Kept {
+    /// A sorted list read from the index (`grams.rs`), to be intersected with those in
+    /// memory.
+    pub fn read(ids: Vec<i64>) -> Self {
+        Self(vec![Arc::from(ids)])
+    }
+
     pub fn len(&self) -> usize {
         self.0.iter().map(|l| l.len()).sum()
     }

@@ -534,3 +534,88 @@ pub async fn searches_racing_writes_and_the_indexer(d: Directory) {
         "Ä is not A"
     );
 }
+
+/// `query` words answered from posting lists long enough to span blocks: records made, some
+/// changed, some taken away and brought back, the lists always giving what the matcher does.
+pub async fn query_words_over_many_blocks(d: Directory) {
+    let (a, s) = account(&d, "grams").await;
+    let contacts = ot(&s, a, "contacts").await;
+    let names = ["Emma", "Emmett", "Emil", "Noah"];
+    let inputs: Vec<CreateInput> = (0..900)
+        .map(|i| CreateInput {
+            properties: props(json!({
+                "firstname": names[i % names.len()],
+                "lastname": if i % 3 == 0 { "Smith" } else { "Smythe-Emmerich" },
+                "company": format!("Firm {}", i % 7),
+            })),
+            associations: vec![],
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for chunk in inputs.chunks(300) {
+        let made = s
+            .create_records(a, &contacts, chunk.to_vec(), &actor())
+            .await
+            .unwrap();
+        ids.extend(made.iter().map(|r| r.id));
+    }
+    let queries = [
+        "emma",
+        "emm",
+        "e",
+        "em smith",
+        "smith emma",
+        "sm",
+        "noah",
+        "firm 3",
+        "emmerich",
+        "zz",
+    ];
+    let check = |what: &'static str| {
+        let s = s.clone();
+        let contacts = contacts.clone();
+        async move {
+            for q in queries {
+                for after in [0, 150] {
+                    let req =
+                        SearchRequest::parse(&json!({"query": q, "limit": 100, "after": after}))
+                            .unwrap();
+                    let (t1, p1) = s.search(a, &contacts, &req).await.unwrap();
+                    let (t2, p2) = s.search_scan(a, &contacts, &req).await.unwrap();
+                    let ids =
+                        |p: Vec<kontor_store::Record>| p.iter().map(|r| r.id).collect::<Vec<_>>();
+                    assert_eq!((t1, ids(p1)), (t2, ids(p2)), "{what}: {q:?} after {after}");
+                }
+            }
+        }
+    };
+    s.index_all_changes(a).await.unwrap();
+    check("after the load").await;
+    // Names change both ways (the first records of blocks among them), records leave and
+    // come back.
+    let mut updates = Vec::new();
+    for (n, &id) in ids.iter().enumerate().filter(|(n, _)| n % 5 == 0) {
+        updates.push(UpdateInput {
+            id,
+            properties: props(
+                json!({"firstname": names[(n / 5) % names.len()], "lastname": "Emmson"}),
+            ),
+        });
+    }
+    for chunk in updates.chunks(100) {
+        s.update_records(a, &contacts, chunk.to_vec(), &actor())
+            .await
+            .unwrap();
+    }
+    let gone: Vec<i64> = ids.iter().copied().filter(|i| i % 4 == 1).collect();
+    s.archive_records(a, &contacts, &gone, &actor())
+        .await
+        .unwrap();
+    s.index_all_changes(a).await.unwrap();
+    check("after changes and removals").await;
+    s.restore_records(a, &contacts, &gone[..gone.len() / 2], &actor())
+        .await
+        .unwrap();
+    s.index_all_changes(a).await.unwrap();
+    check("after some came back").await;
+}
