@@ -770,6 +770,12 @@ CREATE TABLE index_cursors (
         25,
         "ALTER TABLE index_cursors ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0",
     ),
+    // No posting lists for long prefixes with a digit (`keys::grams`): the index starts
+    // over, as with 26.
+    (
+        27,
+        "DELETE FROM record_grams; DELETE FROM record_values; DELETE FROM record_tokens; DELETE FROM index_cursors",
+    ),
 ];
 
 /// The search index (see `search::indexer`), one migration per engine: SQLite keeps each table

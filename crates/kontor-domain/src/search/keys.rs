@@ -173,14 +173,29 @@ pub fn query_prefix(word: &str) -> (String, bool) {
     (cut(folded, TOKEN_BYTES), exact)
 }
 
-/// The longest word prefix, in characters, that has a posting list of its own (see
+/// A word prefix of more characters than this that holds a digit has no posting list (see
 /// [`grams`]).
+pub const GRAM_DIGITS_CHARS: usize = 4;
+/// The longest word prefix, in characters, that has a posting list (see [`grams`]).
 pub const GRAM_CHARS: usize = 8;
 
-/// The word prefixes of a stored value of a text type, each up to [`GRAM_CHARS`] characters:
-/// every prefix of its key and of its tokens. A record has a key or token starting with `p`
-/// exactly when `p` (of at most [`GRAM_CHARS`] characters) is one of its grams, so a
-/// `query` word or token pattern that short is answered by one posting list per property.
+/// Whether a prefix of `n` characters, holding a digit or not, has a posting list: up to
+/// [`GRAM_CHARS`] characters, but past [`GRAM_DIGITS_CHARS`] not when it holds a digit.
+fn is_gram(n: usize, digit: bool) -> bool {
+    n <= GRAM_DIGITS_CHARS || (n <= GRAM_CHARS && !digit)
+}
+
+/// The word prefixes of a stored value of a text type that have posting lists (its *grams*):
+/// the prefixes of its key and of each of its tokens for which [`is_gram`] holds. A record
+/// has a key or token starting with `p` exactly when `p` is one of its grams, for any `p`
+/// that [`as_gram`] takes, so a `query` word or token pattern that short is answered by one
+/// posting list per property.
+///
+/// A prefix shared by many records costs little per record as a list; one held by a single
+/// record costs a row. Prefixes of letters are mostly shared (names, words); long prefixes
+/// with digits mostly are not (`5550123` of a phone number, `smith123` of an e-mail address,
+/// `12 main` of a street address), and a look-up of one finds few records, so the key and
+/// token rows serve it at a row per record found.
 pub fn grams(kind: PropertyType, stored: &str) -> BTreeSet<String> {
     if !is_textual(kind) {
         return BTreeSet::new();
@@ -195,19 +210,21 @@ pub fn grams(kind: PropertyType, stored: &str) -> BTreeSet<String> {
 pub fn grams_of_keys<'a>(keys: impl Iterator<Item = &'a str>) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for k in keys {
-        for (n, (i, c)) in k.char_indices().enumerate() {
-            if n == GRAM_CHARS {
-                break;
+        let mut digit = false;
+        for (n, (i, c)) in k.char_indices().enumerate().take(GRAM_CHARS) {
+            digit |= c.is_ascii_digit();
+            if is_gram(n + 1, digit) {
+                out.insert(k[..i + c.len_utf8()].to_string());
             }
-            out.insert(k[..i + c.len_utf8()].to_string());
         }
     }
     out
 }
 
-/// A prefix to look up as a gram: `Some` when it is no longer than [`GRAM_CHARS`].
+/// A prefix to look up as a gram: `Some` when it has a posting list (see [`is_gram`]).
 pub fn as_gram(prefix: &str) -> Option<&str> {
-    (!prefix.is_empty() && prefix.chars().count() <= GRAM_CHARS).then_some(prefix)
+    let digit = prefix.chars().any(|c| c.is_ascii_digit());
+    (!prefix.is_empty() && is_gram(prefix.chars().count(), digit)).then_some(prefix)
 }
 
 /// The smallest string above every string that starts with `prefix` (for a range scan).
@@ -256,15 +273,34 @@ mod tests {
         assert_eq!(token_prefix("Mue*"), Some("mue".into()));
         assert_eq!(token_prefix("*ller"), None);
         assert_eq!(fold("ΟΔΟΣ"), fold("οδος"));
-        let g = grams(PropertyType::String, "Emma Smith-Jones");
-        for x in ["e", "emma smi", "s", "smith-jo", "j", "jones"] {
+        let g = grams(
+            PropertyType::String,
+            "Emma Smith-Jones smith123 555-0100123",
+        );
+        for x in [
+            "e", "emma s", "smith-jo", "jones", "smith", "555-", "0100", "smith-j",
+        ] {
             assert!(g.contains(x), "{x}");
         }
-        assert!(!g.contains("emma smit"), "longer than GRAM_CHARS");
+        // Longer than GRAM_CHARS, or than GRAM_DIGITS_CHARS and holding a digit.
+        for x in [
+            "emma smit",
+            "smith123",
+            "smith1",
+            "01001",
+            "0100123",
+            "555-0",
+        ] {
+            assert!(!g.contains(x), "{x}");
+        }
         assert!(!g.contains("mma"));
         assert!(grams(PropertyType::Number, "42").is_empty());
         assert_eq!(as_gram("emmanuel"), Some("emmanuel"));
         assert_eq!(as_gram("emmanuell"), None);
+        assert_eq!(as_gram("0100"), Some("0100"));
+        assert_eq!(as_gram("01001"), None);
+        assert_eq!(as_gram("1 elm st"), None);
+        assert_eq!(as_gram(""), None);
     }
 
     fn kind() -> impl Strategy<Value = PropertyType> {
@@ -280,8 +316,9 @@ mod tests {
         prop_oneof![
             "-?[0-9]{1,4}(\\.[0-9]{1,2})?",
             "20[0-9]{2}-0[1-9]-[12][0-9]",
-            "[a-zA-ZÄÖÜäöüßΣσς .@+-]{0,12}",
+            "[a-zA-ZÄÖÜäöüßΣσς0-9 .@+-]{0,12}",
             "[a-z]{1,3}",
+            "\\+?[0-9]{1,3}[ -][0-9]{3,8}[a-z]{0,2}",
         ]
     }
 
@@ -319,13 +356,26 @@ mod tests {
             }
         }
 
-        /// A short prefix is a gram of a value exactly when one of its keys starts with it.
+        /// A prefix that has posting lists is a gram of a value exactly when one of its keys
+        /// starts with it.
         #[test]
-        fn grams_are_the_short_prefixes(kind in kind(), v in value(), p in "[a-zA-Zäσς.@ +-]{1,10}") {
+        fn grams_are_the_prefixes(
+            kind in kind(),
+            v in value(),
+            p in "[a-zA-Zäσς0-9.@ +-]{1,10}",
+            own in any::<bool>(),
+            at in 0usize..8,
+            n in 1usize..10,
+        ) {
             let mut keys = tokens(kind, &v);
             if is_textual(kind) {
                 keys.push(value_key(kind, &v));
             }
+            // Half the prefixes are taken from the value's own keys.
+            let p = match keys.get(at % keys.len().max(1)) {
+                Some(k) if own => k.chars().take(n).collect(),
+                _ => p,
+            };
             let (prefix, _) = query_prefix(&p);
             if let Some(g) = as_gram(&prefix) {
                 let starts = keys.iter().any(|t| t.starts_with(g));

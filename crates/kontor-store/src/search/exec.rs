@@ -270,8 +270,8 @@ impl Store {
         })
     }
 
-    /// A word prefix's records from its posting lists (`grams.rs`), if it is short enough to
-    /// have them.
+    /// A word prefix's records from its posting lists (`grams.rs`), if it has them
+    /// (`keys::as_gram`).
     async fn gram_list(
         &self,
         account: i64,

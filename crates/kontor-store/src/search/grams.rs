@@ -1,6 +1,7 @@
 //! Posting lists of word prefixes (`record_grams`): for each property and gram (a prefix of
-//! a key or token, up to `keys::GRAM_CHARS` characters, see `kontor_domain::search::keys`),
-//! the records that have it, in blocks of up to [`MAX_IDS`] ids a row.
+//! a key or token of up to 8 characters, past 4 without a digit, see
+//! `kontor_domain::search::keys::grams`), the records that have it, in blocks of up to
+//! [`MAX_IDS`] ids a row.
 //!
 //! A `query` word such as a common first name finds tens of thousands of records at a
 //! million contacts. As index rows that is one row per record and property; as posting
@@ -14,7 +15,7 @@
 //! smallest id. Like the other index rows, grams are written by the indexer and by builds,
 //! from the difference between a record's rows before and after (`index.rs`).
 
-use super::index::dialect;
+use super::index::{dialect, execute_in_chunks};
 use crate::{Dialect, StoreResult};
 use std::collections::{BTreeMap, HashMap};
 
@@ -176,30 +177,17 @@ impl GramWrite {
                     }
                 }
             }
-            for part in gone.chunks(CHUNK) {
-                sqlx::query(&format!(
-                    "DELETE FROM record_grams WHERE account_id = $1 AND object_type = $2 AND (property, gram, lo) IN (SELECT k.p, k.g, k.lo FROM ({}) k)",
-                    keys_of(d)
-                ))
-                .bind(account)
-                .bind(object_type)
-                .bind(serde_json::to_string(part)?)
-                .execute(&mut *tx)
-                .await?;
-            }
+            let delete = format!(
+                "DELETE FROM record_grams WHERE account_id = $1 AND object_type = $2 AND (property, gram, lo) IN (SELECT k.p, k.g, k.lo FROM ({}) k)",
+                keys_of(d)
+            );
+            execute_in_chunks(tx, &delete, (account, object_type), &gone).await?;
             // SQLite's `OR REPLACE` needs no statement journal, where an upsert does.
             let insert = match d {
                 Dialect::Sqlite => "INSERT OR REPLACE INTO record_grams (account_id, object_type, property, gram, lo, ids) SELECT $1, $2, j.value ->> 0, j.value ->> 1, j.value ->> 2, unhex(j.value ->> 3) FROM json_each($3) j",
                 Dialect::Postgres => "INSERT INTO record_grams (account_id, object_type, property, gram, lo, ids) SELECT $1, $2, e ->> 0, e ->> 1, CAST(e ->> 2 AS BIGINT), decode(e ->> 3, 'hex') FROM json_array_elements(CAST($3 AS JSON)) e ON CONFLICT (account_id, object_type, property, gram, lo) DO UPDATE SET ids = excluded.ids",
             };
-            for part in put.chunks(CHUNK) {
-                sqlx::query(insert)
-                    .bind(account)
-                    .bind(object_type)
-                    .bind(serde_json::to_string(part)?)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            execute_in_chunks(tx, insert, (account, object_type), &put).await?;
         }
         Ok(())
     }

@@ -197,12 +197,23 @@ fn rows_of(d: Dialect) -> &'static str {
 async fn write_rows(
     tx: &mut sqlx::AnyConnection,
     sql: &str,
-    (account, object_type): (i64, &str),
+    at: (i64, &str),
     mut rows: Rows,
 ) -> StoreResult<()> {
     rows.sort_unstable();
     rows.dedup();
-    for chunk in rows.chunks(CHUNK) {
+    execute_in_chunks(tx, sql, at, &rows).await
+}
+
+/// Runs `sql` (`$1` the account, `$2` the object type, `$3` a JSON array of items) over the
+/// items, [`CHUNK`] at a time.
+pub(crate) async fn execute_in_chunks<T: serde::Serialize>(
+    tx: &mut sqlx::AnyConnection,
+    sql: &str,
+    (account, object_type): (i64, &str),
+    items: &[T],
+) -> StoreResult<()> {
+    for chunk in items.chunks(CHUNK) {
         sqlx::query(sql)
             .bind(account)
             .bind(object_type)

@@ -541,12 +541,13 @@ pub async fn query_words_over_many_blocks(d: Directory) {
     let (a, s) = account(&d, "grams").await;
     let contacts = ot(&s, a, "contacts").await;
     let names = ["Emma", "Emmett", "Emil", "Noah"];
+    let lastnames = ["Smith", "Smythe-Emmerich", "Smithson"];
     let inputs: Vec<CreateInput> = (0..900)
         .map(|i| CreateInput {
             properties: props(json!({
                 "firstname": names[i % names.len()],
-                "lastname": if i % 3 == 0 { "Smith" } else { "Smythe-Emmerich" },
-                "company": format!("Firm {}", i % 7),
+                "lastname": lastnames[i % 3],
+                "company": format!("Firm {}", 12340 + i % 7),
             })),
             associations: vec![],
         })
@@ -567,9 +568,19 @@ pub async fn query_words_over_many_blocks(d: Directory) {
         "smith emma",
         "sm",
         "noah",
-        "firm 3",
+        "firm 12343",
+        "1234",
+        "12343",
         "emmerich",
         "zz",
+        // Longer than the short grams: whole words, and words that go on.
+        "smith",
+        "smiths",
+        "emmet",
+        "emmett",
+        "smythe-",
+        "emmso",
+        "emmson",
     ];
     let check = |what: &'static str| {
         let s = s.clone();
