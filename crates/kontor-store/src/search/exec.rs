@@ -285,9 +285,9 @@ impl Store {
             return Ok(None);
         };
         let mut sql = Sql::new(self.dialect, account, &ot.type_id);
-        let text = sql.gram_rows(props, gram);
-        let rows: Vec<(i64, Vec<u8>)> = bound(&text, &sql.args).fetch_all(&self.pool).await?;
-        let mut ids = super::grams::union(rows);
+        let text = sql.gram_blocks(props, gram);
+        let (blocks,): (Option<Vec<u8>>,) = bound(&text, &sql.args).fetch_one(&self.pool).await?;
+        let mut ids = super::grams::union_framed(blocks.as_deref().unwrap_or_default())?;
         if let Some(id) = *id {
             if let Err(at) = ids.binary_search(&id) {
                 let live: Option<(i64,)> = sqlx::query_as("SELECT id FROM records WHERE account_id = $1 AND object_type = $2 AND archived = 0 AND id = $3")

@@ -64,12 +64,33 @@ fn decode(lo: i64, bytes: &[u8], out: &mut Vec<i64>) {
     }
 }
 
+/// Bytes before each block in the blocks of a gram fetched as one value (see
+/// `plan::Sql::gram_blocks`): its `lo` (8 bytes) and its length (4), big-endian.
+const FRAME: usize = 12;
+
+/// [`union`] of blocks fetched as one value, each after its frame ([`FRAME`]): hundreds of
+/// blocks cost one row to fetch.
+pub(super) fn union_framed(mut bytes: &[u8]) -> StoreResult<Vec<i64>> {
+    let be = |b: &[u8]| b.iter().fold(0i64, |a, &x| (a << 8) | i64::from(x));
+    let mut rows = Vec::new();
+    while !bytes.is_empty() {
+        let cut =
+            || <serde_json::Error as serde::de::Error>::custom("a posting-list block is cut short");
+        let head = bytes.get(..FRAME).ok_or_else(cut)?;
+        let (lo, n) = (be(&head[..8]), be(&head[8..]) as usize);
+        let ids = bytes.get(FRAME..FRAME + n).ok_or_else(cut)?;
+        rows.push((lo, ids));
+        bytes = &bytes[FRAME + n..];
+    }
+    Ok(union(rows))
+}
+
 /// The union of stored blocks `(lo, ids)` as sorted ids: the rows of one gram over several
 /// properties, in any order.
-pub(super) fn union(rows: Vec<(i64, Vec<u8>)>) -> Vec<i64> {
+pub(super) fn union<B: AsRef<[u8]>>(rows: Vec<(i64, B)>) -> Vec<i64> {
     let mut out = Vec::new();
     for (lo, ids) in &rows {
-        decode(*lo, ids, &mut out);
+        decode(*lo, ids.as_ref(), &mut out);
     }
     // Each property's blocks are sorted runs: the stable sort merges runs.
     out.sort();
@@ -264,7 +285,22 @@ mod tests {
             (1, encode(1, &[1, 2, 3])),
             (2, encode(2, &[2, 20, 40])),
         ];
+        let mut framed = Vec::new();
+        for (lo, ids) in &rows {
+            framed.extend_from_slice(&i64::to_be_bytes(*lo));
+            framed.extend_from_slice(&(ids.len() as u32).to_be_bytes());
+            framed.extend_from_slice(ids);
+        }
         assert_eq!(union(rows), vec![1, 2, 3, 10, 20, 30, 40]);
+        assert_eq!(
+            union_framed(&framed).unwrap(),
+            vec![1, 2, 3, 10, 20, 30, 40]
+        );
+        assert_eq!(union_framed(&[]).unwrap(), Vec::<i64>::new());
+        assert!(
+            union_framed(&framed[..framed.len() - 1]).is_err(),
+            "cut short"
+        );
     }
 
     #[test]
