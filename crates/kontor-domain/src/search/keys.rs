@@ -227,6 +227,15 @@ pub fn as_gram(prefix: &str) -> Option<&str> {
     (!prefix.is_empty() && is_gram(prefix.chars().count(), digit)).then_some(prefix)
 }
 
+/// The gram that a prefix too long to be one starts with, when there is one: its first
+/// [`GRAM_CHARS`] characters, if they hold no digit. Every record with a word starting with
+/// `prefix` has this gram, so its posting list is a superset to narrow from.
+pub fn gram_within(prefix: &str) -> Option<&str> {
+    let (at, c) = prefix.char_indices().nth(GRAM_CHARS - 1)?;
+    let cut = &prefix[..at + c.len_utf8()];
+    (as_gram(prefix).is_none() && as_gram(cut).is_some()).then_some(cut)
+}
+
 /// The smallest string above every string that starts with `prefix` (for a range scan).
 pub fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
@@ -298,6 +307,15 @@ mod tests {
         assert_eq!(as_gram("emmanuel"), Some("emmanuel"));
         assert_eq!(as_gram("emmanuell"), None);
         assert_eq!(as_gram("0100"), Some("0100"));
+        assert_eq!(gram_within("rodriguez"), Some("rodrigue"));
+        assert_eq!(gram_within("schöneberger"), Some("schönebe"));
+        assert_eq!(gram_within("emmanuel"), None, "a gram itself");
+        assert_eq!(
+            gram_within("contact123"),
+            None,
+            "its gram would hold a digit"
+        );
+        assert_eq!(gram_within("rodrigue1"), Some("rodrigue"));
         assert_eq!(as_gram("01001"), None);
         assert_eq!(as_gram("1 elm st"), None);
         assert_eq!(as_gram(""), None);
@@ -365,7 +383,7 @@ mod tests {
             p in "[a-zA-Zäσς0-9.@ +-]{1,10}",
             own in any::<bool>(),
             at in 0usize..8,
-            n in 1usize..10,
+            n in 1usize..14,
         ) {
             let mut keys = tokens(kind, &v);
             if is_textual(kind) {
@@ -380,6 +398,13 @@ mod tests {
             if let Some(g) = as_gram(&prefix) {
                 let starts = keys.iter().any(|t| t.starts_with(g));
                 prop_assert_eq!(grams(kind, &v).contains(g), starts, "{:?} in {:?}: {:?}", g, v, keys);
+            }
+            // A longer prefix's gram is held by every value with a key starting with it.
+            if let Some(g) = gram_within(&prefix) {
+                prop_assert!(prefix.starts_with(g));
+                if keys.iter().any(|t| t.starts_with(&prefix)) {
+                    prop_assert!(grams(kind, &v).contains(g), "{:?} in {:?}", g, v);
+                }
             }
         }
     }

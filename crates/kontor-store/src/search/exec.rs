@@ -31,6 +31,19 @@ fn both(a: &[i64], b: &[i64]) -> Vec<i64> {
     out
 }
 
+/// Whether term `i` is a word prefix that starts with the prefix of a kept list's term, in
+/// the same properties (a prefix too long for a posting list after its gram's, see
+/// `plan::push_prefix`): the records it finds are among that list's.
+fn covers(terms: &[Term], kept: &HashMap<usize, Kept>, i: usize) -> bool {
+    let Source::Prefix { props, prefix, id } = &terms[i].source else {
+        return false;
+    };
+    kept.keys().any(|&j| {
+        matches!(&terms[j].source, Source::Prefix { props: p, prefix: x, id: d }
+            if p == props && d == id && prefix.starts_with(x.as_str()))
+    })
+}
+
 /// The records in every one of the lists in memory, the shortest first: a long list is only
 /// asked about the few records left.
 fn both_kept(mut lists: Vec<Kept>) -> Vec<i64> {
@@ -152,6 +165,8 @@ impl Store {
         let mut best: Option<(i64, usize)> = None;
         let mut broad = drivers.len() > 1;
         let mut counted = Vec::new();
+        // Longer word prefixes whose gram's list is kept (see `covered`): not counted.
+        let mut covered = Vec::new();
         if drivers.len() > 1 {
             let unkept: Vec<usize> = drivers
                 .iter()
@@ -167,6 +182,10 @@ impl Store {
                     if n < t.small {
                         break;
                     }
+                    continue;
+                }
+                if covers(&g.terms, &kept, i) {
+                    covered.push(i);
                     continue;
                 }
                 let mut sql = Sql::new(self.dialect, account, &ot.type_id);
@@ -209,15 +228,25 @@ impl Store {
                 best.is_some_and(|(n, _)| n < t.estimate_cap && (n as usize) < ids.len());
             if !narrower {
                 let start = (ids, used);
-                listed = Some(match broad && start.0.len() as i64 >= t.estimate_cap {
-                    // Every look-up is broad, in memory or not: the others are read too.
-                    true => {
+                let wide = start.0.len() as i64 >= t.estimate_cap;
+                // Every look-up is broad, in memory or not: the others are read too. So are
+                // the longer prefixes of the grams when the lists leave many records; when
+                // they leave few, those are probed.
+                let mut read = Vec::new();
+                if wide && broad {
+                    read.extend_from_slice(&counted);
+                }
+                if wide {
+                    read.extend_from_slice(&covered);
+                }
+                listed = Some(match read.is_empty() {
+                    false => {
                         let (ids, used) = self
-                            .intersect(account, ot, &g.terms, &counted, Some(start))
+                            .intersect(account, ot, &g.terms, &read, Some(start))
                             .await?;
                         (ids.unwrap_or_default(), used)
                     }
-                    false => start,
+                    true => start,
                 });
             }
         } else if broad {

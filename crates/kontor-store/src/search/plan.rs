@@ -158,19 +158,40 @@ fn filter_terms(f: &Filter, kind: PropertyType, g: &mut GroupPlan) {
             g.verify = true;
             // Numbers and dates have no tokens: the matcher looks at them.
             if let (false, Some(prefix)) = (typed, keys::token_prefix(v)) {
-                g.terms.push(Term {
-                    source: Source::Prefix {
-                        props: vec![p.to_string()],
-                        prefix,
-                        id: None,
-                    },
-                    exact: false,
-                    negated: false,
-                });
+                push_prefix(g, vec![p.to_string()], prefix, None, false);
             }
         }
         NotContainsToken => g.verify = true,
     }
+}
+
+/// A word prefix's term, added to `g`. A prefix too long to have a posting list that starts
+/// with one (`keys::gram_within`) comes after a term of that gram: the same records and more,
+/// whose list is read whole where the longer prefix's rows would be read one per record, and
+/// which `exec.rs` narrows first (the group still requires both, so the answer is the same).
+fn push_prefix(
+    g: &mut GroupPlan,
+    props: Vec<String>,
+    prefix: String,
+    id: Option<i64>,
+    exact: bool,
+) {
+    if let Some(gram) = keys::gram_within(&prefix) {
+        g.terms.push(Term {
+            source: Source::Prefix {
+                props: props.clone(),
+                prefix: gram.to_string(),
+                id,
+            },
+            exact: true,
+            negated: false,
+        });
+    }
+    g.terms.push(Term {
+        source: Source::Prefix { props, prefix, id },
+        exact,
+        negated: false,
+    });
 }
 
 /// The plan of every group (the `query`'s words join each), or none when the request has
@@ -196,15 +217,8 @@ pub(super) fn plan(
             for word in q.split_whitespace() {
                 let (prefix, exact) = keys::query_prefix(word);
                 let id = word.parse::<i64>().ok().filter(|i| i.to_string() == word);
-                query.terms.push(Term {
-                    source: Source::Prefix {
-                        props: searchable.iter().map(|p| p.to_string()).collect(),
-                        prefix,
-                        id,
-                    },
-                    exact,
-                    negated: false,
-                });
+                let props = searchable.iter().map(|p| p.to_string()).collect();
+                push_prefix(&mut query, props, prefix, id, exact);
             }
         } else {
             query.verify = true;

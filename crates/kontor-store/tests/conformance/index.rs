@@ -541,12 +541,18 @@ pub async fn query_words_over_many_blocks(d: Directory) {
     let (a, s) = account(&d, "grams").await;
     let contacts = ot(&s, a, "contacts").await;
     let names = ["Emma", "Emmett", "Emil", "Noah"];
-    let lastnames = ["Smith", "Smythe-Emmerich", "Smithson"];
+    let lastnames = [
+        "Smith",
+        "Smythe-Emmerich",
+        "Smithson",
+        "Emmerichsen",
+        "Rodriguez",
+    ];
     let inputs: Vec<CreateInput> = (0..900)
         .map(|i| CreateInput {
             properties: props(json!({
                 "firstname": names[i % names.len()],
-                "lastname": lastnames[i % 3],
+                "lastname": lastnames[i % lastnames.len()],
                 "company": format!("Firm {}", 12340 + i % 7),
             })),
             associations: vec![],
@@ -581,6 +587,15 @@ pub async fn query_words_over_many_blocks(d: Directory) {
         "smythe-",
         "emmso",
         "emmson",
+        // Longer than any gram: narrowed from their first 8 characters' lists ("emmerich" is
+        // also a word of "Smythe-Emmerich").
+        "emmerichs",
+        "emmerichsen",
+        "smythe-emm",
+        "emma emmerichsen",
+        "rodriguez",
+        "rodrigues",
+        "emil rodriguez",
     ];
     let check = |what: &'static str| {
         let s = s.clone();
@@ -605,11 +620,11 @@ pub async fn query_words_over_many_blocks(d: Directory) {
     // Names change both ways (the first records of blocks among them), records leave and
     // come back.
     let mut updates = Vec::new();
-    for (n, &id) in ids.iter().enumerate().filter(|(n, _)| n % 5 == 0) {
+    for (n, &id) in ids.iter().enumerate().filter(|(n, _)| n % 7 == 0) {
         updates.push(UpdateInput {
             id,
             properties: props(
-                json!({"firstname": names[(n / 5) % names.len()], "lastname": "Emmson"}),
+                json!({"firstname": names[(n / 7) % names.len()], "lastname": "Emmson"}),
             ),
         });
     }
