@@ -20,6 +20,8 @@ pub use file::{inspect_csv, inspect_csv_file};
 
 /// Rows per batch (one transaction each).
 pub const BATCH: usize = 500;
+/// How many times a batch the database rolled back (see `StoreError::is_transient`) is tried.
+const BATCH_ATTEMPTS: u64 = 5;
 /// The largest file an import takes.
 pub const MAX_FILE_BYTES: usize = 512 << 20;
 /// Rows the preview decides for (beyond, it says so).
@@ -807,19 +809,32 @@ async fn apply_csv(
             return Ok(true);
         }
         let n = rows.len() as i64;
-        let decided = decide(store, account.id, &spec, rows).await?;
-        let Some(_) = store
-            .import_batch(
-                imp,
-                job,
-                &jobs.node,
-                &spec.object_type,
-                &defs,
-                decided,
-                done + n,
-            )
-            .await?
-        else {
+        // A batch the database rolled back to break a deadlock (with a data move's writes,
+        // say) kept nothing: it runs again, from its rows.
+        let mut attempt = 0;
+        let applied = loop {
+            attempt += 1;
+            let decided = decide(store, account.id, &spec, rows.clone()).await?;
+            let r = store
+                .import_batch(
+                    imp,
+                    job,
+                    &jobs.node,
+                    &spec.object_type,
+                    &defs,
+                    decided,
+                    done + n,
+                )
+                .await;
+            match r {
+                Err(e) if e.is_transient() && attempt < BATCH_ATTEMPTS => {
+                    tracing::warn!(import = imp.id, error = %e, attempt, "an import batch was rolled back; it runs again");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                r => break r?,
+            }
+        };
+        let Some(_) = applied else {
             return Ok(false);
         };
         done += n;

@@ -73,4 +73,11 @@ impl StoreError {
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound(what.into())
     }
+    /// A transaction the database rolled back to let another go on (PostgreSQL's deadlock
+    /// victim, or a serialization failure): nothing of it was kept, and the same work may
+    /// run again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(d))
+            if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+    }
 }
