@@ -165,7 +165,7 @@ impl Store {
         let mut best: Option<(i64, usize)> = None;
         let mut broad = drivers.len() > 1;
         let mut counted = Vec::new();
-        // Longer word prefixes whose gram's list is kept (see `covered`): not counted.
+        // Longer word prefixes whose gram's list is kept (see `covers`): not counted.
         let mut covered = Vec::new();
         if drivers.len() > 1 {
             let unkept: Vec<usize> = drivers
